@@ -1,0 +1,179 @@
+"""`MultimodalDataset`: named views, labels, task type, splits; all validation lives here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from automm.errors import AutommError
+
+Task = Literal["multiclass", "multilabel"]
+TASKS: tuple[str, ...] = ("multiclass", "multilabel")
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Disjoint row-index arrays for train, validation and test."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def view_modality(view_name: str) -> str:
+    """The modality of a view is the part of its name before the first '/'."""
+    return view_name.split("/", 1)[0]
+
+
+@dataclass
+class MultimodalDataset:
+    """Features from several views of the same samples, with labels and splits.
+
+    - ``views``: ordered mapping view name -> float array (N, d). A view's name is
+      ``modality/feature`` (e.g. ``image/layer3``); a name without '/' is its own modality.
+    - ``labels``: (N,) ints in [0, C) for ``multiclass``; (N, C) of 0/1 for ``multilabel``.
+    - ``splits``: train/val/test row indices; test rows are for final evaluation only.
+
+    Construction validates everything and raises `AutommError` naming the bad view or field.
+    """
+
+    name: str
+    views: dict[str, np.ndarray]
+    labels: np.ndarray
+    task: Task
+    splits: Splits
+    class_names: list[str] = field(default_factory=list)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        self.views = {str(k): v for k, v in self.views.items()}
+        _validate(self)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.labels.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def view_names(self) -> list[str]:
+        return list(self.views)
+
+    @property
+    def view_dims(self) -> dict[str, int]:
+        return {k: int(v.shape[1]) for k, v in self.views.items()}
+
+    @property
+    def modalities(self) -> dict[str, list[str]]:
+        """Modality -> the views that belong to it, in view order."""
+        out: dict[str, list[str]] = {}
+        for name in self.views:
+            out.setdefault(view_modality(name), []).append(name)
+        return out
+
+    def summary(self) -> str:
+        s = self.splits
+        return (
+            f"{self.name}: {self.task}, {self.n_samples} samples, {self.n_classes} classes, "
+            f"{len(self.views)} views ({', '.join(f'{k}[{d}]' for k, d in self.view_dims.items())}), "
+            f"split {len(s.train)}/{len(s.val)}/{len(s.test)}"
+        )
+
+
+def _fail(dataset_name: str, message: str) -> AutommError:
+    return AutommError(f"data set {dataset_name!r}: {message}")
+
+
+def _validate(ds: MultimodalDataset) -> None:
+    name = ds.name
+    if ds.task not in TASKS:
+        raise _fail(name, f"task must be one of {TASKS}, got {ds.task!r}")
+    if not ds.views:
+        raise _fail(name, "has no views")
+    labels = np.asarray(ds.labels)
+    n = labels.shape[0] if labels.ndim >= 1 else 0
+    if n == 0:
+        raise _fail(name, "labels are empty")
+    for view_name, arr in list(ds.views.items()):
+        if not view_name or "." in view_name:
+            raise _fail(name, f"view name {view_name!r} must be non-empty and contain no '.'")
+        arr = np.asarray(arr)
+        if arr.ndim != 2:
+            raise _fail(name, f"view {view_name!r} must be 2-D (samples x features), got shape {arr.shape}")
+        if arr.shape[1] == 0:
+            raise _fail(name, f"view {view_name!r} has zero width")
+        if arr.shape[0] != n:
+            raise _fail(name, f"view {view_name!r} has {arr.shape[0]} samples but labels have {n}")
+        if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+            raise _fail(name, f"view {view_name!r} must be real numbers, got dtype {arr.dtype}")
+        arr = arr.astype(np.float32, copy=False)
+        if not np.isfinite(arr).all():
+            bad = int((~np.isfinite(arr)).any(axis=1).sum())
+            raise _fail(name, f"view {view_name!r} has NaN or inf values in {bad} samples; impute or drop them")
+        ds.views[view_name] = arr
+
+    if ds.task == "multiclass":
+        if labels.ndim != 1:
+            raise _fail(name, f"multiclass labels must be 1-D (N,), got shape {labels.shape}")
+        if not np.issubdtype(labels.dtype, np.integer):
+            if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.mod(labels, 1) == 0):
+                raise _fail(name, "multiclass labels must be integers")
+        labels = labels.astype(np.int64)
+        n_classes = len(ds.class_names) if ds.class_names else int(labels.max()) + 1
+        if labels.min() < 0 or labels.max() >= n_classes:
+            raise _fail(name, f"labels must lie in [0, {n_classes}), got [{labels.min()}, {labels.max()}]")
+    else:
+        if labels.ndim != 2:
+            raise _fail(name, f"multilabel labels must be 2-D (N, C) of 0/1, got shape {labels.shape}")
+        if not np.isin(labels, (0, 1)).all():
+            raise _fail(name, "multilabel labels must contain only 0 and 1")
+        labels = labels.astype(np.float32)
+        n_classes = labels.shape[1]
+        if ds.class_names and len(ds.class_names) != n_classes:
+            raise _fail(name, f"{len(ds.class_names)} class names for {n_classes} label columns")
+    ds.labels = labels
+    if not ds.class_names:
+        ds.class_names = [str(i) for i in range(n_classes)]
+    ds.class_names = [str(c) for c in ds.class_names]
+    if n_classes < 2:
+        raise _fail(name, f"needs at least 2 classes, got {n_classes}")
+
+    _validate_splits(ds, n)
+
+
+def _validate_splits(ds: MultimodalDataset, n: int) -> None:
+    name = ds.name
+    parts: dict[str, np.ndarray] = {}
+    for part, idx in ds.splits.as_dict().items():
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise _fail(name, f"split {part!r} must be a 1-D integer index array")
+        idx = idx.astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise _fail(name, f"split {part!r} has indices outside [0, {n})")
+        if np.unique(idx).size != idx.size:
+            raise _fail(name, f"split {part!r} repeats indices")
+        parts[part] = idx
+    if parts["train"].size == 0 or parts["val"].size == 0:
+        raise _fail(name, "train and validation splits must not be empty")
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        shared = np.intersect1d(parts[a], parts[b])
+        if shared.size:
+            raise _fail(name, f"splits {a!r} and {b!r} overlap in {shared.size} samples")
+    train_labels = ds.labels[parts["train"]]
+    if ds.task == "multiclass":
+        missing = sorted(set(range(ds.n_classes)) - set(np.unique(train_labels).tolist()))
+    else:
+        present = ds.labels.sum(axis=0) > 0
+        missing = [i for i in range(ds.n_classes) if present[i] and train_labels[:, i].sum() == 0]
+    if missing:
+        names = ", ".join(ds.class_names[i] for i in missing[:5])
+        raise _fail(name, f"the training split leaves out class(es) {names}; use a stratified split")
+    ds.splits = Splits(**parts)

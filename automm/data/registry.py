@@ -1,0 +1,99 @@
+"""Named data sets, where each is expected, and the single entry point `load_dataset`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from automm.data.cub import MAT_FILE as CUB_FILE
+from automm.data.cub import cub_present, load_cub
+from automm.data.dataset import MultimodalDataset
+from automm.data.digits import load_digits
+from automm.data.handwritten import MAT_FILE as HW_FILE
+from automm.data.handwritten import handwritten_present, load_handwritten
+from automm.data.matfile import load_mat
+from automm.data.npzfile import load_npz
+from automm.errors import AutommError
+
+DATA_DIR_ENV = "AUTOMM_DATA_DIR"
+
+
+def default_data_dir() -> Path:
+    """``$AUTOMM_DATA_DIR`` if set, else ``~/automm_data``."""
+    return Path(os.environ.get(DATA_DIR_ENV, "~/automm_data")).expanduser()
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A named data set: how to find it and load it."""
+
+    name: str
+    task: str
+    description: str
+    expected: str  # the files, in words
+    embedded: bool
+    present: Callable[[Path], bool]
+    load: Callable[[Path, int], MultimodalDataset]
+
+    def locate(self, data_dir: Path) -> Path | None:
+        """The directory holding the files: ``data_dir`` or ``data_dir/<name>``; None if absent."""
+        if self.embedded:
+            return data_dir
+        for candidate in (data_dir, data_dir / self.name):
+            if self.present(candidate):
+                return candidate
+        return None
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    info.name: info
+    for info in (
+        DatasetInfo(
+            "digits", "multiclass", "scikit-learn 8x8 digits, 5 views (embedded default)", "none (ships with scikit-learn)",
+            True, lambda _d: True, lambda _d, seed: load_digits(seed),
+        ),
+        DatasetInfo(
+            "handwritten", "multiclass", "UCI Multiple Features, 2,000 digits, 6 views", f"{HW_FILE} or mfeat-* files",
+            False, handwritten_present, load_handwritten,
+        ),
+        DatasetInfo(
+            "cub", "multiclass", "CUB birds subset, 600 images, image + text features", CUB_FILE,
+            False, cub_present, load_cub,
+        ),
+    )
+}
+
+
+def load_dataset(
+    name: str | None = None,
+    *,
+    data: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+) -> MultimodalDataset:
+    """Load a named data set (``name``) or a user file (``data``: `.mat` or `.npz`).
+
+    ``data_dir`` is where named data sets are looked for (default `default_data_dir`);
+    ``seed`` fixes the split where the source has none.
+    """
+    if data is not None:
+        path = Path(data).expanduser()
+        if path.suffix.lower() == ".mat":
+            return load_mat(path, seed=seed)
+        if path.suffix.lower() == ".npz":
+            return load_npz(path, seed=seed)
+        raise AutommError(f"{path}: unsupported file type {path.suffix!r}; use a .mat or .npz file")
+    name = name or "digits"
+    info = DATASETS.get(name.lower())
+    if info is None:
+        raise AutommError(f"unknown data set {name!r}; known: {', '.join(DATASETS)} (or pass --data FILE)")
+    base = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    where = info.locate(base)
+    if where is None:
+        raise AutommError(
+            f"{info.name}: {info.expected} not found in {base} or {base / info.name}; "
+            f"pass --data-dir or set {DATA_DIR_ENV}"
+        )
+    return info.load(where, seed)

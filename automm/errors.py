@@ -1,0 +1,11 @@
+"""The one exception type for errors a user can cause."""
+
+from __future__ import annotations
+
+
+class AutommError(Exception):
+    """A problem with the user's input (path, shape, name, value, file).
+
+    The message says what is wrong and what to do; the CLI prints it on one line
+    and exits with code 2.
+    """

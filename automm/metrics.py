@@ -1,0 +1,39 @@
+"""Scores from logits: accuracy (multiclass) and F1 after a sigmoid threshold (multilabel)."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import f1_score
+
+PRIMARY_METRIC = {"multiclass": "accuracy", "multilabel": "weighted_f1"}
+
+
+def predict_labels(logits: np.ndarray, task: str, threshold: float = 0.5) -> np.ndarray:
+    """Class indices (multiclass) or 0/1 matrix at ``threshold`` on sigmoid outputs (multilabel)."""
+    if task == "multiclass":
+        return logits.argmax(axis=1)
+    probs = 1.0 / (1.0 + np.exp(-logits))
+    return (probs >= threshold).astype(np.int64)
+
+
+def all_metrics(logits: np.ndarray, labels: np.ndarray, task: str, threshold: float = 0.5) -> dict[str, float]:
+    """Every metric for the task; multilabel F1 values use ``threshold`` (also returned)."""
+    pred = predict_labels(logits, task, threshold)
+    if task == "multiclass":
+        return {
+            "accuracy": float((pred == labels).mean()),
+            "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
+        }
+    y = labels.astype(np.int64)
+    out = {f"{avg}_f1": float(f1_score(y, pred, average=avg, zero_division=0))
+           for avg in ("weighted", "macro", "micro", "samples")}
+    out["threshold"] = threshold
+    return out
+
+
+def primary_score(logits: np.ndarray, labels: np.ndarray, task: str, threshold: float = 0.5) -> float:
+    """The metric searches maximise: accuracy or weighted F1."""
+    pred = predict_labels(logits, task, threshold)
+    if task == "multiclass":
+        return float((pred == labels).mean())
+    return float(f1_score(labels.astype(np.int64), pred, average="weighted", zero_division=0))

@@ -1,0 +1,272 @@
+"""`automm.Study`: an Optuna study over fusion architectures for one data set.
+
+The data set source, split seed, search settings, sampler and pruner are stored in the
+study's user attributes when it is created; opening the same study again (same storage and
+name) resumes it with all of them, so an interrupted search continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+
+from automm.config import SearchConfig, load_preset
+from automm.data.dataset import MultimodalDataset
+from automm.data.preprocess import Standardizer
+from automm.data.registry import load_dataset
+from automm.errors import AutommError
+from automm.metrics import PRIMARY_METRIC, all_metrics
+from automm.model import FusionNet
+from automm.objective import ATTR_GENOTYPE, FusionObjective, genotype_seed
+from automm.samplers import make_sampler
+from automm.space import Genotype, SearchSpace
+from automm.training import TensorData, default_device, fit, predict_logits
+
+META_KEY = "automm"
+EVALUATION_KEY = "evaluation"
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+PRUNERS = ("none", "median")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test scores of one genotype retrained on train+validation, over several seeds."""
+
+    genotype: str
+    metric: str
+    scores: list[float]
+    mean: float
+    std: float
+    epochs: int
+    details: list[dict[str, float]]
+
+
+def _make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+    raise AutommError(f"unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
+
+
+class Study:
+    """Create or resume a fusion-architecture search.
+
+    ``dataset`` is a registered name (default ``digits``) or a `MultimodalDataset`; ``data`` a
+    `.mat`/`.npz` file instead. ``storage`` defaults to ``sqlite:///<runs_dir>/<study_name>.db``
+    and ``study_name`` to the data set's name. ``sampler``, ``seed``, ``config`` and ``pruner``
+    default to the stored values when resuming (to the preset and ``tpe``/0/``none`` when new);
+    passing a value that contradicts the stored one raises `AutommError`.
+    """
+
+    def __init__(
+        self,
+        dataset: str | MultimodalDataset | None = None,
+        *,
+        data: str | Path | None = None,
+        data_dir: str | Path | None = None,
+        sampler: str | None = None,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        study_name: str | None = None,
+        seed: int | None = None,
+        config: SearchConfig | None = None,
+        pruner: str | None = None,
+        runs_dir: str | Path = "runs",
+        device: str | torch.device | None = None,
+    ) -> None:
+        if isinstance(dataset, MultimodalDataset):
+            name = dataset.name
+            source: dict[str, Any] = {"dataset": name, "data": None, "in_memory": True}
+        elif data is not None:
+            name = Path(data).stem
+            source = {"dataset": None, "data": str(Path(data).expanduser().resolve()), "in_memory": False}
+        else:
+            name = (dataset or "digits").lower()
+            source = {"dataset": name, "data": None, "in_memory": False}
+        self.study_name = study_name or name
+        if storage is None:
+            Path(runs_dir).mkdir(parents=True, exist_ok=True)
+            storage = f"sqlite:///{Path(runs_dir) / self.study_name}.db"
+        self.storage = storage
+
+        stored = self._stored_meta()
+        requested = {"source": source, "seed": seed, "sampler": sampler, "pruner": pruner,
+                     "config": config.to_dict() if config is not None else None}
+        if stored is None:
+            preset = load_preset(name)
+            meta = {
+                "source": source, "seed": 0 if seed is None else seed, "sampler": sampler or "tpe",
+                "pruner": pruner or "none", "config": (config or preset.config).to_dict(), "preset_trials": preset.trials,
+            }
+        else:
+            meta = stored
+            _check_resume(self.study_name, stored, requested)
+        self.seed: int = int(meta["seed"])
+        self.sampler_name: str = meta["sampler"]
+        self.pruner_name: str = meta["pruner"]
+        self.config = SearchConfig.from_dict({**meta["config"], "ops": tuple(meta["config"]["ops"])})
+        self.preset_trials: int = int(meta.get("preset_trials", 30))
+
+        if isinstance(dataset, MultimodalDataset):
+            self.dataset = dataset
+        else:
+            self.dataset = load_dataset(source["dataset"], data=source["data"], data_dir=data_dir, seed=self.seed)
+        self.space = SearchSpace(tuple(self.dataset.view_names), self.config.max_views, self.config.ops)
+        self.device = torch.device(device) if device is not None else default_device()
+        self.metric = PRIMARY_METRIC[self.dataset.task]
+
+        n_existing = 0 if stored is None else len(self._load().get_trials(deepcopy=False))
+        # A resumed study re-creates its sampler; the seed moves on so a seeded sampler does not replay.
+        self.optuna_study = optuna.create_study(
+            storage=self.storage, study_name=self.study_name, direction="maximize", load_if_exists=True,
+            sampler=make_sampler(self.sampler_name, self.seed + n_existing), pruner=_make_pruner(self.pruner_name),
+        )
+        if stored is None:
+            self.optuna_study.set_user_attr(META_KEY, meta)
+            self.optuna_study.set_user_attr("dataset_summary", self.dataset.summary())
+            self.optuna_study.set_user_attr("metric", self.metric)
+        self._objective: FusionObjective | None = None
+
+    # -- storage -----------------------------------------------------------------------------
+    def _load(self) -> optuna.Study:
+        return optuna.load_study(study_name=self.study_name, storage=self.storage)
+
+    def _stored_meta(self) -> dict[str, Any] | None:
+        try:
+            summaries = optuna.get_all_study_summaries(self.storage)
+        except Exception as exc:  # noqa: BLE001 - optuna/sqlalchemy raise many types for a bad URL
+            raise AutommError(f"cannot open storage {self.storage!r}: {exc}") from exc
+        for s in summaries:
+            if s.study_name == self.study_name:
+                meta = s.user_attrs.get(META_KEY)
+                if meta is None:
+                    raise AutommError(f"study {self.study_name!r} in {self.storage} was not made by automm")
+                return meta
+        return None
+
+    # -- search ------------------------------------------------------------------------------
+    @property
+    def objective(self) -> FusionObjective:
+        if self._objective is None:
+            self._objective = FusionObjective(self.dataset, self.space, self.config, seed=self.seed, device=self.device)
+        return self._objective
+
+    def n_finished(self) -> int:
+        return len(self.optuna_study.get_trials(deepcopy=False, states=FINISHED))
+
+    def optimize(
+        self,
+        n_trials: int | None = None,
+        *,
+        timeout: float | None = None,
+        callbacks: list[Any] | None = None,
+    ) -> Study:
+        """Run trials until the study holds ``n_trials`` finished ones (default: the preset's count).
+
+        Counting the total, not new trials, makes a re-run of an interrupted search finish it.
+        Stops early after ``timeout`` seconds. Ctrl-C marks the running trial failed and stops;
+        the trials finished so far stay in the storage.
+        """
+        target = self.preset_trials if n_trials is None else n_trials
+        if target < 1:
+            raise AutommError(f"the number of trials must be at least 1, got {target}")
+        remaining = target - self.n_finished()
+        if remaining <= 0:
+            return self
+        self.optuna_study.optimize(
+            self.objective,
+            n_trials=remaining,
+            timeout=timeout,
+            callbacks=[optuna.study.MaxTrialsCallback(target, states=FINISHED), *(callbacks or [])],
+            catch=(),
+        )
+        return self
+
+    # -- results -----------------------------------------------------------------------------
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial:
+        try:
+            return self.optuna_study.best_trial
+        except ValueError as exc:
+            raise AutommError(f"study {self.study_name!r} has no completed trial yet; run a search first") from exc
+
+    @property
+    def best_value(self) -> float:
+        value = self.best_trial.value
+        assert value is not None
+        return value
+
+    @property
+    def best_genotype(self) -> Genotype:
+        return Genotype.from_string(self.best_trial.user_attrs[ATTR_GENOTYPE])
+
+    def trials_table(self, top: int | None = None) -> list[dict[str, Any]]:
+        """Finished trials, best first: number, state, value, genotype, n_params, epochs, seconds."""
+        rows = []
+        for t in self.optuna_study.get_trials(deepcopy=False, states=FINISHED):
+            rows.append({
+                "number": t.number, "state": t.state.name, "value": t.value,
+                "genotype": t.user_attrs.get(ATTR_GENOTYPE), "n_params": t.user_attrs.get("n_params"),
+                "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"),
+            })
+        rows.sort(key=lambda r: (r["state"] != "COMPLETE", -(r["value"] if r["value"] is not None else -np.inf)))
+        return rows[:top] if top else rows
+
+    def evaluate(self, seeds: int = 1, genotype: Genotype | str | None = None) -> Evaluation:
+        """Retrain a genotype (default: the best) on train+validation and score it on the test split.
+
+        Trains for the best epoch count found during search; the mean and std over ``seeds``
+        runs are stored in the study's user attributes under ``evaluation``.
+        """
+        if seeds < 1:
+            raise AutommError(f"seeds must be at least 1, got {seeds}")
+        splits = self.dataset.splits
+        if splits.test.size == 0:
+            raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
+        if genotype is None:
+            genotype, epochs = self.best_genotype, int(self.best_trial.user_attrs.get("best_epoch") or 1)
+        else:
+            genotype = Genotype.from_string(str(genotype))
+            epochs = self.config.max_epochs // 2
+        fit_rows = np.concatenate([splits.train, splits.val])
+        standardizer = Standardizer.fit(self.dataset.views, fit_rows)
+        train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, self.device)
+        test = TensorData.from_dataset(self.dataset, splits.test, standardizer, self.device)
+        scores, details = [], []
+        for s in range(seeds):
+            seed = genotype_seed(self.seed + 1000 * (s + 1), genotype)
+            torch.manual_seed(seed)
+            net = FusionNet(genotype, self.dataset.view_dims, self.dataset.n_classes,
+                            self.config.fusion_dim, self.config.dropout).to(self.device)
+            fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
+            metrics = all_metrics(predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task,
+                                  self.config.threshold)
+            details.append(metrics)
+            scores.append(metrics[self.metric])
+        result = Evaluation(
+            genotype=str(genotype), metric=self.metric, scores=scores, mean=float(np.mean(scores)),
+            std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0, epochs=epochs, details=details,
+        )
+        self.optuna_study.set_user_attr(EVALUATION_KEY, json.loads(json.dumps(asdict(result))))
+        return result
+
+
+def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any]) -> None:
+    """Refuse to resume a study with settings that contradict the stored ones."""
+    src, req = stored["source"], requested["source"]
+    if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
+        what = src["dataset"] or src["data"]
+        raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
+    for key in ("seed", "sampler", "pruner", "config"):
+        if requested[key] is not None and requested[key] != stored[key]:
+            raise AutommError(
+                f"study {name!r} was created with {key}={stored[key]!r}; resume it without changing {key}, "
+                "or choose another --study-name"
+            )

@@ -1,0 +1,139 @@
+"""Tensors on the device, and training to convergence with early stopping."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from automm.data.dataset import MultimodalDataset
+from automm.data.preprocess import Standardizer
+from automm.metrics import primary_score
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and stopping rule for one network."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int = 10
+    threshold: float = 0.5  # sigmoid threshold for multilabel F1
+
+
+@dataclass
+class TensorData:
+    """Standardised views and labels of some rows, on one device."""
+
+    views: dict[str, torch.Tensor]
+    labels: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    @classmethod
+    def from_dataset(
+        cls, dataset: MultimodalDataset, rows: np.ndarray, standardizer: Standardizer, device: torch.device
+    ) -> TensorData:
+        views = standardizer.transform(dataset.views, rows)
+        labels = dataset.labels[rows]
+        return cls(
+            views={k: torch.from_numpy(v).to(device) for k, v in views.items()},
+            labels=torch.from_numpy(labels).to(device),
+        )
+
+
+@dataclass
+class FitResult:
+    """Outcome of `fit`: the best validation score and when it was reached."""
+
+    best_score: float
+    best_epoch: int  # 1-based epoch of the best score (the weights kept)
+    epochs: int  # epochs actually trained
+    seconds: float
+    curve: list[float] = field(default_factory=list)  # validation score per epoch
+
+
+def loss_function(task: str) -> nn.Module:
+    return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, data: TensorData, batch_size: int = 4096) -> np.ndarray:
+    model.eval()
+    outs = []
+    for start in range(0, len(data), batch_size):
+        batch = {k: v[start : start + batch_size] for k, v in data.views.items()}
+        outs.append(model(batch).float().cpu())
+    return torch.cat(outs).numpy()
+
+
+def fit(
+    model: nn.Module,
+    train: TensorData,
+    val: TensorData | None,
+    task: str,
+    config: TrainConfig,
+    *,
+    seed: int,
+    epochs: int | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> FitResult:
+    """Train ``model`` in place and keep its best weights.
+
+    With ``val``: up to ``config.max_epochs`` epochs, stopping after ``config.patience``
+    epochs without a better validation score; the best epoch's weights are restored.
+    Without ``val``: exactly ``epochs`` epochs (retraining on train+validation).
+    ``on_epoch(epoch, score)`` is called after each epoch with a validation set; it may raise
+    (e.g. `optuna.TrialPruned`) to stop training.
+    """
+    if val is None and epochs is None:
+        raise ValueError("fit needs validation data or a fixed number of epochs")
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    criterion = loss_function(task)
+    max_epochs = epochs if epochs is not None else config.max_epochs
+    best_score, best_epoch, best_state = -np.inf, 0, None
+    curve: list[float] = []
+    epoch = 0
+    val_labels = val.labels.cpu().numpy() if val is not None else None
+    for epoch in range(1, max_epochs + 1):
+        model.train()
+        order = torch.randperm(len(train), generator=generator).to(train.labels.device)
+        for i in range(0, len(train), config.batch_size):
+            idx = order[i : i + config.batch_size]
+            optimiser.zero_grad(set_to_none=True)
+            logits = model({k: v[idx] for k, v in train.views.items()})
+            loss = criterion(logits, train.labels[idx])
+            loss.backward()
+            optimiser.step()
+        if val is None:
+            continue
+        score = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
+        curve.append(score)
+        if score > best_score:
+            best_score, best_epoch = score, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(epoch, score)
+        if epoch - best_epoch >= config.patience:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    if val is None:
+        best_score, best_epoch = float("nan"), epoch
+    return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve)
