@@ -10,6 +10,13 @@ from automm.study import Evaluation, Study
 __version__ = "0.1.0"
 
 __all__ = [
-    "AutommError", "Evaluation", "FusionNet", "Genotype", "MultimodalDataset", "SearchConfig", "SearchSpace",
-    "Study", "load_dataset",
+    "AutommError",
+    "Evaluation",
+    "FusionNet",
+    "Genotype",
+    "MultimodalDataset",
+    "SearchConfig",
+    "SearchSpace",
+    "Study",
+    "load_dataset",
 ]

@@ -19,8 +19,9 @@ from automm.errors import AutommError
 from automm.samplers import SAMPLERS
 from automm.study import PRUNERS, Study
 
-app = typer.Typer(help="Search multimodal fusion architectures with Optuna.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Search multimodal fusion architectures with Optuna.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 out = Console()
 err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -55,13 +56,21 @@ def _progress_callback(progress: Progress, task_id: Any, study: Study) -> Callab
 
 
 def _summary(study: Study, top: int = 5) -> Table:
-    table = Table(title=f"study {study.study_name}: top {top} of {study.n_finished()} trials ({study.metric}, validation)")
+    table = Table(
+        title=f"study {study.study_name}: top {top} of {study.n_finished()} trials ({study.metric}, validation)"
+    )
     for col in ("#", study.metric, "genotype", "params", "epochs", "seconds"):
         table.add_column(col, overflow="fold")
     for row in study.trials_table(top):
         value = "pruned" if row["value"] is None or row["state"] == "PRUNED" else f"{row['value']:.4f}"
-        table.add_row(str(row["number"]), value, str(row["genotype"]), str(row["n_params"]),
-                      str(row["epochs"]), f"{row['seconds'] or 0:.1f}")
+        table.add_row(
+            str(row["number"]),
+            value,
+            str(row["genotype"]),
+            str(row["n_params"]),
+            str(row["epochs"]),
+            f"{row['seconds'] or 0:.1f}",
+        )
     return table
 
 
@@ -72,8 +81,12 @@ def search(
     data: Annotated[Path | None, typer.Option(help="Your own data: a .mat or .npz file (overrides --dataset).")] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where registered data sets live.")] = None,
     trials: Annotated[int | None, typer.Option(help="Finished trials the study should hold (default: preset).")] = None,
-    sampler: Annotated[str | None, typer.Option(help=f"One of {', '.join(SAMPLERS)} (default tpe; stored on resume).")] = None,
-    storage: Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///RUNS_DIR/NAME.db).")] = None,
+    sampler: Annotated[
+        str | None, typer.Option(help=f"One of {', '.join(SAMPLERS)} (default tpe; stored on resume).")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL (default sqlite:///RUNS_DIR/NAME.db).")
+    ] = None,
     study_name: Annotated[str | None, typer.Option(help="Study name (default: the data set's name).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for split, sampler and training (default 0).")] = None,
     timeout: Annotated[float | None, typer.Option(help="Stop starting new trials after this many seconds.")] = None,
@@ -83,9 +96,21 @@ def search(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table: one result line.")] = False,
 ) -> None:
     """Search fusion architectures; a re-run with the same study resumes it."""
+    if trials is not None and trials < 1:
+        raise AutommError(f"--trials must be at least 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = Study(dataset, data=data, data_dir=data_dir, sampler=sampler, storage=storage,
-                  study_name=study_name, seed=seed, pruner=pruner, runs_dir=runs_dir, device=device)
+    study = Study(
+        dataset,
+        data=data,
+        data_dir=data_dir,
+        sampler=sampler,
+        storage=storage,
+        study_name=study_name,
+        seed=seed,
+        pruner=pruner,
+        runs_dir=runs_dir,
+        device=device,
+    )
     target = trials if trials is not None else study.preset_trials
     if quiet:
         study.optimize(target, timeout=timeout)

@@ -35,9 +35,15 @@ class SearchConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
         checks = {
-            "fusion_dim": self.fusion_dim >= 1, "max_views": self.max_views >= 1, "dropout": 0 <= self.dropout < 1,
-            "lr": self.lr > 0, "weight_decay": self.weight_decay >= 0, "batch_size": self.batch_size >= 1,
-            "max_epochs": self.max_epochs >= 1, "patience": self.patience >= 1, "threshold": 0 < self.threshold < 1,
+            "fusion_dim": self.fusion_dim >= 1,
+            "max_views": self.max_views >= 1,
+            "dropout": 0 <= self.dropout < 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "batch_size": self.batch_size >= 1,
+            "max_epochs": self.max_epochs >= 1,
+            "patience": self.patience >= 1,
+            "threshold": 0 < self.threshold < 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -48,8 +54,12 @@ class SearchConfig:
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(
-            lr=self.lr, weight_decay=self.weight_decay, batch_size=self.batch_size,
-            max_epochs=self.max_epochs, patience=self.patience, threshold=self.threshold,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            threshold=self.threshold,
         )
 
     def to_dict(self) -> dict[str, Any]:

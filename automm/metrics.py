@@ -25,8 +25,10 @@ def all_metrics(logits: np.ndarray, labels: np.ndarray, task: str, threshold: fl
             "macro_f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
         }
     y = labels.astype(np.int64)
-    out = {f"{avg}_f1": float(f1_score(y, pred, average=avg, zero_division=0))
-           for avg in ("weighted", "macro", "micro", "samples")}
+    out = {
+        f"{avg}_f1": float(f1_score(y, pred, average=avg, zero_division=0))
+        for avg in ("weighted", "macro", "micro", "samples")
+    }
     out["threshold"] = threshold
     return out
 

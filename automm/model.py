@@ -44,7 +44,7 @@ class FusionNet(nn.Module):
 
     def forward(self, views: dict[str, torch.Tensor]) -> torch.Tensor:
         slots = [self.align[v](views[v]) for v in self.view_order]
-        for (a, b), op in zip(self.node_inputs, self.fusion):
+        for (a, b), op in zip(self.node_inputs, self.fusion, strict=True):
             slots.append(op(slots[a], slots[b]))
         return self.head(slots[-1])
 

@@ -70,8 +70,13 @@ class FusionObjective:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with score {score:.4f}")
 
         return fit(
-            net, self.train_data, self.val_data, self.dataset.task, self.train_config,
-            seed=genotype_seed(self.seed, net.genotype), on_epoch=report,
+            net,
+            self.train_data,
+            self.val_data,
+            self.dataset.task,
+            self.train_config,
+            seed=genotype_seed(self.seed, net.genotype),
+            on_epoch=report,
         )
 
     def __call__(self, trial: optuna.Trial) -> float:

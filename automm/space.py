@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from automm.data.dataset import FORBIDDEN_IN_VIEW_NAMES
 from automm.errors import AutommError
 
 OPS: tuple[str, ...] = ("add", "mul", "concat", "max", "avg")
-FORBIDDEN_IN_VIEW_NAMES = "(),. "
 
 
 @dataclass(frozen=True)
@@ -208,7 +208,7 @@ class SearchSpace:
         object.__setattr__(self, "ops", tuple(self.ops))
         if not self.view_names:
             raise AutommError("the search space needs at least one view")
-        if not 1 <= self.max_views:
+        if self.max_views < 1:
             raise AutommError(f"max_views must be at least 1, got {self.max_views}")
         object.__setattr__(self, "max_views", min(self.max_views, len(self.view_names)))
         unknown = [op for op in self.ops if op not in OPS]

@@ -97,13 +97,22 @@ class Study:
         self.storage = storage
 
         stored = self._stored_meta()
-        requested = {"source": source, "seed": seed, "sampler": sampler, "pruner": pruner,
-                     "config": config.to_dict() if config is not None else None}
+        requested = {
+            "source": source,
+            "seed": seed,
+            "sampler": sampler,
+            "pruner": pruner,
+            "config": config.to_dict() if config is not None else None,
+        }
         if stored is None:
             preset = load_preset(name)
             meta = {
-                "source": source, "seed": 0 if seed is None else seed, "sampler": sampler or "tpe",
-                "pruner": pruner or "none", "config": (config or preset.config).to_dict(), "preset_trials": preset.trials,
+                "source": source,
+                "seed": 0 if seed is None else seed,
+                "sampler": sampler or "tpe",
+                "pruner": pruner or "none",
+                "config": (config or preset.config).to_dict(),
+                "preset_trials": preset.trials,
             }
         else:
             meta = stored
@@ -125,8 +134,12 @@ class Study:
         n_existing = 0 if stored is None else len(self._load().get_trials(deepcopy=False))
         # A resumed study re-creates its sampler; the seed moves on so a seeded sampler does not replay.
         self.optuna_study = optuna.create_study(
-            storage=self.storage, study_name=self.study_name, direction="maximize", load_if_exists=True,
-            sampler=make_sampler(self.sampler_name, self.seed + n_existing), pruner=_make_pruner(self.pruner_name),
+            storage=self.storage,
+            study_name=self.study_name,
+            direction="maximize",
+            load_if_exists=True,
+            sampler=make_sampler(self.sampler_name, self.seed + n_existing),
+            pruner=_make_pruner(self.pruner_name),
         )
         if stored is None:
             self.optuna_study.set_user_attr(META_KEY, meta)
@@ -141,7 +154,7 @@ class Study:
     def _stored_meta(self) -> dict[str, Any] | None:
         try:
             summaries = optuna.get_all_study_summaries(self.storage)
-        except Exception as exc:  # noqa: BLE001 - optuna/sqlalchemy raise many types for a bad URL
+        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
             raise AutommError(f"cannot open storage {self.storage!r}: {exc}") from exc
         for s in summaries:
             if s.study_name == self.study_name:
@@ -211,11 +224,17 @@ class Study:
         """Finished trials, best first: number, state, value, genotype, n_params, epochs, seconds."""
         rows = []
         for t in self.optuna_study.get_trials(deepcopy=False, states=FINISHED):
-            rows.append({
-                "number": t.number, "state": t.state.name, "value": t.value,
-                "genotype": t.user_attrs.get(ATTR_GENOTYPE), "n_params": t.user_attrs.get("n_params"),
-                "epochs": t.user_attrs.get("epochs"), "seconds": t.user_attrs.get("seconds"),
-            })
+            rows.append(
+                {
+                    "number": t.number,
+                    "state": t.state.name,
+                    "value": t.value,
+                    "genotype": t.user_attrs.get(ATTR_GENOTYPE),
+                    "n_params": t.user_attrs.get("n_params"),
+                    "epochs": t.user_attrs.get("epochs"),
+                    "seconds": t.user_attrs.get("seconds"),
+                }
+            )
         rows.sort(key=lambda r: (r["state"] != "COMPLETE", -(r["value"] if r["value"] is not None else -np.inf)))
         return rows[:top] if top else rows
 
@@ -243,16 +262,23 @@ class Study:
         for s in range(seeds):
             seed = genotype_seed(self.seed + 1000 * (s + 1), genotype)
             torch.manual_seed(seed)
-            net = FusionNet(genotype, self.dataset.view_dims, self.dataset.n_classes,
-                            self.config.fusion_dim, self.config.dropout).to(self.device)
+            net = FusionNet(
+                genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
+            ).to(self.device)
             fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
-            metrics = all_metrics(predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task,
-                                  self.config.threshold)
+            metrics = all_metrics(
+                predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
+            )
             details.append(metrics)
             scores.append(metrics[self.metric])
         result = Evaluation(
-            genotype=str(genotype), metric=self.metric, scores=scores, mean=float(np.mean(scores)),
-            std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0, epochs=epochs, details=details,
+            genotype=str(genotype),
+            metric=self.metric,
+            scores=scores,
+            mean=float(np.mean(scores)),
+            std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
+            epochs=epochs,
+            details=details,
         )
         self.optuna_study.set_user_attr(EVALUATION_KEY, json.loads(json.dumps(asdict(result))))
         return result

@@ -4,4 +4,12 @@ from automm.data.dataset import MultimodalDataset, Splits, view_modality
 from automm.data.preprocess import Standardizer
 from automm.data.registry import DATASETS, default_data_dir, load_dataset
 
-__all__ = ["DATASETS", "MultimodalDataset", "Splits", "Standardizer", "default_data_dir", "load_dataset", "view_modality"]
+__all__ = [
+    "DATASETS",
+    "MultimodalDataset",
+    "Splits",
+    "Standardizer",
+    "default_data_dir",
+    "load_dataset",
+    "view_modality",
+]

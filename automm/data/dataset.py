@@ -11,6 +11,7 @@ from automm.errors import AutommError
 
 Task = Literal["multiclass", "multilabel"]
 TASKS: tuple[str, ...] = ("multiclass", "multilabel")
+FORBIDDEN_IN_VIEW_NAMES = "(),. "  # views appear in genotype strings and layer names
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,8 @@ def _validate(ds: MultimodalDataset) -> None:
     if n == 0:
         raise _fail(name, "labels are empty")
     for view_name, arr in list(ds.views.items()):
-        if not view_name or "." in view_name:
-            raise _fail(name, f"view name {view_name!r} must be non-empty and contain no '.'")
+        if not view_name or any(c in view_name for c in FORBIDDEN_IN_VIEW_NAMES):
+            raise _fail(name, f"view name {view_name!r} must be non-empty without any of {FORBIDDEN_IN_VIEW_NAMES!r}")
         arr = np.asarray(arr)
         if arr.ndim != 2:
             raise _fail(name, f"view {view_name!r} must be 2-D (samples x features), got shape {arr.shape}")
@@ -122,9 +123,11 @@ def _validate(ds: MultimodalDataset) -> None:
     if ds.task == "multiclass":
         if labels.ndim != 1:
             raise _fail(name, f"multiclass labels must be 1-D (N,), got shape {labels.shape}")
-        if not np.issubdtype(labels.dtype, np.integer):
-            if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.mod(labels, 1) == 0):
-                raise _fail(name, "multiclass labels must be integers")
+        is_integral = np.issubdtype(labels.dtype, np.integer) or (
+            np.issubdtype(labels.dtype, np.floating) and bool(np.all(np.mod(labels, 1) == 0))
+        )
+        if not is_integral:
+            raise _fail(name, "multiclass labels must be integers")
         labels = labels.astype(np.int64)
         n_classes = len(ds.class_names) if ds.class_names else int(labels.max()) + 1
         if labels.min() < 0 or labels.max() >= n_classes:

@@ -39,8 +39,11 @@ def load_handwritten(data_dir: str | Path, seed: int = 0) -> MultimodalDataset:
     data_dir = Path(data_dir).expanduser()
     if (data_dir / MAT_FILE).is_file():
         return load_mat(
-            data_dir / MAT_FILE, name="handwritten", view_names=[v for v, _, _ in VIEWS],
-            class_names=CLASS_NAMES, seed=seed,
+            data_dir / MAT_FILE,
+            name="handwritten",
+            view_names=[v for v, _, _ in VIEWS],
+            class_names=CLASS_NAMES,
+            seed=seed,
         )
     missing = [f for _, f, _ in VIEWS if not (data_dir / f).is_file()]
     if missing:
@@ -59,7 +62,11 @@ def load_handwritten(data_dir: str | Path, seed: int = 0) -> MultimodalDataset:
         views[view] = arr
     labels = np.repeat(np.arange(10), 200)
     return MultimodalDataset(
-        name="handwritten", views=views, labels=labels, task="multiclass",
-        splits=make_splits(labels, seed=seed), class_names=CLASS_NAMES,
+        name="handwritten",
+        views=views,
+        labels=labels,
+        task="multiclass",
+        splits=make_splits(labels, seed=seed),
+        class_names=CLASS_NAMES,
         description=f"UCI Multiple Features from {data_dir}",
     )

@@ -59,7 +59,7 @@ def _read(path: Path) -> dict[str, object]:
         return scipy.io.loadmat(str(path))
     except NotImplementedError as exc:  # MATLAB v7.3 is HDF5
         raise AutommError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; re-save with -v7") from exc
-    except Exception as exc:  # noqa: BLE001 - scipy raises many types for corrupt files
+    except Exception as exc:  # scipy raises many types for corrupt files
         raise AutommError(f"{path}: not a readable .mat file ({exc})") from exc
 
 
@@ -97,7 +97,7 @@ def load_mat(
     splits = make_splits(labels, seed=seed, test=test)
     return MultimodalDataset(
         name=name,
-        views=dict(zip(view_names, views)),
+        views=dict(zip(view_names, views, strict=True)),
         labels=labels,
         task=task,  # type: ignore[arg-type]
         splits=splits,

@@ -51,16 +51,31 @@ DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
         DatasetInfo(
-            "digits", "multiclass", "scikit-learn 8x8 digits, 5 views (embedded default)", "none (ships with scikit-learn)",
-            True, lambda _d: True, lambda _d, seed: load_digits(seed),
+            "digits",
+            "multiclass",
+            "scikit-learn 8x8 digits, 5 views (embedded default)",
+            "none (ships with scikit-learn)",
+            True,
+            lambda _d: True,
+            lambda _d, seed: load_digits(seed),
         ),
         DatasetInfo(
-            "handwritten", "multiclass", "UCI Multiple Features, 2,000 digits, 6 views", f"{HW_FILE} or mfeat-* files",
-            False, handwritten_present, load_handwritten,
+            "handwritten",
+            "multiclass",
+            "UCI Multiple Features, 2,000 digits, 6 views",
+            f"{HW_FILE} or mfeat-* files",
+            False,
+            handwritten_present,
+            load_handwritten,
         ),
         DatasetInfo(
-            "cub", "multiclass", "CUB birds subset, 600 images, image + text features", CUB_FILE,
-            False, cub_present, load_cub,
+            "cub",
+            "multiclass",
+            "CUB birds subset, 600 images, image + text features",
+            CUB_FILE,
+            False,
+            cub_present,
+            load_cub,
         ),
     )
 }

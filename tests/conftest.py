@@ -1,0 +1,55 @@
+"""Shared fixtures: small synthetic data sets, fast settings, the shared real data folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from automm.config import SearchConfig
+from automm.data.dataset import MultimodalDataset
+from automm.data.splits import make_splits
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def shared_file(name: str) -> Path:
+    """A file from ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} is absent (real data lives in ../shared/data beside the repository)")
+    return path
+
+
+def make_toy(n: int = 300, seed: int = 0, task: str = "multiclass") -> MultimodalDataset:
+    """Three views; the label needs two of them (each sees one of two bits)."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    labels = 2 * a + b if task == "multiclass" else np.stack([a, b, a ^ b], axis=1)
+    views = {
+        "left/feat": np.c_[a + 0.2 * rng.standard_normal(n), rng.standard_normal((n, 3))],
+        "right/feat": np.c_[b + 0.2 * rng.standard_normal(n), rng.standard_normal((n, 2))],
+        "noise/feat": rng.standard_normal((n, 4)),
+    }
+    split_labels = labels if task == "multiclass" else labels[:, 0]
+    return MultimodalDataset(
+        name="toy",
+        views=views,
+        labels=labels,
+        task=task,
+        splits=make_splits(split_labels, seed=seed),  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def toy() -> MultimodalDataset:
+    return make_toy()
+
+
+@pytest.fixture
+def fast_config() -> SearchConfig:
+    return SearchConfig(fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=30, patience=5)

@@ -1,0 +1,94 @@
+import json
+
+import optuna
+import pytest
+
+import automm
+import automm.objective as objective_module
+from automm.errors import AutommError
+from automm.objective import FusionObjective
+from automm.space import Genotype
+
+
+def test_study_runs_and_reports(toy, fast_config, tmp_path):
+    study = automm.Study(toy, config=fast_config, runs_dir=tmp_path, sampler="random")
+    study.optimize(4)
+    assert study.n_finished() == 4
+    assert study.storage == f"sqlite:///{tmp_path}/toy.db"
+    assert isinstance(study.best_genotype, Genotype) and study.space.contains(study.best_genotype)
+    table = study.trials_table()
+    assert [r["value"] for r in table] == sorted((r["value"] for r in table), reverse=True)
+    assert table[0]["value"] == study.best_value
+    study.optimize(4)  # already holds 4: nothing more runs
+    assert len(study.optuna_study.trials) == 4
+
+
+def test_interrupted_study_resumes(toy, fast_config, tmp_path, monkeypatch):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    calls = {"n": 0}
+    real_fit = objective_module.fit
+
+    def interrupting_fit(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(objective_module, "fit", interrupting_fit)
+    study = automm.Study(toy, config=fast_config, storage=storage, study_name="s", sampler="random", seed=3)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(5)
+    states = [t.state for t in study.optuna_study.trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2 and states[-1] == optuna.trial.TrialState.FAIL
+
+    monkeypatch.setattr(objective_module, "fit", real_fit)
+    resumed = automm.Study(toy, storage=storage, study_name="s")  # settings come from the storage
+    assert (resumed.sampler_name, resumed.seed, resumed.config) == ("random", 3, fast_config)
+    resumed.optimize(5)
+    assert resumed.n_finished() == 5
+    genotypes = [t.user_attrs["genotype"] for t in resumed.optuna_study.trials if t.state.is_finished()]
+    assert len(genotypes) == 6  # 5 finished + the failed one
+
+
+def test_resume_refuses_contradicting_settings(toy, fast_config, tmp_path):
+    storage = f"sqlite:///{tmp_path}/s.db"
+    automm.Study(toy, config=fast_config, storage=storage, study_name="s", sampler="tpe")
+    with pytest.raises(AutommError, match="created with sampler='tpe'"):
+        automm.Study(toy, storage=storage, study_name="s", sampler="random")
+    with pytest.raises(AutommError, match="created for data 'toy'"):
+        automm.Study("digits", storage=storage, study_name="s")
+    with pytest.raises(AutommError, match="created with config"):
+        automm.Study(toy, storage=storage, study_name="s", config=fast_config.updated(fusion_dim=8))
+
+
+def test_foreign_study_and_bad_storage(tmp_path):
+    storage = f"sqlite:///{tmp_path}/f.db"
+    optuna.create_study(storage=storage, study_name="plain")
+    with pytest.raises(AutommError, match="was not made by automm"):
+        automm.Study("digits", storage=storage, study_name="plain")
+    with pytest.raises(AutommError, match="cannot open storage"):
+        automm.Study("digits", storage="nosuchdb://x")
+
+
+def test_evaluate_retrains_on_train_and_validation(toy, fast_config, tmp_path):
+    study = automm.Study(toy, config=fast_config, runs_dir=tmp_path, sampler="random")
+    with pytest.raises(AutommError, match="no completed trial"):
+        study.evaluate()
+    study.optimize(3)
+    result = study.evaluate(seeds=2)
+    assert result.genotype == str(study.best_genotype) and len(result.scores) == 2
+    assert result.epochs == study.best_trial.user_attrs["best_epoch"]
+    assert 0.5 < result.mean <= 1.0 and result.std >= 0
+    stored = study.optuna_study.user_attrs["evaluation"]
+    assert json.loads(json.dumps(stored))["scores"] == result.scores
+
+
+def test_search_on_digits_beats_best_single_view(tmp_path):
+    """End to end: a short TPE search fuses views better than any single view does."""
+    config = automm.SearchConfig(fusion_dim=32, max_views=3, batch_size=64, max_epochs=60, patience=6)
+    study = automm.Study("digits", config=config, runs_dir=tmp_path, sampler="tpe", seed=0)
+    objective = FusionObjective(study.dataset, study.space, config, seed=0)
+    single = {v: objective.train(objective.build(Genotype((v,)))).best_score for v in study.dataset.view_names}
+    study.optimize(12)
+    assert study.best_genotype.k >= 2
+    assert study.best_value > max(single.values()) + 0.02, (study.best_value, single)

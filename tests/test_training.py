@@ -1,0 +1,68 @@
+import numpy as np
+import pytest
+import torch
+
+from automm.data.preprocess import Standardizer
+from automm.model import FusionNet
+from automm.space import Genotype
+from automm.training import TensorData, TrainConfig, fit, predict_logits
+from tests.conftest import make_toy
+
+
+def _tensors(ds):
+    st = Standardizer.fit(ds.views, ds.splits.train)
+    cpu = torch.device("cpu")
+    return (TensorData.from_dataset(ds, ds.splits.train, st, cpu), TensorData.from_dataset(ds, ds.splits.val, st, cpu))
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_fusion_converges_and_beats_single_view(task):
+    ds = make_toy(n=400, task=task)
+    train, val = _tensors(ds)
+    config = TrainConfig(lr=5e-3, batch_size=64, max_epochs=60, patience=8)
+    scores = {}
+    for text in ("left/feat", "concat(left/feat,right/feat)"):
+        torch.manual_seed(0)
+        net = FusionNet(Genotype.from_string(text), ds.view_dims, ds.n_classes, 16, 0.0)
+        scores[text] = fit(net, train, val, task, config, seed=0)
+    fused = scores["concat(left/feat,right/feat)"]
+    assert fused.best_score > 0.85
+    assert fused.best_score > scores["left/feat"].best_score + 0.15
+    assert fused.epochs < 60 and fused.epochs - fused.best_epoch == 8  # early stopping with patience
+    assert len(fused.curve) == fused.epochs and max(fused.curve) == fused.best_score
+
+
+def test_best_weights_are_restored_and_seeded():
+    ds = make_toy(n=200)
+    train, val = _tensors(ds)
+    config = TrainConfig(max_epochs=15, patience=3)
+    results, outputs = [], []
+    for _ in range(2):
+        torch.manual_seed(1)
+        net = FusionNet(Genotype.from_string("concat(left/feat,right/feat)"), ds.view_dims, 4, 8, 0.1)
+        results.append(fit(net, train, val, "multiclass", config, seed=7))
+        outputs.append(predict_logits(net, val))
+    assert results[0].curve == results[1].curve and np.allclose(outputs[0], outputs[1])
+    pred = outputs[0].argmax(1)
+    assert (pred == val.labels.numpy()).mean() == pytest.approx(results[0].best_score)
+
+
+def test_fixed_epochs_without_validation_and_callback():
+    ds = make_toy(n=100)
+    train, val = _tensors(ds)
+    net = FusionNet(Genotype(("left/feat",)), ds.view_dims, 4, 8)
+    res = fit(net, train, None, "multiclass", TrainConfig(), seed=0, epochs=3)
+    assert res.epochs == 3 and np.isnan(res.best_score)
+    seen = []
+    fit(
+        net,
+        train,
+        val,
+        "multiclass",
+        TrainConfig(max_epochs=4, patience=10),
+        seed=0,
+        on_epoch=lambda e, s: seen.append(e),
+    )
+    assert seen == [1, 2, 3, 4]
+    with pytest.raises(ValueError):
+        fit(net, train, None, "multiclass", TrainConfig(), seed=0)
