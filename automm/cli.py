@@ -50,9 +50,33 @@ def _progress_callback(progress: Progress, task_id: Any, study: Study) -> Callab
             best = f"{optuna_study.best_value:.4f}"
         except ValueError:
             best = "-"
-        progress.update(task_id, completed=study.n_finished(), description=f"best {study.metric} {best}")
+        parts = [f"best {study.metric} {best}"]
+        if "generation" in trial.user_attrs:
+            parts.insert(0, f"gen {trial.user_attrs['generation']}")
+        if "kb_version" in trial.user_attrs:
+            parts.append(f"KB v{trial.user_attrs['kb_version']}")
+        progress.update(task_id, completed=study.n_finished(), description=" | ".join(parts))
 
     return callback
+
+
+def _generation_table(study: Study) -> Table:
+    table = Table(title="generations (validation)")
+    for col in ("gen", "trials", "best", "mean", "epochs/individual", "train s", "KB", "into next KB"):
+        table.add_column(col)
+    for row in study.generation_report():
+        kb = "-" if row["kb_version"] is None else f"v{row['kb_version']}"
+        table.add_row(
+            str(row["generation"]),
+            str(row["trials"]),
+            f"{row['best']:.4f}",
+            f"{row['mean']:.4f}",
+            f"{row['epochs_mean']:.1f}",
+            f"{row['seconds']:.1f}",
+            kb,
+            str(row["contributors"]),
+        )
+    return table
 
 
 def _summary(study: Study, top: int = 5) -> Table:
@@ -91,6 +115,19 @@ def search(
     seed: Annotated[int | None, typer.Option(help="Seed for split, sampler and training (default 0).")] = None,
     timeout: Annotated[float | None, typer.Option(help="Stop starting new trials after this many seconds.")] = None,
     pruner: Annotated[str | None, typer.Option(help=f"One of {', '.join(PRUNERS)}.")] = None,
+    population: Annotated[int | None, typer.Option(help="KS-NAS population size N (default: preset).")] = None,
+    generations: Annotated[int | None, typer.Option(help="KS-NAS generations T; trials default to N x T.")] = None,
+    knowledge_sharing: Annotated[
+        bool | None, typer.Option("--knowledge-sharing/--no-knowledge-sharing", help="Warm-start from the KB.")
+    ] = None,
+    fair_selection: Annotated[
+        bool | None,
+        typer.Option(
+            "--fair-selection/--no-fair-selection", help="Only individuals beating the worst parent feed the KB."
+        ),
+    ] = None,
+    kb_epochs: Annotated[int | None, typer.Option(help="Supernet pretraining epochs for the first KB.")] = None,
+    artifact_dir: Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/NAME_artifacts).")] = None,
     runs_dir: Annotated[Path, typer.Option(help="Folder for the default SQLite storage.")] = Path("runs"),
     device: Annotated[str | None, typer.Option(help="torch device (default: cuda if available, else cpu).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table: one result line.")] = False,
@@ -99,6 +136,8 @@ def search(
     if trials is not None and trials < 1:
         raise AutommError(f"--trials must be at least 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    ksnas = {k: v for k, v in {"population_size": population, "generations": generations}.items() if v is not None}
+    knowledge = {k: v for k, v in {"fair_selection": fair_selection, "kb_epochs": kb_epochs}.items() if v is not None}
     study = Study(
         dataset,
         data=data,
@@ -110,17 +149,29 @@ def search(
         pruner=pruner,
         runs_dir=runs_dir,
         device=device,
+        ksnas=ksnas or None,
+        knowledge=knowledge or None,
+        knowledge_sharing=knowledge_sharing,
+        artifact_dir=artifact_dir,
     )
-    target = trials if trials is not None else study.preset_trials
+    target = trials if trials is not None else study.default_trials
     if quiet:
         study.optimize(target, timeout=timeout)
     else:
         out.print(f"[bold]{study.dataset.summary()}[/bold]", highlight=False)
-        out.print(f"sampler {study.sampler_name}, storage {study.storage}, device {study.device}", highlight=False)
+        mode = ""
+        if study.sampler_name == "ksnas":
+            ks = "on" if study.knowledge_sharing else "off"
+            mode = f" (N={study.ksnas.population_size}, T={study.ksnas.generations}, knowledge sharing {ks})"
+        out.print(
+            f"sampler {study.sampler_name}{mode}, storage {study.storage}, device {study.device}", highlight=False
+        )
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=out, transient=False) as progress:
             task_id = progress.add_task("searching", total=target, completed=study.n_finished())
             study.optimize(target, timeout=timeout, callbacks=[_progress_callback(progress, task_id, study)])
+        if study.sampler_name == "ksnas":
+            out.print(_generation_table(study))
         out.print(_summary(study))
     best = study.best_trial
     line = f"best {study.metric} {study.best_value:.4f} (trial {best.number}): {study.best_genotype}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from automm.errors import AutommError
+from automm.knowledge import KnowledgeSettings
+from automm.samplers.ksnas import KSNASSettings
 from automm.space import OPS
 from automm.training import TrainConfig
 
@@ -86,8 +88,10 @@ class Preset:
 
     name: str
     description: str
-    trials: int
+    trials: int  # default trial count for samplers without generations
     config: SearchConfig
+    ksnas: KSNASSettings = field(default_factory=KSNASSettings)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
 
 
 def studies_dir() -> Path:
@@ -108,9 +112,14 @@ def load_preset(name: str) -> Preset:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise AutommError(f"{path}: invalid TOML ({exc})") from exc
-    return Preset(
-        name=name,
-        description=str(raw.get("description", "")),
-        trials=int(raw.get("trials", 30)),
-        config=SearchConfig.from_dict(raw.get("config", {})),
-    )
+    try:
+        return Preset(
+            name=name,
+            description=str(raw.get("description", "")),
+            trials=int(raw.get("trials", 30)),
+            config=SearchConfig.from_dict(raw.get("config", {})),
+            ksnas=KSNASSettings(**raw.get("ksnas", {})),
+            knowledge=KnowledgeSettings(**raw.get("knowledge", {})),
+        )
+    except TypeError as exc:
+        raise AutommError(f"{path}: unknown setting ({exc})") from exc

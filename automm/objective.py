@@ -1,12 +1,15 @@
 """The objective: Optuna trial -> genotype -> FusionNet trained on train -> validation score.
 
-Only the train and validation rows are turned into tensors here: the test split is never
-seen during search or model selection.
+With a `KnowledgeBase`, each individual is warm-started from the KB version of its
+generation and, when fair selection admits it, offers its trained weights for the next
+version. Only the train and validation rows are turned into tensors here: the test split
+is never seen during search or model selection.
 """
 
 from __future__ import annotations
 
 import zlib
+from dataclasses import replace
 
 import optuna
 import torch
@@ -14,12 +17,15 @@ import torch
 from automm.config import SearchConfig
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
-from automm.model import FusionNet, count_parameters
+from automm.knowledge import KnowledgeBase, Supernet, warm_start
+from automm.model import FusionNet, build_fusion_net, count_parameters
+from automm.samplers.ksnas import trial_generation
 from automm.space import Genotype, SearchSpace
 from automm.training import FitResult, TensorData, default_device, fit
 
 # Trial user attributes written by the objective.
 ATTR_GENOTYPE = "genotype"
+ATTR_CACHE_KEY = "cache_key"  # genotype plus the KB version it started from
 ATTR_DUPLICATE_OF = "duplicate_of"
 
 
@@ -46,6 +52,7 @@ class FusionObjective:
         self.train_config = config.train_config()
         self.seed = seed
         self.device = device or default_device()
+        self.knowledge: KnowledgeBase | None = None
         splits = dataset.splits
         self.standardizer = Standardizer.fit(dataset.views, splits.train)
         self.train_data = TensorData.from_dataset(dataset, splits.train, self.standardizer, self.device)
@@ -54,13 +61,29 @@ class FusionObjective:
     def build(self, genotype: Genotype) -> FusionNet:
         """A freshly initialised network (seeded by the genotype) on the objective's device."""
         torch.manual_seed(genotype_seed(self.seed, genotype))
-        net = FusionNet(
+        net = build_fusion_net(
             genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
         )
         return net.to(self.device)
 
-    def train(self, net: FusionNet, trial: optuna.Trial | None = None) -> FitResult:
-        """Train to convergence on the train split; report each epoch to ``trial`` for pruning."""
+    def build_supernet(self) -> Supernet:
+        """A freshly initialised supernet over this objective's space (seeded by the study seed)."""
+        torch.manual_seed(self.seed)
+        net = Supernet(
+            self.dataset.view_dims,
+            self.dataset.n_classes,
+            self.config.fusion_dim,
+            self.space.max_views,
+            self.config.dropout,
+        )
+        return net.to(self.device)
+
+    def train(self, net: FusionNet, trial: optuna.Trial | None = None, *, warm: bool = False) -> FitResult:
+        """Train to convergence on the train split; report each epoch to ``trial`` for pruning.
+
+        A ``warm`` (KB-initialised) net is scored before training and stops after the KB's
+        ``warm_patience`` epochs without improvement.
+        """
 
         def report(epoch: int, score: float) -> None:
             if trial is None:
@@ -69,40 +92,64 @@ class FusionObjective:
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with score {score:.4f}")
 
+        config = self.train_config
+        if warm and self.knowledge is not None and self.knowledge.settings.warm_patience is not None:
+            config = replace(config, patience=self.knowledge.settings.warm_patience)
         return fit(
             net,
             self.train_data,
             self.val_data,
             self.dataset.task,
-            self.train_config,
+            config,
             seed=genotype_seed(self.seed, net.genotype),
             on_epoch=report,
+            score_initial=warm,
         )
 
     def __call__(self, trial: optuna.Trial) -> float:
         genotype = self.space.suggest(trial)
-        key = str(genotype)
-        trial.set_user_attr(ATTR_GENOTYPE, key)
-        earlier = _completed_with_genotype(trial.study, key)
-        if earlier is not None:  # same architecture, same seed: the result would be identical
+        trial.set_user_attr(ATTR_GENOTYPE, str(genotype))
+        generation = trial_generation(trial)
+        if generation is not None:
+            trial.set_user_attr("generation", generation)
+        kb_state = None
+        cache_key = str(genotype)
+        if self.knowledge is not None:
+            assert generation is not None, "knowledge sharing needs a generation (KSNASSampler)"
+            kb_state, pointer = self.knowledge.load(generation)
+            trial.set_user_attr("kb_version", pointer["version"])
+            trial.set_user_attr("kb_sha256", pointer["sha256"])
+            cache_key = f"{genotype}@kb{pointer['version']}"
+        trial.set_user_attr(ATTR_CACHE_KEY, cache_key)
+
+        earlier = _completed_with_key(trial.study, cache_key)
+        if earlier is not None:  # same architecture, same start: the result would be identical
             trial.set_user_attr(ATTR_DUPLICATE_OF, earlier.number)
             for name in ("n_params", "epochs", "best_epoch"):
                 trial.set_user_attr(name, earlier.user_attrs.get(name))
             trial.set_user_attr("seconds", 0.0)
             assert earlier.value is not None
             return earlier.value
+
         net = self.build(genotype)
+        if kb_state is not None:
+            warm_start(net, kb_state)
         trial.set_user_attr("n_params", count_parameters(net))
-        result = self.train(net, trial)
+        result = self.train(net, trial, warm=kb_state is not None)
         trial.set_user_attr("epochs", result.epochs)
         trial.set_user_attr("best_epoch", result.best_epoch)
         trial.set_user_attr("seconds", round(result.seconds, 4))
         trial.set_user_attr("val_curve", [round(s, 5) for s in result.curve])
+        if result.initial_score is not None:
+            trial.set_user_attr("initial_score", round(result.initial_score, 5))
+        if self.knowledge is not None and generation is not None:
+            offered = self.knowledge.offer(trial, generation, net, result.best_score)
+            trial.set_user_attr("kb_contributes", offered)
         return result.best_score
 
 
-def _completed_with_genotype(study: optuna.Study, genotype: str) -> optuna.trial.FrozenTrial | None:
+def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.user_attrs.get(ATTR_GENOTYPE) == genotype and ATTR_DUPLICATE_OF not in t.user_attrs:
+        if t.user_attrs.get(ATTR_CACHE_KEY) == key and ATTR_DUPLICATE_OF not in t.user_attrs:
             return t
     return None

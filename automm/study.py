@@ -1,8 +1,11 @@
 """`automm.Study`: an Optuna study over fusion architectures for one data set.
 
-The data set source, split seed, search settings, sampler and pruner are stored in the
-study's user attributes when it is created; opening the same study again (same storage and
-name) resumes it with all of them, so an interrupted search continues where it stopped.
+The data set source, split seed, search settings, sampler (with its KS-NAS and knowledge-base
+settings) and pruner are stored in the study's user attributes when it is created; opening
+the same study again (same storage and name) resumes it with all of them, so an interrupted
+search continues where it stopped. Knowledge-base versions and the weights waiting for the
+next version live in an Optuna artifact store (default ``<runs_dir>/<study_name>_artifacts``);
+workers that share a study must share that directory too.
 """
 
 from __future__ import annotations
@@ -16,16 +19,18 @@ from typing import Any
 import numpy as np
 import optuna
 import torch
+from optuna.artifacts import FileSystemArtifactStore
 
 from automm.config import SearchConfig, load_preset
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.data.registry import load_dataset
 from automm.errors import AutommError
+from automm.knowledge import KnowledgeBase, KnowledgeSettings, pretrain_supernet, warm_start
 from automm.metrics import PRIMARY_METRIC, all_metrics
-from automm.model import FusionNet
+from automm.model import build_fusion_net
 from automm.objective import ATTR_GENOTYPE, FusionObjective, genotype_seed
-from automm.samplers import make_sampler
+from automm.samplers import DEFAULT_SAMPLER, KSNASSampler, KSNASSettings, make_sampler, trial_generation
 from automm.space import Genotype, SearchSpace
 from automm.training import TensorData, default_device, fit, predict_logits
 
@@ -45,7 +50,17 @@ class Evaluation:
     mean: float
     std: float
     epochs: int
+    warm_started: bool
     details: list[dict[str, float]]
+
+
+def open_storage(storage: str | optuna.storages.BaseStorage) -> str | optuna.storages.BaseStorage:
+    """An Optuna storage; ``journal:PATH`` opens a journal file that parallel workers can share."""
+    if isinstance(storage, str) and storage.startswith("journal:"):
+        path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return storage
 
 
 def _make_pruner(name: str) -> optuna.pruners.BasePruner:
@@ -61,9 +76,11 @@ class Study:
 
     ``dataset`` is a registered name (default ``digits``) or a `MultimodalDataset`; ``data`` a
     `.mat`/`.npz` file instead. ``storage`` defaults to ``sqlite:///<runs_dir>/<study_name>.db``
-    and ``study_name`` to the data set's name. ``sampler``, ``seed``, ``config`` and ``pruner``
-    default to the stored values when resuming (to the preset and ``tpe``/0/``none`` when new);
-    passing a value that contradicts the stored one raises `AutommError`.
+    and ``study_name`` to the data set's name. ``sampler`` (default ``ksnas``), ``seed``,
+    ``config``, ``pruner``, ``ksnas``, ``knowledge`` and ``knowledge_sharing`` default to the
+    stored values when resuming (to the preset when new); a value that contradicts the stored
+    one raises `AutommError`. ``ksnas`` and ``knowledge`` may be dicts of a few settings that
+    override the preset's (or the stored) ones.
     """
 
     def __init__(
@@ -78,7 +95,11 @@ class Study:
         seed: int | None = None,
         config: SearchConfig | None = None,
         pruner: str | None = None,
+        ksnas: KSNASSettings | dict[str, Any] | None = None,
+        knowledge: KnowledgeSettings | dict[str, Any] | None = None,
+        knowledge_sharing: bool | None = None,
         runs_dir: str | Path = "runs",
+        artifact_dir: str | Path | None = None,
         device: str | torch.device | None = None,
     ) -> None:
         if isinstance(dataset, MultimodalDataset):
@@ -94,7 +115,8 @@ class Study:
         if storage is None:
             Path(runs_dir).mkdir(parents=True, exist_ok=True)
             storage = f"sqlite:///{Path(runs_dir) / self.study_name}.db"
-        self.storage = storage
+        self.storage = open_storage(storage)
+        self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
 
         stored = self._stored_meta()
         requested = {
@@ -103,15 +125,21 @@ class Study:
             "sampler": sampler,
             "pruner": pruner,
             "config": config.to_dict() if config is not None else None,
+            "ksnas": _as_dict(ksnas),
+            "knowledge": _as_dict(knowledge),
+            "knowledge_sharing": knowledge_sharing,
         }
         if stored is None:
             preset = load_preset(name)
             meta = {
                 "source": source,
                 "seed": 0 if seed is None else seed,
-                "sampler": sampler or "tpe",
+                "sampler": (sampler or DEFAULT_SAMPLER).lower(),
                 "pruner": pruner or "none",
                 "config": (config or preset.config).to_dict(),
+                "ksnas": {**preset.ksnas.to_dict(), **(_as_dict(ksnas) or {})},
+                "knowledge": {**asdict(preset.knowledge), **(_as_dict(knowledge) or {})},
+                "knowledge_sharing": True if knowledge_sharing is None else knowledge_sharing,
                 "preset_trials": preset.trials,
             }
         else:
@@ -121,6 +149,9 @@ class Study:
         self.sampler_name: str = meta["sampler"]
         self.pruner_name: str = meta["pruner"]
         self.config = SearchConfig.from_dict({**meta["config"], "ops": tuple(meta["config"]["ops"])})
+        self.ksnas = KSNASSettings(**meta["ksnas"])
+        self.knowledge_settings = KnowledgeSettings(**meta["knowledge"])
+        self.knowledge_sharing: bool = bool(meta["knowledge_sharing"]) and self.sampler_name == "ksnas"
         self.preset_trials: int = int(meta.get("preset_trials", 30))
 
         if isinstance(dataset, MultimodalDataset):
@@ -131,14 +162,16 @@ class Study:
         self.device = torch.device(device) if device is not None else default_device()
         self.metric = PRIMARY_METRIC[self.dataset.task]
 
+        # A resumed study re-creates its sampler. KS-NAS seeds each trial by its number; other
+        # samplers get a seed moved on by the trial count so they do not replay their proposals.
         n_existing = 0 if stored is None else len(self._load().get_trials(deepcopy=False))
-        # A resumed study re-creates its sampler; the seed moves on so a seeded sampler does not replay.
+        sampler_seed = self.seed if self.sampler_name == "ksnas" else self.seed + n_existing
         self.optuna_study = optuna.create_study(
             storage=self.storage,
             study_name=self.study_name,
             direction="maximize",
             load_if_exists=True,
-            sampler=make_sampler(self.sampler_name, self.seed + n_existing),
+            sampler=make_sampler(self.sampler_name, sampler_seed, self.space, self.ksnas),
             pruner=_make_pruner(self.pruner_name),
         )
         if stored is None:
@@ -164,12 +197,50 @@ class Study:
                 return meta
         return None
 
+    @property
+    def artifact_store(self) -> FileSystemArtifactStore:
+        self.artifact_dir.mkdir(parents=True, exist_ok=True)
+        return FileSystemArtifactStore(str(self.artifact_dir))
+
     # -- search ------------------------------------------------------------------------------
     @property
     def objective(self) -> FusionObjective:
         if self._objective is None:
-            self._objective = FusionObjective(self.dataset, self.space, self.config, seed=self.seed, device=self.device)
+            obj = FusionObjective(self.dataset, self.space, self.config, seed=self.seed, device=self.device)
+            if self.knowledge_sharing:
+                obj.knowledge = self._knowledge_base(obj)
+            self._objective = obj
         return self._objective
+
+    def _knowledge_base(self, obj: FusionObjective) -> KnowledgeBase:
+        sampler = self.optuna_study.sampler
+        assert isinstance(sampler, KSNASSampler)
+        settings = self.knowledge_settings
+        return KnowledgeBase(
+            self.optuna_study,
+            self.artifact_store,
+            make_supernet=obj.build_supernet,
+            pretrain=lambda net: pretrain_supernet(
+                net,
+                self.space,
+                obj.train_data,
+                self.dataset.task,
+                obj.train_config,
+                epochs=settings.kb_epochs,
+                seed=self.seed,
+            ),
+            settings=settings,
+            population_size=self.ksnas.population_size,
+            generation_of=trial_generation,
+            parents_of=lambda g: sampler.get_parent_population(self.optuna_study, g),
+        )
+
+    @property
+    def default_trials(self) -> int:
+        """N x T for KS-NAS; the preset's trial count for other samplers."""
+        if self.sampler_name == "ksnas":
+            return self.ksnas.population_size * self.ksnas.generations
+        return self.preset_trials
 
     def n_finished(self) -> int:
         return len(self.optuna_study.get_trials(deepcopy=False, states=FINISHED))
@@ -181,13 +252,13 @@ class Study:
         timeout: float | None = None,
         callbacks: list[Any] | None = None,
     ) -> Study:
-        """Run trials until the study holds ``n_trials`` finished ones (default: the preset's count).
+        """Run trials until the study holds ``n_trials`` finished ones (default `default_trials`).
 
         Counting the total, not new trials, makes a re-run of an interrupted search finish it.
         Stops early after ``timeout`` seconds. Ctrl-C marks the running trial failed and stops;
         the trials finished so far stay in the storage.
         """
-        target = self.preset_trials if n_trials is None else n_trials
+        target = self.default_trials if n_trials is None else n_trials
         if target < 1:
             raise AutommError(f"the number of trials must be at least 1, got {target}")
         remaining = target - self.n_finished()
@@ -233,24 +304,83 @@ class Study:
                     "n_params": t.user_attrs.get("n_params"),
                     "epochs": t.user_attrs.get("epochs"),
                     "seconds": t.user_attrs.get("seconds"),
+                    "generation": t.user_attrs.get("generation"),
+                    "kb_version": t.user_attrs.get("kb_version"),
                 }
             )
         rows.sort(key=lambda r: (r["state"] != "COMPLETE", -(r["value"] if r["value"] is not None else -np.inf)))
         return rows[:top] if top else rows
 
+    def kb_versions(self) -> list[dict[str, Any]]:
+        """Pointers of the stored knowledge-base versions (empty without knowledge sharing)."""
+        return self.objective.knowledge.versions() if self.objective.knowledge is not None else []
+
+    def generation_report(self) -> list[dict[str, Any]]:
+        """Per generation: trials, best and mean score, epochs (total, mean), training seconds, KB version.
+
+        The paper's Figure 3 is the ``epochs_mean`` column over generations.
+        """
+        groups: dict[int, list[optuna.trial.FrozenTrial]] = {}
+        for t in self.optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            g = trial_generation(t)
+            if g is not None:
+                groups.setdefault(g, []).append(t)
+        report = []
+        for g in sorted(groups):
+            trials = groups[g]
+            values = [t.value for t in trials if t.value is not None]
+            epochs = [int(t.user_attrs.get("epochs") or 0) for t in trials if "duplicate_of" not in t.user_attrs]
+            report.append(
+                {
+                    "generation": g,
+                    "trials": len(trials),
+                    "best": max(values),
+                    "mean": float(np.mean(values)),
+                    "epochs": sum(epochs),
+                    "epochs_mean": float(np.mean(epochs)) if epochs else 0.0,
+                    "seconds": round(sum(float(t.user_attrs.get("seconds") or 0.0) for t in trials), 3),
+                    "kb_version": trials[0].user_attrs.get("kb_version"),
+                    "contributors": sum(bool(t.user_attrs.get("kb_contributes")) for t in trials),
+                }
+            )
+        return report
+
+    def training_cost(self) -> dict[str, float]:
+        """Total epochs and seconds spent training: individuals plus KB pretraining."""
+        trials = self.optuna_study.get_trials(deepcopy=False, states=FINISHED)
+        epochs = sum(int(t.user_attrs.get("epochs") or 0) for t in trials if "duplicate_of" not in t.user_attrs)
+        seconds = sum(float(t.user_attrs.get("seconds") or 0.0) for t in trials)
+        kb0 = next((p for p in self.kb_versions() if p["version"] == 0), None)
+        pre_epochs = int(kb0.get("pretrain_epochs", 0)) if kb0 else 0
+        pre_seconds = float(kb0.get("pretrain_seconds", 0.0)) if kb0 else 0.0
+        return {
+            "individual_epochs": epochs,
+            "pretrain_epochs": pre_epochs,
+            "epochs": epochs + pre_epochs,
+            "individual_seconds": seconds,
+            "pretrain_seconds": pre_seconds,
+            "seconds": seconds + pre_seconds,
+        }
+
     def evaluate(self, seeds: int = 1, genotype: Genotype | str | None = None) -> Evaluation:
         """Retrain a genotype (default: the best) on train+validation and score it on the test split.
 
-        Trains for the best epoch count found during search; the mean and std over ``seeds``
-        runs are stored in the study's user attributes under ``evaluation``.
+        The best genotype starts from the KB version its trial started from (if any) and trains
+        for the epoch count at which its validation score peaked (at least one); another genotype
+        trains from scratch for half the maximum epochs. Mean and std over ``seeds`` runs are
+        stored in the study's user attributes under ``evaluation``.
         """
         if seeds < 1:
             raise AutommError(f"seeds must be at least 1, got {seeds}")
         splits = self.dataset.splits
         if splits.test.size == 0:
             raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
+        kb_state = None
         if genotype is None:
-            genotype, epochs = self.best_genotype, int(self.best_trial.user_attrs.get("best_epoch") or 1)
+            best = self.best_trial
+            genotype, epochs = self.best_genotype, max(1, int(best.user_attrs.get("best_epoch") or 1))
+            if best.user_attrs.get("kb_version") is not None and self.objective.knowledge is not None:
+                kb_state, _ = self.objective.knowledge.load(int(best.user_attrs["kb_version"]))
         else:
             genotype = Genotype.from_string(str(genotype))
             epochs = self.config.max_epochs // 2
@@ -262,9 +392,11 @@ class Study:
         for s in range(seeds):
             seed = genotype_seed(self.seed + 1000 * (s + 1), genotype)
             torch.manual_seed(seed)
-            net = FusionNet(
+            net = build_fusion_net(
                 genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
             ).to(self.device)
+            if kb_state is not None:
+                warm_start(net, kb_state)
             fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
             metrics = all_metrics(
                 predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
@@ -278,10 +410,18 @@ class Study:
             mean=float(np.mean(scores)),
             std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
             epochs=epochs,
+            warm_started=kb_state is not None,
             details=details,
         )
         self.optuna_study.set_user_attr(EVALUATION_KEY, json.loads(json.dumps(asdict(result))))
         return result
+
+
+def _as_dict(settings: Any) -> dict[str, Any] | None:
+    """Settings as a dict (a dataclass in full, a dict as given, None as None)."""
+    if settings is None or isinstance(settings, dict):
+        return settings
+    return asdict(settings)
 
 
 def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any]) -> None:
@@ -290,9 +430,12 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any]) 
     if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
         what = src["dataset"] or src["data"]
         raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
-    for key in ("seed", "sampler", "pruner", "config"):
-        if requested[key] is not None and requested[key] != stored[key]:
+    for key in ("seed", "sampler", "pruner", "config", "ksnas", "knowledge", "knowledge_sharing"):
+        wanted = requested[key]
+        if isinstance(wanted, dict) and key in ("ksnas", "knowledge"):
+            wanted = {**stored[key], **wanted}
+        if wanted is not None and wanted != stored.get(key):
             raise AutommError(
-                f"study {name!r} was created with {key}={stored[key]!r}; resume it without changing {key}, "
+                f"study {name!r} was created with {key}={stored.get(key)!r}; resume it without changing {key}, "
                 "or choose another --study-name"
             )

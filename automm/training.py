@@ -64,6 +64,7 @@ class FitResult:
     epochs: int  # epochs actually trained
     seconds: float
     curve: list[float] = field(default_factory=list)  # validation score per epoch
+    initial_score: float | None = None  # before any training (scored for warm-started nets)
 
 
 def loss_function(task: str) -> nn.Module:
@@ -90,12 +91,15 @@ def fit(
     seed: int,
     epochs: int | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    score_initial: bool = False,
 ) -> FitResult:
     """Train ``model`` in place and keep its best weights.
 
     With ``val``: up to ``config.max_epochs`` epochs, stopping after ``config.patience``
     epochs without a better validation score; the best epoch's weights are restored.
     Without ``val``: exactly ``epochs`` epochs (retraining on train+validation).
+    ``score_initial`` scores the weights before training as epoch 0 (for warm starts): if no
+    epoch beats them, they are kept and ``best_epoch`` is 0.
     ``on_epoch(epoch, score)`` is called after each epoch with a validation set; it may raise
     (e.g. `optuna.TrialPruned`) to stop training.
     """
@@ -111,6 +115,12 @@ def fit(
     curve: list[float] = []
     epoch = 0
     val_labels = val.labels.cpu().numpy() if val is not None else None
+    initial = None
+    if val is not None and score_initial:
+        initial = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
+        best_score, best_state = initial, copy.deepcopy(model.state_dict())
+        if on_epoch is not None:
+            on_epoch(0, initial)
     for epoch in range(1, max_epochs + 1):
         model.train()
         order = torch.randperm(len(train), generator=generator).to(train.labels.device)
@@ -136,4 +146,4 @@ def fit(
         model.load_state_dict(best_state)
     if val is None:
         best_score, best_epoch = float("nan"), epoch
-    return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve)
+    return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve, initial)

@@ -53,7 +53,7 @@ def test_search_user_errors_exit_2_with_one_line(tmp_path, args, message):
 def test_resume_with_other_sampler_is_refused(tmp_path):
     assert _run("search", "--trials", 1, "--runs-dir", tmp_path, "--quiet").exit_code == 0
     result = _run("search", "--trials", 2, "--runs-dir", tmp_path, "--sampler", "random")
-    assert result.exit_code == 2 and "created with sampler='tpe'" in result.output
+    assert result.exit_code == 2 and "created with sampler='ksnas'" in result.output
 
 
 def test_bad_data_file_exit_2(tmp_path):

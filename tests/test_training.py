@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from automm.data.preprocess import Standardizer
-from automm.model import FusionNet
+from automm.model import build_fusion_net
 from automm.space import Genotype
 from automm.training import TensorData, TrainConfig, fit, predict_logits
 from tests.conftest import make_toy
@@ -23,7 +23,7 @@ def test_fusion_converges_and_beats_single_view(task):
     scores = {}
     for text in ("left/feat", "concat(left/feat,right/feat)"):
         torch.manual_seed(0)
-        net = FusionNet(Genotype.from_string(text), ds.view_dims, ds.n_classes, 16, 0.0)
+        net = build_fusion_net(Genotype.from_string(text), ds.view_dims, ds.n_classes, 16, 0.0)
         scores[text] = fit(net, train, val, task, config, seed=0)
     fused = scores["concat(left/feat,right/feat)"]
     assert fused.best_score > 0.85
@@ -39,7 +39,7 @@ def test_best_weights_are_restored_and_seeded():
     results, outputs = [], []
     for _ in range(2):
         torch.manual_seed(1)
-        net = FusionNet(Genotype.from_string("concat(left/feat,right/feat)"), ds.view_dims, 4, 8, 0.1)
+        net = build_fusion_net(Genotype.from_string("concat(left/feat,right/feat)"), ds.view_dims, 4, 8, 0.1)
         results.append(fit(net, train, val, "multiclass", config, seed=7))
         outputs.append(predict_logits(net, val))
     assert results[0].curve == results[1].curve and np.allclose(outputs[0], outputs[1])
@@ -50,7 +50,7 @@ def test_best_weights_are_restored_and_seeded():
 def test_fixed_epochs_without_validation_and_callback():
     ds = make_toy(n=100)
     train, val = _tensors(ds)
-    net = FusionNet(Genotype(("left/feat",)), ds.view_dims, 4, 8)
+    net = build_fusion_net(Genotype(("left/feat",)), ds.view_dims, 4, 8)
     res = fit(net, train, None, "multiclass", TrainConfig(), seed=0, epochs=3)
     assert res.epochs == 3 and np.isnan(res.best_score)
     seen = []

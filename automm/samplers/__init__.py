@@ -1,23 +1,31 @@
-"""Samplers by name: Optuna's own now; KS-NAS and MFAS samplers join here."""
+"""Samplers by name: automm's KS-NAS sampler and Optuna's own."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import optuna
 
 from automm.errors import AutommError
+from automm.samplers.ksnas import KSNASSampler, KSNASSettings, trial_generation
+from automm.space import SearchSpace
 
-SAMPLERS: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
-    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
-    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
-    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed, population_size=20),
-}
+SAMPLERS: tuple[str, ...] = ("ksnas", "tpe", "random", "nsga2")
+DEFAULT_SAMPLER = "ksnas"
 
 
-def make_sampler(name: str, seed: int) -> optuna.samplers.BaseSampler:
-    """The sampler called ``name`` (see `SAMPLERS`), seeded."""
-    factory = SAMPLERS.get(name.lower())
-    if factory is None:
-        raise AutommError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
-    return factory(seed)
+def make_sampler(
+    name: str, seed: int, space: SearchSpace, ksnas: KSNASSettings | None = None
+) -> optuna.samplers.BaseSampler:
+    """The sampler called ``name`` (one of `SAMPLERS`), seeded."""
+    name = name.lower()
+    if name == "ksnas":
+        return KSNASSampler(space, ksnas or KSNASSettings(), seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=(ksnas or KSNASSettings()).population_size)
+    raise AutommError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
+
+
+__all__ = ["DEFAULT_SAMPLER", "SAMPLERS", "KSNASSampler", "KSNASSettings", "make_sampler", "trial_generation"]

@@ -1,0 +1,221 @@
+"""`KSNASSampler`: the evolutionary search of KS-NAS as an Optuna sampler.
+
+Generations come from `optuna.samplers.BaseGASampler` (stored per trial, so workers agree):
+generation 0 is a random population; each later generation holds N offspring of the parent
+population, which is the elitist best N of the previous generation and its parents.
+An offspring is bred from two parents drawn by roulette wheel (probability proportional to
+fitness), crossed over with probability ``p_c(t)`` and mutated with probability ``p_m(t)``;
+``p_c`` rises and ``p_m`` falls linearly from generation 0 to ``generations - 1`` (adaptive
+rates, after CSG-NAS). A genotype already evaluated in the study, or proposed in the same
+generation, is mutated again (up to ``max_retries`` times), so no generation evaluates the
+same canonical genotype twice.
+
+All randomness of a trial comes from ``(seed, trial.number)``, so one worker with one seed
+reproduces a study exactly; all state lives in the study's storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, IntDistribution
+from optuna.samplers import BaseGASampler, RandomSampler
+from optuna.study import Study as OptunaStudy
+from optuna.trial import FrozenTrial, TrialState
+
+from automm.errors import AutommError
+from automm.space import Genotype, SearchSpace
+
+
+@dataclass(frozen=True)
+class KSNASSettings:
+    """Evolution settings (defaults: the paper's N = T = 20; rate schedule documented above)."""
+
+    population_size: int = 20
+    generations: int = 20
+    crossover_start: float = 0.6
+    crossover_end: float = 0.9
+    mutation_start: float = 0.5
+    mutation_end: float = 0.1
+    max_retries: int = 50
+
+    def __post_init__(self) -> None:
+        if self.population_size < 2:
+            raise AutommError(f"the population needs at least 2 individuals, got {self.population_size}")
+        if self.generations < 1:
+            raise AutommError(f"generations must be at least 1, got {self.generations}")
+        for name in ("crossover_start", "crossover_end", "mutation_start", "mutation_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise AutommError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+
+    def rates(self, generation: int) -> tuple[float, float]:
+        """(crossover rate, mutation rate) at ``generation``."""
+        frac = min(generation / max(self.generations - 1, 1), 1.0)
+        pc = self.crossover_start + (self.crossover_end - self.crossover_start) * frac
+        pm = self.mutation_start + (self.mutation_end - self.mutation_start) * frac
+        return pc, pm
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
+    """Index drawn with probability proportional to fitness (shifted to be positive if needed)."""
+    f = np.asarray(fitness, dtype=np.float64)
+    if f.min() <= 0:
+        f = f - f.min() + 1e-6
+    return int(rng.choice(len(f), p=f / f.sum()))
+
+
+class KSNASSampler(BaseGASampler):
+    """Evolutionary sampler over a `SearchSpace` (see module docstring)."""
+
+    def __init__(self, space: SearchSpace, settings: KSNASSettings | None = None, seed: int | None = None) -> None:
+        self.settings = settings or KSNASSettings()
+        super().__init__(population_size=self.settings.population_size)
+        self.space = space
+        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
+        self._distributions = space.distributions()
+        self._fallback = RandomSampler(seed=seed)
+
+    # -- Optuna sampler interface ------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._fallback.reseed_rng()
+
+    def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
+        # Tag the generation here: an enqueued trial never reaches sample_relative.
+        self.get_trial_generation(study, trial)
+
+    def infer_relative_search_space(self, study: OptunaStudy, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self._distributions)
+
+    def sample_relative(
+        self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        if set(search_space) != set(self._distributions):  # not this genotype space: behave like random search
+            return {
+                name: self._fallback.sample_independent(study, trial, name, dist) for name, dist in search_space.items()
+            }
+        generation = self.get_trial_generation(study, trial)
+        rng = np.random.default_rng([self.seed, trial.number])
+        taken = self._taken(study, trial, generation)
+        if generation == 0:
+            child = self._fresh(rng, taken)
+        else:
+            parents = self.get_parent_population(study, generation)
+            child = self._offspring(parents, generation, rng, taken)
+        params = self.space.encode(child)
+        return {k: v for k, v in params.items() if k in search_space}
+
+    def sample_independent(
+        self, study: OptunaStudy, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def select_parent(self, study: OptunaStudy, generation: int) -> list[FrozenTrial]:
+        """Elitist environmental selection: the best N distinct genotypes of parents + offspring."""
+        candidates = self.get_population(study, generation - 1) + self.get_parent_population(study, generation - 1)
+        candidates = [t for t in candidates if t.value is not None and self._is_genotype(t)]
+        sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
+        candidates.sort(key=lambda t: (sign * t.value, t.number))
+        chosen, seen = [], set()
+        for t in candidates:
+            key = str(self.decode(t))
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen.append(t)
+            if len(chosen) == self.settings.population_size:
+                break
+        return chosen
+
+    # -- genetic operators ---------------------------------------------------------------------
+    def decode(self, trial: FrozenTrial) -> Genotype:
+        return self.space.decode(trial.params)
+
+    def _is_genotype(self, trial: FrozenTrial) -> bool:
+        return all(k in trial.params for k in self._distributions)
+
+    def _taken(self, study: OptunaStudy, trial: FrozenTrial, generation: int) -> tuple[set[str], set[str]]:
+        """(genotypes in this generation, genotypes evaluated anywhere in the study)."""
+        same_gen, evaluated = set(), set()
+        for t in study.get_trials(deepcopy=False):
+            if t.number == trial.number or not self._is_genotype(t):
+                continue
+            key = str(self.space.decode(t.params))
+            if t.system_attrs.get(self._get_generation_key()) == generation:
+                same_gen.add(key)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                evaluated.add(key)
+        return same_gen, evaluated
+
+    def _fresh(self, rng: np.random.Generator, taken: tuple[set[str], set[str]]) -> Genotype:
+        child = self.space.random_genotype(rng)
+        for _ in range(self.settings.max_retries):
+            if str(child) not in taken[0] | taken[1]:
+                break
+            child = self.space.random_genotype(rng)
+        return child
+
+    def _offspring(
+        self, parents: list[FrozenTrial], generation: int, rng: np.random.Generator, taken: tuple[set[str], set[str]]
+    ) -> Genotype:
+        if not parents:
+            return self._fresh(rng, taken)
+        pc, pm = self.settings.rates(generation)
+        fitness = [t.value if t.value is not None else 0.0 for t in parents]
+        a = parents[roulette(fitness, rng)].params
+        b = parents[roulette(fitness, rng)].params
+        genes = self.crossover(a, b, rng) if rng.random() < pc else dict(a)
+        if rng.random() < pm:
+            genes = self.mutate(genes, rng)
+        child = self.space.decode(genes)
+        for _ in range(self.settings.max_retries):
+            if str(child) not in taken[0] | taken[1]:
+                return child
+            genes = self.mutate(genes, rng)
+            child = self.space.decode(genes)
+        # The neighbourhood is exhausted: anything new, else a repeat in another generation.
+        fresh = self._fresh(rng, taken)
+        return fresh if str(fresh) not in taken[0] else child
+
+    def gene_groups(self) -> list[list[str]]:
+        """Genes that travel together in crossover: n_views, each view, each node triple."""
+        groups = [["n_views"]] + [[f"view_{i}"] for i in range(self.space.max_views)]
+        groups += [[f"node_{j}_left", f"node_{j}_right", f"node_{j}_op"] for j in range(self.space.max_views - 1)]
+        return groups
+
+    def crossover(self, a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """Uniform crossover over gene groups (a node's inputs and operator stay together)."""
+        child = {}
+        for group in self.gene_groups():
+            source = a if rng.random() < 0.5 else b
+            child.update({k: source[k] for k in group})
+        return child
+
+    def mutate(self, genes: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """Resample one gene that matters for the decoded genotype to a different value."""
+        k = int(genes["n_views"])
+        active = ["n_views"] + [f"view_{i}" for i in range(k)]
+        active += [f"node_{j}_{part}" for j in range(k - 1) for part in ("left", "right", "op")]
+        out = dict(genes)
+        name = active[int(rng.integers(len(active)))]
+        dist = self._distributions[name]
+        values = list(range(dist.low, dist.high + 1)) if isinstance(dist, IntDistribution) else list(dist.choices)
+        others = [v for v in values if v != genes[name]] or values
+        out[name] = others[int(rng.integers(len(others)))]
+        return out
+
+
+def trial_generation(trial: FrozenTrial | optuna.Trial) -> int | None:
+    """The generation `KSNASSampler` assigned to ``trial`` (None if it has none)."""
+    key = KSNASSampler._get_generation_key()
+    if isinstance(trial, FrozenTrial):
+        return trial.system_attrs.get(key)
+    return trial.study._storage.get_trial_system_attrs(trial._trial_id).get(key)
