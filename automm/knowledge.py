@@ -151,7 +151,7 @@ def state_from_bytes(data: bytes, expected_sha256: str, what: str) -> State:
 class KnowledgeSettings:
     """How the KB is built and updated."""
 
-    kb_epochs: int = 5  # supernet pretraining epochs (0: version 0 is the random initialisation)
+    kb_epochs: int = 20  # supernet pretraining epochs (0: version 0 is the random initialisation)
     fair_selection: bool = True  # False: every trained individual contributes
     merge_rate: float = 1.0  # 1.0 replaces each used layer by the contributors' mean
     warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)

@@ -252,26 +252,41 @@ class Study:
         timeout: float | None = None,
         callbacks: list[Any] | None = None,
     ) -> Study:
-        """Run trials until the study holds ``n_trials`` finished ones (default `default_trials`).
+        """Run the search until it is done; a re-run of an interrupted search finishes it.
 
-        Counting the total, not new trials, makes a re-run of an interrupted search finish it.
+        With ``n_trials``, done means the study holds ``n_trials`` finished trials (parallel
+        workers may finish one trial each past it). Without it, KS-NAS is done when generation
+        T-1 holds N completed individuals, other samplers at the preset's trial count.
         Stops early after ``timeout`` seconds. Ctrl-C marks the running trial failed and stops;
         the trials finished so far stay in the storage.
         """
-        target = self.default_trials if n_trials is None else n_trials
-        if target < 1:
-            raise AutommError(f"the number of trials must be at least 1, got {target}")
-        remaining = target - self.n_finished()
-        if remaining <= 0:
-            return self
+        if n_trials is not None and n_trials < 1:
+            raise AutommError(f"the number of trials must be at least 1, got {n_trials}")
+        if n_trials is None and self.sampler_name == "ksnas":
+            if self.generations_done():
+                return self
+            stop: Any = self._stop_after_last_generation
+            remaining = None
+        else:
+            target = self.default_trials if n_trials is None else n_trials
+            remaining = target - self.n_finished()
+            if remaining <= 0:
+                return self
+            stop = optuna.study.MaxTrialsCallback(target, states=FINISHED)
         self.optuna_study.optimize(
-            self.objective,
-            n_trials=remaining,
-            timeout=timeout,
-            callbacks=[optuna.study.MaxTrialsCallback(target, states=FINISHED), *(callbacks or [])],
-            catch=(),
+            self.objective, n_trials=remaining, timeout=timeout, callbacks=[stop, *(callbacks or [])], catch=()
         )
         return self
+
+    def generations_done(self) -> bool:
+        """Whether generation T-1 holds N completed individuals (KS-NAS)."""
+        last = self.ksnas.generations - 1
+        complete = self.optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return sum(1 for t in complete if (trial_generation(t) or 0) >= last) >= self.ksnas.population_size
+
+    def _stop_after_last_generation(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self.generations_done():
+            study.stop()
 
     # -- results -----------------------------------------------------------------------------
     @property

@@ -61,3 +61,20 @@ def test_bad_data_file_exit_2(tmp_path):
     bad.write_bytes(b"garbage")
     result = _run("search", "--data", bad, "--runs-dir", tmp_path)
     assert result.exit_code == 2 and "not a readable .npz" in result.output
+
+
+def test_ksnas_search_shows_generations_and_kb(tmp_path):
+    result = _run("search", "--runs-dir", tmp_path, "--population", 4, "--generations", 2, "--kb-epochs", 2)
+    assert result.exit_code == 0, result.output
+    assert "sampler ksnas (N=4, T=2, knowledge sharing on)" in result.output
+    assert "generations (validation)" in result.output and "v1" in result.output
+    assert "gen 1 | best accuracy" in result.output
+
+
+def test_ksnas_flags_validated_and_stored(tmp_path):
+    result = _run("search", "--runs-dir", tmp_path, "--population", 1)
+    assert result.exit_code == 2 and "at least 2 individuals" in result.output
+    ok = _run("search", "--runs-dir", tmp_path, "--population", 3, "--generations", 1, "--no-knowledge-sharing", "-q")
+    assert ok.exit_code == 0, ok.output
+    again = _run("search", "--runs-dir", tmp_path, "--knowledge-sharing", "-q")
+    assert again.exit_code == 2 and "knowledge_sharing" in again.output
