@@ -47,8 +47,8 @@ def user_errors(func: F) -> F:
 def _progress_callback(progress: Progress, task_id: Any, study: Study) -> Callable[..., None]:
     def callback(optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         try:
-            best = f"{optuna_study.best_value:.4f}"
-        except ValueError:
+            best = f"{study.best_value:.4f}"
+        except AutommError:
             best = "-"
         parts = [f"best {study.metric} {best}"]
         if "generation" in trial.user_attrs:
@@ -156,7 +156,7 @@ def search(
     )
     target = trials if trials is not None else study.default_trials
     if quiet:
-        study.optimize(target, timeout=timeout)
+        study.optimize(trials, timeout=timeout)
     else:
         out.print(f"[bold]{study.dataset.summary()}[/bold]", highlight=False)
         mode = ""
@@ -169,7 +169,7 @@ def search(
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=out, transient=False) as progress:
             task_id = progress.add_task("searching", total=target, completed=study.n_finished())
-            study.optimize(target, timeout=timeout, callbacks=[_progress_callback(progress, task_id, study)])
+            study.optimize(trials, timeout=timeout, callbacks=[_progress_callback(progress, task_id, study)])
         if study.sampler_name == "ksnas":
             out.print(_generation_table(study))
         out.print(_summary(study))

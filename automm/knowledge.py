@@ -280,7 +280,7 @@ class KnowledgeBase:
         """Fitness an individual of ``generation`` must beat to contribute (None: all do)."""
         if not self.settings.fair_selection or generation == 0:
             return None
-        values = [t.value for t in self.parents_of(generation) if t.value is not None]
+        values = [t.values[0] for t in self.parents_of(generation) if t.values]  # the score, first objective
         return min(values) if values else None
 
     # -- trained weights waiting for the update ----------------------------------------------

@@ -9,6 +9,7 @@ is never seen during search or model selection.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from dataclasses import replace
 
 import optuna
@@ -53,6 +54,8 @@ class FusionObjective:
         self.seed = seed
         self.device = device or default_device()
         self.knowledge: KnowledgeBase | None = None
+        self.on_genotype: Callable[[optuna.Trial, Genotype], object] | None = None  # e.g. attach a diagram
+        self.minimize_params = False  # True: return (score, parameter count), the second minimised
         splits = dataset.splits
         self.standardizer = Standardizer.fit(dataset.views, splits.train)
         self.train_data = TensorData.from_dataset(dataset, splits.train, self.standardizer, self.device)
@@ -106,9 +109,11 @@ class FusionObjective:
             score_initial=warm,
         )
 
-    def __call__(self, trial: optuna.Trial) -> float:
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         genotype = self.space.suggest(trial)
         trial.set_user_attr(ATTR_GENOTYPE, str(genotype))
+        if self.on_genotype is not None:
+            self.on_genotype(trial, genotype)
         generation = trial_generation(trial)
         if generation is not None:
             trial.set_user_attr("generation", generation)
@@ -128,8 +133,8 @@ class FusionObjective:
             for name in ("n_params", "epochs", "best_epoch"):
                 trial.set_user_attr(name, earlier.user_attrs.get(name))
             trial.set_user_attr("seconds", 0.0)
-            assert earlier.value is not None
-            return earlier.value
+            assert earlier.values is not None
+            return tuple(earlier.values) if self.minimize_params else earlier.values[0]  # type: ignore[return-value]
 
         net = self.build(genotype)
         if kb_state is not None:
@@ -145,7 +150,14 @@ class FusionObjective:
         if self.knowledge is not None and generation is not None:
             offered = self.knowledge.offer(trial, generation, net, result.best_score)
             trial.set_user_attr("kb_contributes", offered)
+        if self.minimize_params:
+            return result.best_score, float(count_parameters(net))
         return result.best_score
+
+
+def score_of(trial: optuna.trial.FrozenTrial) -> float | None:
+    """A finished trial's validation score (its first objective), None if it has none."""
+    return trial.values[0] if trial.values else None
 
 
 def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:

@@ -26,10 +26,11 @@ from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.data.registry import load_dataset
 from automm.errors import AutommError
+from automm.inspection import Inspector
 from automm.knowledge import KnowledgeBase, KnowledgeSettings, pretrain_supernet, warm_start
 from automm.metrics import PRIMARY_METRIC, all_metrics
 from automm.model import build_fusion_net
-from automm.objective import ATTR_GENOTYPE, FusionObjective, genotype_seed
+from automm.objective import ATTR_GENOTYPE, FusionObjective, genotype_seed, score_of
 from automm.samplers import DEFAULT_SAMPLER, KSNASSampler, KSNASSettings, make_sampler, trial_generation
 from automm.space import Genotype, SearchSpace
 from automm.training import TensorData, default_device, fit, predict_logits
@@ -98,6 +99,7 @@ class Study:
         ksnas: KSNASSettings | dict[str, Any] | None = None,
         knowledge: KnowledgeSettings | dict[str, Any] | None = None,
         knowledge_sharing: bool | None = None,
+        minimize_params: bool | None = None,
         runs_dir: str | Path = "runs",
         artifact_dir: str | Path | None = None,
         device: str | torch.device | None = None,
@@ -128,6 +130,7 @@ class Study:
             "ksnas": _as_dict(ksnas),
             "knowledge": _as_dict(knowledge),
             "knowledge_sharing": knowledge_sharing,
+            "minimize_params": minimize_params,
         }
         if stored is None:
             preset = load_preset(name)
@@ -140,6 +143,7 @@ class Study:
                 "ksnas": {**preset.ksnas.to_dict(), **(_as_dict(ksnas) or {})},
                 "knowledge": {**asdict(preset.knowledge), **(_as_dict(knowledge) or {})},
                 "knowledge_sharing": True if knowledge_sharing is None else knowledge_sharing,
+                "minimize_params": bool(minimize_params),
                 "preset_trials": preset.trials,
             }
         else:
@@ -153,6 +157,7 @@ class Study:
         self.knowledge_settings = KnowledgeSettings(**meta["knowledge"])
         self.knowledge_sharing: bool = bool(meta["knowledge_sharing"]) and self.sampler_name == "ksnas"
         self.preset_trials: int = int(meta.get("preset_trials", 30))
+        self.minimize_params: bool = bool(meta.get("minimize_params", False))
 
         if isinstance(dataset, MultimodalDataset):
             self.dataset = dataset
@@ -178,6 +183,8 @@ class Study:
             self.optuna_study.set_user_attr(META_KEY, meta)
             self.optuna_study.set_user_attr("dataset_summary", self.dataset.summary())
             self.optuna_study.set_user_attr("metric", self.metric)
+            self.optuna_study.set_metric_names([self.metric, "parameters"] if self.minimize_params else [self.metric])
+        self.inspector = Inspector(self)
         self._objective: FusionObjective | None = None
 
     # -- storage -----------------------------------------------------------------------------
@@ -207,6 +214,8 @@ class Study:
     def objective(self) -> FusionObjective:
         if self._objective is None:
             obj = FusionObjective(self.dataset, self.space, self.config, seed=self.seed, device=self.device)
+            obj.minimize_params = self.minimize_params
+            obj.on_genotype = self.inspector.attach_diagram
             if self.knowledge_sharing:
                 obj.knowledge = self._knowledge_base(obj)
             self._objective = obj
@@ -274,8 +283,13 @@ class Study:
                 return self
             stop = optuna.study.MaxTrialsCallback(target, states=FINISHED)
         self.optuna_study.optimize(
-            self.objective, n_trials=remaining, timeout=timeout, callbacks=[stop, *(callbacks or [])], catch=()
+            self.objective,
+            n_trials=remaining,
+            timeout=timeout,
+            callbacks=[stop, self.inspector, *(callbacks or [])],
+            catch=(),
         )
+        self.inspector.refresh()
         return self
 
     def generations_done(self) -> bool:
@@ -291,16 +305,23 @@ class Study:
     # -- results -----------------------------------------------------------------------------
     @property
     def best_trial(self) -> optuna.trial.FrozenTrial:
-        try:
-            return self.optuna_study.best_trial
-        except ValueError as exc:
-            raise AutommError(f"study {self.study_name!r} has no completed trial yet; run a search first") from exc
+        """The completed trial with the best validation score (fewer parameters, then earlier, on ties)."""
+        complete = self.optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not complete:
+            raise AutommError(f"study {self.study_name!r} has no completed trial yet; run a search first")
+        return max(complete, key=lambda t: (score_of(t), -(t.user_attrs.get("n_params") or 0), -t.number))
 
     @property
     def best_value(self) -> float:
-        value = self.best_trial.value
+        value = score_of(self.best_trial)
         assert value is not None
         return value
+
+    def pareto_front_numbers(self) -> set[int]:
+        """Trial numbers on the (score, parameters) Pareto front; empty for a single objective."""
+        if not self.minimize_params:
+            return set()
+        return {t.number for t in self.optuna_study.best_trials}
 
     @property
     def best_genotype(self) -> Genotype:
@@ -343,7 +364,7 @@ class Study:
         report = []
         for g in sorted(groups):
             trials = groups[g]
-            values = [t.value for t in trials if t.value is not None]
+            values = [v for v in map(score_of, trials) if v is not None]
             epochs = [int(t.user_attrs.get("epochs") or 0) for t in trials if "duplicate_of" not in t.user_attrs]
             report.append(
                 {
@@ -445,7 +466,7 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any]) 
     if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
         what = src["dataset"] or src["data"]
         raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
-    for key in ("seed", "sampler", "pruner", "config", "ksnas", "knowledge", "knowledge_sharing"):
+    for key in ("seed", "sampler", "pruner", "config", "ksnas", "knowledge", "knowledge_sharing", "minimize_params"):
         wanted = requested[key]
         if isinstance(wanted, dict) and key in ("ksnas", "knowledge"):
             wanted = {**stored[key], **wanted}

@@ -156,7 +156,8 @@ def test_without_knowledge_sharing_nothing_is_stored(tmp_path):
     study.optimize(8)
     assert study.kb_versions() == []
     assert all("kb_version" not in t.user_attrs for t in study.optuna_study.trials)
-    assert not study.artifact_dir.exists() or not any(study.artifact_dir.iterdir())
+    diagrams = {t.user_attrs["diagram_artifact"] for t in study.optuna_study.trials}
+    assert {p.name for p in study.artifact_dir.iterdir()} == diagrams  # only the trials' SVG diagrams
 
 
 def test_tampered_kb_is_detected_on_resume(tmp_path):

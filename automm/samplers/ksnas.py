@@ -28,6 +28,7 @@ from optuna.study import Study as OptunaStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from automm.errors import AutommError
+from automm.samplers._pareto import elitist_order, pareto_ranks
 from automm.space import Genotype, SearchSpace
 
 
@@ -109,7 +110,7 @@ class KSNASSampler(BaseGASampler):
             child = self._fresh(rng, taken)
         else:
             parents = self.get_parent_population(study, generation)
-            child = self._offspring(parents, generation, rng, taken)
+            child = self._offspring(study, parents, generation, rng, taken)
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
 
@@ -119,13 +120,22 @@ class KSNASSampler(BaseGASampler):
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     def select_parent(self, study: OptunaStudy, generation: int) -> list[FrozenTrial]:
-        """Elitist environmental selection: the best N distinct genotypes of parents + offspring."""
+        """Elitist environmental selection: the best N distinct genotypes of parents + offspring.
+
+        Several objectives: best by non-dominated front, then crowding distance (NSGA-II order).
+        """
         candidates = self.get_population(study, generation - 1) + self.get_parent_population(study, generation - 1)
-        candidates = [t for t in candidates if t.value is not None and self._is_genotype(t)]
-        sign = -1.0 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1.0
-        candidates.sort(key=lambda t: (sign * t.value, t.number))
+        candidates = sorted(
+            {t.number: t for t in candidates if t.values is not None and self._is_genotype(t)}.values(),
+            key=lambda t: t.number,
+        )
+        points = [_minimised(study, t) for t in candidates]
+        if len(study.directions) == 1:
+            order = sorted(range(len(candidates)), key=lambda i: (points[i][0], candidates[i].number))
+        else:
+            order = elitist_order(points)
         chosen, seen = [], set()
-        for t in candidates:
+        for t in (candidates[i] for i in order):
             key = str(self.decode(t))
             if key in seen:
                 continue
@@ -164,12 +174,17 @@ class KSNASSampler(BaseGASampler):
         return child
 
     def _offspring(
-        self, parents: list[FrozenTrial], generation: int, rng: np.random.Generator, taken: tuple[set[str], set[str]]
+        self,
+        study: OptunaStudy,
+        parents: list[FrozenTrial],
+        generation: int,
+        rng: np.random.Generator,
+        taken: tuple[set[str], set[str]],
     ) -> Genotype:
         if not parents:
             return self._fresh(rng, taken)
         pc, pm = self.settings.rates(generation)
-        fitness = [t.value if t.value is not None else 0.0 for t in parents]
+        fitness = self._fitness(study, parents)
         a = parents[roulette(fitness, rng)].params
         b = parents[roulette(fitness, rng)].params
         genes = self.crossover(a, b, rng) if rng.random() < pc else dict(a)
@@ -184,6 +199,13 @@ class KSNASSampler(BaseGASampler):
         # The neighbourhood is exhausted: anything new, else a repeat in another generation.
         fresh = self._fresh(rng, taken)
         return fresh if str(fresh) not in taken[0] else child
+
+    @staticmethod
+    def _fitness(study: OptunaStudy, parents: list[FrozenTrial]) -> list[float]:
+        """Roulette weights: the score itself; with several objectives 1 / (1 + Pareto front index)."""
+        if len(study.directions) == 1:
+            return [t.values[0] if t.values else 0.0 for t in parents]
+        return [1.0 / (1 + r) for r in pareto_ranks([_minimised(study, t) for t in parents])]
 
     def gene_groups(self) -> list[list[str]]:
         """Genes that travel together in crossover: n_views, each view, each node triple."""
@@ -211,6 +233,13 @@ class KSNASSampler(BaseGASampler):
         others = [v for v in values if v != genes[name]] or values
         out[name] = others[int(rng.integers(len(others)))]
         return out
+
+
+def _minimised(study: OptunaStudy, trial: FrozenTrial) -> tuple[float, ...]:
+    """The trial's objective values with every objective turned into one to minimise."""
+    assert trial.values is not None
+    maximise = optuna.study.StudyDirection.MAXIMIZE
+    return tuple(-v if d == maximise else v for v, d in zip(trial.values, study.directions, strict=True))
 
 
 def trial_generation(trial: FrozenTrial | optuna.Trial) -> int | None:

@@ -1,0 +1,156 @@
+"""KS-NAS ablation and sampler comparison at equal trial budgets, side by side in one run.
+
+Variants (each over several seeds; the seed also draws the data split):
+- KS-NAS: knowledge sharing + fair selection, warm-started individuals stop after the KB's
+  ``warm_patience`` epochs without improvement (automm's convergence rule for warm starts);
+- KS-NAS, cold patience: the same, but warm starts use the from-scratch patience;
+- KS-NAS w/o FS: every individual feeds the KB;
+- KS-NAS w/o KS: the same evolution, every individual trained from scratch;
+- TPE, random search, NSGA-II: Optuna's samplers on the same objective and space.
+
+Reported per data set and variant (mean ± std over seeds): best validation score, test score
+of the best genotype retrained on train+validation, total training epochs (KB pretraining
+included), wall time. With ``--kb-size`` it also runs one 20 x 20 KS-NAS study on digits and
+measures its artifact directory.
+
+Usage: python benchmarks/ksnas_ablation.py [--seeds 3] [--datasets digits handwritten cub] [--kb-size]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "KS-NAS": {"sampler": "ksnas"},
+    "KS-NAS, cold patience": {"sampler": "ksnas", "knowledge": {"warm_patience": None}},
+    "KS-NAS w/o FS": {"sampler": "ksnas", "knowledge": {"fair_selection": False}},
+    "KS-NAS w/o KS": {"sampler": "ksnas", "knowledge_sharing": False},
+    "TPE": {"sampler": "tpe"},
+    "random": {"sampler": "random"},
+    "NSGA-II": {"sampler": "nsga2"},
+}
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
+    import optuna
+    import torch
+
+    import automm
+
+    torch.set_num_threads(1)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    dataset_name, variant, seed = job
+    dataset = automm.load_dataset(dataset_name, data_dir=DATA_DIR, seed=seed)
+    with tempfile.TemporaryDirectory() as runs:
+        start = time.perf_counter()
+        study = automm.Study(dataset, runs_dir=runs, seed=seed, **VARIANTS[variant])
+        budget = study.ksnas.population_size * study.ksnas.generations
+        study.optimize(None if variant.startswith("KS-NAS") else budget)
+        wall = time.perf_counter() - start
+        cost = study.training_cost()
+        test = study.evaluate(seeds=1).mean
+        per_gen = [r["epochs_mean"] for r in study.generation_report()]
+        return {
+            "dataset": dataset_name, "variant": variant, "seed": seed, "val": study.best_value, "test": test,
+            "epochs": cost["epochs"], "wall": wall, "trials": len(study.optuna_study.trials), "per_gen": per_gen,
+        }
+
+
+def kb_size_study() -> str:
+    import optuna
+
+    import automm
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with tempfile.TemporaryDirectory() as runs:
+        study = automm.Study("digits", runs_dir=runs, ksnas={"population_size": 20, "generations": 20})
+        sizes: list[int] = []
+
+        def track(_s: Any, _t: Any) -> None:
+            sizes.append(sum(p.stat().st_size for p in study.artifact_dir.iterdir()))
+
+        start = time.perf_counter()
+        study.optimize(callbacks=[track])
+        wall = time.perf_counter() - start
+        files = list(study.artifact_dir.iterdir())
+        kb_files = [p for p in files if not p.name.startswith("automm-weights")]
+        weight_files = [p for p in files if p.name.startswith("automm-weights")]
+        kb_bytes = sum(p.stat().st_size for p in kb_files)
+        w_bytes = sum(p.stat().st_size for p in weight_files)
+        return (
+            f"20 x 20 KS-NAS study on digits (FD 64): {len(study.optuna_study.trials)} trials in {wall:.0f} s. "
+            f"Artifact directory at the end: {len(kb_files)} KB versions, {kb_bytes / 1e6:.2f} MB, plus "
+            f"{len(weight_files)} waiting weight files, {w_bytes / 1e6:.2f} MB; peak during the run "
+            f"{max(sizes) / 1e6:.2f} MB. Bound: T x |KB| + (weights of at most two generations, <= 2N files)."
+        )
+
+
+def fmt(values: list[float], digits: int = 4) -> str:
+    return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--datasets", nargs="+", default=["digits", "handwritten", "cub"])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--kb-size", action="store_true")
+    args = parser.parse_args()
+    jobs = [(d, v, s) for d in args.datasets for v in args.variants for s in range(args.seeds)]
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        results = pool.map(run_one, jobs, chunksize=1)
+
+    lines = [
+        "| data set | variant | trials | best val | test (best genotype) | total epochs | epochs vs KS-NAS | wall s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for d in args.datasets:
+        ref = [r["epochs"] for r in results if r["dataset"] == d and r["variant"] == "KS-NAS"]
+        for v in args.variants:
+            rows = [r for r in results if r["dataset"] == d and r["variant"] == v]
+            ratio = f"{np.mean([r['epochs'] for r in rows]) / np.mean(ref):.2f}x" if ref else "-"
+            lines.append(
+                f"| {d} | {v} | {int(np.mean([r['trials'] for r in rows]))} | {fmt([r['val'] for r in rows])} | "
+                f"{fmt([r['test'] for r in rows])} | {fmt([r['epochs'] for r in rows], 0)} | {ratio} | "
+                f"{fmt([r['wall'] for r in rows], 1)} |"
+            )
+    figure = ["", "Epochs per individual by generation (mean over seeds; the paper's Figure 3):", "",
+              "| data set | variant | " + " | ".join(f"g{g}" for g in range(8)) + " |", "|---|---|" + "---|" * 8]
+    for d in args.datasets:
+        for v in ("KS-NAS", "KS-NAS, cold patience", "KS-NAS w/o KS"):
+            rows = [r["per_gen"] for r in results if r["dataset"] == d and r["variant"] == v]
+            if rows:
+                width = min(len(r) for r in rows)
+                means = np.mean([r[:width] for r in rows], axis=0)
+                figure.append(f"| {d} | {v} | " + " | ".join(f"{m:.1f}" for m in means[:8]) + " |")
+    table = "\n".join(lines + figure)
+    print(table)
+    extra = ""
+    if args.kb_size:
+        extra = "\n\n" + kb_size_study()
+        print(extra)
+    try:
+        from benchmarks._results import record
+    except ModuleNotFoundError:
+        from _results import record  # type: ignore[no-redef]
+    note = (
+        f"{args.seeds} seeds (each seed also draws the split). Budgets from the presets (`studies/*.toml`): "
+        "digits N=10, T=5; handwritten N=10, T=6; cub N=4, T=4; the Optuna samplers get N x T trials. "
+        "Total epochs include the KB's supernet pretraining (20 epochs). Test = best genotype retrained on "
+        "train+validation (warm-started from its KB version for KS variants), one retraining per seed. "
+        "Each job ran in its own process with one torch thread, two at a time."
+    )
+    record("ksnas-ablation", "KS-NAS ablation and sampler comparison", table + "\n\n" + note + extra)
+
+
+if __name__ == "__main__":
+    main()
