@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -16,8 +17,9 @@ from rich.table import Table
 from automm.config import load_preset
 from automm.data.registry import DATASETS, default_data_dir
 from automm.errors import AutommError
+from automm.report import write_report
 from automm.samplers import SAMPLERS
-from automm.study import PRUNERS, Study
+from automm.study import PRUNERS, Study, open_storage
 
 app = typer.Typer(
     help="Search multimodal fusion architectures with Optuna.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -128,6 +130,9 @@ def search(
     ] = None,
     kb_epochs: Annotated[int | None, typer.Option(help="Supernet pretraining epochs for the first KB.")] = None,
     artifact_dir: Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/NAME_artifacts).")] = None,
+    minimize_params: Annotated[
+        bool, typer.Option("--minimize-params", help="Second objective: parameter count (Pareto front).")
+    ] = False,
     runs_dir: Annotated[Path, typer.Option(help="Folder for the default SQLite storage.")] = Path("runs"),
     device: Annotated[str | None, typer.Option(help="torch device (default: cuda if available, else cpu).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table: one result line.")] = False,
@@ -153,6 +158,7 @@ def search(
         knowledge=knowledge or None,
         knowledge_sharing=knowledge_sharing,
         artifact_dir=artifact_dir,
+        minimize_params=minimize_params or None,
     )
     target = trials if trials is not None else study.default_trials
     if quiet:
@@ -193,3 +199,107 @@ def datasets(
         status = "embedded" if info.embedded else (f"ready: {where}" if where else "missing")
         table.add_row(info.name, info.task, info.description, info.expected, str(load_preset(info.name).trials), status)
     out.print(table)
+
+
+StudyOpt = Annotated[str, typer.Option("--study", help="Study name.")]
+StorageOpt = Annotated[str | None, typer.Option(help="Storage URL or journal:PATH (default RUNS_DIR/STUDY.db).")]
+RunsOpt = Annotated[Path, typer.Option(help="Folder of the default SQLite storage.")]
+DataDirOpt = Annotated[Path | None, typer.Option(help="Where registered data sets live.")]
+ArtifactOpt = Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/STUDY_artifacts).")]
+
+
+def _open(study: str, storage: str | None, runs_dir: Path, data_dir: Path | None, artifact_dir: Path | None) -> Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return Study.load(study, storage=storage, runs_dir=runs_dir, data_dir=data_dir, artifact_dir=artifact_dir)
+
+
+@app.command()
+@user_errors
+def retrain(
+    study: StudyOpt = "digits",
+    top: Annotated[int, typer.Option(help="How many of the best genotypes (by validation score).")] = 1,
+    seeds: Annotated[int, typer.Option(help="Retrainings per genotype and start.")] = 5,
+    storage: StorageOpt = None,
+    runs_dir: RunsOpt = Path("runs"),
+    data_dir: DataDirOpt = None,
+    artifact_dir: ArtifactOpt = None,
+) -> None:
+    """Retrain the best genotypes on train+validation (from the KB and from scratch); score the test split."""
+    opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
+    rows = opened.retrain(top=top, seeds=seeds)
+    table = Table(title=f"test {opened.metric}, mean ± std over {seeds} seeds (stored in the study)")
+    for col in ("rank", "genotype", "val", "start", "epochs", "test"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        val = "-" if r["val"] is None else f"{r['val']:.4f}"
+        table.add_row(
+            str(r["rank"]), r["genotype"], val, r["start"], str(r["epochs"]), f"{r['mean']:.4f} ± {r['std']:.4f}"
+        )
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def export(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the model to.")],
+    study: StudyOpt = "digits",
+    genotype: Annotated[str | None, typer.Option(help="Genotype string (default: the best).")] = None,
+    start: Annotated[str, typer.Option(help="auto, kb or scratch.")] = "auto",
+    storage: StorageOpt = None,
+    runs_dir: RunsOpt = Path("runs"),
+    data_dir: DataDirOpt = None,
+    artifact_dir: ArtifactOpt = None,
+) -> None:
+    """Train the best genotype on train+validation and export it (JSON, safetensors, TorchScript)."""
+    opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
+    path = opened.export(out_dir, genotype=genotype, start=start)
+    meta = json.loads((path / "genotype.json").read_text())
+    score = meta["test_metrics"][opened.metric]
+    out.print(
+        f"exported {meta['genotype']} to {path} (test {opened.metric} {score:.4f}); "
+        f"load it with automm.load_model({str(path)!r})",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command()
+@user_errors
+def report(
+    out_file: Annotated[Path, typer.Option("--out", help="HTML file to write.")] = Path("report.html"),
+    study: StudyOpt = "digits",
+    top: Annotated[int, typer.Option(help="Architectures to show.")] = 3,
+    storage: StorageOpt = None,
+    runs_dir: RunsOpt = Path("runs"),
+    data_dir: DataDirOpt = None,
+    artifact_dir: ArtifactOpt = None,
+) -> None:
+    """Write a self-contained HTML report of a study."""
+    opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
+    path = write_report(opened, out_file, top=top)
+    out.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def dashboard(
+    study: StudyOpt = "digits",
+    storage: StorageOpt = None,
+    runs_dir: RunsOpt = Path("runs"),
+    artifact_dir: ArtifactOpt = None,
+    host: Annotated[str, typer.Option(help="Address to bind (localhost only by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8080,
+) -> None:
+    """Serve optuna-dashboard on the study's storage and artifact store (Ctrl-C stops it)."""
+    from optuna.artifacts import FileSystemArtifactStore
+    from optuna_dashboard import run_server
+
+    if storage is None:
+        path = runs_dir / f"{study}.db"
+        if not path.is_file():
+            raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
+        storage = f"sqlite:///{path}"
+    artifacts = artifact_dir or runs_dir / f"{study}_artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    out.print(f"optuna-dashboard for {storage} at http://{host}:{port}/dashboard (Ctrl-C to stop)", highlight=False)
+    run_server(open_storage(storage), host=host, port=port, artifact_store=FileSystemArtifactStore(str(artifacts)))

@@ -89,7 +89,7 @@ class FusionObjective:
         """
 
         def report(epoch: int, score: float) -> None:
-            if trial is None:
+            if trial is None or self.minimize_params:  # Optuna takes no intermediate values with 2 objectives
                 return
             trial.report(score, epoch)
             if trial.should_prune():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,13 @@ import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore
 
+from automm._version import __version__
 from automm.config import SearchConfig, load_preset
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.data.registry import load_dataset
 from automm.errors import AutommError
+from automm.export import export_model
 from automm.inspection import Inspector
 from automm.knowledge import KnowledgeBase, KnowledgeSettings, pretrain_supernet, warm_start
 from automm.metrics import PRIMARY_METRIC, all_metrics
@@ -174,7 +177,7 @@ class Study:
         self.optuna_study = optuna.create_study(
             storage=self.storage,
             study_name=self.study_name,
-            direction="maximize",
+            directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
             load_if_exists=True,
             sampler=make_sampler(self.sampler_name, sampler_seed, self.space, self.ksnas),
             pruner=_make_pruner(self.pruner_name),
@@ -183,7 +186,11 @@ class Study:
             self.optuna_study.set_user_attr(META_KEY, meta)
             self.optuna_study.set_user_attr("dataset_summary", self.dataset.summary())
             self.optuna_study.set_user_attr("metric", self.metric)
-            self.optuna_study.set_metric_names([self.metric, "parameters"] if self.minimize_params else [self.metric])
+            with warnings.catch_warnings():  # set_metric_names is marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                self.optuna_study.set_metric_names(
+                    [self.metric, "parameters"] if self.minimize_params else [self.metric]
+                )
         self.inspector = Inspector(self)
         self._objective: FusionObjective | None = None
 
@@ -335,7 +342,7 @@ class Study:
                 {
                     "number": t.number,
                     "state": t.state.name,
-                    "value": t.value,
+                    "value": score_of(t),
                     "genotype": t.user_attrs.get(ATTR_GENOTYPE),
                     "n_params": t.user_attrs.get("n_params"),
                     "epochs": t.user_attrs.get("epochs"),
@@ -398,42 +405,73 @@ class Study:
             "seconds": seconds + pre_seconds,
         }
 
-    def evaluate(self, seeds: int = 1, genotype: Genotype | str | None = None) -> Evaluation:
-        """Retrain a genotype (default: the best) on train+validation and score it on the test split.
+    def _trial_of(self, genotype: Genotype) -> optuna.trial.FrozenTrial | None:
+        """The best completed trial of ``genotype`` (None if it was never evaluated)."""
+        matches = [
+            t
+            for t in self.optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+            if t.user_attrs.get(ATTR_GENOTYPE) == str(genotype)
+        ]
+        return max(matches, key=lambda t: (score_of(t), -t.number)) if matches else None
 
-        The best genotype starts from the KB version its trial started from (if any) and trains
-        for the epoch count at which its validation score peaked (at least one); another genotype
-        trains from scratch for half the maximum epochs. Mean and std over ``seeds`` runs are
-        stored in the study's user attributes under ``evaluation``.
+    def _final_recipe(self, genotype: Genotype, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
+        """(KB weights to start from or None, epochs) for training ``genotype`` on train+validation.
+
+        ``start``: ``kb`` starts from the KB version its search trial used and trains for the
+        epoch at which that trial's validation score peaked; ``scratch`` starts from random
+        weights and trains for the epoch count early stopping finds from scratch on the train
+        split; ``auto`` is ``kb`` when the trial was warm-started, else ``scratch``.
         """
-        if seeds < 1:
-            raise AutommError(f"seeds must be at least 1, got {seeds}")
+        if start not in ("auto", "kb", "scratch"):
+            raise AutommError(f"start must be auto, kb or scratch, got {start!r}")
+        trial = self._trial_of(genotype)
+        kb_version = trial.user_attrs.get("kb_version") if trial is not None else None
+        if start == "kb" or (start == "auto" and kb_version is not None):
+            if kb_version is None or self.objective.knowledge is None:
+                raise AutommError(f"{genotype} was not trained from a knowledge base in this study")
+            assert trial is not None
+            kb_state, _ = self.objective.knowledge.load(int(kb_version))
+            return kb_state, max(1, int(trial.user_attrs.get("best_epoch") or 1))
+        if trial is not None and kb_version is None:  # the search already trained it from scratch
+            return None, max(1, int(trial.user_attrs.get("best_epoch") or 1))
+        result = self.objective.train(self.objective.build(genotype))
+        return None, max(1, result.best_epoch)
+
+    def _train_final(
+        self, genotype: Genotype, kb_state: dict[str, torch.Tensor] | None, epochs: int, seed: int
+    ) -> tuple[torch.nn.Module, Standardizer, TensorData]:
+        """Train ``genotype`` on train+validation; return the net, its standardiser and the test tensors."""
         splits = self.dataset.splits
         if splits.test.size == 0:
             raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
-        kb_state = None
-        if genotype is None:
-            best = self.best_trial
-            genotype, epochs = self.best_genotype, max(1, int(best.user_attrs.get("best_epoch") or 1))
-            if best.user_attrs.get("kb_version") is not None and self.objective.knowledge is not None:
-                kb_state, _ = self.objective.knowledge.load(int(best.user_attrs["kb_version"]))
-        else:
-            genotype = Genotype.from_string(str(genotype))
-            epochs = self.config.max_epochs // 2
         fit_rows = np.concatenate([splits.train, splits.val])
         standardizer = Standardizer.fit(self.dataset.views, fit_rows)
         train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, self.device)
         test = TensorData.from_dataset(self.dataset, splits.test, standardizer, self.device)
+        torch.manual_seed(seed)
+        net = build_fusion_net(
+            genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
+        ).to(self.device)
+        if kb_state is not None:
+            warm_start(net, kb_state)
+        fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
+        return net, standardizer, test
+
+    def evaluate(self, seeds: int = 1, genotype: Genotype | str | None = None, start: str = "auto") -> Evaluation:
+        """Retrain a genotype (default: the best) on train+validation and score it on the test split.
+
+        ``start`` is explained in `_final_recipe`. Mean and std over ``seeds`` runs; the result
+        of the best genotype is stored in the study's user attributes under ``evaluation``.
+        """
+        if seeds < 1:
+            raise AutommError(f"seeds must be at least 1, got {seeds}")
+        is_best = genotype is None
+        genotype = self.best_genotype if genotype is None else Genotype.from_string(str(genotype))
+        kb_state, epochs = self._final_recipe(genotype, start)
         scores, details = [], []
         for s in range(seeds):
             seed = genotype_seed(self.seed + 1000 * (s + 1), genotype)
-            torch.manual_seed(seed)
-            net = build_fusion_net(
-                genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
-            ).to(self.device)
-            if kb_state is not None:
-                warm_start(net, kb_state)
-            fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
+            net, _, test = self._train_final(genotype, kb_state, epochs, seed)
             metrics = all_metrics(
                 predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
             )
@@ -449,8 +487,128 @@ class Study:
             warm_started=kb_state is not None,
             details=details,
         )
-        self.optuna_study.set_user_attr(EVALUATION_KEY, json.loads(json.dumps(asdict(result))))
+        if is_best:
+            self.optuna_study.set_user_attr(EVALUATION_KEY, json.loads(json.dumps(asdict(result))))
         return result
+
+    def top_genotypes(self, k: int) -> list[Genotype]:
+        """The ``k`` best distinct genotypes by validation score."""
+        out: list[Genotype] = []
+        for row in self.trials_table():
+            if row["state"] == "COMPLETE" and row["genotype"] not in {str(g) for g in out}:
+                out.append(Genotype.from_string(row["genotype"]))
+            if len(out) == k:
+                break
+        return out
+
+    def retrain(self, top: int = 1, seeds: int = 5) -> list[dict[str, Any]]:
+        """Retrain the ``top`` genotypes chosen on validation data, from the KB (when they used one)
+        and from scratch, and score each on the test split over ``seeds`` seeds.
+
+        Returns one row per (genotype, start) and stores them under the study attribute ``retrain``.
+        """
+        if top < 1:
+            raise AutommError(f"top must be at least 1, got {top}")
+        rows = []
+        for rank, genotype in enumerate(self.top_genotypes(top), start=1):
+            trial = self._trial_of(genotype)
+            starts = ["kb", "scratch"] if trial is not None and "kb_version" in trial.user_attrs else ["scratch"]
+            for start in starts:
+                ev = self.evaluate(seeds=seeds, genotype=genotype, start=start)
+                rows.append(
+                    {
+                        "rank": rank,
+                        "genotype": ev.genotype,
+                        "val": score_of(trial) if trial else None,
+                        "start": start,
+                        "epochs": ev.epochs,
+                        "metric": ev.metric,
+                        "mean": ev.mean,
+                        "std": ev.std,
+                        "scores": ev.scores,
+                    }
+                )
+        self.optuna_study.set_user_attr("retrain", rows)
+        return rows
+
+    def export(self, out_dir: str | Path, genotype: Genotype | str | None = None, start: str = "auto") -> Path:
+        """Train the genotype (default: the best) on train+validation and write it to ``out_dir``.
+
+        The export (see `automm.export`) records the model's test score; `automm.load_model`
+        reads it back.
+        """
+        genotype = self.best_genotype if genotype is None else Genotype.from_string(str(genotype))
+        kb_state, epochs = self._final_recipe(genotype, start)
+        net, standardizer, test = self._train_final(genotype, kb_state, epochs, genotype_seed(self.seed, genotype))
+        metrics = all_metrics(
+            predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
+        )
+        info = {
+            "study": self.study_name,
+            "dataset": self.dataset.name,
+            "metric": self.metric,
+            "epochs": epochs,
+            "started_from": "kb" if kb_state is not None else "scratch",
+            "test_metrics": metrics,
+            "automm_version": __version__,
+        }
+        return export_model(
+            net,
+            standardizer,
+            out_dir,
+            task=self.dataset.task,
+            class_names=self.dataset.class_names,
+            view_dims=self.dataset.view_dims,
+            fusion_dim=self.config.fusion_dim,
+            dropout=self.config.dropout,
+            threshold=self.config.threshold,
+            info=info,
+        )
+
+    @classmethod
+    def load(
+        cls,
+        study_name: str,
+        *,
+        storage: str | optuna.storages.BaseStorage | None = None,
+        runs_dir: str | Path = "runs",
+        data_dir: str | Path | None = None,
+        artifact_dir: str | Path | None = None,
+        device: str | torch.device | None = None,
+    ) -> Study:
+        """Open an existing study by name with everything it stored (data source, settings, sampler)."""
+        if storage is None:
+            path = Path(runs_dir) / f"{study_name}.db"
+            if not path.is_file():
+                raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
+            storage = f"sqlite:///{path}"
+        storage = open_storage(storage)
+        try:
+            summaries = optuna.get_all_study_summaries(storage)
+        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
+            raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
+        summary = next((s for s in summaries if s.study_name == study_name), None)
+        if summary is None:
+            names = ", ".join(s.study_name for s in summaries) or "none"
+            raise AutommError(f"no study {study_name!r} in the storage (studies there: {names})")
+        meta = summary.user_attrs.get(META_KEY)
+        if meta is None:
+            raise AutommError(f"study {study_name!r} was not made by automm")
+        source = meta["source"]
+        if source["in_memory"]:
+            raise AutommError(
+                f"study {study_name!r} was made from an in-memory data set; open it with automm.Study(dataset, ...)"
+            )
+        return cls(
+            source["dataset"],
+            data=source["data"],
+            data_dir=data_dir,
+            storage=storage,
+            study_name=study_name,
+            runs_dir=runs_dir,
+            artifact_dir=artifact_dir,
+            device=device,
+        )
 
 
 def _as_dict(settings: Any) -> dict[str, Any] | None:

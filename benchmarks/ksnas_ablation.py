@@ -59,8 +59,15 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
         test = study.evaluate(seeds=1).mean
         per_gen = [r["epochs_mean"] for r in study.generation_report()]
         return {
-            "dataset": dataset_name, "variant": variant, "seed": seed, "val": study.best_value, "test": test,
-            "epochs": cost["epochs"], "wall": wall, "trials": len(study.optuna_study.trials), "per_gen": per_gen,
+            "dataset": dataset_name,
+            "variant": variant,
+            "seed": seed,
+            "val": study.best_value,
+            "test": test,
+            "epochs": cost["epochs"],
+            "wall": wall,
+            "trials": len(study.optuna_study.trials),
+            "per_gen": per_gen,
         }
 
 
@@ -123,8 +130,13 @@ def main() -> None:
                 f"{fmt([r['test'] for r in rows])} | {fmt([r['epochs'] for r in rows], 0)} | {ratio} | "
                 f"{fmt([r['wall'] for r in rows], 1)} |"
             )
-    figure = ["", "Epochs per individual by generation (mean over seeds; the paper's Figure 3):", "",
-              "| data set | variant | " + " | ".join(f"g{g}" for g in range(8)) + " |", "|---|---|" + "---|" * 8]
+    figure = [
+        "",
+        "Epochs per individual by generation (mean over seeds; the paper's Figure 3):",
+        "",
+        "| data set | variant | " + " | ".join(f"g{g}" for g in range(8)) + " |",
+        "|---|---|" + "---|" * 8,
+    ]
     for d in args.datasets:
         for v in ("KS-NAS", "KS-NAS, cold patience", "KS-NAS w/o KS"):
             rows = [r["per_gen"] for r in results if r["dataset"] == d and r["variant"] == v]
