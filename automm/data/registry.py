@@ -14,6 +14,8 @@ from automm.data.digits import load_digits
 from automm.data.handwritten import MAT_FILE as HW_FILE
 from automm.data.handwritten import handwritten_present, load_handwritten
 from automm.data.matfile import load_mat
+from automm.data.mmimdb import HDF5_FILE as MMIMDB_FILE
+from automm.data.mmimdb import load_mmimdb, mmimdb_present
 from automm.data.npzfile import load_npz
 from automm.errors import AutommError
 
@@ -67,6 +69,15 @@ DATASETS: dict[str, DatasetInfo] = {
             False,
             handwritten_present,
             load_handwritten,
+        ),
+        DatasetInfo(
+            "mmimdb",
+            "multilabel",
+            "MM-IMDB, 25,959 movies, plot (word2vec) + poster (VGG16), 23 genres",
+            f"{MMIMDB_FILE} (http://lisi1.unal.edu.co/mmimdb/)",
+            False,
+            mmimdb_present,
+            load_mmimdb,
         ),
         DatasetInfo(
             "cub",
