@@ -129,6 +129,15 @@ def search(
         ),
     ] = None,
     kb_epochs: Annotated[int | None, typer.Option(help="Supernet pretraining epochs for the first KB.")] = None,
+    surrogate_pool: Annotated[
+        int | None, typer.Option(help="KS-NAS: breed this many offspring per slot; the surrogate picks one.")
+    ] = None,
+    mfas_k: Annotated[int | None, typer.Option(help="MFAS: architectures sampled per step (K).")] = None,
+    mfas_iterations: Annotated[int | None, typer.Option(help="MFAS: search iterations (E_search).")] = None,
+    mfas_layers: Annotated[int | None, typer.Option(help="MFAS: maximum fusion layers (L).")] = None,
+    weight_sharing: Annotated[
+        bool | None, typer.Option("--weight-sharing/--no-weight-sharing", help="MFAS: inherit layer weights.")
+    ] = None,
     artifact_dir: Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/NAME_artifacts).")] = None,
     minimize_params: Annotated[
         bool, typer.Option("--minimize-params", help="Second objective: parameter count (Pareto front).")
@@ -141,7 +150,25 @@ def search(
     if trials is not None and trials < 1:
         raise AutommError(f"--trials must be at least 1, got {trials}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    ksnas = {k: v for k, v in {"population_size": population, "generations": generations}.items() if v is not None}
+    ksnas = {
+        k: v
+        for k, v in {
+            "population_size": population,
+            "generations": generations,
+            "surrogate_pool": surrogate_pool,
+        }.items()
+        if v is not None
+    }
+    mfas = {
+        k: v
+        for k, v in {
+            "k": mfas_k,
+            "iterations": mfas_iterations,
+            "max_layers": mfas_layers,
+            "weight_sharing": weight_sharing,
+        }.items()
+        if v is not None
+    }
     knowledge = {k: v for k, v in {"fair_selection": fair_selection, "kb_epochs": kb_epochs}.items() if v is not None}
     study = Study(
         dataset,
@@ -159,6 +186,7 @@ def search(
         knowledge_sharing=knowledge_sharing,
         artifact_dir=artifact_dir,
         minimize_params=minimize_params or None,
+        mfas=mfas or None,
     )
     target = trials if trials is not None else study.default_trials
     if quiet:
@@ -169,6 +197,9 @@ def search(
         if study.sampler_name == "ksnas":
             ks = "on" if study.knowledge_sharing else "off"
             mode = f" (N={study.ksnas.population_size}, T={study.ksnas.generations}, knowledge sharing {ks})"
+        elif study.sampler_name == "mfas":
+            m = study.mfas
+            mode = f" (K={m.k}, E_search={m.iterations}, L={m.max_layers}, {m.epochs} epochs per candidate)"
         out.print(
             f"sampler {study.sampler_name}{mode}, storage {study.storage}, device {study.device}", highlight=False
         )
@@ -178,7 +209,9 @@ def search(
             study.optimize(trials, timeout=timeout, callbacks=[_progress_callback(progress, task_id, study)])
         if study.sampler_name == "ksnas":
             out.print(_generation_table(study))
-        out.print(_summary(study))
+        out.print(_summary(study, top=study.mfas.k if study.sampler_name == "mfas" else 5))
+        if study.sampler_name == "mfas":
+            out.print("MFAS scores are 2-epoch proxies: run `automm retrain --top 5` to train the best to convergence.")
     best = study.best_trial
     line = f"best {study.metric} {study.best_value:.4f} (trial {best.number}): {study.best_genotype}"
     out.print(line, highlight=False, soft_wrap=True)

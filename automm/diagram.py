@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
 from automm.space import Genotype
+
+if TYPE_CHECKING:
+    from automm.space_mfas import MFASGenotype
 
 BOX_W, BOX_H, COL_W, ROW_H, MARGIN = 150, 34, 190, 52, 16
 OP_COLOURS = {"add": "#4e79a7", "mul": "#f28e2b", "concat": "#59a14f", "max": "#e15759", "avg": "#b07aa1"}
@@ -59,5 +63,59 @@ def genotype_svg(genotype: Genotype, view_dims: dict[str, int] | None = None, fu
     head_x = MARGIN + head_col * COL_W + COL_W
     edge(xs[last] + BOX_W, ys[last] + BOX_H / 2, head_x, ys[last] + BOX_H / 2)
     box(head_x, ys[last], "head FC -> classes", "#f5f5f5")
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def mfas_svg(genotype: MFASGenotype, view_dims: dict[str, int] | None = None, hidden: int | None = None) -> str:
+    """A standalone SVG of an MFAS chain: each layer's chosen views feed it, layers feed each other."""
+    views = list(genotype.views)
+    n_layers = len(genotype.layers)
+    width = MARGIN * 2 + (n_layers + 2) * COL_W + BOX_W
+    height = MARGIN * 2 + max(len(views), 2) * ROW_H + ROW_H
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        f"<title>{escape(str(genotype))}</title>",
+        '<rect width="100%" height="100%" fill="white"/>',
+    ]
+    view_y = {v: MARGIN + i * ROW_H for i, v in enumerate(views)}
+    layer_y = MARGIN + len(views) * ROW_H
+    width_note = f" -> {hidden}" if hidden else ""
+    for v, y in view_y.items():
+        dims = f" [{view_dims[v]}]" if view_dims and v in view_dims else ""
+        parts.append(
+            f'<rect x="{MARGIN}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="#eef3f8" stroke="#333"/>'
+        )
+        parts.append(
+            f'<text x="{MARGIN + BOX_W / 2:.0f}" y="{y + BOX_H / 2 + 4:.0f}" text-anchor="middle">'
+            f"{escape(v + dims)}</text>"
+        )
+    for i, layer in enumerate(genotype.layers):
+        x = MARGIN + (i + 1) * COL_W
+        for f in layer.features:
+            y = view_y[f] + BOX_H / 2
+            parts.append(
+                f'<path d="M{MARGIN + BOX_W},{y:.0f} C{x - 20},{y:.0f} {x - 20},{layer_y + BOX_H / 2:.0f} '
+                f'{x},{layer_y + BOX_H / 2:.0f}" fill="none" stroke="#555" stroke-width="1.2"/>'
+            )
+        if i:
+            parts.append(
+                f'<path d="M{x - COL_W + BOX_W},{layer_y + BOX_H / 2:.0f} H{x}" stroke="#555" stroke-width="1.5"/>'
+            )
+        parts.append(
+            f'<rect x="{x}" y="{layer_y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="#59a14f" stroke="#333"/>'
+        )
+        parts.append(
+            f'<text x="{x + BOX_W / 2:.0f}" y="{layer_y + BOX_H / 2 + 4:.0f}" text-anchor="middle" '
+            f'fill="white">{escape(f"layer {i}: {layer.activation}{width_note}")}</text>'
+        )
+    x = MARGIN + (n_layers + 1) * COL_W
+    parts.append(f'<path d="M{x - COL_W + BOX_W},{layer_y + BOX_H / 2:.0f} H{x}" stroke="#555" stroke-width="1.5"/>')
+    parts.append(f'<rect x="{x}" y="{layer_y}" width="{BOX_W}" height="{BOX_H}" rx="6" fill="#f5f5f5" stroke="#333"/>')
+    parts.append(
+        f'<text x="{x + BOX_W / 2:.0f}" y="{layer_y + BOX_H / 2 + 4:.0f}" text-anchor="middle">'
+        "head FC -> classes</text>"
+    )
     parts.append("</svg>")
     return "\n".join(parts)

@@ -28,6 +28,7 @@ from automm.errors import AutommError
 from automm.metrics import predict_labels
 from automm.model import FusionNet, build_fusion_net
 from automm.space import Genotype
+from automm.space_mfas import MFASGenotype, MFASNet
 
 FORMAT_VERSION = 1
 FILES = ("genotype.json", "model.safetensors", "preprocessing.safetensors", "model.torchscript.pt")
@@ -150,10 +151,13 @@ def load_model(path: str | Path) -> FusionModel:
         raise AutommError(f"{path}: not an automm export (missing {', '.join(missing)})")
     try:
         meta = json.loads((path / "genotype.json").read_text())
-        genotype = Genotype.from_string(meta["genotype"])
-        net = build_fusion_net(
-            genotype, meta["view_dims"], len(meta["class_names"]), meta["fusion_dim"], meta["dropout"]
-        )
+        n_out = len(meta["class_names"])
+        if meta.get("space", "ksnas") == "mfas":
+            genotype = MFASGenotype.from_string(meta["genotype"])
+            net = MFASNet(genotype, meta["view_dims"], n_out, meta["hidden"], meta["dropout"])
+        else:
+            genotype = Genotype.from_string(meta["genotype"])
+            net = build_fusion_net(genotype, meta["view_dims"], n_out, meta["fusion_dim"], meta["dropout"])
         net.load_state_dict(load_file(str(path / "model.safetensors")))
         stats = load_file(str(path / "preprocessing.safetensors"))
     except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as exc:

@@ -17,9 +17,7 @@ import optuna
 from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
-from automm.diagram import genotype_svg
 from automm.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
-from automm.space import Genotype
 
 if TYPE_CHECKING:
     from automm.study import Study
@@ -92,9 +90,9 @@ class Inspector:
             if done == self.study.ksnas.population_size:
                 self.refresh()
 
-    def attach_diagram(self, trial: optuna.Trial, genotype: Genotype) -> str:
+    def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial``."""
-        svg = genotype_svg(genotype, self.study.dataset.view_dims, self.study.config.fusion_dim)
+        svg = self.study.space.diagram(genotype, self.study.dataset.view_dims, self.study.config.fusion_dim)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"trial{trial.number}_fusion.svg"
             path.write_text(svg)

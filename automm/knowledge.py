@@ -13,6 +13,7 @@
   needs a version builds it; the build is deterministic and the first pointer written wins.
 - Trained weights waiting for the update also live in the artifact store (one file per
   trial, pointer in the trial's system attributes) and are deleted one generation after use.
+- `LayerBank` is MFAS's weight sharing, kept the same way: fusion layers by index and shape.
 Nothing is ever unpickled: safetensors only, checked against the recorded sha256.
 """
 
@@ -147,6 +148,15 @@ def state_from_bytes(data: bytes, expected_sha256: str, what: str) -> State:
         raise AutommError(f"{what} is not a valid safetensors file ({exc})") from exc
 
 
+def read_artifact(store: Any, artifact_id: str) -> bytes:
+    """The bytes of an artifact; `AutommError` if the store lacks it."""
+    try:
+        with store.open_reader(artifact_id) as reader:
+            return reader.read()
+    except Exception as exc:  # artifact stores raise their own not-found types
+        raise AutommError(f"artifact {artifact_id} is missing from the artifact store ({exc})") from exc
+
+
 @dataclass(frozen=True)
 class KnowledgeSettings:
     """How the KB is built and updated."""
@@ -209,11 +219,7 @@ class KnowledgeBase:
 
     # -- reading -----------------------------------------------------------------------------
     def _read(self, artifact_id: str) -> bytes:
-        try:
-            with self.store.open_reader(artifact_id) as reader:
-                return reader.read()
-        except Exception as exc:  # artifact stores raise their own not-found types
-            raise AutommError(f"artifact {artifact_id} is missing from the artifact store ({exc})") from exc
+        return read_artifact(self.store, artifact_id)
 
     def load(self, version: int) -> tuple[State, dict[str, Any]]:
         """KB version ``version`` (building it first if nobody has) and its pointer."""
@@ -310,3 +316,69 @@ class KnowledgeBase:
             if pointer and self.generation_of(t) == generation:
                 with contextlib.suppress(Exception):  # already removed by another worker
                     self.store.remove(pointer["artifact_id"])
+
+
+BANK_ATTR = "automm:layer_bank"  # study system attr: {"<layer>:<in_width>": pointer}
+
+
+class LayerBank:
+    """MFAS weight sharing: a layer's weights are inherited from the last trained architecture
+    whose layer at the same index has the same shape.
+
+    Each trial's fusion-layer weights are one safetensors artifact; the study's system attribute
+    maps ``"<layer index>:<input width>"`` to the latest artifact holding that layer, and files
+    no key points to any more are deleted (so the store holds at most one file per key).
+    """
+
+    def __init__(self, study: optuna.Study, artifact_store: Any) -> None:
+        self.study = study
+        self.store = artifact_store
+
+    @staticmethod
+    def keys(net: nn.Module) -> dict[str, int]:
+        """Bank key -> layer index for every fusion layer of an MFAS net."""
+        return {f"{i}:{block[0].in_features}": i for i, block in enumerate(net.layers)}
+
+    def _bank(self) -> dict[str, dict[str, Any]]:
+        return dict(self.study._storage.get_study_system_attrs(self.study._study_id).get(BANK_ATTR, {}))
+
+    def warm_start(self, net: nn.Module) -> int:
+        """Load every layer the bank holds into ``net``; return how many were inherited."""
+        bank, loaded, inherited = self._bank(), {}, 0
+        state = net.state_dict()
+        for key, i in self.keys(net).items():
+            pointer = bank.get(key)
+            if pointer is None:
+                continue
+            if pointer["artifact_id"] not in loaded:
+                try:
+                    data = read_artifact(self.store, pointer["artifact_id"])
+                except AutommError:  # replaced and deleted by another worker meanwhile
+                    continue
+                loaded[pointer["artifact_id"]] = state_from_bytes(data, pointer["sha256"], f"shared layer {key}")
+            source = loaded[pointer["artifact_id"]]
+            for part in ("weight", "bias"):
+                state[f"layers.{i}.0.{part}"] = source[f"{key}.{part}"]
+            inherited += 1
+        net.load_state_dict(state)
+        return inherited
+
+    def offer(self, trial: optuna.Trial, net: nn.Module) -> None:
+        """Make ``net``'s trained fusion layers the latest of their keys."""
+        state = net.state_dict()
+        layers = {
+            f"{key}.{part}": state[f"layers.{i}.0.{part}"]
+            for key, i in self.keys(net).items()
+            for part in ("weight", "bias")
+        }
+        data = state_to_bytes(layers)
+        artifact_id = f"automm-layers-trial-{trial._trial_id}.safetensors"
+        self.store.write(artifact_id, io.BytesIO(data))
+        pointer = {"artifact_id": artifact_id, "sha256": hashlib.sha256(data).hexdigest(), "trial": trial.number}
+        bank = self._bank()
+        before = {p["artifact_id"] for p in bank.values()}
+        bank.update({key: pointer for key in self.keys(net)})
+        self.study._storage.set_study_system_attr(self.study._study_id, BANK_ATTR, bank)
+        for stale in before - {p["artifact_id"] for p in bank.values()}:
+            with contextlib.suppress(Exception):
+                self.store.remove(stale)

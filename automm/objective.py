@@ -11,15 +11,17 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import optuna
 import torch
+from torch import nn
 
 from automm.config import SearchConfig
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
-from automm.knowledge import KnowledgeBase, Supernet, warm_start
-from automm.model import FusionNet, build_fusion_net, count_parameters
+from automm.knowledge import KnowledgeBase, LayerBank, Supernet, warm_start
+from automm.model import count_parameters
 from automm.samplers.ksnas import trial_generation
 from automm.space import Genotype, SearchSpace
 from automm.training import FitResult, TensorData, default_device, fit
@@ -56,15 +58,16 @@ class FusionObjective:
         self.knowledge: KnowledgeBase | None = None
         self.on_genotype: Callable[[optuna.Trial, Genotype], object] | None = None  # e.g. attach a diagram
         self.minimize_params = False  # True: return (score, parameter count), the second minimised
+        self.layer_bank: LayerBank | None = None  # MFAS weight sharing
         splits = dataset.splits
         self.standardizer = Standardizer.fit(dataset.views, splits.train)
         self.train_data = TensorData.from_dataset(dataset, splits.train, self.standardizer, self.device)
         self.val_data = TensorData.from_dataset(dataset, splits.val, self.standardizer, self.device)
 
-    def build(self, genotype: Genotype) -> FusionNet:
-        """A freshly initialised network (seeded by the genotype) on the objective's device."""
+    def build(self, genotype: Any) -> nn.Module:
+        """A freshly initialised network of the space (seeded by the genotype) on the objective's device."""
         torch.manual_seed(genotype_seed(self.seed, genotype))
-        net = build_fusion_net(
+        net = self.space.build_net(
             genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
         )
         return net.to(self.device)
@@ -81,7 +84,7 @@ class FusionObjective:
         )
         return net.to(self.device)
 
-    def train(self, net: FusionNet, trial: optuna.Trial | None = None, *, warm: bool = False) -> FitResult:
+    def train(self, net: nn.Module, trial: optuna.Trial | None = None, *, warm: bool = False) -> FitResult:
         """Train to convergence on the train split; report each epoch to ``trial`` for pruning.
 
         A ``warm`` (KB-initialised) net is scored before training and stops after the KB's
@@ -119,6 +122,8 @@ class FusionObjective:
             trial.set_user_attr("generation", generation)
         kb_state = None
         cache_key = str(genotype)
+        if self.layer_bank is not None:  # shared weights keep changing: every evaluation is new
+            cache_key = f"{genotype}@trial{trial.number}"
         if self.knowledge is not None:
             assert generation is not None, "knowledge sharing needs a generation (KSNASSampler)"
             kb_state, pointer = self.knowledge.load(generation)
@@ -139,6 +144,8 @@ class FusionObjective:
         net = self.build(genotype)
         if kb_state is not None:
             warm_start(net, kb_state)
+        if self.layer_bank is not None:
+            trial.set_user_attr("inherited_layers", self.layer_bank.warm_start(net))
         trial.set_user_attr("n_params", count_parameters(net))
         result = self.train(net, trial, warm=kb_state is not None)
         trial.set_user_attr("epochs", result.epochs)
@@ -150,6 +157,8 @@ class FusionObjective:
         if self.knowledge is not None and generation is not None:
             offered = self.knowledge.offer(trial, generation, net, result.best_score)
             trial.set_user_attr("kb_contributes", offered)
+        if self.layer_bank is not None:
+            self.layer_bank.offer(trial, net)
         if self.minimize_params:
             return result.best_score, float(count_parameters(net))
         return result.best_score

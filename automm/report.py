@@ -6,7 +6,6 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from automm.diagram import genotype_svg
 from automm.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 
 if TYPE_CHECKING:
@@ -73,7 +72,7 @@ def write_report(study: Study, path: str | Path, top: int = 3) -> Path:
             f"<div class='arch'><h3>{rank}. <code>{escape(str(genotype))}</code></h3>"
             f"<p>validation {study.metric} {_fmt(score)}, trial {trial.number if trial else '-'}, "
             f"{trial.user_attrs.get('n_params') if trial else '-'} parameters</p>"
-            f"{genotype_svg(genotype, study.dataset.view_dims, study.config.fusion_dim)}</div>"
+            f"{study.space.diagram(genotype, study.dataset.view_dims, study.config.fusion_dim)}</div>"
         )
     parts.append("<h2>Test scores (best genotypes retrained on train+validation)</h2>")
     if attrs.get("retrain"):

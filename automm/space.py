@@ -203,6 +203,8 @@ class SearchSpace:
     max_views: int = 4
     ops: tuple[str, ...] = OPS
 
+    kind = "ksnas"
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "view_names", tuple(self.view_names))
         object.__setattr__(self, "ops", tuple(self.ops))
@@ -300,3 +302,38 @@ class SearchSpace:
                 choices = dist.choices  # type: ignore[attr-defined]
                 params[name] = choices[int(rng.integers(len(choices)))]
         return self.decode(params)
+
+    # -- the architecture-space interface shared with `automm.space_mfas.MFASSpace` -------------------
+    @staticmethod
+    def parse(text: str) -> Genotype:
+        return Genotype.from_string(text)
+
+    def build_net(
+        self, genotype: Genotype, view_dims: dict[str, int], n_outputs: int, fusion_dim: int, dropout: float
+    ) -> Any:
+        from automm.model import build_fusion_net  # model imports this module
+
+        return build_fusion_net(genotype, view_dims, n_outputs, fusion_dim, dropout)
+
+    def diagram(
+        self, genotype: Genotype, view_dims: dict[str, int] | None = None, fusion_dim: int | None = None
+    ) -> str:
+        from automm.diagram import genotype_svg
+
+        return genotype_svg(genotype, view_dims, fusion_dim)
+
+    def tokens(self, genotype: Genotype) -> np.ndarray:
+        """One row per slot (views, then nodes in post-order): one-hot view | one-hot operator | inputs.
+
+        The surrogate's input; node rows one-hot their two input slots.
+        """
+        n_views, n_ops, n_slots = len(self.view_names), len(self.ops), 2 * self.max_views - 1
+        out = np.zeros((genotype.k + len(genotype.nodes), n_views + n_ops + 2 * n_slots), dtype=np.float32)
+        for i, v in enumerate(genotype.views):
+            out[i, self.view_names.index(v)] = 1.0
+        for j, node in enumerate(genotype.nodes):
+            row = out[genotype.k + j]
+            row[n_views + self.ops.index(node.op)] = 1.0
+            row[n_views + n_ops + node.left] = 1.0
+            row[n_views + n_ops + n_slots + node.right] = 1.0
+        return out

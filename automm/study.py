@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import statistics
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,16 @@ from automm.data.registry import load_dataset
 from automm.errors import AutommError
 from automm.export import export_model
 from automm.inspection import Inspector
-from automm.knowledge import KnowledgeBase, KnowledgeSettings, pretrain_supernet, warm_start
+from automm.knowledge import KnowledgeBase, KnowledgeSettings, LayerBank, pretrain_supernet, warm_start
 from automm.metrics import PRIMARY_METRIC, all_metrics
-from automm.model import build_fusion_net
 from automm.objective import ATTR_GENOTYPE, FusionObjective, genotype_seed, score_of
 from automm.samplers import DEFAULT_SAMPLER, KSNASSampler, KSNASSettings, make_sampler, trial_generation
+from automm.samplers.mfas import MFASSettings
 from automm.space import Genotype, SearchSpace
+from automm.space_mfas import MFASGenotype, MFASSpace
 from automm.training import TensorData, default_device, fit, predict_logits
+
+AnyGenotype = Genotype | MFASGenotype
 
 META_KEY = "automm"
 EVALUATION_KEY = "evaluation"
@@ -103,6 +106,7 @@ class Study:
         knowledge: KnowledgeSettings | dict[str, Any] | None = None,
         knowledge_sharing: bool | None = None,
         minimize_params: bool | None = None,
+        mfas: MFASSettings | dict[str, Any] | None = None,
         runs_dir: str | Path = "runs",
         artifact_dir: str | Path | None = None,
         device: str | torch.device | None = None,
@@ -134,6 +138,7 @@ class Study:
             "knowledge": _as_dict(knowledge),
             "knowledge_sharing": knowledge_sharing,
             "minimize_params": minimize_params,
+            "mfas": _as_dict(mfas),
         }
         if stored is None:
             preset = load_preset(name)
@@ -147,6 +152,7 @@ class Study:
                 "knowledge": {**asdict(preset.knowledge), **(_as_dict(knowledge) or {})},
                 "knowledge_sharing": True if knowledge_sharing is None else knowledge_sharing,
                 "minimize_params": bool(minimize_params),
+                "mfas": {**MFASSettings().to_dict(), **(_as_dict(mfas) or {})},
                 "preset_trials": preset.trials,
             }
         else:
@@ -161,12 +167,17 @@ class Study:
         self.knowledge_sharing: bool = bool(meta["knowledge_sharing"]) and self.sampler_name == "ksnas"
         self.preset_trials: int = int(meta.get("preset_trials", 30))
         self.minimize_params: bool = bool(meta.get("minimize_params", False))
+        self.mfas = MFASSettings(**meta.get("mfas", {}))
 
         if isinstance(dataset, MultimodalDataset):
             self.dataset = dataset
         else:
             self.dataset = load_dataset(source["dataset"], data=source["data"], data_dir=data_dir, seed=self.seed)
-        self.space = SearchSpace(tuple(self.dataset.view_names), self.config.max_views, self.config.ops)
+        self.space: SearchSpace | MFASSpace
+        if self.sampler_name == "mfas":
+            self.space = MFASSpace(tuple(self.dataset.view_names), self.mfas.max_layers, hidden=self.mfas.hidden)
+        else:
+            self.space = SearchSpace(tuple(self.dataset.view_names), self.config.max_views, self.config.ops)
         self.device = torch.device(device) if device is not None else default_device()
         self.metric = PRIMARY_METRIC[self.dataset.task]
 
@@ -179,7 +190,7 @@ class Study:
             study_name=self.study_name,
             directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
             load_if_exists=True,
-            sampler=make_sampler(self.sampler_name, sampler_seed, self.space, self.ksnas),
+            sampler=make_sampler(self.sampler_name, sampler_seed, self.space, self.ksnas, self.mfas),
             pruner=_make_pruner(self.pruner_name),
         )
         if stored is None:
@@ -225,6 +236,10 @@ class Study:
             obj.on_genotype = self.inspector.attach_diagram
             if self.knowledge_sharing:
                 obj.knowledge = self._knowledge_base(obj)
+            if self.sampler_name == "mfas":  # E_train epochs per candidate, no early stopping
+                obj.train_config = replace(obj.train_config, max_epochs=self.mfas.epochs, patience=self.mfas.epochs)
+                if self.mfas.weight_sharing:
+                    obj.layer_bank = LayerBank(self.optuna_study, self.artifact_store)
             self._objective = obj
         return self._objective
 
@@ -253,9 +268,12 @@ class Study:
 
     @property
     def default_trials(self) -> int:
-        """N x T for KS-NAS; the preset's trial count for other samplers."""
+        """N x T for KS-NAS, the schedule's length for MFAS, the preset's trial count otherwise."""
         if self.sampler_name == "ksnas":
             return self.ksnas.population_size * self.ksnas.generations
+        if self.sampler_name == "mfas":
+            assert isinstance(self.space, MFASSpace)
+            return self.mfas.total_trials(self.space)
         return self.preset_trials
 
     def n_finished(self) -> int:
@@ -331,8 +349,8 @@ class Study:
         return {t.number for t in self.optuna_study.best_trials}
 
     @property
-    def best_genotype(self) -> Genotype:
-        return Genotype.from_string(self.best_trial.user_attrs[ATTR_GENOTYPE])
+    def best_genotype(self) -> Any:
+        return self.space.parse(self.best_trial.user_attrs[ATTR_GENOTYPE])
 
     def trials_table(self, top: int | None = None) -> list[dict[str, Any]]:
         """Finished trials, best first: number, state, value, genotype, n_params, epochs, seconds."""
@@ -405,7 +423,7 @@ class Study:
             "seconds": seconds + pre_seconds,
         }
 
-    def _trial_of(self, genotype: Genotype) -> optuna.trial.FrozenTrial | None:
+    def _trial_of(self, genotype: AnyGenotype) -> optuna.trial.FrozenTrial | None:
         """The best completed trial of ``genotype`` (None if it was never evaluated)."""
         matches = [
             t
@@ -414,7 +432,7 @@ class Study:
         ]
         return max(matches, key=lambda t: (score_of(t), -t.number)) if matches else None
 
-    def _final_recipe(self, genotype: Genotype, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
+    def _final_recipe(self, genotype: AnyGenotype, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
         """(KB weights to start from or None, epochs) for training ``genotype`` on train+validation.
 
         ``start``: ``kb`` starts from the KB version its search trial used and trains for the
@@ -432,13 +450,23 @@ class Study:
             assert trial is not None
             kb_state, _ = self.objective.knowledge.load(int(kb_version))
             return kb_state, max(1, int(trial.user_attrs.get("best_epoch") or 1))
-        if trial is not None and kb_version is None:  # the search already trained it from scratch
-            return None, max(1, int(trial.user_attrs.get("best_epoch") or 1))
-        result = self.objective.train(self.objective.build(genotype))
+        if trial is not None and kb_version is None and self.sampler_name != "mfas":
+            return None, max(1, int(trial.user_attrs.get("best_epoch") or 1))  # the search trained it from scratch
+        # early stopping from scratch with the full training settings (MFAS searched with E_train epochs only)
+        obj = self.objective
+        net = obj.build(genotype)
+        result = fit(
+            net,
+            obj.train_data,
+            obj.val_data,
+            self.dataset.task,
+            self.config.train_config(),
+            seed=genotype_seed(self.seed, genotype),
+        )
         return None, max(1, result.best_epoch)
 
     def _train_final(
-        self, genotype: Genotype, kb_state: dict[str, torch.Tensor] | None, epochs: int, seed: int
+        self, genotype: AnyGenotype, kb_state: dict[str, torch.Tensor] | None, epochs: int, seed: int
     ) -> tuple[torch.nn.Module, Standardizer, TensorData]:
         """Train ``genotype`` on train+validation; return the net, its standardiser and the test tensors."""
         splits = self.dataset.splits
@@ -449,7 +477,7 @@ class Study:
         train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, self.device)
         test = TensorData.from_dataset(self.dataset, splits.test, standardizer, self.device)
         torch.manual_seed(seed)
-        net = build_fusion_net(
+        net = self.space.build_net(
             genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
         ).to(self.device)
         if kb_state is not None:
@@ -457,7 +485,7 @@ class Study:
         fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
         return net, standardizer, test
 
-    def evaluate(self, seeds: int = 1, genotype: Genotype | str | None = None, start: str = "auto") -> Evaluation:
+    def evaluate(self, seeds: int = 1, genotype: AnyGenotype | str | None = None, start: str = "auto") -> Evaluation:
         """Retrain a genotype (default: the best) on train+validation and score it on the test split.
 
         ``start`` is explained in `_final_recipe`. Mean and std over ``seeds`` runs; the result
@@ -466,7 +494,7 @@ class Study:
         if seeds < 1:
             raise AutommError(f"seeds must be at least 1, got {seeds}")
         is_best = genotype is None
-        genotype = self.best_genotype if genotype is None else Genotype.from_string(str(genotype))
+        genotype = self.best_genotype if genotype is None else self.space.parse(str(genotype))
         kb_state, epochs = self._final_recipe(genotype, start)
         scores, details = [], []
         for s in range(seeds):
@@ -491,12 +519,12 @@ class Study:
             self.optuna_study.set_user_attr(EVALUATION_KEY, json.loads(json.dumps(asdict(result))))
         return result
 
-    def top_genotypes(self, k: int) -> list[Genotype]:
+    def top_genotypes(self, k: int) -> list[AnyGenotype]:
         """The ``k`` best distinct genotypes by validation score."""
-        out: list[Genotype] = []
+        out: list[AnyGenotype] = []
         for row in self.trials_table():
             if row["state"] == "COMPLETE" and row["genotype"] not in {str(g) for g in out}:
-                out.append(Genotype.from_string(row["genotype"]))
+                out.append(self.space.parse(row["genotype"]))
             if len(out) == k:
                 break
         return out
@@ -531,19 +559,21 @@ class Study:
         self.optuna_study.set_user_attr("retrain", rows)
         return rows
 
-    def export(self, out_dir: str | Path, genotype: Genotype | str | None = None, start: str = "auto") -> Path:
+    def export(self, out_dir: str | Path, genotype: AnyGenotype | str | None = None, start: str = "auto") -> Path:
         """Train the genotype (default: the best) on train+validation and write it to ``out_dir``.
 
         The export (see `automm.export`) records the model's test score; `automm.load_model`
         reads it back.
         """
-        genotype = self.best_genotype if genotype is None else Genotype.from_string(str(genotype))
+        genotype = self.best_genotype if genotype is None else self.space.parse(str(genotype))
         kb_state, epochs = self._final_recipe(genotype, start)
         net, standardizer, test = self._train_final(genotype, kb_state, epochs, genotype_seed(self.seed, genotype))
         metrics = all_metrics(
             predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
         )
         info = {
+            "space": self.space.kind,
+            "hidden": getattr(self.space, "hidden", None),
             "study": self.study_name,
             "dataset": self.dataset.name,
             "metric": self.metric,
@@ -624,9 +654,10 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any]) 
     if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
         what = src["dataset"] or src["data"]
         raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
-    for key in ("seed", "sampler", "pruner", "config", "ksnas", "knowledge", "knowledge_sharing", "minimize_params"):
+    keys = ("seed", "sampler", "pruner", "config", "ksnas", "knowledge", "knowledge_sharing", "minimize_params", "mfas")
+    for key in keys:
         wanted = requested[key]
-        if isinstance(wanted, dict) and key in ("ksnas", "knowledge"):
+        if isinstance(wanted, dict) and key in ("ksnas", "knowledge", "mfas"):
             wanted = {**stored[key], **wanted}
         if wanted is not None and wanted != stored.get(key):
             raise AutommError(

@@ -6,6 +6,9 @@ Variants (each over several seeds; the seed also draws the data split):
 - KS-NAS, cold patience: the same, but warm starts use the from-scratch patience;
 - KS-NAS w/o FS: every individual feeds the KB;
 - KS-NAS w/o KS: the same evolution, every individual trained from scratch;
+- KS-NAS + surrogate: each offspring slot breeds 4 candidates, the surrogate picks one;
+- MFAS: the progressive surrogate-guided search (2 training epochs per candidate, shared layer
+  weights), cut to the same trial budget; its best genotype is retrained to convergence;
 - TPE, random search, NSGA-II: Optuna's samplers on the same objective and space.
 
 Reported per data set and variant (mean ± std over seeds): best validation score, test score
@@ -32,6 +35,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "KS-NAS, cold patience": {"sampler": "ksnas", "knowledge": {"warm_patience": None}},
     "KS-NAS w/o FS": {"sampler": "ksnas", "knowledge": {"fair_selection": False}},
     "KS-NAS w/o KS": {"sampler": "ksnas", "knowledge_sharing": False},
+    "KS-NAS + surrogate": {"sampler": "ksnas", "ksnas": {"surrogate_pool": 4}},
+    "MFAS": {"sampler": "mfas"},
     "TPE": {"sampler": "tpe"},
     "random": {"sampler": "random"},
     "NSGA-II": {"sampler": "nsga2"},
@@ -53,7 +58,10 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
         start = time.perf_counter()
         study = automm.Study(dataset, runs_dir=runs, seed=seed, **VARIANTS[variant])
         budget = study.ksnas.population_size * study.ksnas.generations
-        study.optimize(None if variant.startswith("KS-NAS") else budget)
+        if variant.startswith("KS-NAS"):
+            study.optimize()  # until generation T-1 holds N individuals
+        else:
+            study.optimize(budget)
         wall = time.perf_counter() - start
         cost = study.training_cost()
         test = study.evaluate(seeds=1).mean
@@ -79,24 +87,25 @@ def kb_size_study() -> str:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as runs:
         study = automm.Study("digits", runs_dir=runs, ksnas={"population_size": 20, "generations": 20})
-        sizes: list[int] = []
+        peak = {"bytes": 0}
 
         def track(_s: Any, _t: Any) -> None:
-            sizes.append(sum(p.stat().st_size for p in study.artifact_dir.iterdir()))
+            peak["bytes"] = max(peak["bytes"], sum(p.stat().st_size for p in study.artifact_dir.iterdir()))
 
         start = time.perf_counter()
         study.optimize(callbacks=[track])
         wall = time.perf_counter() - start
-        files = list(study.artifact_dir.iterdir())
-        kb_files = [p for p in files if not p.name.startswith("automm-weights")]
-        weight_files = [p for p in files if p.name.startswith("automm-weights")]
-        kb_bytes = sum(p.stat().st_size for p in kb_files)
-        w_bytes = sum(p.stat().st_size for p in weight_files)
+        files = {p.name: p.stat().st_size for p in study.artifact_dir.iterdir()}
+        kb_ids = {p["artifact_id"] for p in study.kb_versions()}
+        kb = [b for n, b in files.items() if n in kb_ids]
+        weights = [b for n, b in files.items() if n.startswith("automm-weights")]
+        diagrams = [b for n, b in files.items() if n not in kb_ids and not n.startswith("automm-weights")]
         return (
             f"20 x 20 KS-NAS study on digits (FD 64): {len(study.optuna_study.trials)} trials in {wall:.0f} s. "
-            f"Artifact directory at the end: {len(kb_files)} KB versions, {kb_bytes / 1e6:.2f} MB, plus "
-            f"{len(weight_files)} waiting weight files, {w_bytes / 1e6:.2f} MB; peak during the run "
-            f"{max(sizes) / 1e6:.2f} MB. Bound: T x |KB| + (weights of at most two generations, <= 2N files)."
+            f"Artifact directory at the end: {len(kb)} KB versions ({sum(kb) / 1e6:.2f} MB), {len(weights)} "
+            f"waiting weight files ({sum(weights) / 1e6:.2f} MB), {len(diagrams)} SVG diagrams "
+            f"({sum(diagrams) / 1e6:.2f} MB); peak during the run {peak['bytes'] / 1e6:.2f} MB. "
+            "Bound: T KB versions + the weights of at most two generations (<= 2N files) + one diagram per trial."
         )
 
 
@@ -150,6 +159,8 @@ def main() -> None:
     if args.kb_size:
         extra = "\n\n" + kb_size_study()
         print(extra)
+    if not jobs:
+        return
     try:
         from benchmarks._results import record
     except ModuleNotFoundError:
@@ -158,7 +169,8 @@ def main() -> None:
         f"{args.seeds} seeds (each seed also draws the split). Budgets from the presets (`studies/*.toml`): "
         "digits N=10, T=5; handwritten N=10, T=6; cub N=4, T=4; the Optuna samplers get N x T trials. "
         "Total epochs include the KB's supernet pretraining (20 epochs). Test = best genotype retrained on "
-        "train+validation (warm-started from its KB version for KS variants), one retraining per seed. "
+        "train+validation (warm-started from its KB version for KS variants; MFAS from scratch with early "
+        "stopping), one retraining per seed. MFAS's best val is a 2-epoch proxy, not comparable with the others. "
         "Each job ran in its own process with one torch thread, two at a time."
     )
     record("ksnas-ablation", "KS-NAS ablation and sampler comparison", table + "\n\n" + note + extra)

@@ -10,6 +10,10 @@ rates, after CSG-NAS). A genotype already evaluated in the study, or proposed in
 generation, is mutated again (up to ``max_retries`` times), so no generation evaluates the
 same canonical genotype twice.
 
+Surrogate assistance (``surrogate_pool`` > 1, automm's own addition): each offspring slot
+breeds that many distinct candidates and evaluates the one a `SequenceSurrogate` predicts
+best; the surrogate is fitted once per generation on all earlier generations' results.
+
 All randomness of a trial comes from ``(seed, trial.number)``, so one worker with one seed
 reproduces a study exactly; all state lives in the study's storage.
 """
@@ -29,6 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm.errors import AutommError
 from automm.samplers._pareto import elitist_order, pareto_ranks
+from automm.samplers.surrogate import SequenceSurrogate
 from automm.space import Genotype, SearchSpace
 
 
@@ -43,10 +48,13 @@ class KSNASSettings:
     mutation_start: float = 0.5
     mutation_end: float = 0.1
     max_retries: int = 50
+    surrogate_pool: int = 1  # > 1: breed this many offspring per slot, evaluate the surrogate's favourite
 
     def __post_init__(self) -> None:
         if self.population_size < 2:
             raise AutommError(f"the population needs at least 2 individuals, got {self.population_size}")
+        if self.surrogate_pool < 1:
+            raise AutommError(f"surrogate_pool must be at least 1, got {self.surrogate_pool}")
         if self.generations < 1:
             raise AutommError(f"generations must be at least 1, got {self.generations}")
         for name in ("crossover_start", "crossover_end", "mutation_start", "mutation_end"):
@@ -82,6 +90,7 @@ class KSNASSampler(BaseGASampler):
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
         self._distributions = space.distributions()
         self._fallback = RandomSampler(seed=seed)
+        self._surrogates: dict[int, SequenceSurrogate | None] = {}
 
     # -- Optuna sampler interface ------------------------------------------------------------
     def reseed_rng(self) -> None:
@@ -183,6 +192,43 @@ class KSNASSampler(BaseGASampler):
     ) -> Genotype:
         if not parents:
             return self._fresh(rng, taken)
+        pool = self.settings.surrogate_pool
+        surrogate = self._surrogate(study, generation) if pool > 1 else None
+        if surrogate is None:
+            return self._breed(study, parents, generation, rng, taken)
+        candidates: list[Genotype] = []
+        for _ in range(pool * 3):
+            child = self._breed(study, parents, generation, rng, (taken[0] | {str(c) for c in candidates}, taken[1]))
+            if str(child) not in {str(c) for c in candidates}:
+                candidates.append(child)
+            if len(candidates) == pool:
+                break
+        return candidates[int(np.argmax(surrogate.predict(candidates)))]
+
+    def _surrogate(self, study: OptunaStudy, generation: int) -> SequenceSurrogate | None:
+        """A surrogate fitted on every completed trial of earlier generations (cached per generation)."""
+        if generation not in self._surrogates:
+            genotypes, scores = [], []
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                g = t.system_attrs.get(self._get_generation_key())
+                if g is not None and g < generation and t.values and self._is_genotype(t):
+                    genotypes.append(self.space.decode(t.params))
+                    scores.append(float(t.values[0]))
+            fitted = None
+            if len(genotypes) >= 4:
+                fitted = SequenceSurrogate(self.space, seed=self.seed + generation).fit(genotypes, scores)
+            self._surrogates[generation] = fitted
+        return self._surrogates[generation]
+
+    def _breed(
+        self,
+        study: OptunaStudy,
+        parents: list[FrozenTrial],
+        generation: int,
+        rng: np.random.Generator,
+        taken: tuple[set[str], set[str]],
+    ) -> Genotype:
+        """One offspring: roulette parents, crossover, mutation, mutated again until new."""
         pc, pm = self.settings.rates(generation)
         fitness = self._fitness(study, parents)
         a = parents[roulette(fitness, rng)].params
