@@ -195,6 +195,17 @@ def _canonicalise(
     return tuple(new_views), tuple(FusionNode(remap(a), remap(b), op) for a, b, op in new_nodes)
 
 
+def suggest_all(trial: Any, distributions: dict[str, BaseDistribution]) -> dict[str, Any]:
+    """Suggest every parameter of a fixed-length encoding on an Optuna trial, in order."""
+    params = {}
+    for name, dist in distributions.items():
+        if isinstance(dist, IntDistribution):
+            params[name] = trial.suggest_int(name, dist.low, dist.high)
+        else:
+            params[name] = trial.suggest_categorical(name, dist.choices)  # type: ignore[attr-defined]
+    return params
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """All genotypes over ``view_names`` with 1..``max_views`` views and operators ``ops``."""
@@ -231,13 +242,7 @@ class SearchSpace:
 
     def suggest(self, trial: Any) -> Genotype:
         """Suggest every parameter on an Optuna trial and decode the genotype."""
-        params = {}
-        for name, dist in self.distributions().items():
-            if isinstance(dist, IntDistribution):
-                params[name] = trial.suggest_int(name, dist.low, dist.high)
-            else:
-                params[name] = trial.suggest_categorical(name, dist.choices)  # type: ignore[attr-defined]
-        return self.decode(params)
+        return self.decode(suggest_all(trial, self.distributions()))
 
     def decode(self, params: dict[str, Any]) -> Genotype:
         """Parameters -> genotype; duplicates and out-of-range picks are repaired deterministically."""

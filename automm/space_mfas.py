@@ -23,6 +23,7 @@ from torch import nn
 
 from automm.data.dataset import view_modality
 from automm.errors import AutommError
+from automm.space import suggest_all
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "leaky_relu")
 
@@ -142,13 +143,7 @@ class MFASSpace:
         return out
 
     def suggest(self, trial: Any) -> MFASGenotype:
-        params = {}
-        for name, dist in self.distributions().items():
-            if isinstance(dist, IntDistribution):
-                params[name] = trial.suggest_int(name, dist.low, dist.high)
-            else:
-                params[name] = trial.suggest_categorical(name, dist.choices)  # type: ignore[attr-defined]
-        return self.decode(params)
+        return self.decode(suggest_all(trial, self.distributions()))
 
     def decode(self, params: dict[str, Any]) -> MFASGenotype:
         n = int(np.clip(int(params["n_layers"]), 1, self.max_layers))
