@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from automm.data.avmnist import avmnist_present, load_avmnist
 from automm.data.cub import MAT_FILE as CUB_FILE
 from automm.data.cub import cub_present, load_cub
 from automm.data.dataset import MultimodalDataset
@@ -78,6 +79,15 @@ DATASETS: dict[str, DatasetInfo] = {
             False,
             mmimdb_present,
             load_mmimdb,
+        ),
+        DatasetInfo(
+            "avmnist",
+            "multiclass",
+            "AV-MNIST-style: degraded MNIST images + noisy spoken digits (FSDD), 7 multi-level views",
+            "mnist/t10k-*-idx*-ubyte.gz and fsdd/recordings/*.wav (built once, then cached)",
+            False,
+            avmnist_present,
+            load_avmnist,
         ),
         DatasetInfo(
             "cub",
