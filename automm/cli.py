@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from automm.config import load_preset
 from automm.data.registry import DATASETS, default_data_dir
 from automm.errors import AutommError
 from automm.report import write_report
@@ -221,16 +220,31 @@ def search(
 @user_errors
 def datasets(
     data_dir: Annotated[Path | None, typer.Option(help="Where registered data sets live.")] = None,
+    details: Annotated[
+        bool, typer.Option("--details", help="Load each present data set: views, sizes (may build caches).")
+    ] = False,
 ) -> None:
     """List the registered data sets, where each is expected and whether it is present."""
     base = (data_dir or default_data_dir()).expanduser()
     table = Table(title=f"data sets (looked for in {base} and {base}/<name>)")
-    for col in ("name", "task", "description", "expects", "preset trials", "status"):
+    columns = ["name", "task", "description", "expects", "status"] + (["views", "train/val/test"] if details else [])
+    for col in columns:
         table.add_column(col, overflow="fold")
     for info in DATASETS.values():
         where = info.locate(base)
         status = "embedded" if info.embedded else (f"ready: {where}" if where else "missing")
-        table.add_row(info.name, info.task, info.description, info.expected, str(load_preset(info.name).trials), status)
+        row = [info.name, info.task, info.description, info.expected, status]
+        if details:
+            if where is None:
+                row += ["-", "-"]
+            else:
+                ds = info.load(where, 0)
+                s = ds.splits
+                row += [
+                    ", ".join(f"{v}[{d}]" for v, d in ds.view_dims.items()),
+                    f"{len(s.train)}/{len(s.val)}/{len(s.test)}",
+                ]
+        table.add_row(*row)
     out.print(table)
 
 

@@ -28,6 +28,8 @@ def test_datasets_lists_everything(tmp_path):
     for name in ("digits", "handwritten", "cub"):
         assert name in result.output
     assert "missing" in result.output and "embedded" in result.output
+    detailed = _run("datasets", "--data-dir", tmp_path, "--details")
+    assert detailed.exit_code == 0 and "pixels/top[32]" in detailed.output and "1077/360/360" in detailed.output
 
 
 @pytest.mark.parametrize(
