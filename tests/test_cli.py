@@ -1,8 +1,10 @@
 import re
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
+from automm import cli
 from automm.cli import app
 
 runner = CliRunner()
@@ -22,12 +24,13 @@ def test_search_quiet_then_resume(tmp_path):
     assert "top 5 of 3 trials" in result.output
 
 
-def test_datasets_lists_everything(tmp_path):
+def test_datasets_lists_everything(tmp_path, monkeypatch):
     result = _run("datasets", "--data-dir", tmp_path)
     assert result.exit_code == 0
     for name in ("digits", "handwritten", "cub"):
         assert name in result.output
     assert "missing" in result.output and "embedded" in result.output
+    monkeypatch.setattr(cli, "out", Console(width=400))  # no folding inside table cells
     detailed = _run("datasets", "--data-dir", tmp_path, "--details")
     assert detailed.exit_code == 0 and "pixels/top[32]" in detailed.output and "1077/360/360" in detailed.output
 
