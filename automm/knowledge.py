@@ -218,9 +218,6 @@ class KnowledgeBase:
         return sorted(found, key=lambda p: p["version"])
 
     # -- reading -----------------------------------------------------------------------------
-    def _read(self, artifact_id: str) -> bytes:
-        return read_artifact(self.store, artifact_id)
-
     def load(self, version: int) -> tuple[State, dict[str, Any]]:
         """KB version ``version`` (building it first if nobody has) and its pointer."""
         if version in self._cache:
@@ -228,7 +225,9 @@ class KnowledgeBase:
         pointer = self.pointer(version)
         if pointer is None:
             pointer = self._build(version)
-        state = state_from_bytes(self._read(pointer["artifact_id"]), pointer["sha256"], f"knowledge base v{version}")
+        state = state_from_bytes(
+            read_artifact(self.store, pointer["artifact_id"]), pointer["sha256"], f"knowledge base v{version}"
+        )
         self._cache[version] = (state, pointer)
         return state, pointer
 
@@ -304,7 +303,7 @@ class KnowledgeBase:
 
     def _trial_weights(self, trial: FrozenTrial) -> State:
         pointer = trial.system_attrs[WEIGHTS_ATTR]
-        data = self._read(pointer["artifact_id"])
+        data = read_artifact(self.store, pointer["artifact_id"])
         return state_from_bytes(data, pointer["sha256"], f"weights of trial {trial.number}")
 
     def _drop_weights(self, generation: int) -> None:
