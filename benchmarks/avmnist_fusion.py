@@ -27,8 +27,10 @@ from automm.data.dataset import MultimodalDataset
 
 try:
     from benchmarks._results import record
+    from benchmarks.mfas_vs_random import run as run_mfas_or_random
 except ModuleNotFoundError:  # run as a script
     from _results import record  # type: ignore[no-redef]
+    from mfas_vs_random import run as run_mfas_or_random  # type: ignore[no-redef]
 
 
 def restrict(ds: MultimodalDataset, modality: str) -> MultimodalDataset:
@@ -91,12 +93,7 @@ def main() -> None:
     ]
     for seed in range(args.seeds):
         for method in ("MFAS", "random"):
-            with tempfile.TemporaryDirectory() as runs:
-                study = automm.Study(ds, sampler="mfas", runs_dir=runs, seed=seed)
-                if method == "random":
-                    study.optuna_study.sampler = optuna.samplers.RandomSampler(seed=seed)
-                study.optimize(args.mfas_trials)
-                top = [r["value"] for r in study.trials_table(top=5)]
+            top, _ = run_mfas_or_random(method, args.mfas_trials, seed, ds)
             lines.append(f"| {method} | {seed} | {np.mean(top):.4f} ± {np.std(top):.4f} | {max(top):.4f} |")
     table = "\n".join(lines)
     print(table)
