@@ -18,7 +18,7 @@ from automm.data.registry import DATASETS, default_data_dir
 from automm.errors import AutommError
 from automm.report import write_report
 from automm.samplers import SAMPLERS
-from automm.study import PRUNERS, Study, open_storage
+from automm.study import PRUNERS, Study, existing_storage, open_storage
 
 app = typer.Typer(
     help="Search multimodal fusion architectures with Optuna.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -341,11 +341,7 @@ def dashboard(
     from optuna.artifacts import FileSystemArtifactStore
     from optuna_dashboard import run_server
 
-    if storage is None:
-        path = runs_dir / f"{study}.db"
-        if not path.is_file():
-            raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
-        storage = f"sqlite:///{path}"
+    storage = existing_storage(study, storage, runs_dir)
     artifacts = artifact_dir or runs_dir / f"{study}_artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     out.print(f"optuna-dashboard for {storage} at http://{host}:{port}/dashboard (Ctrl-C to stop)", highlight=False)

@@ -70,6 +70,34 @@ def open_storage(storage: str | optuna.storages.BaseStorage) -> str | optuna.sto
     return storage
 
 
+def existing_storage(
+    study_name: str, storage: str | optuna.storages.BaseStorage | None, runs_dir: str | Path
+) -> str | optuna.storages.BaseStorage:
+    """``storage``, or the default SQLite file of ``study_name`` in ``runs_dir``, which must exist."""
+    if storage is not None:
+        return storage
+    path = Path(runs_dir) / f"{study_name}.db"
+    if not path.is_file():
+        raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
+    return f"sqlite:///{path}"
+
+
+def find_summary(storage: str | optuna.storages.BaseStorage, study_name: str) -> optuna.study.StudySummary | None:
+    """The summary of ``study_name`` in ``storage``, or None; an unopenable storage is a user error."""
+    try:
+        summaries = optuna.get_all_study_summaries(storage)
+    except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
+        raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
+    return next((s for s in summaries if s.study_name == study_name), None)
+
+
+def _automm_meta(summary: optuna.study.StudySummary) -> dict[str, Any]:
+    meta = summary.user_attrs.get(META_KEY)
+    if meta is None:
+        raise AutommError(f"study {summary.study_name!r} was not made by automm")
+    return meta
+
+
 def _make_pruner(name: str) -> optuna.pruners.BasePruner:
     if name == "none":
         return optuna.pruners.NopPruner()
@@ -127,7 +155,8 @@ class Study:
         self.storage = open_storage(storage)
         self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
 
-        stored = self._stored_meta()
+        summary = find_summary(self.storage, self.study_name)
+        stored = _automm_meta(summary) if summary is not None else None
         requested = {
             "source": source,
             "seed": seed,
@@ -183,7 +212,7 @@ class Study:
 
         # A resumed study re-creates its sampler. KS-NAS seeds each trial by its number; other
         # samplers get a seed moved on by the trial count so they do not replay their proposals.
-        n_existing = 0 if stored is None else len(self._load().get_trials(deepcopy=False))
+        n_existing = 0 if summary is None else summary.n_trials
         sampler_seed = self.seed if self.sampler_name == "ksnas" else self.seed + n_existing
         self.optuna_study = optuna.create_study(
             storage=self.storage,
@@ -206,22 +235,6 @@ class Study:
         self._objective: FusionObjective | None = None
 
     # -- storage -----------------------------------------------------------------------------
-    def _load(self) -> optuna.Study:
-        return optuna.load_study(study_name=self.study_name, storage=self.storage)
-
-    def _stored_meta(self) -> dict[str, Any] | None:
-        try:
-            summaries = optuna.get_all_study_summaries(self.storage)
-        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
-            raise AutommError(f"cannot open storage {self.storage!r}: {exc}") from exc
-        for s in summaries:
-            if s.study_name == self.study_name:
-                meta = s.user_attrs.get(META_KEY)
-                if meta is None:
-                    raise AutommError(f"study {self.study_name!r} in {self.storage} was not made by automm")
-                return meta
-        return None
-
     @property
     def artifact_store(self) -> FileSystemArtifactStore:
         self.artifact_dir.mkdir(parents=True, exist_ok=True)
@@ -465,10 +478,8 @@ class Study:
         )
         return None, max(1, result.best_epoch)
 
-    def _train_final(
-        self, genotype: AnyGenotype, kb_state: dict[str, torch.Tensor] | None, epochs: int, seed: int
-    ) -> tuple[torch.nn.Module, Standardizer, TensorData]:
-        """Train ``genotype`` on train+validation; return the net, its standardiser and the test tensors."""
+    def _final_data(self) -> tuple[Standardizer, TensorData, TensorData]:
+        """Standardiser fitted on train+validation, and the train+validation and test tensors."""
         splits = self.dataset.splits
         if splits.test.size == 0:
             raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
@@ -476,6 +487,17 @@ class Study:
         standardizer = Standardizer.fit(self.dataset.views, fit_rows)
         train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, self.device)
         test = TensorData.from_dataset(self.dataset, splits.test, standardizer, self.device)
+        return standardizer, train, test
+
+    def _train_final(
+        self,
+        genotype: AnyGenotype,
+        kb_state: dict[str, torch.Tensor] | None,
+        epochs: int,
+        seed: int,
+        train: TensorData,
+    ) -> torch.nn.Module:
+        """Train ``genotype`` on the train+validation tensors for ``epochs`` epochs."""
         torch.manual_seed(seed)
         net = self.space.build_net(
             genotype, self.dataset.view_dims, self.dataset.n_classes, self.config.fusion_dim, self.config.dropout
@@ -483,7 +505,7 @@ class Study:
         if kb_state is not None:
             warm_start(net, kb_state)
         fit(net, train, None, self.dataset.task, self.config.train_config(), seed=seed, epochs=epochs)
-        return net, standardizer, test
+        return net
 
     def evaluate(self, seeds: int = 1, genotype: AnyGenotype | str | None = None, start: str = "auto") -> Evaluation:
         """Retrain a genotype (default: the best) on train+validation and score it on the test split.
@@ -496,10 +518,11 @@ class Study:
         is_best = genotype is None
         genotype = self.best_genotype if genotype is None else self.space.parse(str(genotype))
         kb_state, epochs = self._final_recipe(genotype, start)
+        _, train, test = self._final_data()
         scores, details = [], []
         for s in range(seeds):
             seed = genotype_seed(self.seed + 1000 * (s + 1), genotype)
-            net, _, test = self._train_final(genotype, kb_state, epochs, seed)
+            net = self._train_final(genotype, kb_state, epochs, seed, train)
             metrics = all_metrics(
                 predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
             )
@@ -567,7 +590,8 @@ class Study:
         """
         genotype = self.best_genotype if genotype is None else self.space.parse(str(genotype))
         kb_state, epochs = self._final_recipe(genotype, start)
-        net, standardizer, test = self._train_final(genotype, kb_state, epochs, genotype_seed(self.seed, genotype))
+        standardizer, train, test = self._final_data()
+        net = self._train_final(genotype, kb_state, epochs, genotype_seed(self.seed, genotype), train)
         metrics = all_metrics(
             predict_logits(net, test), test.labels.cpu().numpy(), self.dataset.task, self.config.threshold
         )
@@ -607,24 +631,12 @@ class Study:
         device: str | torch.device | None = None,
     ) -> Study:
         """Open an existing study by name with everything it stored (data source, settings, sampler)."""
-        if storage is None:
-            path = Path(runs_dir) / f"{study_name}.db"
-            if not path.is_file():
-                raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
-            storage = f"sqlite:///{path}"
-        storage = open_storage(storage)
-        try:
-            summaries = optuna.get_all_study_summaries(storage)
-        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
-            raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
-        summary = next((s for s in summaries if s.study_name == study_name), None)
+        storage = open_storage(existing_storage(study_name, storage, runs_dir))
+        summary = find_summary(storage, study_name)
         if summary is None:
-            names = ", ".join(s.study_name for s in summaries) or "none"
+            names = ", ".join(s.study_name for s in optuna.get_all_study_summaries(storage)) or "none"
             raise AutommError(f"no study {study_name!r} in the storage (studies there: {names})")
-        meta = summary.user_attrs.get(META_KEY)
-        if meta is None:
-            raise AutommError(f"study {study_name!r} was not made by automm")
-        source = meta["source"]
+        source = _automm_meta(summary)["source"]
         if source["in_memory"]:
             raise AutommError(
                 f"study {study_name!r} was made from an in-memory data set; open it with automm.Study(dataset, ...)"
