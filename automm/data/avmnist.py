@@ -21,7 +21,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from torch import nn
 
 from automm.data.dataset import MultimodalDataset, Splits
 from automm.errors import AutommError
+from automm.paths import default_cache_dir
 
 MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 FSDD_DIR = "fsdd/recordings"
@@ -140,10 +140,6 @@ def _features(net: nn.Module, x: np.ndarray) -> tuple[dict[str, np.ndarray], np.
             parts.setdefault(k, []).append(v.numpy())
         logits.append(net(xt[i : i + 512]).numpy())
     return {k: np.concatenate(v) for k, v in parts.items()}, np.concatenate(logits).argmax(1)
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("AUTOMM_CACHE_DIR", "~/.cache/automm")).expanduser()
 
 
 def load_avmnist(data_dir: str | Path, seed: int = 0, **kwargs: Any) -> MultimodalDataset:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,17 +14,11 @@ from automm.data.digits import load_digits
 from automm.data.handwritten import MAT_FILE as HW_FILE
 from automm.data.handwritten import handwritten_present, load_handwritten
 from automm.data.matfile import load_mat
-from automm.data.mmimdb import HDF5_FILE as MMIMDB_FILE
+from automm.data.mmimdb import EXPECTED as MMIMDB_FILES
 from automm.data.mmimdb import load_mmimdb, mmimdb_present
 from automm.data.npzfile import load_npz
 from automm.errors import AutommError
-
-DATA_DIR_ENV = "AUTOMM_DATA_DIR"
-
-
-def default_data_dir() -> Path:
-    """``$AUTOMM_DATA_DIR`` if set, else ``~/automm_data``."""
-    return Path(os.environ.get(DATA_DIR_ENV, "~/automm_data")).expanduser()
+from automm.paths import DATA_DIR_ENV, default_data_dir
 
 
 @dataclass(frozen=True)
@@ -74,8 +67,8 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo(
             "mmimdb",
             "multilabel",
-            "MM-IMDB, 25,959 movies, plot (word2vec) + poster (VGG16), 23 genres",
-            f"{MMIMDB_FILE} (http://lisi1.unal.edu.co/mmimdb/)",
+            "MM-IMDB, 25,959 movies, plot + poster, 23 genres (HDF5: word2vec + VGG16; raw: extracted features)",
+            f"{MMIMDB_FILES} (http://lisi1.unal.edu.co/mmimdb/)",
             False,
             mmimdb_present,
             load_mmimdb,
