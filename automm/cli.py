@@ -236,6 +236,8 @@ def datasets(
     for info in DATASETS.values():
         where = info.locate(base)
         status = "embedded" if info.embedded else (f"ready: {where}" if where else "missing")
+        if where is not None and info.form is not None:
+            status += f" ({info.form(where)})"
         row = [info.name, info.task, info.description, info.expected, status]
         if details:
             if where is None:

@@ -115,6 +115,9 @@ def test_extract_raw_mmimdb_into_the_cache_for_search(tmp_path, monkeypatch):
 
     monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
     write_raw_mmimdb(tmp_path / "mmimdb", n=24)
+    monkeypatch.setattr(cli, "out", Console(width=400))
+    listed = _run("datasets", "--data-dir", tmp_path)
+    assert "(raw release; features extracted on first use, then cached)" in listed.output
     result = _run("extract", "--dataset", "mmimdb", "--data-dir", tmp_path)
     assert result.exit_code == 0, result.output
     assert "features cached; run `automm search --dataset mmimdb`" in result.output

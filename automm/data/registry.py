@@ -15,7 +15,7 @@ from automm.data.handwritten import MAT_FILE as HW_FILE
 from automm.data.handwritten import handwritten_present, load_handwritten
 from automm.data.matfile import load_mat
 from automm.data.mmimdb import EXPECTED as MMIMDB_FILES
-from automm.data.mmimdb import load_mmimdb, mmimdb_present
+from automm.data.mmimdb import load_mmimdb, mmimdb_form, mmimdb_present
 from automm.data.npzfile import load_npz
 from automm.errors import AutommError
 from automm.paths import DATA_DIR_ENV, default_data_dir
@@ -32,6 +32,7 @@ class DatasetInfo:
     embedded: bool
     present: Callable[[Path], bool]
     load: Callable[[Path, int], MultimodalDataset]
+    form: Callable[[Path], str] | None = None  # which release is present, in words, where there are several
 
     def locate(self, data_dir: Path) -> Path | None:
         """The directory holding the files: ``data_dir`` or ``data_dir/<name>``; None if absent."""
@@ -72,6 +73,7 @@ DATASETS: dict[str, DatasetInfo] = {
             False,
             mmimdb_present,
             load_mmimdb,
+            mmimdb_form,
         ),
         DatasetInfo(
             "avmnist",
