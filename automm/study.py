@@ -202,6 +202,13 @@ class Study:
             self.dataset = dataset
         else:
             self.dataset = load_dataset(source["dataset"], data=source["data"], data_dir=data_dir, seed=self.seed)
+        views = dict(self.dataset.view_dims)
+        if "views" in meta and meta["views"] != views:
+            raise AutommError(
+                f"study {self.study_name!r} was created for views {', '.join(meta['views'])}, but the data now has "
+                f"{', '.join(views)} (another release, extractor or file?); choose another --study-name"
+            )
+        meta["views"] = views
         self.space: SearchSpace | MFASSpace
         if self.sampler_name == "mfas":
             self.space = MFASSpace(tuple(self.dataset.view_names), self.mfas.max_layers, hidden=self.mfas.hidden)

@@ -61,6 +61,18 @@ def test_resume_refuses_contradicting_settings(toy, fast_config, tmp_path):
         automm.Study(toy, storage=storage, study_name="s", config=fast_config.updated(fusion_dim=8))
 
 
+def test_resume_refuses_data_whose_views_changed(toy, fast_config, tmp_path):
+    """The same source name can hold other views (MM-IMDB's HDF5 vs raw release, a re-extracted file)."""
+    storage = f"sqlite:///{tmp_path}/s.db"
+    automm.Study(toy, config=fast_config, storage=storage, study_name="s", sampler="tpe")
+    automm.Study(toy, storage=storage, study_name="s")  # same views: resumes
+    other = automm.MultimodalDataset(
+        "toy", {"left/other": toy.views["left/feat"]}, toy.labels, toy.task, toy.splits, toy.class_names
+    )
+    with pytest.raises(AutommError, match=r"created for views left/feat, right/feat, noise/feat, but the data now"):
+        automm.Study(other, storage=storage, study_name="s")
+
+
 def test_foreign_study_and_bad_storage(tmp_path):
     storage = f"sqlite:///{tmp_path}/f.db"
     optuna.create_study(storage=storage, study_name="plain")
