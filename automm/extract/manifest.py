@@ -6,7 +6,8 @@ Columns:
   ``<name>`` becomes the view's modality, e.g. ``image:poster``.
 - ``text:<name>``: the text itself, e.g. ``text:plot``.
 - ``label`` (one class per sample) or ``labels`` (multi-label: a JSON list, or ``|``-separated in CSV).
-- optional ``split``: ``train``, ``val`` (or ``dev``/``valid``) or ``test`` for every row;
+- optional ``split``: ``train``, ``val`` (or ``dev``/``valid``) or ``test`` for every row (train and
+  test rows required; without val rows, validation is carved out of train);
   with it the split is kept, without it automm makes a seeded stratified one.
 - optional ``id``; other columns are ignored.
 """
@@ -155,5 +156,7 @@ def read_manifest(path: str | Path) -> Manifest:
             if part is None:
                 raise AutommError(f"{path}: row {number}: split {row['split']!r} is not train, val or test")
             split.append(part)
+        if not {"train", "test"} <= set(split):
+            raise AutommError(f"{path}: the split column needs train and test rows (val is optional)")
     ids = [str(row.get("id", i)) for i, row in enumerate(rows)]
     return Manifest(path.stem, ids, images, texts, labels, names, split)

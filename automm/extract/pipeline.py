@@ -109,10 +109,10 @@ def write_features(path: str | Path, manifest: Manifest, views: dict[str, np.nda
     arrays["class_names"] = np.array(manifest.class_names, dtype=str)
     arrays["ids"] = np.array(manifest.ids, dtype=str)
     parts = manifest.split_indices()
-    if {"train", "val", "test"} <= set(parts) or set(parts) == {"train", "test"}:
-        arrays.update({k: v for k, v in parts.items() if k in ("train", "val", "test")})
-        if "val" not in parts:
-            arrays.pop("train")  # with only a test split, the loader carves validation out of the rest
+    if "val" in parts:
+        arrays.update(parts)
+    elif parts:
+        arrays["test"] = parts["test"]  # without validation rows, the loader carves them out of the rest
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
     np.savez(tmp, **arrays)
@@ -126,7 +126,7 @@ class ConsoleProgress:
     def __init__(self, console: Console | None = None) -> None:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         self._bars = RichProgress(*columns, console=console or Console(stderr=True))
-        self._tasks: dict[str, TaskID] = {}
+        self._tasks: dict[str, TaskID | None] = {}  # None: nothing to extract, said once
 
     def __enter__(self) -> ConsoleProgress:
         self._bars.start()
@@ -139,8 +139,7 @@ class ConsoleProgress:
         if what not in self._tasks:
             if total == 0:
                 self._bars.console.print(f"{what}: all features cached", highlight=False)
-                self._tasks[what] = TaskID(-1)
-                return
-            self._tasks[what] = self._bars.add_task(what, total=total)
-        if self._tasks[what] != -1:
-            self._bars.update(self._tasks[what], completed=done)
+            self._tasks[what] = self._bars.add_task(what, total=total) if total else None
+        task = self._tasks[what]
+        if task is not None:
+            self._bars.update(task, completed=done)

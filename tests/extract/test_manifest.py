@@ -47,6 +47,7 @@ def test_jsonl_multilabel_lists_and_csv_pipes_agree(images):
         ("image:my.photo,label\na.jpg,a\n", "name must be non-empty"),
         ("text:t,label\nhello,\n", "empty label"),
         ("image:p,label\n", "no rows"),
+        ("text:t,label,split\nx,a,train\ny,b,val\n", "needs train and test rows"),
     ],
 )
 def test_errors_name_the_row_or_column(images, text, message):

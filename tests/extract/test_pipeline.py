@@ -59,6 +59,14 @@ def test_written_features_load_as_a_dataset_with_the_manifest_split(manifest, tm
     assert not list((tmp_path / "out").glob(".*tmp*"))
 
 
+def test_without_validation_rows_the_loader_carves_them_from_train(manifest, tmp_path):
+    manifest.split = ["train"] * 8 + ["test"] * 3
+    views = extract_views(manifest, [fake_image_backbone()], cache_dir=tmp_path / "c")
+    ds = load_npz(write_features(tmp_path / "f.npz", manifest, views))
+    assert ds.splits.test.tolist() == [8, 9, 10] and len(ds.splits.val) > 0
+    assert set(ds.splits.train) | set(ds.splits.val) == set(range(8))
+
+
 def test_a_column_without_a_backbone_of_its_modality_is_refused(manifest, tmp_path):
     manifest.texts["caption"] = ["x"] * len(manifest)
     with pytest.raises(pipeline.AutommError, match="text:caption has no text backbone"):
