@@ -31,7 +31,7 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def user_errors(func: F) -> F:
+def user_errors(func: F, interrupted: str = "finished trials are saved") -> F:
     """Turn `AutommError` into a one-line message and exit code 2; Ctrl-C into exit 130."""
 
     @functools.wraps(func)
@@ -42,7 +42,7 @@ def user_errors(func: F) -> F:
             err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("interrupted: finished trials are saved; run the same command again to resume")
+            err.print(f"interrupted: {interrupted}; run the same command again to resume")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -274,7 +274,7 @@ def _parse_levels(specs: list[str]) -> dict[str, list[str]]:
 
 
 @app.command()
-@user_errors
+@functools.partial(user_errors, interrupted="finished batches are in the feature cache")
 def extract(
     manifest: Annotated[
         Path | None, typer.Argument(help="CSV/JSONL manifest: image:<name>, text:<name>, label(s), split columns.")

