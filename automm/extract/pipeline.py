@@ -39,14 +39,14 @@ def encode_column(
     """Features {level: (N, width)} of one column; only inputs missing from the cache are encoded."""
     keys = [file_key(Path(x)) if backbone.modality == "image" else text_key(str(x)) for x in inputs]
     cache = FeatureCache(cache_root, backbone.key, backbone.levels)
-    first = dict(zip(keys, inputs, strict=True))  # one input per distinct content
+    input_of = dict(zip(keys, inputs, strict=True))  # one input per distinct content
     todo = cache.missing(keys)
     what = f"{label or backbone.modality} with {backbone.name}"
     if progress:
         progress(what, 0, len(todo))
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        cache.store(batch, backbone.encode([first[k] for k in batch]))
+        cache.store(batch, backbone.encode([input_of[k] for k in batch]))
         if progress:
             progress(what, min(start + batch_size, len(todo)), len(todo))
     return cache.gather(keys)
