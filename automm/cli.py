@@ -291,7 +291,11 @@ def extract(
         list[str] | None, typer.Option(help=f"Text backbone, repeatable: {', '.join(TEXT_BACKBONES)}.")
     ] = None,
     levels: Annotated[
-        list[str] | None, typer.Option(help="Depths to keep, repeatable: BACKBONE=L1,L2 (default: each one's own).")
+        list[str] | None,
+        typer.Option(
+            help="Depths to keep, repeatable: BACKBONE=L1,L2. Known: efficientnet_lite0 stage1..stage7, head; "
+            "vgg19 pool3, pool4, pool5, fc6, fc7; minilm embeddings, layer1..layer6."
+        ),
     ] = None,
     vgg19_weights: Annotated[
         Path | None, typer.Option(help="torchvision's vgg19-dcbb9e9d.pth (else hub cache).")
