@@ -41,6 +41,18 @@ def write_release(path, n=48, split_attr=True, seed=0):
     return path
 
 
+def short_study(data_dir):
+    """A small KS-NAS study of `mmimdb` from ``data_dir`` (3 x 2 individuals, FD 16)."""
+    return automm.Study(
+        "mmimdb",
+        data_dir=data_dir,
+        runs_dir=data_dir / "runs",
+        config=automm.SearchConfig(fusion_dim=16, max_views=2, max_epochs=10, patience=3),
+        ksnas={"population_size": 3, "generations": 2},
+        knowledge={"kb_epochs": 1},
+    )
+
+
 def test_loads_views_labels_and_fuel_split_without_reading_images(tmp_path, monkeypatch):
     write_release(tmp_path / "multimodal_imdb.hdf5")
     read = []
@@ -72,14 +84,7 @@ def test_errors_name_the_problem(tmp_path):
 
 def test_short_multilabel_search_end_to_end(tmp_path):
     write_release(tmp_path / "multimodal_imdb.hdf5", n=120)
-    study = automm.Study(
-        "mmimdb",
-        data_dir=tmp_path,
-        runs_dir=tmp_path / "runs",
-        config=automm.SearchConfig(fusion_dim=16, max_views=2, max_epochs=10, patience=3),
-        ksnas={"population_size": 3, "generations": 2},
-        knowledge={"kb_epochs": 1},
-    )
+    study = short_study(tmp_path)
     study.optimize()
     assert study.metric == "weighted_f1" and 0.0 <= study.best_value <= 1.0
     result = study.evaluate()
@@ -124,14 +129,7 @@ def test_raw_release_search_end_to_end_with_pretrained_features(tmp_path, monkey
 
     write_raw_mmimdb(tmp_path / "mmimdb", n=36)
     monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
-    study = automm.Study(
-        "mmimdb",
-        data_dir=tmp_path,
-        runs_dir=tmp_path / "runs",
-        config=automm.SearchConfig(fusion_dim=16, max_views=2, max_epochs=10, patience=3),
-        ksnas={"population_size": 3, "generations": 2},
-        knowledge={"kb_epochs": 1},
-    )
+    study = short_study(tmp_path)
     assert study.dataset.view_dims["poster/efficientnet_lite0_head"] == 1280
     assert study.dataset.view_dims["plot/minilm_layer6"] == 384
     study.optimize()
