@@ -20,7 +20,7 @@ from automm.data.registry import DATASETS, default_data_dir
 from automm.errors import AutommError
 from automm.extract.backbones import IMAGE_BACKBONES, TEXT_BACKBONES
 from automm.report import write_report
-from automm.samplers import SAMPLERS
+from automm.samplers import DEFAULT_SAMPLER, SAMPLERS
 from automm.study import PRUNERS, Study, existing_storage, open_storage
 
 app = typer.Typer(
@@ -110,7 +110,7 @@ def search(
     data_dir: Annotated[Path | None, typer.Option(help="Where registered data sets live.")] = None,
     trials: Annotated[int | None, typer.Option(help="Finished trials the study should hold (default: preset).")] = None,
     sampler: Annotated[
-        str | None, typer.Option(help=f"One of {', '.join(SAMPLERS)} (default tpe; stored on resume).")
+        str | None, typer.Option(help=f"One of {', '.join(SAMPLERS)} (default {DEFAULT_SAMPLER}; stored on resume).")
     ] = None,
     storage: Annotated[
         str | None, typer.Option(help="Optuna storage URL (default sqlite:///RUNS_DIR/NAME.db).")

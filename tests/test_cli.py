@@ -1,11 +1,13 @@
 import re
 
 import pytest
+import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
 from automm import cli
 from automm.cli import app
+from automm.samplers import DEFAULT_SAMPLER
 
 runner = CliRunner()
 
@@ -66,6 +68,12 @@ def test_bad_data_file_exit_2(tmp_path):
     bad.write_bytes(b"garbage")
     result = _run("search", "--data", bad, "--runs-dir", tmp_path)
     assert result.exit_code == 2 and "not a readable .npz" in result.output
+
+
+def test_search_help_states_the_real_default_sampler():
+    search = typer.main.get_command(app).commands["search"]  # type: ignore[attr-defined]
+    (option,) = [p for p in search.params if p.name == "sampler"]
+    assert f"(default {DEFAULT_SAMPLER};" in option.help
 
 
 def test_ksnas_search_shows_generations_and_kb(tmp_path):
