@@ -106,7 +106,10 @@ def _summary(study: Study, top: int = 5) -> Table:
 @user_errors
 def search(
     dataset: Annotated[str, typer.Option(help="Registered data set (see `automm datasets`).")] = "digits",
-    data: Annotated[Path | None, typer.Option(help="Your own data: a .mat or .npz file (overrides --dataset).")] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Your own data: a .mat or .npz file or a folder of .npy files (overrides --dataset)."),
+    ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Where registered data sets live.")] = None,
     trials: Annotated[int | None, typer.Option(help="Finished trials the study should hold (default: preset).")] = None,
     sampler: Annotated[

@@ -110,7 +110,7 @@ class Study:
     """Create or resume a fusion-architecture search.
 
     ``dataset`` is a registered name (default ``digits``) or a `MultimodalDataset`; ``data`` a
-    `.mat`/`.npz` file instead. ``storage`` defaults to ``sqlite:///<runs_dir>/<study_name>.db``
+    `.mat`/`.npz` file or `.npy` folder instead. ``storage`` defaults to ``sqlite:///<runs_dir>/<study_name>.db``
     and ``study_name`` to the data set's name. ``sampler`` (default ``ksnas``), ``seed``,
     ``config``, ``pruner``, ``ksnas``, ``knowledge`` and ``knowledge_sharing`` default to the
     stored values when resuming (to the preset when new); a value that contradicts the stored

@@ -1,5 +1,6 @@
 import re
 
+import numpy as np
 import pytest
 import typer
 from rich.console import Console
@@ -7,6 +8,7 @@ from typer.testing import CliRunner
 
 from automm import cli
 from automm.cli import app
+from automm.data.digits import load_digits
 from automm.samplers import DEFAULT_SAMPLER
 
 runner = CliRunner()
@@ -68,6 +70,18 @@ def test_bad_data_file_exit_2(tmp_path):
     bad.write_bytes(b"garbage")
     result = _run("search", "--data", bad, "--runs-dir", tmp_path)
     assert result.exit_code == 2 and "not a readable .npz" in result.output
+
+
+def test_search_on_a_folder_of_npy_files(tmp_path):
+    digits = load_digits()
+    folder = tmp_path / "mydigits"
+    for view, values in digits.views.items():
+        (folder / "views" / view).parent.mkdir(parents=True, exist_ok=True)
+        np.save(folder / "views" / f"{view}.npy", values)
+    np.save(folder / "labels.npy", digits.labels)
+    result = _run("search", "--data", folder, "--trials", 2, "--sampler", "random", "--runs-dir", tmp_path, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mydigits.db").exists() and "best accuracy" in result.output
 
 
 def test_search_help_states_the_real_default_sampler():

@@ -1,6 +1,7 @@
-"""automm's `.npz` layout for users' own features.
+"""automm's array layout for users' own features: one `.npz` file, or a folder of `.npy` files.
 
-Keys (all arrays, rows aligned):
+Keys (all arrays, rows aligned); in a folder, key ``k`` is the file ``<folder>/k.npy``, so the
+folder is exactly an unzipped `.npz` (``views/image/layer3.npy``, ``labels.npy``, ...):
 
 - ``views/<modality>/<feature>``: one (N, d) float array per view, e.g. ``views/image/layer3``;
   a key ``views/<name>`` without a second '/' is a view that is its own modality.
@@ -11,12 +12,15 @@ Keys (all arrays, rows aligned):
   used as given; with only ``test``, validation is carved from the rest; with none, a seeded
   stratified 60/20/20 split is made.
 
-Write one with ``numpy.savez(path, **{"views/image/layer3": a, "views/text/minilm": b, "labels": y})``.
+Write one with ``numpy.savez(path, **{"views/image/layer3": a, "views/text/minilm": b, "labels": y})``,
+or a folder with one ``numpy.save`` per key (handy when views are computed one at a time).
+Nothing is ever unpickled.
 """
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -37,12 +41,36 @@ def load_npz(path: str | Path, *, name: str | None = None, seed: int = 0) -> Mul
         arrays = {k: archive[k] for k in archive.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise AutommError(f"{path}: not a readable .npz file without pickled objects ({exc})") from exc
+    return dataset_from_arrays(arrays, source=path, name=name or path.stem, seed=seed)
+
+
+def load_npy_folder(path: str | Path, *, name: str | None = None, seed: int = 0) -> MultimodalDataset:
+    """Load the same layout from a folder of `.npy` files, key = path below the folder (never unpickles)."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        raise AutommError(f"{path}: no such folder")
+    arrays: dict[str, np.ndarray] = {}
+    for file in sorted(path.rglob("*.npy")):
+        key = file.relative_to(path).with_suffix("").as_posix()
+        try:
+            arrays[key] = np.load(file, allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise AutommError(f"{file}: not a readable .npy file without pickled objects ({exc})") from exc
+    if not arrays:
+        raise AutommError(f"{path}: no .npy files; store each view as views/<modality>/<feature>.npy beside labels.npy")
+    return dataset_from_arrays(arrays, source=path, name=name or path.name, seed=seed)
+
+
+def dataset_from_arrays(
+    arrays: Mapping[str, np.ndarray], *, source: Path, name: str, seed: int = 0
+) -> MultimodalDataset:
+    """Build a dataset from the layout's keys; ``source`` names the file or folder in errors."""
     views = {k.removeprefix("views/"): v for k, v in arrays.items() if k.startswith("views/")}
     if not views:
-        raise AutommError(f"{path}: no views; store each view under a key 'views/<modality>/<feature>'")
+        raise AutommError(f"{source}: no views; store each view under a key 'views/<modality>/<feature>'")
     if "labels" not in arrays:
-        raise AutommError(f"{path}: no 'labels' array")
-    labels, task, names = encode_labels(arrays["labels"], str(path))
+        raise AutommError(f"{source}: no 'labels' array")
+    labels, task, names = encode_labels(arrays["labels"], str(source))
     if "class_names" in arrays:
         names = [str(c) for c in arrays["class_names"]]
     if all(k in arrays for k in ("train", "val", "test")):
@@ -50,11 +78,11 @@ def load_npz(path: str | Path, *, name: str | None = None, seed: int = 0) -> Mul
     else:
         splits = make_splits(labels, seed=seed, test=arrays.get("test"))
     return MultimodalDataset(
-        name=name or path.stem,
+        name=name,
         views=views,
         labels=labels,
         task=task,  # type: ignore[arg-type]
         splits=splits,
         class_names=names,
-        description=f"from {path}",
+        description=f"from {source}",
     )

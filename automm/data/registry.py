@@ -16,7 +16,7 @@ from automm.data.handwritten import handwritten_present, load_handwritten
 from automm.data.matfile import load_mat
 from automm.data.mmimdb import EXPECTED as MMIMDB_FILES
 from automm.data.mmimdb import load_mmimdb, mmimdb_form, mmimdb_present
-from automm.data.npzfile import load_npz
+from automm.data.npzfile import load_npy_folder, load_npz
 from automm.errors import AutommError
 from automm.paths import DATA_DIR_ENV, default_data_dir
 
@@ -104,18 +104,24 @@ def load_dataset(
     data_dir: str | Path | None = None,
     seed: int = 0,
 ) -> MultimodalDataset:
-    """Load a named data set (``name``) or a user file (``data``: `.mat` or `.npz`).
+    """Load a named data set (``name``) or the user's own (``data``: `.mat`, `.npz` or a folder of `.npy`).
 
     ``data_dir`` is where named data sets are looked for (default `default_data_dir`);
     ``seed`` fixes the split where the source has none.
     """
     if data is not None:
         path = Path(data).expanduser()
+        if not path.exists():
+            raise AutommError(f"{path}: no such file or folder")
+        if path.is_dir():
+            return load_npy_folder(path, seed=seed)
         if path.suffix.lower() == ".mat":
             return load_mat(path, seed=seed)
         if path.suffix.lower() == ".npz":
             return load_npz(path, seed=seed)
-        raise AutommError(f"{path}: unsupported file type {path.suffix!r}; use a .mat or .npz file")
+        raise AutommError(
+            f"{path}: unsupported file type {path.suffix!r}; use a .mat or .npz file or a folder of .npy files"
+        )
     name = name or "digits"
     info = DATASETS.get(name.lower())
     if info is None:

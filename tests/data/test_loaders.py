@@ -7,7 +7,7 @@ from automm.data import load_dataset
 from automm.data.digits import load_digits
 from automm.data.handwritten import VIEWS, load_handwritten
 from automm.data.matfile import load_mat
-from automm.data.npzfile import load_npz
+from automm.data.npzfile import load_npy_folder, load_npz
 from automm.errors import AutommError
 from tests.conftest import SHARED_DATA, shared_file
 
@@ -129,6 +129,55 @@ def test_npz_given_splits_and_errors(tmp_path):
     np.savez(tmp_path / "pickled.npz", **{"views/a": a, "labels": np.array([object()] * 60)})
     with pytest.raises(AutommError, match="without pickled objects"):
         load_npz(tmp_path / "pickled.npz")
+
+
+def test_npy_folder_is_an_unzipped_npz(tmp_path):
+    a, b = _views()
+    idx = np.arange(60)
+    arrays = {
+        "views/image/l1": a,
+        "views/text/emb": b,
+        "labels": idx % 2,
+        "class_names": np.array(["neg", "pos"]),
+        "train": idx[:40],
+        "val": idx[40:50],
+        "test": idx[50:],
+    }
+    np.savez(tmp_path / "d.npz", **arrays)
+    folder = tmp_path / "feats"
+    for key, value in arrays.items():
+        (folder / key).parent.mkdir(parents=True, exist_ok=True)
+        np.save(folder / f"{key}.npy", value)
+    (folder / "README.txt").write_text("not an array: ignored")
+    from_folder = load_dataset(data=folder)
+    from_npz = load_npz(tmp_path / "d.npz")
+    assert from_folder.name == "feats" and from_folder.view_names == from_npz.view_names == ["image/l1", "text/emb"]
+    assert from_folder.class_names == ["neg", "pos"] and from_folder.modalities == from_npz.modalities
+    for view in from_npz.view_names:
+        assert np.array_equal(from_folder.views[view], from_npz.views[view])
+    assert np.array_equal(from_folder.labels, from_npz.labels)
+    for part in ("train", "val", "test"):
+        assert np.array_equal(getattr(from_folder.splits, part), getattr(from_npz.splits, part))
+
+
+def test_npy_folder_errors(tmp_path):
+    a, _ = _views()
+    with pytest.raises(AutommError, match="no such file or folder"):
+        load_dataset(data=tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(AutommError, match=r"no \.npy files"):
+        load_npy_folder(tmp_path / "empty")
+    folder = tmp_path / "f"
+    (folder / "views").mkdir(parents=True)
+    np.save(folder / "views" / "a.npy", a)
+    with pytest.raises(AutommError, match="no 'labels' array"):
+        load_npy_folder(folder)
+    np.save(folder / "labels.npy", np.array([object()] * 60), allow_pickle=True)
+    with pytest.raises(AutommError, match=r"labels\.npy: not a readable \.npy file without pickled objects"):
+        load_npy_folder(folder)
+    np.save(folder / "labels.npy", np.arange(59) % 2)
+    with pytest.raises(AutommError, match="has 60 samples but labels have 59"):
+        load_npy_folder(folder)
 
 
 def test_registry_errors(tmp_path):
