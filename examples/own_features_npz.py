@@ -3,6 +3,8 @@
 Each view is stored under ``views/<modality>/<feature>``; several features of one modality (for
 example several depths of one backbone) let MFAS choose among them. Here two "backbones" are
 stand-ins (random projections of scikit-learn digits at growing widths); use your own arrays.
+The same keys saved as one ``.npy`` file each (``my_features/views/left/layer1.npy``, ...,
+``my_features/labels.npy``) work too: ``--data my_features``.
 
 Run: python examples/own_features_npz.py && automm search --data my_features.npz --sampler mfas
 """
