@@ -15,7 +15,6 @@ Usage: python benchmarks/extract_features.py [--data-dir ../shared/data] [--imag
 from __future__ import annotations
 
 import argparse
-import gzip
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
 import automm
+from automm.data.avmnist import read_mnist
 from automm.data.preprocess import Standardizer
 from automm.extract import backbones as bb
 from automm.extract import efficientnet_lite, vgg
@@ -40,10 +40,8 @@ except ModuleNotFoundError:  # run as a script
 
 
 def mnist_manifest(data_dir: Path, n: int, folder: Path) -> Manifest:
-    with gzip.open(data_dir / "mnist" / "t10k-images-idx3-ubyte.gz") as f:
-        images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28)[:n]
-    with gzip.open(data_dir / "mnist" / "t10k-labels-idx1-ubyte.gz") as f:
-        labels = np.frombuffer(f.read(), np.uint8, offset=8)[:n].astype(np.int64)
+    images, labels = read_mnist(data_dir)
+    images, labels = np.round(images[:n] * 255).astype(np.uint8), labels[:n]  # the files' own bytes again
     paths = []
     for i, img in enumerate(images):
         paths.append(folder / f"{i}.png")

@@ -42,7 +42,8 @@ def avmnist_present(data_dir: Path) -> bool:
     return all((data_dir / f).is_file() for f in MNIST_FILES) and (data_dir / FSDD_DIR).is_dir()
 
 
-def _read_mnist(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+def read_mnist(data_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's 10,000 test images as (N, 28, 28) float32 in [0, 1] and their (N,) int64 digits."""
     with gzip.open(data_dir / MNIST_FILES[0]) as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28).astype(np.float32) / 255.0
     with gzip.open(data_dir / MNIST_FILES[1]) as f:
@@ -218,7 +219,7 @@ def _build(
     from scipy.io import wavfile
 
     rng = np.random.default_rng(seed)
-    images, image_labels = _read_mnist(data_dir)
+    images, image_labels = read_mnist(data_dir)
     digits, parts, specs = [], [], []
     for w in wavs:
         digit, _, index = WAV.fullmatch(w.name).groups()  # type: ignore[union-attr]
