@@ -1,15 +1,22 @@
-"""automm: search multimodal fusion architectures with Optuna."""
+"""automm: search multimodal fusion architectures with Optuna.
+
+The flow, one place each: ``data/`` -> a method's space (``methods/<name>/``) -> its sampler ->
+`automm.objective` -> the method's network and shared weights -> `automm.study` -> `automm.cli`.
+"""
 
 from automm._version import __version__
-from automm.config import SearchConfig
 from automm.data import MultimodalDataset, load_dataset
 from automm.errors import AutommError
 from automm.export import FusionModel, load_model
-from automm.model import FusionNet
-from automm.space import Genotype, SearchSpace
-from automm.study import Evaluation, Study
+from automm.final import Evaluation
+from automm.methods import METHODS, SearchMethod
+from automm.methods.ksnas.model import FusionNet
+from automm.methods.ksnas.space import Genotype, SearchSpace
+from automm.settings import SearchConfig
+from automm.study import Study
 
 __all__ = [
+    "METHODS",
     "AutommError",
     "Evaluation",
     "FusionModel",
@@ -17,6 +24,7 @@ __all__ = [
     "Genotype",
     "MultimodalDataset",
     "SearchConfig",
+    "SearchMethod",
     "SearchSpace",
     "Study",
     "__version__",

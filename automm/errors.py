@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 
-class AutommError(Exception):
+class AutommError(ValueError):
     """A problem with the user's input (path, shape, name, value, file).
 
     The message says what is wrong and what to do; the CLI prints it on one line
-    and exits with code 2.
+    and exits with code 2. It is a `ValueError`, as scikit-learn's and Optuna's
+    argument errors are.
     """

@@ -1,16 +1,22 @@
-"""Deliver a trained fusion network: export to a directory, load it back, predict on new features.
+"""Deliver a trained fusion network: export to a folder, load it back verified, predict on new features.
 
-An export directory holds
-- ``genotype.json``: genotype, view names and widths, task, class names, threshold, FD, provenance;
+An export folder holds
+- ``genotype.json``: method, genotype, view names and widths, task, class names, threshold, provenance;
 - ``model.safetensors``: the network's weights;
 - ``preprocessing.safetensors``: per-view ``mean/<view>`` and ``scale/<view>`` of standardisation;
 - ``model.torchscript.pt``: a traced module taking raw (unstandardised) view tensors to logits,
-  for serving without automm (``torch.jit.load``).
-`load_model` reads only the JSON and the safetensors files: nothing is unpickled.
+  for serving without automm (``torch.jit.load``);
+- ``manifest.json``: the sha256 of every file above.
+The folder is written whole (staged beside the target, then renamed) and an existing export
+is replaced only with ``overwrite``. `load_model` verifies every checksum and the format
+version, reads only the JSON and the safetensors files (nothing is unpickled), and turns any
+malformed export into one `AutommError` line. The manifest guards against corruption and
+accidental edits, not against someone who rewrites it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -25,19 +31,20 @@ from torch import nn
 
 from automm.data.preprocess import Standardizer
 from automm.errors import AutommError
+from automm.files import staged_folder
+from automm.methods import network_from_export
 from automm.metrics import predict_labels
-from automm.model import FusionNet, build_fusion_net
-from automm.space import Genotype
-from automm.space_mfas import MFASGenotype, MFASNet
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+MANIFEST = "manifest.json"
 FILES = ("genotype.json", "model.safetensors", "preprocessing.safetensors", "model.torchscript.pt")
+TASKS = ("multiclass", "multilabel")
 
 
 class _ServingModule(nn.Module):
     """Standardise raw views, then run the fusion net (what the TorchScript file contains)."""
 
-    def __init__(self, net: FusionNet, standardizer: Standardizer) -> None:
+    def __init__(self, net: nn.Module, standardizer: Standardizer) -> None:
         super().__init__()
         self.net = net
         self.views = list(net.view_order)
@@ -52,47 +59,58 @@ class _ServingModule(nn.Module):
         return self.net(scaled)
 
 
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def export_model(
-    net: FusionNet,
+    net: nn.Module,
     standardizer: Standardizer,
     out_dir: str | Path,
     *,
     task: str,
     class_names: list[str],
     view_dims: dict[str, int],
-    fusion_dim: int,
-    dropout: float,
     threshold: float,
-    info: dict[str, Any] | None = None,
+    info: dict[str, Any],
+    overwrite: bool = False,
 ) -> Path:
-    """Write ``net`` and its preprocessing to ``out_dir`` (created; existing export files replaced)."""
+    """Write ``net`` (a method's network with ``genotype`` and ``view_order``) and its preprocessing.
+
+    ``info`` must hold what `automm.methods.network_from_export` needs to rebuild the network
+    (``space`` and its widths, see `SearchMethod.export_info`). Refuses a non-empty ``out_dir``
+    unless ``overwrite``; the folder is replaced whole or left as it was.
+    """
     out = Path(out_dir).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise AutommError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise AutommError(f"{out} is not empty; pass --overwrite (overwrite=True) to replace it")
     net = net.cpu().eval()
-    genotype = net.genotype
+    views = list(net.view_order)
     meta = {
         "format_version": FORMAT_VERSION,
-        "genotype": str(genotype),
-        "views": list(genotype.views),
-        "view_dims": {v: int(view_dims[v]) for v in genotype.views},
+        **info,
+        "genotype": str(net.genotype),
+        "views": views,
+        "view_dims": {v: int(view_dims[v]) for v in views},
         "task": task,
         "class_names": list(class_names),
-        "fusion_dim": fusion_dim,
-        "dropout": dropout,
         "threshold": threshold,
-        **(info or {}),
     }
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(out / "model.safetensors"))
-    stats = {f"mean/{v}": torch.from_numpy(standardizer.mean[v]) for v in genotype.views}
-    stats |= {f"scale/{v}": torch.from_numpy(standardizer.scale[v]) for v in genotype.views}
-    save_file(stats, str(out / "preprocessing.safetensors"))
-    serving = _ServingModule(net, standardizer).eval()
-    example = {v: torch.zeros(2, view_dims[v]) for v in genotype.views}
-    with warnings.catch_warnings():  # TorchScript is deprecated in torch >= 2.10 but still loads everywhere
-        warnings.simplefilter("ignore", DeprecationWarning)
-        traced = torch.jit.trace(serving, (example,), strict=False)
-        traced.save(str(out / "model.torchscript.pt"))
-    (out / "genotype.json").write_text(json.dumps(meta, indent=2))
+    with staged_folder(out) as stage:
+        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(stage / "model.safetensors"))
+        stats = {f"mean/{v}": torch.from_numpy(standardizer.mean[v]) for v in views}
+        stats |= {f"scale/{v}": torch.from_numpy(standardizer.scale[v]) for v in views}
+        save_file(stats, str(stage / "preprocessing.safetensors"))
+        serving = _ServingModule(net, standardizer).eval()
+        example = {v: torch.zeros(2, view_dims[v]) for v in views}
+        with warnings.catch_warnings():  # TorchScript is deprecated in torch >= 2.10 but still loads everywhere
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.trace(serving, (example,), strict=False).save(str(stage / "model.torchscript.pt"))
+        (stage / "genotype.json").write_text(json.dumps(meta, indent=2))
+        manifest = {"format_version": FORMAT_VERSION, "sha256": {f: _sha256(stage / f) for f in FILES}}
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out
 
 
@@ -100,13 +118,13 @@ def export_model(
 class FusionModel:
     """A loaded export: standardises raw view arrays and predicts."""
 
-    net: FusionNet
+    net: nn.Module
     mean: dict[str, np.ndarray]
     scale: dict[str, np.ndarray]
     meta: dict[str, Any]
 
     @property
-    def genotype(self) -> Genotype:
+    def genotype(self) -> Any:
         return self.net.genotype
 
     def _inputs(self, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
@@ -143,25 +161,66 @@ class FusionModel:
         return predict_labels(self.predict_logits(views), self.meta["task"], self.meta["threshold"])
 
 
-def load_model(path: str | Path) -> FusionModel:
-    """Load an export directory written by `export_model` (safetensors and JSON only)."""
-    path = Path(path).expanduser()
-    missing = [f for f in FILES[:3] if not (path / f).is_file()]
+def _verify(path: Path) -> None:
+    """Check the manifest: every file present, every sha256 as recorded, the format known."""
+    if not path.is_dir():
+        raise AutommError(f"{path}: no such export folder")
+    if not (path / MANIFEST).is_file():
+        raise AutommError(f"{path}: not an automm export of format {FORMAT_VERSION} (no {MANIFEST}); export it again")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+        version, recorded = manifest["format_version"], manifest["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise AutommError(f"{path}: {MANIFEST} is damaged ({exc})") from exc
+    if version != FORMAT_VERSION:
+        raise AutommError(f"{path}: export format {version!r}; this automm reads format {FORMAT_VERSION}")
+    missing = [f for f in FILES if not (path / f).is_file()]
     if missing:
         raise AutommError(f"{path}: not an automm export (missing {', '.join(missing)})")
+    for name in FILES:
+        if recorded.get(name) != _sha256(path / name):
+            raise AutommError(f"{path}: {name} is corrupted or was modified (its sha256 is not the recorded one)")
+
+
+def _check_meta(path: Path, meta: Any) -> None:
+    if not isinstance(meta, dict):
+        raise AutommError(f"{path}: genotype.json must hold an object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise AutommError(f"{path}: export format {meta.get('format_version')!r}; this automm reads {FORMAT_VERSION}")
+    if meta.get("task") not in TASKS:
+        raise AutommError(f"{path}: unknown task {meta.get('task')!r} in genotype.json")
+    names, dims = meta.get("class_names"), meta.get("view_dims")
+    if not isinstance(names, list) or not names or len(set(map(str, names))) != len(names):
+        raise AutommError(f"{path}: genotype.json needs distinct class names")
+    if not isinstance(dims, dict) or not all(isinstance(d, int) and d > 0 for d in dims.values()):
+        raise AutommError(f"{path}: genotype.json needs positive integer view widths")
+    threshold = meta.get("threshold")
+    if not isinstance(threshold, int | float) or not 0 < threshold < 1:
+        raise AutommError(f"{path}: threshold must lie in (0, 1), got {threshold!r}")
+
+
+def load_model(path: str | Path) -> FusionModel:
+    """Load and verify an export folder written by `export_model` (safetensors and JSON only)."""
+    path = Path(path).expanduser()
+    _verify(path)
     try:
         meta = json.loads((path / "genotype.json").read_text())
-        n_out = len(meta["class_names"])
-        if meta.get("space", "ksnas") == "mfas":
-            genotype = MFASGenotype.from_string(meta["genotype"])
-            net = MFASNet(genotype, meta["view_dims"], n_out, meta["hidden"], meta["dropout"])
-        else:
-            genotype = Genotype.from_string(meta["genotype"])
-            net = build_fusion_net(genotype, meta["view_dims"], n_out, meta["fusion_dim"], meta["dropout"])
+        _check_meta(path, meta)
+        net = network_from_export(meta)
+        if list(net.view_order) != list(meta["view_dims"]) or sorted(net.view_order) != sorted(meta.get("views", [])):
+            raise AutommError(f"{path}: the genotype's views do not match the recorded views")
         net.load_state_dict(load_file(str(path / "model.safetensors")))
         stats = load_file(str(path / "preprocessing.safetensors"))
-    except (KeyError, ValueError, RuntimeError, OSError, SafetensorError) as exc:
-        raise AutommError(f"{path}: corrupted automm export ({exc})") from exc
-    mean = {v: stats[f"mean/{v}"].numpy() for v in genotype.views}
-    scale = {v: stats[f"scale/{v}"].numpy() for v in genotype.views}
+        mean = {v: stats[f"mean/{v}"].numpy() for v in net.view_order}
+        scale = {v: stats[f"scale/{v}"].numpy() for v in net.view_order}
+    except AutommError:
+        raise
+    except (KeyError, ValueError, TypeError, RuntimeError, OSError, SafetensorError) as exc:
+        raise AutommError(f"{path}: corrupted automm export ({type(exc).__name__}: {exc})") from exc
+    for v in net.view_order:
+        width = meta["view_dims"][v]
+        if mean[v].shape != (width,) or scale[v].shape != (width,) or not (scale[v] > 0).all():
+            raise AutommError(f"{path}: preprocessing of view {v!r} is malformed")
+    if not all(torch.isfinite(p).all() for p in net.state_dict().values()):
+        raise AutommError(f"{path}: the model's weights hold NaN or inf values")
     return FusionModel(net.eval(), mean, scale, meta)

@@ -14,23 +14,14 @@ from torch import nn
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.metrics import primary_score
+from automm.settings import TrainConfig
 
-
-def default_device() -> torch.device:
-    """CUDA when present, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimiser and stopping rule for one network."""
-
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 128
-    max_epochs: int = 100
-    patience: int = 10
-    threshold: float = 0.5  # sigmoid threshold for multilabel F1
+__all__ = [
+    "FitResult",
+    "TensorData",
+    "TrainConfig",
+    "count_parameters",
+    "fit", "loss_function", "predict_logits", "train_epoch"]
 
 
 @dataclass
@@ -67,8 +58,40 @@ class FitResult:
     initial_score: float | None = None  # before any training (scored for warm-started nets)
 
 
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def loss_function(task: str) -> nn.Module:
     return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
+
+
+def train_epoch(
+    model_for_batch: Callable[[], nn.Module],
+    data: TensorData,
+    optimiser: torch.optim.Optimizer,
+    criterion: nn.Module,
+    batch_size: int,
+    generator: torch.Generator,
+) -> int:
+    """One pass over ``data`` in a shuffled order; each batch trains ``model_for_batch()``.
+
+    `fit` passes the same network for every batch; supernet pretraining a fresh random subnet of
+    shared modules. Returns the number of batches.
+    """
+    order = torch.randperm(len(data), generator=generator).to(data.labels.device)
+    batches = 0
+    for i in range(0, len(data), batch_size):
+        idx = order[i : i + batch_size]
+        model = model_for_batch()
+        model.train()
+        optimiser.zero_grad(set_to_none=True)
+        logits = model({k: v[idx] for k, v in data.views.items()})
+        loss = criterion(logits, data.labels[idx])
+        loss.backward()
+        optimiser.step()
+        batches += 1
+    return batches
 
 
 @torch.no_grad()
@@ -104,7 +127,7 @@ def fit(
     (e.g. `optuna.TrialPruned`) to stop training.
     """
     if val is None and epochs is None:
-        raise ValueError("fit needs validation data or a fixed number of epochs")
+        raise ValueError("fit needs validation data or a fixed number of epochs")  # a programming error
     start = time.perf_counter()
     torch.manual_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
@@ -122,15 +145,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(0, initial)
     for epoch in range(1, max_epochs + 1):
-        model.train()
-        order = torch.randperm(len(train), generator=generator).to(train.labels.device)
-        for i in range(0, len(train), config.batch_size):
-            idx = order[i : i + config.batch_size]
-            optimiser.zero_grad(set_to_none=True)
-            logits = model({k: v[idx] for k, v in train.views.items()})
-            loss = criterion(logits, train.labels[idx])
-            loss.backward()
-            optimiser.step()
+        train_epoch(lambda: model, train, optimiser, criterion, config.batch_size, generator)
         if val is None:
             continue
         score = primary_score(predict_logits(model, val), val_labels, task, config.threshold)

@@ -43,7 +43,7 @@ def search(ds: MultimodalDataset, seed: int, runs: str) -> tuple[float, float, s
         ds,
         runs_dir=runs,
         seed=seed,
-        config=automm.config.load_preset("avmnist").config,
+        config=automm.settings.load_preset("avmnist").config,
         ksnas={"population_size": 10, "generations": 5},
     )
     study.optimize()

@@ -27,11 +27,12 @@ from sklearn.linear_model import LogisticRegression
 
 import automm
 from automm.data.avmnist import read_mnist
+from automm.data.features import to_dataset
 from automm.data.preprocess import Standardizer
 from automm.extract import backbones as bb
 from automm.extract import efficientnet_lite, vgg
 from automm.extract.manifest import Manifest
-from automm.extract.pipeline import extract_views, to_dataset
+from automm.extract.pipeline import extract_views
 
 try:
     from benchmarks._results import record

@@ -22,7 +22,8 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 import automm
-from automm.extract import extract_views, load_backbone, read_manifest, to_dataset
+from automm.data import to_dataset
+from automm.extract import extract_views, load_backbone, read_manifest
 
 
 def write_raw_files(folder: Path, n: int = 300) -> Path:

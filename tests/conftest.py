@@ -8,9 +8,9 @@ import numpy as np
 import optuna
 import pytest
 
-from automm.config import SearchConfig
 from automm.data.dataset import MultimodalDataset
 from automm.data.splits import make_splits
+from automm.settings import SearchConfig
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

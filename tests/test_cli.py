@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from automm import cli
 from automm.cli import app
 from automm.data.digits import load_digits
-from automm.samplers import DEFAULT_SAMPLER
+from automm.methods import DEFAULT_METHOD as DEFAULT_SAMPLER
 
 runner = CliRunner()
 
@@ -34,7 +34,7 @@ def test_datasets_lists_everything(tmp_path, monkeypatch):
     for name in ("digits", "handwritten", "cub"):
         assert name in result.output
     assert "missing" in result.output and "embedded" in result.output
-    monkeypatch.setattr(cli, "out", Console(width=400))  # no folding inside table cells
+    monkeypatch.setattr(cli.studies, "out", Console(width=400))  # no folding inside table cells
     detailed = _run("datasets", "--data-dir", tmp_path, "--details")
     assert detailed.exit_code == 0 and "pixels/top[32]" in detailed.output and "1077/360/360" in detailed.output
 
@@ -86,8 +86,9 @@ def test_search_on_a_folder_of_npy_files(tmp_path):
 
 def test_search_help_states_the_real_default_sampler():
     search = typer.main.get_command(app).commands["search"]  # type: ignore[attr-defined]
-    (option,) = [p for p in search.params if p.name == "sampler"]
+    (option,) = [p for p in search.params if p.name == "method"]
     assert f"(default {DEFAULT_SAMPLER};" in option.help
+    assert option.opts == ["--method", "--sampler"]  # --sampler stays an alias
 
 
 def test_ksnas_search_shows_generations_and_kb(tmp_path):
@@ -137,7 +138,8 @@ def test_extract_raw_mmimdb_into_the_cache_for_search(tmp_path, monkeypatch):
 
     monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
     write_raw_mmimdb(tmp_path / "mmimdb", n=24)
-    monkeypatch.setattr(cli, "out", Console(width=400))
+    monkeypatch.setattr(cli.studies, "out", Console(width=400))
+    monkeypatch.setattr(cli.extract, "out", Console(width=400))
     listed = _run("datasets", "--data-dir", tmp_path)
     assert "(raw release; features extracted on first use, then cached)" in listed.output
     result = _run("extract", "--dataset", "mmimdb", "--data-dir", tmp_path)

@@ -6,8 +6,8 @@ import torch
 
 import automm
 from automm.errors import AutommError
-from automm.export import FILES
-from automm.report import write_report
+from automm.export import FILES, MANIFEST
+from automm.reporting.report import write_report
 from tests.conftest import make_toy
 
 CONFIG = automm.SearchConfig(fusion_dim=16, max_views=3, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=25, patience=4)
@@ -29,7 +29,7 @@ def finished(tmp_path_factory):
 
 def test_export_round_trip_identical_predictions(finished, tmp_path):
     path = finished.export(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == sorted(FILES)
+    assert sorted(p.name for p in path.iterdir()) == sorted((*FILES, MANIFEST))
     meta = json.loads((path / "genotype.json").read_text())
     assert meta["genotype"] == str(finished.best_genotype) and meta["started_from"] == "kb"
     model = automm.load_model(path)
@@ -61,7 +61,7 @@ def test_load_model_checks_inputs(finished, tmp_path):
     with pytest.raises(AutommError, match="NaN or inf"):
         model.predict({**good, view: np.full((3, width), np.nan)})
     (path / "model.safetensors").write_bytes(b"garbage")
-    with pytest.raises(AutommError, match="corrupted automm export"):
+    with pytest.raises(AutommError, match=r"model\.safetensors is corrupted or was modified"):
         automm.load_model(path)
     with pytest.raises(AutommError, match="not an automm export"):
         automm.load_model(tmp_path)

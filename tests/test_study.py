@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import optuna
@@ -6,8 +7,8 @@ import pytest
 import automm
 import automm.objective as objective_module
 from automm.errors import AutommError
+from automm.methods.ksnas.space import Genotype
 from automm.objective import FusionObjective
-from automm.space import Genotype
 
 
 def test_study_runs_and_reports(toy, fast_config, tmp_path):
@@ -58,7 +59,7 @@ def test_resume_refuses_contradicting_settings(toy, fast_config, tmp_path):
     with pytest.raises(AutommError, match="created for data 'toy'"):
         automm.Study("digits", storage=storage, study_name="s")
     with pytest.raises(AutommError, match="created with config"):
-        automm.Study(toy, storage=storage, study_name="s", config=fast_config.updated(fusion_dim=8))
+        automm.Study(toy, storage=storage, study_name="s", config=dataclasses.replace(fast_config, fusion_dim=8))
 
 
 def test_resume_refuses_data_whose_views_changed(toy, fast_config, tmp_path):
@@ -99,8 +100,11 @@ def test_search_on_digits_beats_best_single_view(tmp_path):
     """End to end: a short TPE search fuses views better than any single view does."""
     config = automm.SearchConfig(fusion_dim=32, max_views=3, batch_size=64, max_epochs=60, patience=6)
     study = automm.Study("digits", config=config, runs_dir=tmp_path, sampler="tpe", seed=0)
-    objective = FusionObjective(study.dataset, study.space, config, seed=0)
-    single = {v: objective.train(objective.build(Genotype((v,)))).best_score for v in study.dataset.view_names}
+    objective = FusionObjective(study.dataset, study.method, study.space, config, seed=0)
+    single = {
+        v: objective.train(objective.build(Genotype((v,))), Genotype((v,))).best_score
+        for v in study.dataset.view_names
+    }
     study.optimize(12)
     assert study.best_genotype.k >= 2
     assert study.best_value > max(single.values()) + 0.02, (study.best_value, single)

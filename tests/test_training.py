@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from automm.data.preprocess import Standardizer
-from automm.model import build_fusion_net
-from automm.space import Genotype
+from automm.methods.ksnas.model import build_fusion_net
+from automm.methods.ksnas.space import Genotype
 from automm.training import TensorData, TrainConfig, fit, predict_logits
 from tests.conftest import make_toy
 

@@ -1,6 +1,7 @@
 """Data: `MultimodalDataset` and one module per source."""
 
 from automm.data.dataset import MultimodalDataset, Splits, view_modality
+from automm.data.features import to_dataset
 from automm.data.preprocess import Standardizer
 from automm.data.registry import DATASETS, default_data_dir, load_dataset
 
@@ -11,5 +12,6 @@ __all__ = [
     "Standardizer",
     "default_data_dir",
     "load_dataset",
+    "to_dataset",
     "view_modality",
 ]

@@ -31,6 +31,7 @@ from torch import nn
 
 from automm.data.dataset import MultimodalDataset, Splits
 from automm.errors import AutommError
+from automm.files import atomic_write
 from automm.paths import default_cache_dir
 
 MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
@@ -191,9 +192,8 @@ def build_avmnist(
     if not path.is_file():
         cache.mkdir(parents=True, exist_ok=True)
         arrays = _build(data_dir, wavs, seed, pairs_per_recording, backbone_epochs, energy_removed, snr_db)
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.replace(path)  # atomic: an interrupted build leaves no half-written cache
+        # atomic: an interrupted build leaves no half-written cache
+        atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
     with np.load(path, allow_pickle=False) as archive:
         arrays = {k: archive[k] for k in archive.files}
     info = json.loads(str(arrays["info"]))

@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from automm.data.dataset import MultimodalDataset, Splits
+from automm.data.features import to_dataset
 from automm.errors import AutommError
 from automm.extract.manifest import SPLIT_NAMES, Manifest
-from automm.extract.pipeline import ConsoleProgress, Progress, extract_views, to_dataset
+from automm.extract.pipeline import ConsoleProgress, Progress, extract_views
 from automm.extract.requirements import extra_installed
 
 HDF5_FILE = "multimodal_imdb.hdf5"

@@ -7,7 +7,7 @@ they raise a one-line `AutommError` naming the extra. Importing this package nee
 from automm.extract.backbones import IMAGE_BACKBONES, TEXT_BACKBONES, Backbone, load_backbone
 from automm.extract.cache import FeatureCache
 from automm.extract.manifest import Manifest, read_manifest
-from automm.extract.pipeline import extract_views, to_dataset, write_features
+from automm.extract.pipeline import extract_views, write_features
 from automm.paths import default_cache_dir
 
 __all__ = [
@@ -20,6 +20,5 @@ __all__ = [
     "extract_views",
     "load_backbone",
     "read_manifest",
-    "to_dataset",
     "write_features",
 ]

@@ -22,11 +22,11 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from automm.device import default_device
 from automm.errors import AutommError
 from automm.extract import efficientnet_lite, vgg
 from automm.extract.images import load_image
 from automm.extract.requirements import require, require_installed
-from automm.training import default_device
 
 PREPROCESSING_VERSION = 1  # bump when image/text preprocessing changes, so old cache entries are not reused
 MINILM_LEVELS: dict[str, int] = {"embeddings": 384} | {f"layer{i}": 384 for i in range(1, 7)}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from automm.errors import AutommError
+from automm.files import atomic_write
 
 
 def text_key(text: str) -> str:
@@ -76,10 +76,8 @@ class FeatureCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:24]
         path = self.folder / f"shard-{name}.safetensors"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         tensors = {lv: np.ascontiguousarray(features[lv], dtype=np.float32) for lv in self.levels}
-        save_file(tensors, str(tmp), metadata={"keys": json.dumps(keys)})
-        tmp.replace(path)
+        atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"keys": json.dumps(keys)}))
         self._shards[path] = tensors
         for row, key in enumerate(keys):
             self._rows[key] = (path, row)

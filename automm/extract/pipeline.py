@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -11,12 +10,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from automm.data.dataset import MultimodalDataset, Splits
-from automm.data.splits import make_splits
 from automm.errors import AutommError
 from automm.extract.backbones import Backbone
 from automm.extract.cache import FeatureCache, file_key, text_key
 from automm.extract.manifest import Manifest
+from automm.files import atomic_write
 from automm.paths import default_cache_dir
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
@@ -79,26 +77,6 @@ def extract_views(
     return views
 
 
-def to_dataset(
-    manifest: Manifest, views: dict[str, np.ndarray], seed: int = 0, description: str = ""
-) -> MultimodalDataset:
-    """A `MultimodalDataset` from extracted views: the manifest's split if complete, else a seeded one."""
-    parts = manifest.split_indices()
-    if {"train", "val", "test"} <= set(parts):
-        splits = Splits(train=parts["train"], val=parts["val"], test=parts["test"])
-    else:
-        splits = make_splits(manifest.labels, seed=seed, test=parts.get("test"))
-    return MultimodalDataset(
-        name=manifest.name,
-        views=views,
-        labels=manifest.labels,
-        task=manifest.task,  # type: ignore[arg-type]
-        splits=splits,
-        class_names=manifest.class_names,
-        description=description or f"features extracted from {manifest.name}",
-    )
-
-
 def write_features(path: str | Path, manifest: Manifest, views: dict[str, np.ndarray]) -> Path:
     """Write automm's `.npz` layout (views, labels, class names, the manifest's split) atomically."""
     path = Path(path).expanduser()
@@ -113,11 +91,7 @@ def write_features(path: str | Path, manifest: Manifest, views: dict[str, np.nda
         arrays.update(parts)
     elif parts:
         arrays["test"] = parts["test"]  # without validation rows, the loader carves them out of the rest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(path)
-    return path
+    return atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
 
 
 class ConsoleProgress:

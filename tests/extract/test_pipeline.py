@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 
+from automm.data.features import to_dataset
 from automm.data.npzfile import load_npz
 from automm.extract import pipeline
 from automm.extract.manifest import Manifest
-from automm.extract.pipeline import encode_column, extract_views, to_dataset, write_features
+from automm.extract.pipeline import encode_column, extract_views, write_features
 
 pytest.importorskip("PIL", reason="needs Pillow (automm[extract])")
 from tests.extract.fakes import fake_image_backbone, write_jpeg

@@ -1,0 +1,40 @@
+"""Names of the attributes automm writes on Optuna trials and studies (one place for every key).
+
+Trial user attributes are visible in optuna-dashboard; system attributes hold pointers to
+artifacts and sampler state.
+"""
+
+from __future__ import annotations
+
+# trial user attributes, written by the objective
+GENOTYPE = "genotype"
+CACHE_KEY = "cache_key"  # genotype plus where its weights started (KB version, trial)
+DUPLICATE_OF = "duplicate_of"
+N_PARAMS = "n_params"
+EPOCHS = "epochs"
+BEST_EPOCH = "best_epoch"
+SECONDS = "seconds"
+VAL_CURVE = "val_curve"
+INITIAL_SCORE = "initial_score"
+DIAGRAM = "diagram_artifact"
+# written by KS-NAS
+GENERATION = "generation"
+KB_VERSION = "kb_version"
+KB_SHA256 = "kb_sha256"
+KB_CONTRIBUTES = "kb_contributes"
+# written by MFAS
+INHERITED_LAYERS = "inherited_layers"
+
+# study user attributes
+META = "automm"  # data source, seed, method, settings: what a resumed study needs
+DATASET_SUMMARY = "dataset_summary"
+METRIC = "metric"
+EVALUATION = "evaluation"
+RETRAIN = "retrain"
+
+# system attributes (artifact pointers and sampler state)
+KB_POINTER = "automm:kb:"  # + version -> pointer (study)
+TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (trial)
+LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)
+MFAS_STEP = "MFASSampler:step:"  # + step -> proposals (study)
+SURROGATE_EVIDENCE = "automm:surrogate:"  # + generation -> trial numbers the surrogate is fitted on (study)

@@ -1,0 +1,184 @@
+"""``automm search``: its options are the common ones plus every method's own (`SearchMethod.options`)."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import optuna
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from automm import attrs
+from automm.cli.app import app, out, user_errors
+from automm.errors import AutommError
+from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
+from automm.reporting.tables import GENERATION_COLUMNS, cells
+from automm.study import PRUNERS, Study
+
+COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
+    "dataset": (Annotated[str, typer.Option(help="Registered data set (see `automm datasets`).")], "digits"),
+    "data": (
+        Annotated[
+            Path | None,
+            typer.Option(help="Your own data: a .mat or .npz file or a folder of .npy files (overrides --dataset)."),
+        ],
+        None,
+    ),
+    "data_dir": (Annotated[Path | None, typer.Option(help="Where registered data sets live.")], None),
+    "trials": (
+        Annotated[int | None, typer.Option(help="Finished trials the study should hold (default: preset).")],
+        None,
+    ),
+    "method": (
+        Annotated[
+            str | None,
+            typer.Option(
+                "--method",
+                "--sampler",
+                help=f"Search method, one of {', '.join(METHODS)} (default {DEFAULT_METHOD}; stored on resume).",
+            ),
+        ],
+        None,
+    ),
+    "storage": (
+        Annotated[str | None, typer.Option(help="Optuna storage URL (default sqlite:///RUNS_DIR/NAME.db).")],
+        None,
+    ),
+    "study_name": (Annotated[str | None, typer.Option(help="Study name (default: the data set's name).")], None),
+    "seed": (Annotated[int | None, typer.Option(help="Seed for split, sampler and training (default 0).")], None),
+    "timeout": (
+        Annotated[float | None, typer.Option(help="Stop starting new trials after this many seconds.")],
+        None,
+    ),
+    "pruner": (Annotated[str | None, typer.Option(help=f"One of {', '.join(PRUNERS)}.")], None),
+    "artifact_dir": (
+        Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/NAME_artifacts).")],
+        None,
+    ),
+    "minimize_params": (
+        Annotated[bool, typer.Option("--minimize-params", help="Second objective: parameter count (Pareto front).")],
+        False,
+    ),
+    "runs_dir": (Annotated[Path, typer.Option(help="Folder for the default SQLite storage.")], Path("runs")),
+    "device": (
+        Annotated[str | None, typer.Option(help="torch device (default: cuda if available, else cpu).")],
+        None,
+    ),
+    "quiet": (
+        Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table: one result line.")],
+        False,
+    ),
+}
+
+
+def method_options() -> dict[str, tuple[MethodOption, list[str]]]:
+    """Every method's options by name, with the titles of the methods that have each."""
+    found: dict[str, tuple[MethodOption, list[str]]] = {}
+    for method in METHODS.values():
+        for option in method.options:
+            if option.param in found:
+                known, titles = found[option.param]
+                if (known.flags, known.type) != (option.flags, option.type):
+                    raise RuntimeError(f"methods disagree on option {option.param}")  # a programming error
+                titles.append(method.title)
+            else:
+                found[option.param] = (option, [method.title])
+    return found
+
+
+def _signature() -> inspect.Signature:
+    params = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        for name, (annotation, default) in COMMON_OPTIONS.items()
+    ]
+    for name, (option, titles) in method_options().items():
+        help_text = f"{', '.join(titles)}: {option.help}"
+        annotation = Annotated[option.type | None, typer.Option(*option.flags, help=help_text)]  # type: ignore[name-defined]
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+    return inspect.Signature(params)
+
+
+def _progress_callback(progress: Progress, task_id: Any, study: Study) -> Callable[..., None]:
+    def callback(optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        try:
+            best = f"{study.best_value:.4f}"
+        except AutommError:
+            best = "-"
+        parts = [f"best {study.metric} {best}"]
+        if attrs.GENERATION in trial.user_attrs:
+            parts.insert(0, f"gen {trial.user_attrs[attrs.GENERATION]}")
+        if attrs.KB_VERSION in trial.user_attrs:
+            parts.append(f"KB v{trial.user_attrs[attrs.KB_VERSION]}")
+        progress.update(task_id, completed=study.n_finished(), description=" | ".join(parts))
+
+    return callback
+
+
+def generation_table(report: list[dict[str, Any]]) -> Table:
+    table = Table(title="generations (validation)")
+    headers, rows = cells(GENERATION_COLUMNS, report)
+    for col in headers:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def summary_table(study: Study, top: int = 5) -> Table:
+    table = Table(
+        title=f"study {study.study_name}: top {top} of {study.n_finished()} trials ({study.metric}, validation)"
+    )
+    for col in ("#", study.metric, "genotype", "params", "epochs", "seconds"):
+        table.add_column(col, overflow="fold")
+    for row in study.trials_table(top):
+        value = "pruned" if row["value"] is None or row["state"] == "PRUNED" else f"{row['value']:.4f}"
+        table.add_row(
+            str(row["number"]),
+            value,
+            str(row["genotype"]),
+            str(row["n_params"]),
+            str(row["epochs"]),
+            f"{row['seconds'] or 0:.1f}",
+        )
+    return table
+
+
+def search(**kwargs: Any) -> None:
+    """Search fusion architectures; a re-run with the same study resumes it."""
+    trials, timeout, quiet = kwargs.pop("trials"), kwargs.pop("timeout"), kwargs.pop("quiet")
+    if trials is not None and trials < 1:
+        raise AutommError(f"--trials must be at least 1, got {trials}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    options = {name: kwargs.pop(name) for name in method_options()}
+    kwargs["minimize_params"] = kwargs["minimize_params"] or None
+    study = Study(kwargs.pop("dataset"), options=options, **kwargs)
+    method = study.method
+    target = trials if trials is not None else study.default_trials
+    if quiet:
+        study.optimize(trials, timeout=timeout)
+    else:
+        out.print(f"[bold]{escape(study.dataset.summary())}[/bold]", highlight=False)
+        mode = f" ({method.describe()})" if method.describe() else ""
+        out.print(f"sampler {method.name}{mode}, storage {study.storage}, device {study.device}", highlight=False)
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=out, transient=False) as progress:
+            task_id = progress.add_task("searching", total=target, completed=study.n_finished())
+            study.optimize(trials, timeout=timeout, callbacks=[_progress_callback(progress, task_id, study)])
+        report = study.generation_report()
+        if report:
+            out.print(generation_table(report))
+        out.print(summary_table(study, top=method.summary_top))
+        if method.after_search_note():
+            out.print(method.after_search_note())
+    best = study.best_trial
+    line = f"best {study.metric} {study.best_value:.4f} (trial {best.number}): {study.best_genotype}"
+    out.print(line, highlight=False, soft_wrap=True)
+
+
+search.__signature__ = _signature()  # type: ignore[attr-defined]
+app.command()(user_errors(search))

@@ -1,0 +1,217 @@
+"""The delivered model: retrain a chosen genotype on train+validation, score it on test, export it.
+
+The choice is always made on validation data (search scores); the test split is turned into
+tensors here, after the choice, and only scored.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+from automm import attrs, results
+from automm._version import __version__
+from automm.data.preprocess import Standardizer
+from automm.errors import AutommError
+from automm.export import export_model
+from automm.methods.base import SearchContext, SearchMethod
+from automm.metrics import PRIMARY_METRIC, all_metrics
+from automm.objective import genotype_seed, score_of
+from automm.training import TensorData, fit, predict_logits
+
+STARTS = ("auto", "kb", "scratch")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Test scores of one genotype retrained on train+validation, over several seeds."""
+
+    genotype: str
+    metric: str
+    scores: list[float]
+    mean: float
+    std: float
+    epochs: int
+    warm_started: bool
+    details: list[dict[str, float]]
+
+
+class FinalTrainer:
+    """Retrains, scores and exports the genotypes of one study (see module docstring)."""
+
+    def __init__(self, context: SearchContext, method: SearchMethod, space: Any) -> None:
+        self.context = context
+        self.method = method
+        self.space = space
+        self.dataset = context.dataset
+        self.metric = PRIMARY_METRIC[self.dataset.task]
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.context.optuna_study
+
+    def recipe(self, genotype: Any, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
+        """(weights to start from or None, epochs) for training ``genotype`` on train+validation.
+
+        ``start``: ``kb`` starts from the shared weights its search trial used (the KS-NAS KB)
+        and trains for the epoch at which that trial's validation score peaked; ``scratch``
+        starts from random weights and trains for the epoch count early stopping finds from
+        scratch on the train split; ``auto`` is ``kb`` when the trial was warm-started.
+        """
+        if start not in STARTS:
+            raise AutommError(f"start must be auto, kb or scratch, got {start!r}")
+        trial = results.trial_of(self.study, genotype)
+        state = self.method.final_start(self.context, trial) if trial is not None and start != "scratch" else None
+        if start == "kb" and state is None:
+            raise AutommError(f"{genotype} was not trained from a knowledge base in this study")
+        if state is not None:
+            assert trial is not None
+            return state, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))
+        if trial is not None and attrs.KB_VERSION not in trial.user_attrs and not self.method.proxy_scores:
+            return None, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))  # searched from scratch
+        # early stopping from scratch with the full training settings (proxy scores had short training)
+        config = self.context.config
+        train, val = self._search_data()
+        seed = genotype_seed(self.context.seed, genotype)
+        torch.manual_seed(seed)
+        net = self._net(genotype)
+        result = fit(net, train, val, self.dataset.task, config.train_config(), seed=seed)
+        return None, max(1, result.best_epoch)
+
+    def _net(self, genotype: Any) -> nn.Module:
+        ds = self.dataset
+        net = self.method.build_net(self.space, genotype, ds.view_dims, ds.n_classes, self.context.config)
+        return net.to(self.context.device)
+
+    def _search_data(self) -> tuple[TensorData, TensorData]:
+        """The search's train and validation tensors (standardised on train)."""
+        splits, device = self.dataset.splits, self.context.device
+        standardizer = Standardizer.fit(self.dataset.views, splits.train)
+        return (
+            TensorData.from_dataset(self.dataset, splits.train, standardizer, device),
+            TensorData.from_dataset(self.dataset, splits.val, standardizer, device),
+        )
+
+    def final_data(self) -> tuple[Standardizer, TensorData, TensorData]:
+        """Standardiser fitted on train+validation, and the train+validation and test tensors."""
+        splits = self.dataset.splits
+        if splits.test.size == 0:
+            raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
+        fit_rows = np.concatenate([splits.train, splits.val])
+        standardizer = Standardizer.fit(self.dataset.views, fit_rows)
+        device = self.context.device
+        train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, device)
+        test = TensorData.from_dataset(self.dataset, splits.test, standardizer, device)
+        return standardizer, train, test
+
+    def train(
+        self, genotype: Any, state: dict[str, torch.Tensor] | None, epochs: int, seed: int, data: TensorData
+    ) -> nn.Module:
+        """Train ``genotype`` on ``data`` (train+validation) for ``epochs`` epochs."""
+        torch.manual_seed(seed)
+        net = self._net(genotype)
+        if state is not None:
+            self.method.warm_start(net, state)
+        fit(net, data, None, self.dataset.task, self.context.config.train_config(), seed=seed, epochs=epochs)
+        return net
+
+    def _test_metrics(self, net: nn.Module, test: TensorData) -> dict[str, float]:
+        labels = test.labels.cpu().numpy()
+        return all_metrics(predict_logits(net, test), labels, self.dataset.task, self.context.config.threshold)
+
+    def evaluate(self, genotype: Any, seeds: int = 1, start: str = "auto", store: bool = False) -> Evaluation:
+        """Retrain ``genotype`` ``seeds`` times on train+validation; test mean and std.
+
+        ``store``: keep the result in the study's user attributes (``evaluation``).
+        """
+        if seeds < 1:
+            raise AutommError(f"seeds must be at least 1, got {seeds}")
+        state, epochs = self.recipe(genotype, start)
+        _, train, test = self.final_data()
+        scores, details = [], []
+        for s in range(seeds):
+            seed = genotype_seed(self.context.seed + 1000 * (s + 1), genotype)
+            metrics = self._test_metrics(self.train(genotype, state, epochs, seed, train), test)
+            details.append(metrics)
+            scores.append(metrics[self.metric])
+        result = Evaluation(
+            genotype=str(genotype),
+            metric=self.metric,
+            scores=scores,
+            mean=float(np.mean(scores)),
+            std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
+            epochs=epochs,
+            warm_started=state is not None,
+            details=details,
+        )
+        if store:
+            self.study.set_user_attr(attrs.EVALUATION, json.loads(json.dumps(asdict(result))))
+        return result
+
+    def retrain(self, top: int = 1, seeds: int = 5) -> list[dict[str, Any]]:
+        """Retrain the ``top`` genotypes chosen on validation data, from shared weights (when they used
+        them) and from scratch; score each on the test split over ``seeds`` seeds.
+
+        Returns one row per (genotype, start) and stores them under the study attribute ``retrain``.
+        """
+        if top < 1:
+            raise AutommError(f"top must be at least 1, got {top}")
+        rows = []
+        for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):
+            genotype = self.space.parse(text)
+            trial = results.trial_of(self.study, genotype)
+            warm = trial is not None and self.method.final_start(self.context, trial) is not None
+            for start in ["kb", "scratch"] if warm else ["scratch"]:
+                ev = self.evaluate(genotype, seeds=seeds, start=start)
+                rows.append(
+                    {
+                        "rank": rank,
+                        "genotype": ev.genotype,
+                        "val": score_of(trial) if trial else None,
+                        "start": start,
+                        "epochs": ev.epochs,
+                        "metric": ev.metric,
+                        "mean": ev.mean,
+                        "std": ev.std,
+                        "scores": ev.scores,
+                    }
+                )
+        self.study.set_user_attr(attrs.RETRAIN, rows)
+        return rows
+
+    def export(self, genotype: Any, out_dir: str | Path, start: str = "auto", overwrite: bool = False) -> Path:
+        """Train ``genotype`` on train+validation and write it to ``out_dir`` (see `automm.export`)."""
+        state, epochs = self.recipe(genotype, start)
+        standardizer, train, test = self.final_data()
+        net = self.train(genotype, state, epochs, genotype_seed(self.context.seed, genotype), train)
+        info = {
+            **self.method.export_info(self.space, self.context.config),
+            "method": self.method.name,
+            "study": self.study.study_name,
+            "dataset": self.dataset.name,
+            "metric": self.metric,
+            "epochs": epochs,
+            "started_from": "kb" if state is not None else "scratch",
+            "test_metrics": self._test_metrics(net, test),
+            "automm_version": __version__,
+        }
+        ds = self.dataset
+        return export_model(
+            net,
+            standardizer,
+            out_dir,
+            task=ds.task,
+            class_names=ds.class_names,
+            view_dims=ds.view_dims,
+            threshold=self.context.config.threshold,
+            info=info,
+            overwrite=overwrite,
+        )

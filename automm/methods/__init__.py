@@ -1,0 +1,54 @@
+"""Search methods by name: one wing per method (``ksnas/``, ``mfas/``), Optuna's samplers in `tuners`.
+
+A new method is a new folder with a `SearchMethod` subclass and one line in `METHODS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from automm.errors import AutommError
+from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
+from automm.methods.ksnas.method import KSNASMethod
+from automm.methods.mfas.method import MFASMethod
+from automm.methods.tuners import NSGA2Method, RandomMethod, TPEMethod
+
+METHODS: dict[str, type[SearchMethod]] = {
+    m.name: m for m in (KSNASMethod, MFASMethod, TPEMethod, RandomMethod, NSGA2Method)
+}
+DEFAULT_METHOD = "ksnas"
+
+
+def method_class(name: str) -> type[SearchMethod]:
+    """The method called ``name`` (case-insensitive)."""
+    try:
+        return METHODS[name.lower()]
+    except KeyError:
+        raise AutommError(f"unknown sampler {name!r}; known: {', '.join(METHODS)}") from None
+
+
+def network_from_export(meta: dict[str, Any]) -> nn.Module:
+    """A fresh network for an export's ``genotype.json`` (its ``space`` names the network family)."""
+    family = meta.get("space", "ksnas")
+    for method in METHODS.values():
+        if method.family == family:
+            return method.net_from_export(meta)
+    raise AutommError(f"unknown network family {family!r} in the export; known: {', '.join(_families())}")
+
+
+def _families() -> list[str]:
+    return sorted({m.family for m in METHODS.values()})
+
+
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "MethodOption",
+    "SearchContext",
+    "SearchMethod",
+    "TrialHooks",
+    "method_class",
+    "network_from_export",
+]

@@ -1,0 +1,218 @@
+"""The `SearchMethod` protocol: everything the generic study, objective, CLI and reports ask a method.
+
+A method is one wing of ``automm/methods/``: its space (genotype <-> fixed-length Optuna
+parameters), its network, its sampler, and optional per-trial hooks (warm starts, weight
+sharing). The study never branches on a method's name; it calls these members instead.
+
+Settings: a method owns *sections* of the study's stored settings (``ksnas``, ``knowledge``,
+``mfas``, ...). `sections` maps each to its settings dataclass (or to a plain default value);
+defaults come from the data set's preset, then the user's overrides; the study stores the
+result and a resumed study uses it again. `options` turns fields of those sections into
+command-line options of ``automm search``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, is_dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+import torch
+from torch import nn
+
+from automm.data.dataset import MultimodalDataset
+from automm.errors import AutommError
+from automm.settings import Preset, SearchConfig, TrainConfig, settings_from_dict
+from automm.training import FitResult, TensorData
+
+
+@dataclass(frozen=True)
+class MethodOption:
+    """A command-line option of ``automm search`` that sets ``section[field]`` (``field`` None: the section)."""
+
+    param: str  # Python name of the option, e.g. ``population``
+    flags: tuple[str, ...]  # e.g. ("--population",) or ("--knowledge-sharing/--no-knowledge-sharing",)
+    section: str
+    field: str | None
+    type: type
+    help: str
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """What a method's hooks may use during a search (and when retraining its candidates)."""
+
+    optuna_study: optuna.Study
+    artifact_store: Any
+    lock_dir: Path | None  # the folder every worker shares: `automm.artifacts.study_lock`
+    dataset: MultimodalDataset
+    config: SearchConfig
+    seed: int
+    device: torch.device
+
+
+class TrialHooks:
+    """What a method adds to the generic objective; the defaults add nothing.
+
+    Call order in a trial: `prepare` (before the duplicate check), then for a new evaluation
+    `before_fit`, `train_config`, training, `after_fit`; for a duplicate, `release`.
+    """
+
+    def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
+        """Record method attributes on ``trial``; return its cache key (same key, same result)."""
+        return str(genotype)
+
+    def before_fit(self, trial: optuna.Trial, net: nn.Module) -> bool:
+        """Initialise ``net`` (e.g. from shared weights); return whether it was warm-started."""
+        return False
+
+    def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:
+        return config
+
+    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult) -> None:
+        """Share what ``net`` learned (e.g. offer its weights to a knowledge base)."""
+
+    def release(self, trial: optuna.Trial) -> None:
+        """``trial`` repeats an earlier evaluation and is not trained: drop what `prepare` kept."""
+
+
+class SearchMethod:
+    """Base class of the search methods (see module docstring); subclasses fill in the members."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]  # human name, e.g. "KS-NAS"
+    sections: ClassVar[dict[str, Any]] = {}  # section -> settings dataclass, or a default value
+    options: ClassVar[tuple[MethodOption, ...]] = ()
+    family: ClassVar[str] = "ksnas"  # the network family an export is rebuilt with (`automm.export`)
+    proxy_scores: ClassVar[bool] = False  # True: search scores come from short training (retrain the best)
+    summary_top: ClassVar[int] = 5  # rows of the summary table after a search
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        """``settings``: the stored section values (dicts or plain values), as `resolve_settings` made them."""
+        self.raw = dict(settings)
+        self.settings = {name: self._parse(name, settings[name]) for name in self.sections}
+
+    # -- settings ---------------------------------------------------------------------------------
+    @classmethod
+    def _parse(cls, section: str, value: Any) -> Any:
+        kind = cls.sections[section]
+        if isinstance(kind, type) and is_dataclass(kind):
+            if not isinstance(value, dict):
+                raise AutommError(f"{section} settings must be a mapping, got {value!r}")
+            return settings_from_dict(kind, value, section)
+        return value
+
+    @classmethod
+    def default_settings(cls, preset: Preset) -> dict[str, Any]:
+        """Each section's defaults: the dataclass's, updated by the preset's section of that name."""
+        out: dict[str, Any] = {}
+        for name, kind in cls.sections.items():
+            if isinstance(kind, type) and is_dataclass(kind):
+                out[name] = asdict(settings_from_dict(kind, {**asdict(kind()), **preset.section(name)}, name))
+            else:
+                out[name] = kind  # a plain default value
+        return out
+
+    @classmethod
+    def legacy_settings(cls, stored: dict[str, Any], preset: Preset) -> dict[str, Any]:
+        """Sections a study stored by an older automm lacks, made from what it stored instead."""
+        return {name: value for name, value in cls.default_settings(preset).items() if name not in stored}
+
+    # -- space, network, sampler ------------------------------------------------------------------
+    def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> Any:
+        raise NotImplementedError
+
+    def make_sampler(
+        self, space: Any, seed: int, n_existing: int, lock_dir: Path | None
+    ) -> optuna.samplers.BaseSampler:
+        """The sampler; ``n_existing`` trials are in the study already (a resumed search)."""
+        raise NotImplementedError
+
+    def build_net(
+        self, space: Any, genotype: Any, view_dims: dict[str, int], n_outputs: int, config: SearchConfig
+    ) -> nn.Module:
+        """A freshly initialised network of ``genotype`` (seed torch beforehand)."""
+        raise NotImplementedError
+
+    def diagram(self, space: Any, genotype: Any, view_dims: dict[str, int], config: SearchConfig) -> str:
+        """A standalone SVG document of ``genotype``'s network."""
+        raise NotImplementedError
+
+    @classmethod
+    def net_from_export(cls, meta: dict[str, Any]) -> nn.Module:
+        """A fresh network of the exported genotype, from `export_info` plus ``genotype``, ``view_dims``,
+        ``class_names`` (weights are loaded afterwards)."""
+        raise NotImplementedError
+
+    def export_info(self, space: Any, config: SearchConfig) -> dict[str, Any]:
+        """What `automm.export.load_model` needs, besides the genotype, to rebuild the network."""
+        return {"space": self.family, "fusion_dim": config.fusion_dim, "dropout": config.dropout}
+
+    # -- the search -------------------------------------------------------------------------------
+    def default_trials(self, space: Any, preset_trials: int) -> int:
+        return preset_trials
+
+    @property
+    def generation_size(self) -> int | None:
+        """Trials per generation, for methods that evolve generations (the dashboard refreshes after each)."""
+        return None
+
+    def is_done(self, optuna_study: optuna.Study) -> bool | None:
+        """Whether the search is complete by the method's own schedule; None: count trials instead."""
+        return None
+
+    def hooks(self, context: SearchContext, space: Any, train: TensorData) -> TrialHooks:
+        return TrialHooks()
+
+    def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
+        """Weights to start the final training of ``trial``'s genotype from (None: from scratch)."""
+        return None
+
+    def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        net.load_state_dict(state)
+
+    @classmethod
+    def sections_from_options(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Section overrides from command-line option values by name (None: not given).
+
+        An option given for a method that does not have it raises `AutommError`.
+        """
+        own = {o.param: o for o in cls.options}
+        out: dict[str, Any] = {}
+        for param, value in values.items():
+            if value is None:
+                continue
+            option = own.get(param)
+            if option is None:
+                flag = "--" + param.replace("_", "-")
+                raise AutommError(f"{flag} does not apply to method {cls.name}")
+            if option.field is None:
+                out[option.section] = value
+            else:
+                out.setdefault(option.section, {})[option.field] = value
+        return out
+
+    # -- what people see --------------------------------------------------------------------------
+    def after_search_note(self) -> str | None:
+        """A line printed under the search's summary (e.g. that its scores are proxies)."""
+        return None
+
+    def describe(self) -> str:
+        """The settings in a few words, for the line under the data set (may be empty)."""
+        return ""
+
+    def settings_rows(self) -> dict[str, Any]:
+        """The method's settings, flat, for the HTML report."""
+        rows: dict[str, Any] = {}
+        for name, value in self.settings.items():
+            rows.update(asdict(value) if is_dataclass(value) else {name: value})
+        return rows
+
+    def note_lines(self, optuna_study: optuna.Study) -> list[str]:
+        """Extra Markdown lines for the dashboard note."""
+        return []
+
+    def pretraining_cost(self, optuna_study: optuna.Study) -> tuple[int, float]:
+        """(epochs, seconds) spent before the first trial (e.g. supernet pretraining)."""
+        return 0, 0.0

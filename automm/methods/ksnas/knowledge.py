@@ -1,0 +1,231 @@
+"""The knowledge base (KB): supernet weights shared by all individuals of a KS-NAS search.
+
+- `pretrain_supernet` initialises a `Supernet` by gradient training: each batch trains a
+  randomly sampled subnet whose modules are the supernet's own (weights shared).
+- `KnowledgeBase` keeps KB versions in the study's Optuna artifact store as safetensors, with
+  a pointer ``{version, artifact_id, sha256, ...}`` per version in the study's system
+  attributes, so every worker and a resumed study find the same KB. Version g initialises
+  generation g. Version 0 is the pretrained supernet; version g+1 is version g merged with the
+  mean weights of generation g's selected individuals (fair selection).
+- Whichever worker first needs a version builds it while holding the study lock; the others
+  wait and then read its pointer, so each version is built once and never replaced.
+- Trained weights waiting for the update also live in the artifact store (one file per
+  trial, pointer in the trial's system attributes) and are deleted one generation after use.
+Nothing is ever unpickled: safetensors only, checked against the recorded sha256.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from optuna.trial import FrozenTrial, TrialState
+
+from automm import attrs
+from automm.artifacts import (
+    State,
+    get_weights,
+    put_weights,
+    remove_artifact,
+    set_study_system_attr,
+    set_trial_system_attr,
+    study_lock,
+    study_system_attrs,
+    upload_weights,
+)
+from automm.errors import AutommError
+from automm.methods.ksnas.model import FusionNet, Supernet
+from automm.methods.ksnas.sampler import trial_generation
+from automm.methods.ksnas.settings import KnowledgeSettings
+from automm.methods.ksnas.space import SearchSpace
+from automm.training import TensorData, TrainConfig, loss_function, train_epoch
+
+
+@dataclass(frozen=True)
+class PretrainReport:
+    epochs: int
+    batches: int
+    seconds: float
+
+
+def pretrain_supernet(
+    supernet: Supernet,
+    space: SearchSpace,
+    train: TensorData,
+    task: str,
+    config: TrainConfig,
+    *,
+    epochs: int,
+    seed: int,
+) -> PretrainReport:
+    """Train ``supernet`` for ``epochs`` epochs, one randomly sampled subnet per batch."""
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    generator = torch.Generator(device="cpu").manual_seed(seed)
+    optimiser = torch.optim.Adam(supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    criterion = loss_function(task)
+    batches = 0
+    for _ in range(epochs):
+        batches += train_epoch(
+            lambda: supernet.subnet(space.random_genotype(rng)),
+            train,
+            optimiser,
+            criterion,
+            config.batch_size,
+            generator,
+        )
+    return PretrainReport(epochs, batches, time.perf_counter() - start)
+
+
+def warm_start(net: FusionNet, kb: State) -> None:
+    """Copy the KB's weights into ``net`` by layer name."""
+    wanted = net.state_dict()
+    missing = [k for k in wanted if k not in kb]
+    if missing:
+        raise AutommError(f"the knowledge base has no layer {missing[0]!r}; was it built for another search space?")
+    net.load_state_dict({k: kb[k].to(wanted[k].device) for k in wanted})
+
+
+def merge_states(kb: State, contributions: list[State], rate: float = 1.0) -> State:
+    """New KB: each layer some contributor has becomes ``(1-rate)*kb + rate*mean(contributors)``.
+
+    All contributors started from ``kb`` (same generation), so their mean is a valid update,
+    as in federated averaging; layers no contributor used are kept.
+    """
+    out = {k: v.clone() for k, v in kb.items()}
+    for name in kb:
+        tensors = [c[name].to(kb[name].dtype) for c in contributions if name in c]
+        if tensors:
+            mean = torch.stack(tensors).mean(dim=0)
+            out[name] = (1.0 - rate) * kb[name] + rate * mean
+    return out
+
+
+def kb_versions(study: optuna.Study) -> list[dict[str, Any]]:
+    """All recorded KB versions' pointers, oldest first (reads the storage only)."""
+    found = [v for k, v in study_system_attrs(study).items() if k.startswith(attrs.KB_POINTER)]
+    return sorted(found, key=lambda p: p["version"])
+
+
+@dataclass(frozen=True)
+class KnowledgeBuilder:
+    """What building new KB versions needs (reading existing ones needs none of it)."""
+
+    make_supernet: Callable[[], Supernet]
+    pretrain: Callable[[Supernet], PretrainReport]
+    population_size: int
+    parents_of: Callable[[int], list[FrozenTrial]]  # a generation's parent population (from the sampler)
+
+
+class KnowledgeBase:
+    """KB versions of one study, kept in ``artifact_store`` (see module docstring).
+
+    ``lock_dir`` is the folder all workers share (the artifact folder); ``builder`` is needed
+    only to build versions nobody has built yet.
+    """
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        artifact_store: Any,
+        settings: KnowledgeSettings | None = None,
+        *,
+        lock_dir: str | Path | None = None,
+        builder: KnowledgeBuilder | None = None,
+    ) -> None:
+        self.study = study
+        self.store = artifact_store
+        self.settings = settings or KnowledgeSettings()
+        self.lock_dir = lock_dir
+        self.builder = builder
+        self._cache: dict[int, tuple[State, dict[str, Any]]] = {}
+
+    def pointer(self, version: int) -> dict[str, Any] | None:
+        return study_system_attrs(self.study).get(f"{attrs.KB_POINTER}{version}")
+
+    def versions(self) -> list[dict[str, Any]]:
+        return kb_versions(self.study)
+
+    def load(self, version: int) -> tuple[State, dict[str, Any]]:
+        """KB version ``version`` (built first if nobody has) and its pointer."""
+        if version in self._cache:
+            return self._cache[version]
+        pointer = self.pointer(version)
+        if pointer is None:
+            if self.builder is None:
+                raise AutommError(f"knowledge base v{version} was never built in study {self.study.study_name!r}")
+            with study_lock(self.lock_dir):
+                pointer = self.pointer(version) or self._build(version)
+        state = get_weights(self.store, pointer, f"knowledge base v{version}")
+        self._cache[version] = (state, pointer)
+        return state, pointer
+
+    def _build(self, version: int) -> dict[str, Any]:
+        """Build and record ``version`` (the caller holds the study lock)."""
+        assert self.builder is not None
+        if version == 0:
+            supernet = self.builder.make_supernet()
+            report = self.builder.pretrain(supernet)
+            state: State = supernet.state_dict()
+            info = {"pretrain_epochs": report.epochs, "pretrain_seconds": round(report.seconds, 3), "contributors": []}
+        else:
+            previous, _ = self.load(version - 1)
+            chosen = self.contributors(version - 1)
+            contributions = [
+                get_weights(self.store, t.system_attrs[attrs.TRIAL_WEIGHTS], f"weights of trial {t.number}")
+                for t in chosen
+            ]
+            state = merge_states(previous, contributions, self.settings.merge_rate)
+            info = {"contributors": [t.number for t in chosen]}
+        stored = upload_weights(self.store, state, self.study, f"kb_v{version}.safetensors")
+        pointer = {"version": version, **stored, **info}
+        set_study_system_attr(self.study, f"{attrs.KB_POINTER}{version}", pointer)
+        self._drop_weights(version - 2)
+        return pointer
+
+    def contributors(self, generation: int) -> list[FrozenTrial]:
+        """Generation ``generation``'s individuals whose weights go into the next KB version.
+
+        The generation's first N completed trials (by number) that stored weights; with fair
+        selection, `offer` only stores weights of individuals that beat the worst parent.
+        """
+        assert self.builder is not None
+        members = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if trial_generation(t) == generation
+        ]
+        members = sorted(members, key=lambda t: t.number)[: self.builder.population_size]
+        return [t for t in members if attrs.TRIAL_WEIGHTS in t.system_attrs]
+
+    def threshold(self, generation: int) -> float | None:
+        """Fitness an individual of ``generation`` must beat to contribute (None: all do)."""
+        if not self.settings.fair_selection or generation == 0 or self.builder is None:
+            return None
+        values = [t.values[0] for t in self.builder.parents_of(generation) if t.values]  # the score
+        return min(values) if values else None
+
+    def offer(self, trial: optuna.Trial, generation: int, net: FusionNet, fitness: float) -> bool:
+        """Store ``net``'s trained weights if fair selection admits them; return whether it did."""
+        bar = self.threshold(generation)
+        if bar is not None and not fitness > bar:
+            return False
+        pointer = put_weights(self.store, net.state_dict(), "weights")
+        set_trial_system_attr(trial, attrs.TRIAL_WEIGHTS, pointer)
+        return True
+
+    def _drop_weights(self, generation: int) -> None:
+        """Delete the waiting weights of ``generation`` (used by an earlier KB version)."""
+        if generation < 0:
+            return
+        for t in self.study.get_trials(deepcopy=False):
+            pointer = t.system_attrs.get(attrs.TRIAL_WEIGHTS)
+            if pointer and trial_generation(t) == generation:
+                remove_artifact(self.store, pointer["artifact_id"])

@@ -1,0 +1,227 @@
+"""KS-NAS as a `SearchMethod`: evolution over the fusion-tree space, warm starts from the knowledge base."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+import torch
+from torch import nn
+
+from automm import attrs
+from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
+from automm.methods.ksnas.diagram import genotype_svg
+from automm.methods.ksnas.knowledge import KnowledgeBase, KnowledgeBuilder, kb_versions, pretrain_supernet, warm_start
+from automm.methods.ksnas.model import Supernet, build_fusion_net
+from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
+from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
+from automm.methods.ksnas.space import Genotype, SearchSpace
+from automm.settings import SearchConfig, TrainConfig
+from automm.training import FitResult, TensorData
+
+
+class FusionTreeMethod(SearchMethod):
+    """What every method over the KS-NAS fusion-tree space shares: space, network, diagram."""
+
+    family = "ksnas"
+
+    def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> SearchSpace:
+        return SearchSpace(view_names, config.max_views, config.ops)
+
+    def build_net(
+        self, space: SearchSpace, genotype: Genotype, view_dims: dict[str, int], n_outputs: int, config: SearchConfig
+    ) -> nn.Module:
+        return build_fusion_net(genotype, view_dims, n_outputs, config.fusion_dim, config.dropout)
+
+    @classmethod
+    def net_from_export(cls, meta: dict[str, Any]) -> nn.Module:
+        genotype = Genotype.from_string(meta["genotype"])
+        n_out = len(meta["class_names"])
+        return build_fusion_net(genotype, meta["view_dims"], n_out, int(meta["fusion_dim"]), float(meta["dropout"]))
+
+    def diagram(self, space: SearchSpace, genotype: Genotype, view_dims: dict[str, int], config: SearchConfig) -> str:
+        return genotype_svg(genotype, view_dims, config.fusion_dim)
+
+
+class KnowledgeHooks(TrialHooks):
+    """Tag each trial's generation; warm-start it from its generation's KB version; offer its weights."""
+
+    def __init__(self, knowledge: KnowledgeBase | None) -> None:
+        self.knowledge = knowledge
+        self._pending: dict[int, tuple[int, dict[str, torch.Tensor] | None]] = {}  # trial -> (generation, KB)
+
+    def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
+        generation = trial_generation(trial)
+        if generation is not None:
+            trial.set_user_attr(attrs.GENERATION, generation)
+        if self.knowledge is None or generation is None:
+            self._pending[trial.number] = (-1 if generation is None else generation, None)
+            return str(genotype)
+        state, pointer = self.knowledge.load(generation)
+        trial.set_user_attr(attrs.KB_VERSION, pointer["version"])
+        trial.set_user_attr(attrs.KB_SHA256, pointer["sha256"])
+        self._pending[trial.number] = (generation, state)
+        return f"{genotype}@kb{pointer['version']}"
+
+    def before_fit(self, trial: optuna.Trial, net: nn.Module) -> bool:
+        _, state = self._pending.get(trial.number, (-1, None))
+        if state is None:
+            return False
+        warm_start(net, state)  # type: ignore[arg-type]
+        return True
+
+    def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:
+        if warm and self.knowledge is not None and self.knowledge.settings.warm_patience is not None:
+            return replace(config, patience=self.knowledge.settings.warm_patience)
+        return config
+
+    def release(self, trial: optuna.Trial) -> None:
+        self._pending.pop(trial.number, None)
+
+    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult) -> None:
+        generation, _ = self._pending.pop(trial.number, (-1, None))
+        if self.knowledge is not None and generation >= 0:
+            offered = self.knowledge.offer(trial, generation, net, result.best_score)  # type: ignore[arg-type]
+            trial.set_user_attr(attrs.KB_CONTRIBUTES, offered)
+
+
+class KSNASMethod(FusionTreeMethod):
+    """KS-NAS: roulette wheel, adaptive crossover and mutation, elitist selection, a shared KB."""
+
+    name = "ksnas"
+    title = "KS-NAS"
+    sections: ClassVar[dict[str, Any]] = {
+        "ksnas": KSNASSettings,
+        "knowledge": KnowledgeSettings,
+        "knowledge_sharing": True,
+    }
+    options = (
+        MethodOption("population", ("--population",), "ksnas", "population_size", int, "Population size N."),
+        MethodOption("generations", ("--generations",), "ksnas", "generations", int, "Generations T; trials N x T."),
+        MethodOption(
+            "surrogate_pool",
+            ("--surrogate-pool",),
+            "ksnas",
+            "surrogate_pool",
+            int,
+            "Breed this many offspring per slot; the surrogate picks one.",
+        ),
+        MethodOption(
+            "knowledge_sharing",
+            ("--knowledge-sharing/--no-knowledge-sharing",),
+            "knowledge_sharing",
+            None,
+            bool,
+            "Warm-start every individual from the KB.",
+        ),
+        MethodOption(
+            "fair_selection",
+            ("--fair-selection/--no-fair-selection",),
+            "knowledge",
+            "fair_selection",
+            bool,
+            "Only individuals beating the worst parent feed the KB.",
+        ),
+        MethodOption("kb_epochs", ("--kb-epochs",), "knowledge", "kb_epochs", int, "Supernet pretraining epochs."),
+    )
+
+    @property
+    def evolution(self) -> KSNASSettings:
+        return self.settings["ksnas"]
+
+    @property
+    def knowledge(self) -> KnowledgeSettings:
+        return self.settings["knowledge"]
+
+    @property
+    def knowledge_sharing(self) -> bool:
+        return bool(self.settings["knowledge_sharing"])
+
+    def make_sampler(self, space: SearchSpace, seed: int, n_existing: int, lock_dir: Path | None) -> KSNASSampler:
+        # every trial's randomness comes from (seed, trial number): a resumed study continues exactly
+        return KSNASSampler(space, self.evolution, seed=seed, lock_dir=lock_dir)
+
+    def default_trials(self, space: SearchSpace, preset_trials: int) -> int:
+        return self.evolution.population_size * self.evolution.generations
+
+    @property
+    def generation_size(self) -> int:
+        return self.evolution.population_size
+
+    def is_done(self, optuna_study: optuna.Study) -> bool:
+        """Whether generation T-1 holds N completed individuals."""
+        last = self.evolution.generations - 1
+        complete = optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        return sum(1 for t in complete if (trial_generation(t) or 0) >= last) >= self.evolution.population_size
+
+    def _knowledge_base(self, context: SearchContext, builder: KnowledgeBuilder | None = None) -> KnowledgeBase:
+        return KnowledgeBase(
+            context.optuna_study, context.artifact_store, self.knowledge, lock_dir=context.lock_dir, builder=builder
+        )
+
+    def hooks(self, context: SearchContext, space: SearchSpace, train: TensorData) -> TrialHooks:
+        if not self.knowledge_sharing:
+            return KnowledgeHooks(None)
+        study, dataset, config = context.optuna_study, context.dataset, context.config
+        sampler = study.sampler
+
+        def make_supernet() -> Supernet:
+            torch.manual_seed(context.seed)
+            net = Supernet(dataset.view_dims, dataset.n_classes, config.fusion_dim, space.max_views, config.dropout)
+            return net.to(context.device)
+
+        builder = KnowledgeBuilder(
+            make_supernet=make_supernet,
+            pretrain=lambda net: pretrain_supernet(
+                net,
+                space,
+                train,
+                dataset.task,
+                config.train_config(),
+                epochs=self.knowledge.kb_epochs,
+                seed=context.seed,
+            ),
+            population_size=self.evolution.population_size,
+            parents_of=lambda g: sampler.get_parent_population(study, g),  # type: ignore[attr-defined]
+        )
+        return KnowledgeHooks(self._knowledge_base(context, builder))
+
+    def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
+        version = trial.user_attrs.get(attrs.KB_VERSION)
+        if version is None:
+            return None
+        state, _ = self._knowledge_base(context).load(int(version))
+        return state
+
+    def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        warm_start(net, state)  # type: ignore[arg-type]
+
+    def describe(self) -> str:
+        ks = "on" if self.knowledge_sharing else "off"
+        return f"N={self.evolution.population_size}, T={self.evolution.generations}, knowledge sharing {ks}"
+
+    def settings_rows(self) -> dict[str, Any]:
+        return {
+            **self.evolution.to_dict(),
+            "knowledge_sharing": self.knowledge_sharing,
+            **self.knowledge.to_dict(),
+        }
+
+    def note_lines(self, optuna_study: optuna.Study) -> list[str]:
+        lines = [
+            f"N = {self.evolution.population_size}, T = {self.evolution.generations}, knowledge sharing "
+            f"{'on' if self.knowledge_sharing else 'off'}."
+        ]
+        versions = kb_versions(optuna_study)
+        if versions:
+            sizes = [f"v{p['version']} ({p['bytes'] / 1e6:.2f} MB, sha256 {p['sha256'][:10]})" for p in versions]
+            lines += ["", "Knowledge-base versions: " + ", ".join(sizes)]
+        return lines
+
+    def pretraining_cost(self, optuna_study: optuna.Study) -> tuple[int, float]:
+        kb0 = next((p for p in kb_versions(optuna_study) if p["version"] == 0), None)
+        if kb0 is None:
+            return 0, 0.0
+        return int(kb0.get("pretrain_epochs", 0)), float(kb0.get("pretrain_seconds", 0.0))

@@ -1,0 +1,281 @@
+"""`KSNASSampler`: the evolutionary search of KS-NAS as an Optuna sampler.
+
+Generations come from `optuna.samplers.BaseGASampler` (stored per trial, so workers agree):
+generation 0 is a random population; each later generation holds N offspring of the parent
+population, which is the elitist best N of the previous generation and its parents.
+An offspring is bred from two parents drawn by roulette wheel (probability proportional to
+fitness), crossed over with probability ``p_c(t)`` and mutated with probability ``p_m(t)``;
+``p_c`` rises and ``p_m`` falls linearly from generation 0 to ``generations - 1`` (adaptive
+rates, after CSG-NAS). A genotype already evaluated in the study, or proposed in the same
+generation, is mutated again (up to ``max_retries`` times), so no generation evaluates the
+same canonical genotype twice.
+
+Surrogate assistance (``surrogate_pool`` > 1, automm's own addition): each offspring slot
+breeds that many distinct candidates and evaluates the one a `SequenceSurrogate` predicts
+best; the surrogate is fitted once per generation on all earlier generations' results.
+
+All randomness of a trial comes from ``(seed, trial.number)``, so one worker with one seed
+reproduces a study exactly; all state lives in the study's storage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, IntDistribution
+from optuna.samplers import BaseGASampler, RandomSampler
+from optuna.study import Study as OptunaStudy
+from optuna.trial import FrozenTrial, TrialState
+
+from automm import attrs
+from automm.artifacts import set_study_system_attr, study_lock, study_system_attrs, trial_system_attrs
+from automm.methods.ksnas._pareto import elitist_order, pareto_ranks
+from automm.methods.ksnas.settings import KSNASSettings
+from automm.methods.ksnas.space import Genotype, SearchSpace
+from automm.methods.surrogate import SequenceSurrogate
+
+
+def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
+    """Index drawn with probability proportional to fitness (shifted to be positive if needed)."""
+    f = np.asarray(fitness, dtype=np.float64)
+    if f.min() <= 0:
+        f = f - f.min() + 1e-6
+    return int(rng.choice(len(f), p=f / f.sum()))
+
+
+class KSNASSampler(BaseGASampler):
+    """Evolutionary sampler over a `SearchSpace` (see module docstring)."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        settings: KSNASSettings | None = None,
+        seed: int | None = None,
+        lock_dir: str | Path | None = None,
+    ) -> None:
+        """``lock_dir``: the study's artifact folder, shared by its workers (see `automm.artifacts.study_lock`)."""
+        self.settings = settings or KSNASSettings()
+        self.lock_dir = lock_dir
+        super().__init__(population_size=self.settings.population_size)
+        self.space = space
+        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
+        self._distributions = space.distributions()
+        self._fallback = RandomSampler(seed=seed)
+        self._surrogates: dict[int, SequenceSurrogate | None] = {}
+
+    # -- Optuna sampler interface ------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._fallback.reseed_rng()
+
+    def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
+        # Tag the generation here: an enqueued trial never reaches sample_relative.
+        self.get_trial_generation(study, trial)
+
+    def infer_relative_search_space(self, study: OptunaStudy, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self._distributions)
+
+    def sample_relative(
+        self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        if set(search_space) != set(self._distributions):  # not this genotype space: behave like random search
+            return {
+                name: self._fallback.sample_independent(study, trial, name, dist) for name, dist in search_space.items()
+            }
+        generation = self.get_trial_generation(study, trial)
+        rng = np.random.default_rng([self.seed, trial.number])
+        taken = self._taken(study, trial, generation)
+        if generation == 0:
+            child = self._fresh(rng, taken)
+        else:
+            parents = self.get_parent_population(study, generation)
+            child = self._offspring(study, parents, generation, rng, taken)
+        params = self.space.encode(child)
+        return {k: v for k, v in params.items() if k in search_space}
+
+    def sample_independent(
+        self, study: OptunaStudy, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
+    ) -> Any:
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def select_parent(self, study: OptunaStudy, generation: int) -> list[FrozenTrial]:
+        """Elitist environmental selection: the best N distinct genotypes of parents + offspring.
+
+        Several objectives: best by non-dominated front, then crowding distance (NSGA-II order).
+        """
+        candidates = self.get_population(study, generation - 1) + self.get_parent_population(study, generation - 1)
+        candidates = sorted(
+            {t.number: t for t in candidates if t.values is not None and self._is_genotype(t)}.values(),
+            key=lambda t: t.number,
+        )
+        points = [_minimised(study, t) for t in candidates]
+        if len(study.directions) == 1:
+            order = sorted(range(len(candidates)), key=lambda i: (points[i][0], candidates[i].number))
+        else:
+            order = elitist_order(points)
+        chosen, seen = [], set()
+        for t in (candidates[i] for i in order):
+            key = str(self.decode(t))
+            if key in seen:
+                continue
+            seen.add(key)
+            chosen.append(t)
+            if len(chosen) == self.settings.population_size:
+                break
+        return chosen
+
+    # -- genetic operators ---------------------------------------------------------------------
+    def decode(self, trial: FrozenTrial) -> Genotype:
+        return self.space.decode(trial.params)
+
+    def _is_genotype(self, trial: FrozenTrial) -> bool:
+        return all(k in trial.params for k in self._distributions)
+
+    def _taken(self, study: OptunaStudy, trial: FrozenTrial, generation: int) -> tuple[set[str], set[str]]:
+        """(genotypes in this generation, genotypes evaluated anywhere in the study)."""
+        same_gen, evaluated = set(), set()
+        for t in study.get_trials(deepcopy=False):
+            if t.number == trial.number or not self._is_genotype(t):
+                continue
+            key = str(self.space.decode(t.params))
+            if t.system_attrs.get(self._get_generation_key()) == generation:
+                same_gen.add(key)
+            if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+                evaluated.add(key)
+        return same_gen, evaluated
+
+    def _fresh(self, rng: np.random.Generator, taken: tuple[set[str], set[str]]) -> Genotype:
+        child = self.space.random_genotype(rng)
+        for _ in range(self.settings.max_retries):
+            if str(child) not in taken[0] | taken[1]:
+                break
+            child = self.space.random_genotype(rng)
+        return child
+
+    def _offspring(
+        self,
+        study: OptunaStudy,
+        parents: list[FrozenTrial],
+        generation: int,
+        rng: np.random.Generator,
+        taken: tuple[set[str], set[str]],
+    ) -> Genotype:
+        if not parents:
+            return self._fresh(rng, taken)
+        pool = self.settings.surrogate_pool
+        surrogate = self._surrogate(study, generation) if pool > 1 else None
+        if surrogate is None:
+            return self._breed(study, parents, generation, rng, taken)
+        candidates: list[Genotype] = []
+        for _ in range(pool * 3):
+            child = self._breed(study, parents, generation, rng, (taken[0] | {str(c) for c in candidates}, taken[1]))
+            if str(child) not in {str(c) for c in candidates}:
+                candidates.append(child)
+            if len(candidates) == pool:
+                break
+        return candidates[int(np.argmax(surrogate.predict(candidates)))]
+
+    def _surrogate(self, study: OptunaStudy, generation: int) -> SequenceSurrogate | None:
+        """A surrogate fitted on the completed trials of earlier generations (cached per generation).
+
+        The first worker to need generation g's surrogate records which trials it is fitted on
+        (under the study lock); every other worker fits on exactly those, so all agree.
+        """
+        if generation not in self._surrogates:
+            key = f"{attrs.SURROGATE_EVIDENCE}{generation}"
+            with study_lock(self.lock_dir):
+                numbers = study_system_attrs(study).get(key)
+                if numbers is None:
+                    numbers = [
+                        t.number
+                        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                        if (g := trial_generation(t)) is not None and g < generation and t.values
+                        and self._is_genotype(t)
+                    ]
+                    set_study_system_attr(study, key, numbers)
+            by_number = {t.number: t for t in study.get_trials(deepcopy=False)}
+            chosen = [by_number[n] for n in numbers]
+            fitted = None
+            if len(chosen) >= 4:
+                genotypes = [self.space.decode(t.params) for t in chosen]
+                scores = [float(t.values[0]) for t in chosen]  # type: ignore[index]
+                fitted = SequenceSurrogate(self.space, seed=self.seed + generation).fit(genotypes, scores)
+            self._surrogates[generation] = fitted
+        return self._surrogates[generation]
+
+    def _breed(
+        self,
+        study: OptunaStudy,
+        parents: list[FrozenTrial],
+        generation: int,
+        rng: np.random.Generator,
+        taken: tuple[set[str], set[str]],
+    ) -> Genotype:
+        """One offspring: roulette parents, crossover, mutation, mutated again until new."""
+        pc, pm = self.settings.rates(generation)
+        fitness = self._fitness(study, parents)
+        a = parents[roulette(fitness, rng)].params
+        b = parents[roulette(fitness, rng)].params
+        genes = self.crossover(a, b, rng) if rng.random() < pc else dict(a)
+        if rng.random() < pm:
+            genes = self.mutate(genes, rng)
+        child = self.space.decode(genes)
+        for _ in range(self.settings.max_retries):
+            if str(child) not in taken[0] | taken[1]:
+                return child
+            genes = self.mutate(genes, rng)
+            child = self.space.decode(genes)
+        # The neighbourhood is exhausted: anything new, else a repeat in another generation.
+        fresh = self._fresh(rng, taken)
+        return fresh if str(fresh) not in taken[0] else child
+
+    @staticmethod
+    def _fitness(study: OptunaStudy, parents: list[FrozenTrial]) -> list[float]:
+        """Roulette weights: the score itself; with several objectives 1 / (1 + Pareto front index)."""
+        if len(study.directions) == 1:
+            return [t.values[0] if t.values else 0.0 for t in parents]
+        return [1.0 / (1 + r) for r in pareto_ranks([_minimised(study, t) for t in parents])]
+
+    def gene_groups(self) -> list[list[str]]:
+        """Genes that travel together in crossover: n_views, each view, each node triple."""
+        groups = [["n_views"]] + [[f"view_{i}"] for i in range(self.space.max_views)]
+        groups += [[f"node_{j}_left", f"node_{j}_right", f"node_{j}_op"] for j in range(self.space.max_views - 1)]
+        return groups
+
+    def crossover(self, a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """Uniform crossover over gene groups (a node's inputs and operator stay together)."""
+        child = {}
+        for group in self.gene_groups():
+            source = a if rng.random() < 0.5 else b
+            child.update({k: source[k] for k in group})
+        return child
+
+    def mutate(self, genes: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        """Resample one gene that matters for the decoded genotype to a different value."""
+        k = int(genes["n_views"])
+        active = ["n_views"] + [f"view_{i}" for i in range(k)]
+        active += [f"node_{j}_{part}" for j in range(k - 1) for part in ("left", "right", "op")]
+        out = dict(genes)
+        name = active[int(rng.integers(len(active)))]
+        dist = self._distributions[name]
+        values = list(range(dist.low, dist.high + 1)) if isinstance(dist, IntDistribution) else list(dist.choices)
+        others = [v for v in values if v != genes[name]] or values
+        out[name] = others[int(rng.integers(len(others)))]
+        return out
+
+
+def _minimised(study: OptunaStudy, trial: FrozenTrial) -> tuple[float, ...]:
+    """The trial's objective values with every objective turned into one to minimise."""
+    assert trial.values is not None
+    maximise = optuna.study.StudyDirection.MAXIMIZE
+    return tuple(-v if d == maximise else v for v, d in zip(trial.values, study.directions, strict=True))
+
+
+def trial_generation(trial: FrozenTrial | optuna.Trial) -> int | None:
+    """The generation `KSNASSampler` assigned to ``trial`` (None if it has none)."""
+    return trial_system_attrs(trial).get(KSNASSampler._get_generation_key())

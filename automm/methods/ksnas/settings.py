@@ -1,0 +1,67 @@
+"""KS-NAS settings: the evolution (`KSNASSettings`) and the knowledge base (`KnowledgeSettings`).
+
+No torch import: the CLI and presets read these without loading a network library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from automm.errors import AutommError
+
+
+@dataclass(frozen=True)
+class KSNASSettings:
+    """Evolution settings (defaults: the paper's N = T = 20; rate schedule documented above)."""
+
+    population_size: int = 20
+    generations: int = 20
+    crossover_start: float = 0.6
+    crossover_end: float = 0.9
+    mutation_start: float = 0.5
+    mutation_end: float = 0.1
+    max_retries: int = 50
+    surrogate_pool: int = 1  # > 1: breed this many offspring per slot, evaluate the surrogate's favourite
+
+    def __post_init__(self) -> None:
+        if self.population_size < 2:
+            raise AutommError(f"the population needs at least 2 individuals, got {self.population_size}")
+        if self.surrogate_pool < 1:
+            raise AutommError(f"surrogate_pool must be at least 1, got {self.surrogate_pool}")
+        if self.generations < 1:
+            raise AutommError(f"generations must be at least 1, got {self.generations}")
+        for name in ("crossover_start", "crossover_end", "mutation_start", "mutation_end"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise AutommError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
+
+    def rates(self, generation: int) -> tuple[float, float]:
+        """(crossover rate, mutation rate) at ``generation``."""
+        frac = min(generation / max(self.generations - 1, 1), 1.0)
+        pc = self.crossover_start + (self.crossover_end - self.crossover_start) * frac
+        pm = self.mutation_start + (self.mutation_end - self.mutation_start) * frac
+        return pc, pm
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    """How the KB is built and updated."""
+
+    kb_epochs: int = 20  # supernet pretraining epochs (0: version 0 is the random initialisation)
+    fair_selection: bool = True  # False: every trained individual contributes
+    merge_rate: float = 1.0  # 1.0 replaces each used layer by the contributors' mean
+    warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)
+
+    def __post_init__(self) -> None:
+        if self.kb_epochs < 0:
+            raise AutommError(f"kb_epochs must be at least 0, got {self.kb_epochs}")
+        if self.warm_patience is not None and self.warm_patience < 1:
+            raise AutommError(f"warm_patience must be at least 1, got {self.warm_patience}")
+        if not 0.0 < self.merge_rate <= 1.0:
+            raise AutommError(f"merge_rate must lie in (0, 1], got {self.merge_rate}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

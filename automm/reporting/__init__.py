@@ -1,0 +1,1 @@
+"""What a person sees of a study: diagrams' SVG primitives, figures, tables, dashboard notes, the HTML report."""

@@ -1,0 +1,113 @@
+"""What optuna-dashboard shows of a study: trial diagrams, a study note, figures.
+
+`Inspector.attach_diagram` runs inside each trial (a finished trial takes no new artifacts):
+it uploads the trial's architecture diagram as an SVG artifact; the learning curve is the
+per-epoch validation values the objective reports. Called after each trial, the inspector
+rewrites the study note (one row per generation: best, mean, epochs, KB version) and the
+plotly figures when a generation completes; `refresh` does it at the end of a search.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.artifacts import upload_artifact
+from optuna_dashboard import save_note, save_plotly_graph_object
+
+from automm import attrs, results
+from automm.data.dataset import MultimodalDataset
+from automm.methods.base import SearchMethod
+from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
+from automm.reporting.tables import GENERATION_COLUMNS, markdown
+from automm.settings import SearchConfig
+
+
+def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, metric: str) -> str:
+    """Markdown: data set, method and settings, generations, best trials, test scores."""
+    lines = [f"# automm study `{study.study_name}`", "", dataset_summary, ""]
+    lines.append(f"Sampler **{method.name}**, metric **{metric}** (validation during search).")
+    lines += method.note_lines(study)
+    report = results.generation_report(study)
+    if report:
+        lines += ["", *markdown(GENERATION_COLUMNS, report)]
+    top = results.trials_table(study, top=5)
+    if top:
+        lines += ["", "| trial | score | genotype | params | epochs |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r['number']} | {r['value'] if r['value'] is None else round(r['value'], 4)} | "
+            f"`{r['genotype']}` | {r['n_params']} | {r['epochs']} |"
+            for r in top
+        ]
+    evaluation = study.user_attrs.get(attrs.EVALUATION)
+    if evaluation:
+        lines += [
+            "",
+            f"Test {evaluation['metric']} of `{evaluation['genotype']}` retrained on train+validation: "
+            f"{evaluation['mean']:.4f} ± {evaluation['std']:.4f} over {len(evaluation['scores'])} seeds.",
+        ]
+    return "\n".join(lines)
+
+
+def study_figures(study: optuna.Study, metric: str) -> dict[str, Any]:
+    """The plotly figures of a study, by graph id."""
+    rows = results.trials_table(study)
+    figures: dict[str, Any] = {
+        "automm-best-score": best_score_figure(rows, metric),
+        "automm-score-vs-params": score_vs_params_figure(rows, metric, results.pareto_front_numbers(study)),
+    }
+    report = results.generation_report(study)
+    if report:
+        figures["automm-epochs-per-generation"] = epochs_per_generation_figure(report)
+    return figures
+
+
+class Inspector:
+    """Keeps a study inspectable in optuna-dashboard (see module docstring)."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        method: SearchMethod,
+        space: Any,
+        dataset: MultimodalDataset,
+        config: SearchConfig,
+        metric: str,
+        artifact_store: Any,
+    ) -> None:
+        self.study = study
+        self.method = method
+        self.space = space
+        self.dataset = dataset
+        self.config = config
+        self.metric = metric
+        self.artifact_store = artifact_store
+
+    def __call__(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        generation = trial.user_attrs.get(attrs.GENERATION)
+        size = self.method.generation_size
+        if generation is None or size is None or trial.state != optuna.trial.TrialState.COMPLETE:
+            return
+        done = sum(1 for t in results.completed(optuna_study) if t.user_attrs.get(attrs.GENERATION) == generation)
+        if done == size:
+            self.refresh()
+
+    def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
+        """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial``."""
+        svg = self.method.diagram(self.space, genotype, self.dataset.view_dims, self.config)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"trial{trial.number}_fusion.svg"
+            path.write_text(svg)
+            artifact_id = upload_artifact(
+                artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial, mimetype="image/svg+xml"
+            )
+        trial.set_user_attr(attrs.DIAGRAM, artifact_id)
+        return artifact_id
+
+    def refresh(self) -> None:
+        """Rewrite the study note and figures from the current trials."""
+        save_note(self.study, study_note(self.study, self.method, self.dataset.summary(), self.metric))
+        for graph_id, fig in study_figures(self.study, self.metric).items():
+            save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)

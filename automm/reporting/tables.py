@@ -1,0 +1,37 @@
+"""Column specs shared by the terminal, the dashboard note and the HTML report (one spec per table)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    cell: Callable[[dict[str, Any]], str]
+
+
+GENERATION_COLUMNS = (
+    Column("gen", lambda r: str(r["generation"])),
+    Column("trials", lambda r: str(r["trials"])),
+    Column("best", lambda r: f"{r['best']:.4f}"),
+    Column("mean", lambda r: f"{r['mean']:.4f}"),
+    Column("epochs/individual", lambda r: f"{r['epochs_mean']:.1f}"),
+    Column("train s", lambda r: f"{r['seconds']:.1f}"),
+    Column("KB", lambda r: "-" if r["kb_version"] is None else f"v{r['kb_version']}"),
+    Column("into next KB", lambda r: str(r["contributors"])),
+)
+
+
+def cells(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    """(headers, formatted rows) of ``rows`` under ``columns``."""
+    return [c.header for c in columns], [[c.cell(r) for c in columns] for r in rows]
+
+
+def markdown(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> list[str]:
+    """A Markdown table's lines."""
+    headers, body = cells(columns, rows)
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    return lines + ["| " + " | ".join(row) + " |" for row in body]

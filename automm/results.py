@@ -1,0 +1,126 @@
+"""Queries on a finished or running search: functions of an `optuna.Study`, no training, no tensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automm import attrs
+from automm.errors import AutommError
+from automm.objective import score_of
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def n_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def completed(study: optuna.Study) -> list[FrozenTrial]:
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The completed trial with the best validation score (fewer parameters, then earlier, on ties)."""
+    trials = completed(study)
+    if not trials:
+        raise AutommError(f"study {study.study_name!r} has no completed trial yet; run a search first")
+    return max(trials, key=lambda t: (score_of(t), -(t.user_attrs.get(attrs.N_PARAMS) or 0), -t.number))
+
+
+def trial_of(study: optuna.Study, genotype: object) -> FrozenTrial | None:
+    """The best completed trial of ``genotype`` (None if it was never evaluated)."""
+    matches = [t for t in completed(study) if t.user_attrs.get(attrs.GENOTYPE) == str(genotype)]
+    return max(matches, key=lambda t: (score_of(t), -t.number)) if matches else None
+
+
+def pareto_front_numbers(study: optuna.Study) -> set[int]:
+    """Trial numbers on the (score, parameters) Pareto front; empty for a single objective."""
+    if len(study.directions) < 2:
+        return set()
+    return {t.number for t in study.best_trials}
+
+
+def trials_table(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
+    """Finished trials, best first: number, state, value, genotype, n_params, epochs, seconds, generation, KB."""
+    rows = [
+        {
+            "number": t.number,
+            "state": t.state.name,
+            "value": score_of(t),
+            "genotype": t.user_attrs.get(attrs.GENOTYPE),
+            "n_params": t.user_attrs.get(attrs.N_PARAMS),
+            "epochs": t.user_attrs.get(attrs.EPOCHS),
+            "seconds": t.user_attrs.get(attrs.SECONDS),
+            "generation": t.user_attrs.get(attrs.GENERATION),
+            "kb_version": t.user_attrs.get(attrs.KB_VERSION),
+        }
+        for t in study.get_trials(deepcopy=False, states=FINISHED)
+    ]
+    rows.sort(key=lambda r: (r["state"] != "COMPLETE", -(r["value"] if r["value"] is not None else -np.inf)))
+    return rows[:top] if top else rows
+
+
+def top_genotypes(study: optuna.Study, k: int) -> list[str]:
+    """The ``k`` best distinct genotype strings by validation score."""
+    out: list[str] = []
+    for row in trials_table(study):
+        if row["state"] == "COMPLETE" and row["genotype"] not in out:
+            out.append(row["genotype"])
+        if len(out) == k:
+            break
+    return out
+
+
+def _trained(trial: FrozenTrial) -> bool:
+    return attrs.DUPLICATE_OF not in trial.user_attrs
+
+
+def generation_report(study: optuna.Study) -> list[dict[str, Any]]:
+    """Per generation: trials, best and mean score, epochs (total, mean), training seconds, KB version.
+
+    Empty for a method without generations. KS-NAS's Figure 3 is ``epochs_mean`` over generations.
+    """
+    groups: dict[int, list[FrozenTrial]] = {}
+    for t in completed(study):
+        g = t.user_attrs.get(attrs.GENERATION)
+        if g is not None:
+            groups.setdefault(int(g), []).append(t)
+    report = []
+    for g in sorted(groups):
+        trials = groups[g]
+        values = [v for v in map(score_of, trials) if v is not None]
+        epochs = [int(t.user_attrs.get(attrs.EPOCHS) or 0) for t in trials if _trained(t)]
+        report.append(
+            {
+                "generation": g,
+                "trials": len(trials),
+                "best": max(values),
+                "mean": float(np.mean(values)),
+                "epochs": sum(epochs),
+                "epochs_mean": float(np.mean(epochs)) if epochs else 0.0,
+                "seconds": round(sum(float(t.user_attrs.get(attrs.SECONDS) or 0.0) for t in trials), 3),
+                "kb_version": trials[0].user_attrs.get(attrs.KB_VERSION),
+                "contributors": sum(bool(t.user_attrs.get(attrs.KB_CONTRIBUTES)) for t in trials),
+            }
+        )
+    return report
+
+
+def training_cost(study: optuna.Study, pretraining: tuple[int, float] = (0, 0.0)) -> dict[str, float]:
+    """Total epochs and seconds spent training: individuals plus ``pretraining`` (epochs, seconds)."""
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    epochs = sum(int(t.user_attrs.get(attrs.EPOCHS) or 0) for t in trials if _trained(t))
+    seconds = sum(float(t.user_attrs.get(attrs.SECONDS) or 0.0) for t in trials)
+    pre_epochs, pre_seconds = pretraining
+    return {
+        "individual_epochs": epochs,
+        "pretrain_epochs": pre_epochs,
+        "epochs": epochs + pre_epochs,
+        "individual_seconds": seconds,
+        "pretrain_seconds": pre_seconds,
+        "seconds": seconds + pre_seconds,
+    }

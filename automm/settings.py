@@ -1,0 +1,152 @@
+"""Settings shared by every search method, and the data-set presets in `studies/` (no torch import).
+
+`SearchConfig` fixes how a candidate is built and trained; it is stored with the study.
+A method's own settings (KS-NAS evolution, knowledge base, MFAS schedule) live in its wing,
+`automm/methods/<name>/settings.py`; a preset keeps their TOML sections as plain dicts for the
+method to parse.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from automm.errors import AutommError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FUSION_OPS: tuple[str, ...] = ("add", "mul", "concat", "max", "avg")  # binary fusion operators (KS-NAS space)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimiser and stopping rule for one network."""
+
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int = 10
+    threshold: float = 0.5  # sigmoid threshold for multilabel F1
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """Everything that fixes how a genotype is built and trained (stored with the study)."""
+
+    fusion_dim: int = 256
+    max_views: int = 4
+    ops: tuple[str, ...] = FUSION_OPS
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 128
+    max_epochs: int = 100
+    patience: int = 10
+    threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ops", tuple(self.ops))
+        checks = {
+            "fusion_dim": self.fusion_dim >= 1,
+            "max_views": self.max_views >= 1,
+            "dropout": 0 <= self.dropout < 1,
+            "lr": self.lr > 0,
+            "weight_decay": self.weight_decay >= 0,
+            "batch_size": self.batch_size >= 1,
+            "max_epochs": self.max_epochs >= 1,
+            "patience": self.patience >= 1,
+            "threshold": 0 < self.threshold < 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            raise AutommError(f"invalid setting {bad[0]}={getattr(self, bad[0])!r}")
+        unknown = [op for op in self.ops if op not in FUSION_OPS]
+        if unknown or not self.ops:
+            raise AutommError(f"unknown fusion operator(s) {unknown}; known: {', '.join(FUSION_OPS)}")
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig(
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            batch_size=self.batch_size,
+            max_epochs=self.max_epochs,
+            patience=self.patience,
+            threshold=self.threshold,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ops"] = list(self.ops)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> SearchConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise AutommError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        return cls(**values)
+
+
+def settings_from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
+    """``cls(**values)`` for a settings dataclass, with a one-line error naming unknown keys."""
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise AutommError(f"unknown {what} setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A data set's default settings, read from ``studies/<name>.toml``.
+
+    ``sections`` holds the method sections (``[ksnas]``, ``[knowledge]``, ``[mfas]``, ...) as
+    dicts; the method that uses one validates it.
+    """
+
+    name: str
+    description: str
+    trials: int  # default trial count for methods without a schedule of their own
+    config: SearchConfig
+    sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.sections.get(name, {}))
+
+
+def studies_dir() -> Path:
+    """Where presets live: inside an installed wheel, or the repository's `studies/`."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_studies", here.parent / "studies"):
+        if candidate.is_dir():
+            return candidate
+    return here.parent / "studies"
+
+
+def load_preset(name: str) -> Preset:
+    """The preset for data set ``name``; defaults when there is none."""
+    path = studies_dir() / f"{name}.toml"
+    if not path.is_file():
+        return Preset(name, "no preset: defaults", 30, SearchConfig())
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise AutommError(f"{path}: invalid TOML ({exc})") from exc
+    sections = {k: dict(v) for k, v in raw.items() if isinstance(v, dict) and k != "config"}
+    try:
+        return Preset(
+            name=name,
+            description=str(raw.get("description", "")),
+            trials=int(raw.get("trials", 30)),
+            config=SearchConfig.from_dict(raw.get("config", {})),
+            sections=sections,
+        )
+    except AutommError as exc:
+        raise AutommError(f"{path}: {exc}") from exc

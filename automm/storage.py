@@ -1,0 +1,53 @@
+"""Opening Optuna storages and finding automm studies in them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from automm import attrs
+from automm.errors import AutommError
+
+StorageLike = str | optuna.storages.BaseStorage
+
+
+def open_storage(storage: StorageLike) -> StorageLike:
+    """An Optuna storage; ``journal:PATH`` opens a journal file that parallel workers can share."""
+    if isinstance(storage, str) and storage.startswith("journal:"):
+        path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return storage
+
+
+def existing_storage(study_name: str, storage: StorageLike | None, runs_dir: str | Path) -> StorageLike:
+    """``storage``, or the default SQLite file of ``study_name`` in ``runs_dir``, which must exist."""
+    if storage is not None:
+        return storage
+    path = Path(runs_dir) / f"{study_name}.db"
+    if not path.is_file():
+        raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
+    return f"sqlite:///{path}"
+
+
+def find_summary(storage: StorageLike, study_name: str) -> optuna.study.StudySummary | None:
+    """The summary of ``study_name`` in ``storage``, or None; an unopenable storage is a user error."""
+    try:
+        summaries = optuna.get_all_study_summaries(storage)
+    except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
+        raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
+    return next((s for s in summaries if s.study_name == study_name), None)
+
+
+def study_names(storage: StorageLike) -> list[str]:
+    return [s.study_name for s in optuna.get_all_study_summaries(storage)]
+
+
+def automm_meta(summary: optuna.study.StudySummary) -> dict[str, Any]:
+    """What automm stored in a study (data source, seed, method, settings)."""
+    meta = summary.user_attrs.get(attrs.META)
+    if meta is None:
+        raise AutommError(f"study {summary.study_name!r} was not made by automm")
+    return meta

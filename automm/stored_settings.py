@@ -1,0 +1,94 @@
+"""What a study stores about itself (``meta``), and how a resumed study is checked against a request.
+
+``meta`` holds the data source, ``seed``, ``sampler`` (the method's name), ``pruner``, ``config``
+(a `SearchConfig`), ``minimize_params``, ``preset_trials``, ``views`` and one entry per section
+of the method's settings. A new study takes the data set's preset, then the request; a
+resumed one takes what it stored and refuses a request that contradicts it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from automm.errors import AutommError
+from automm.methods import DEFAULT_METHOD, SearchMethod, method_class
+from automm.settings import load_preset
+
+COMMON = ("seed", "sampler", "pruner", "config", "minimize_params")  # stored settings every method has
+
+
+def new_meta(
+    name: str, requested: dict[str, Any], overrides: dict[str, Any], options: dict[str, Any] | None = None
+) -> tuple[type[SearchMethod], dict]:
+    """(method class, meta) of a new study; ``name`` picks the preset; ``options`` are CLI option values."""
+    cls = method_class(requested["sampler"] or DEFAULT_METHOD)
+    overrides = _plain(cls, overrides, options)
+    preset = load_preset(name)
+    meta = {
+        "source": requested["source"],
+        "seed": 0 if requested["seed"] is None else requested["seed"],
+        "sampler": cls.name,
+        "pruner": requested["pruner"] or "none",
+        "config": requested["config"] or preset.config.to_dict(),
+        "minimize_params": bool(requested["minimize_params"]),
+        "preset_trials": preset.trials,
+        **{k: _merged(v, overrides.get(k)) for k, v in cls.default_settings(preset).items()},
+    }
+    return cls, meta
+
+
+def resumed_meta(
+    study_name: str,
+    stored: dict[str, Any],
+    requested: dict[str, Any],
+    overrides: dict[str, Any],
+    options: dict[str, Any] | None = None,
+) -> tuple[type[SearchMethod], dict]:
+    """(method class, meta) of a stored study; a contradicting request raises `AutommError`."""
+    cls = method_class(stored["sampler"])
+    overrides = _plain(cls, overrides, options)
+    meta = dict(stored)
+    preset = load_preset(str(stored["source"]["dataset"] or study_name))
+    meta.update(cls.legacy_settings(meta, preset))
+    _check_resume(study_name, meta, requested, overrides)
+    return cls, meta
+
+
+def _plain(cls: type[SearchMethod], overrides: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
+    """The overrides as stored (dataclasses become dicts, None dropped, option values merged in);
+    sections the method lacks raise."""
+    out = {k: asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for k, v in overrides.items()}
+    out = {k: v for k, v in out.items() if v is not None}
+    for section, value in cls.sections_from_options(options or {}).items():
+        out[section] = _merged(out.get(section), value) if isinstance(value, dict) else value
+    unknown = sorted(set(out) - set(cls.sections))
+    if unknown:
+        own = ", ".join(cls.sections) or "none"
+        raise AutommError(f"{', '.join(unknown)} settings do not apply to method {cls.name} (its settings: {own})")
+    return out
+
+
+def _merged(default: Any, override: Any) -> Any:
+    if override is None:
+        return default
+    if default is None:
+        return override
+    return {**default, **override} if isinstance(default, dict) and isinstance(override, dict) else override
+
+
+def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any], overrides: dict[str, Any]) -> None:
+    """Refuse to resume a study with settings that contradict the stored ones."""
+    src, req = stored["source"], requested["source"]
+    if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
+        what = src["dataset"] or src["data"]
+        raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
+    wanted = {**{k: requested[k] for k in COMMON}, **overrides}
+    for key, value in wanted.items():
+        if value is None:
+            continue
+        if _merged(stored.get(key), value) != stored.get(key):
+            raise AutommError(
+                f"study {name!r} was created with {key}={stored.get(key)!r}; resume it without changing {key}, "
+                "or choose another --study-name"
+            )

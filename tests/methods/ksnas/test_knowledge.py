@@ -1,0 +1,231 @@
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+
+import automm
+from automm.artifacts import state_from_bytes, state_to_bytes
+from automm.attrs import KB_POINTER as KB_ATTR
+from automm.attrs import TRIAL_WEIGHTS as WEIGHTS_ATTR
+from automm.errors import AutommError
+from automm.methods.ksnas.knowledge import kb_versions, merge_states, pretrain_supernet, warm_start
+from automm.methods.ksnas.model import Supernet, build_fusion_net
+from automm.methods.ksnas.sampler import trial_generation
+from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
+from automm.methods.ksnas.space import SearchSpace
+from automm.training import predict_logits
+from tests.conftest import make_toy
+
+DIMS = {"a/x": 5, "b/y": 3, "c/z": 4}
+SPACE = SearchSpace(tuple(DIMS), max_views=3)
+
+
+def test_supernet_covers_every_genotype_and_shares_modules():
+    supernet = Supernet(DIMS, 4, 8, 3, 0.0)
+    names = set(supernet.state_dict())
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        g = SPACE.random_genotype(rng)
+        assert set(build_fusion_net(g, DIMS, 4, 8).state_dict()) <= names
+    sub = supernet.subnet(SPACE.random_genotype(rng))
+    assert sub.head is supernet.head and all(sub.align[v] is supernet.align[v] for v in sub.view_order)
+
+
+def test_pretraining_trains_shared_weights(toy, fast_config):
+    objective = automm.Study(toy, config=fast_config, runs_dir="/tmp/unused-never-written").objective
+    space = objective.space
+    torch.manual_seed(0)
+    supernet = Supernet(toy.view_dims, toy.n_classes, fast_config.fusion_dim, space.max_views, fast_config.dropout)
+    rng = np.random.default_rng(1)
+    candidates = (space.random_genotype(rng) for _ in range(500))
+    informative = [g for g in candidates if {"left/feat", "right/feat"} <= set(g.views)]
+    probes = informative[:8]  # the label needs both informative views
+
+    def mean_score():
+        scores = []
+        for g in probes:
+            logits = predict_logits(supernet.subnet(g), objective.val_data)
+            scores.append((logits.argmax(1) == objective.val_data.labels.numpy()).mean())
+        return float(np.mean(scores))
+
+    before = mean_score()
+    report = pretrain_supernet(
+        supernet, space, objective.train_data, "multiclass", objective.train_config, epochs=60, seed=0
+    )
+    assert report.epochs == 60 and report.batches == 60 * int(np.ceil(len(objective.train_data) / 64))
+    after = mean_score()
+    assert after > 0.75 and after > before + 0.4, (before, after)
+
+
+def test_warm_start_merge_and_serialisation():
+    supernet = Supernet(DIMS, 2, 4, 3, 0.0)
+    kb = {k: v.clone() for k, v in supernet.state_dict().items()}
+    g = automm.Genotype.from_string("concat(a/x,b/y)")
+    net = build_fusion_net(g, DIMS, 2, 4)
+    warm_start(net, kb)
+    assert torch.equal(net.state_dict()["fusion.n0_concat.proj.weight"], kb["fusion.n0_concat.proj.weight"])
+    with pytest.raises(AutommError, match="has no layer"):
+        warm_start(net, {k: v for k, v in kb.items() if not k.startswith("head")})
+
+    one = {"head.bias": torch.ones(2)}
+    three = {"head.bias": torch.full((2,), 3.0)}
+    merged = merge_states(kb, [one, three], rate=1.0)
+    assert torch.equal(merged["head.bias"], torch.full((2,), 2.0))
+    assert torch.equal(merged["align.a/x.0.weight"], kb["align.a/x.0.weight"])  # unused layer kept
+    half = merge_states({"head.bias": torch.zeros(2)}, [one], rate=0.5)
+    assert torch.equal(half["head.bias"], torch.full((2,), 0.5))
+
+    import hashlib
+
+    data = state_to_bytes(kb)
+    back = state_from_bytes(data, hashlib.sha256(data).hexdigest(), "kb")
+    assert all(torch.equal(back[k], kb[k]) for k in kb)
+    tampered = data[:-1] + bytes([data[-1] ^ 1])
+    with pytest.raises(AutommError, match="corrupted or was modified"):
+        state_from_bytes(tampered, hashlib.sha256(data).hexdigest(), "kb")
+    with pytest.raises(AutommError, match="merge_rate"):
+        KnowledgeSettings(merge_rate=0.0)
+
+
+def _ks_study(tmp_path, **kwargs):
+    return automm.Study(
+        make_toy(n=240),
+        runs_dir=tmp_path,
+        config=automm.SearchConfig(
+            fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=25, patience=4
+        ),
+        ksnas=KSNASSettings(population_size=4, generations=4),
+        **{"knowledge": {"kb_epochs": 2}, **kwargs},
+    )
+
+
+def test_knowledge_sharing_search_versions_and_fair_selection(tmp_path):
+    study = _ks_study(tmp_path)
+    study.optimize()
+    trials = study.optuna_study.trials
+    versions = kb_versions(study.optuna_study)
+    assert [p["version"] for p in versions] == [0, 1, 2, 3]
+    assert versions[0]["pretrain_epochs"] == 2
+    for t in trials:  # every individual starts from its generation's KB version
+        assert t.user_attrs["kb_version"] == trial_generation(t) == t.user_attrs["generation"]
+        assert t.user_attrs["kb_sha256"] == versions[trial_generation(t)]["sha256"]
+        assert "initial_score" in t.user_attrs
+    sampler = study.optuna_study.sampler
+    gen0 = [t.number for t in trials if trial_generation(t) == 0]
+    assert versions[1]["contributors"] == gen0  # generation 0: everybody contributes
+    for g in (1, 2):
+        worst_parent = min(t.value for t in sampler.get_parent_population(study.optuna_study, g))
+        beat = [t.number for t in trials if trial_generation(t) == g and t.value > worst_parent]
+        assert versions[g + 1]["contributors"] == beat
+    # waiting weights are deleted one generation after use: only the last two generations' remain
+    weight_files = sorted(p.name for p in study.artifact_dir.iterdir() if p.name.startswith("automm-weights"))
+    kept = {
+        t.system_attrs[WEIGHTS_ATTR]["artifact_id"]
+        for t in trials
+        if trial_generation(t) >= 2 and WEIGHTS_ATTR in t.system_attrs
+    }
+    assert set(weight_files) == kept
+    report = study.generation_report()
+    assert [r["generation"] for r in report] == [0, 1, 2, 3] and all(r["trials"] == 4 for r in report)
+    cost = study.training_cost()
+    assert cost["epochs"] == cost["individual_epochs"] + 2
+    assert study.evaluate().warm_started
+
+
+def test_without_fair_selection_everybody_contributes(tmp_path):
+    study = _ks_study(tmp_path, knowledge={"kb_epochs": 2, "fair_selection": False})
+    study.optimize(12)
+    trials = study.optuna_study.trials
+    for p in kb_versions(study.optuna_study)[1:]:
+        assert p["contributors"] == [t.number for t in trials if trial_generation(t) == p["version"] - 1]
+
+
+def test_without_knowledge_sharing_nothing_is_stored(tmp_path):
+    study = _ks_study(tmp_path, knowledge_sharing=False)
+    study.optimize(8)
+    assert kb_versions(study.optuna_study) == []
+    assert all("kb_version" not in t.user_attrs for t in study.optuna_study.trials)
+    diagrams = {t.user_attrs["diagram_artifact"] for t in study.optuna_study.trials}
+    assert {p.name for p in study.artifact_dir.iterdir()} == diagrams  # only the trials' SVG diagrams
+
+
+def test_tampered_kb_is_detected_on_resume(tmp_path):
+    study = _ks_study(tmp_path)
+    study.optimize(4)
+    pointer = kb_versions(study.optuna_study)[0]
+    path = study.artifact_dir / pointer["artifact_id"]
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    resumed = automm.Study(make_toy(n=240), runs_dir=tmp_path)
+    with pytest.raises(AutommError, match="knowledge base v0 is corrupted"):
+        resumed.evaluate()
+
+
+WORKER = textwrap.dedent(
+    """
+    import sys, optuna
+    import automm
+    from automm.methods.ksnas.settings import KSNASSettings
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    data, journal, artifacts = sys.argv[1:4]
+    study = automm.Study(
+        data=data, storage="journal:" + journal, study_name="shared", artifact_dir=artifacts, seed=0,
+        config=automm.SearchConfig(fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64,
+                                   max_epochs=20, patience=3),
+        ksnas=KSNASSettings(population_size=4, generations=4), knowledge={"kb_epochs": 2},
+    )
+    study.optimize()
+    """
+)
+
+
+def test_two_workers_share_one_journal_study(tmp_path):
+    toy = make_toy(n=240)
+    data = tmp_path / "toy.npz"
+    s = toy.splits
+    np.savez(
+        data,
+        **{f"views/{k}": v for k, v in toy.views.items()},
+        labels=toy.labels,
+        train=s.train,
+        val=s.val,
+        test=s.test,
+    )
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    journal, artifacts = tmp_path / "journal.log", tmp_path / "artifacts"
+    root = Path(__file__).resolve().parents[1]
+    env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(data), str(journal), str(artifacts)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for w in workers:
+        out, _ = w.communicate(timeout=300)
+        assert w.returncode == 0, out
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    study = optuna.load_study(study_name="shared", storage=storage)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    gens = Counter(trial_generation(t) for t in complete)
+    assert set(gens) == {0, 1, 2, 3} and all(n >= 4 for n in gens.values())  # N=4 per generation, T=4
+    assert len(complete) <= 16 + 4  # a generation may take a few extra trials from the second worker
+    attrs = storage.get_study_system_attrs(study._study_id)
+    pointers = {int(k.removeprefix(KB_ATTR)): v for k, v in attrs.items() if k.startswith(KB_ATTR)}
+    assert sorted(pointers) == [0, 1, 2, 3]
+    for t in complete:  # both workers used the same KB version for a generation
+        assert t.user_attrs["kb_sha256"] == pointers[trial_generation(t)]["sha256"]
+    for p in pointers.values():
+        assert (artifacts / p["artifact_id"]).is_file()

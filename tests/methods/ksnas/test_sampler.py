@@ -1,0 +1,123 @@
+import itertools
+import zlib
+from collections import Counter
+
+import numpy as np
+import optuna
+import pytest
+from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
+
+from automm.errors import AutommError
+from automm.methods.ksnas.sampler import KSNASSampler, roulette, trial_generation
+from automm.methods.ksnas.settings import KSNASSettings
+from automm.methods.ksnas.space import SearchSpace
+
+SPACE = SearchSpace(("a/x", "b/y", "c/z", "d/w", "e/v"), max_views=4)
+
+
+def score(genotype) -> float:
+    """A deterministic fitness landscape: more views and the 'concat' operator help."""
+    text = str(genotype)
+    return 0.3 + 0.1 * genotype.k + 0.05 * text.count("concat") + (zlib.crc32(text.encode()) % 100) / 2000
+
+
+def objective(trial):
+    return score(SPACE.suggest(trial))
+
+
+def _run(settings, seed=0, n=None, storage=None, name=None):
+    sampler = KSNASSampler(SPACE, settings, seed=seed)
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler, storage=storage, study_name=name, load_if_exists=True
+    )
+    study.optimize(objective, n_trials=n or settings.population_size * settings.generations)
+    return study, sampler
+
+
+class TestOptunaBasic(BasicSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: KSNASSampler(SPACE, KSNASSettings(population_size=4), seed=0)
+
+
+class TestOptunaRelative(RelativeSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: KSNASSampler(SPACE, KSNASSettings(population_size=4), seed=0)
+
+
+def test_adaptive_rates_and_settings_validation():
+    s = KSNASSettings(generations=5)
+    rates = [s.rates(g) for g in range(7)]
+    assert rates[0] == pytest.approx((0.6, 0.5)) and rates[4] == pytest.approx((0.9, 0.1))
+    assert all(a[0] <= b[0] and a[1] >= b[1] for a, b in itertools.pairwise(rates))
+    assert rates[6] == rates[4]
+    with pytest.raises(AutommError, match="at least 2"):
+        KSNASSettings(population_size=1)
+    with pytest.raises(AutommError, match="mutation_start"):
+        KSNASSettings(mutation_start=1.5)
+
+
+def test_roulette_is_fitness_proportional():
+    rng = np.random.default_rng(0)
+    counts = Counter(roulette([0.1, 0.3, 0.6], rng) for _ in range(20000))
+    assert [counts[i] / 20000 for i in range(3)] == pytest.approx([0.1, 0.3, 0.6], abs=0.015)
+    assert roulette([-1.0, -1.0, 5.0], rng) in (0, 1, 2)  # negative fitness is shifted
+
+
+def test_generations_elitism_and_no_duplicates_within_generation():
+    settings = KSNASSettings(population_size=6, generations=6)
+    study, sampler = _run(settings)
+    gens = [trial_generation(t) for t in study.trials]
+    assert Counter(gens) == {g: 6 for g in range(6)}
+    for g in range(6):
+        genotypes = [str(SPACE.decode(t.params)) for t in study.trials if trial_generation(t) == g]
+        assert len(set(genotypes)) == len(genotypes)
+    # elitist selection: parent populations never get worse
+    best_parents = [max(t.value for t in sampler.get_parent_population(study, g)) for g in range(1, 6)]
+    worst_parents = [min(t.value for t in sampler.get_parent_population(study, g)) for g in range(1, 6)]
+    assert best_parents == sorted(best_parents) and worst_parents == sorted(worst_parents)
+    parents = sampler.get_parent_population(study, 3)
+    pool = sampler.get_population(study, 2) + sampler.get_parent_population(study, 2)
+    assert min(p.value for p in parents) >= sorted((t.value for t in pool), reverse=True)[5] - 1e-12
+    # evolution beats the random initial population
+    assert max(t.value for t in study.trials if trial_generation(t) == 5) > max(
+        t.value for t in study.trials if trial_generation(t) == 0
+    )
+
+
+def test_seeded_runs_reproduce_and_seeds_differ():
+    settings = KSNASSettings(population_size=4, generations=4)
+    a = [t.params for t in _run(settings, seed=7)[0].trials]
+    b = [t.params for t in _run(settings, seed=7)[0].trials]
+    c = [t.params for t in _run(settings, seed=8)[0].trials]
+    assert a == b and a != c
+
+
+def test_offspring_come_from_crossover_and_mutation():
+    sampler = KSNASSampler(SPACE, KSNASSettings(), seed=0)
+    rng = np.random.default_rng(0)
+    a = SPACE.encode(SPACE.random_genotype(rng))
+    b = SPACE.encode(SPACE.random_genotype(rng))
+    child = sampler.crossover(a, b, rng)
+    for group in sampler.gene_groups():
+        assert all(child[k] == a[k] for k in group) or all(child[k] == b[k] for k in group)
+    mutated = sampler.mutate(a, rng)
+    assert sum(mutated[k] != a[k] for k in a) == 1
+
+
+def test_enqueued_trials_are_tagged_with_a_generation():
+    sampler = KSNASSampler(SPACE, KSNASSettings(population_size=3), seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.enqueue_trial(SPACE.encode(SPACE.random_genotype(np.random.default_rng(1))))
+    study.optimize(objective, n_trials=4)
+    assert [trial_generation(t) for t in study.trials] == [0, 0, 0, 1]
+
+
+def test_resumed_study_continues_generations(tmp_path):
+    storage = f"sqlite:///{tmp_path}/ga.db"
+    settings = KSNASSettings(population_size=4, generations=4)
+    _run(settings, n=6, storage=storage, name="ga")
+    study, _ = _run(settings, n=10, storage=storage, name="ga")  # a new sampler object: state is in storage
+    assert Counter(trial_generation(t) for t in study.trials) == {0: 4, 1: 4, 2: 4, 3: 4}
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

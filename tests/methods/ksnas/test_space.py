@@ -1,0 +1,101 @@
+import numpy as np
+import optuna
+import pytest
+
+from automm.errors import AutommError
+from automm.methods.ksnas.space import OPS, FusionNode, Genotype, SearchSpace
+
+VIEWS = ("a/x", "b/y", "c/z", "d/w", "e/v")
+
+
+def test_equal_architectures_equal_strings():
+    g1 = Genotype(("c/z", "a/x", "b/y"), (FusionNode(0, 1, "add"), FusionNode(3, 2, "concat")))
+    g2 = Genotype(("b/y", "a/x", "c/z"), (FusionNode(2, 1, "add"), FusionNode(0, 3, "concat")))
+    assert g1 == g2 and str(g1) == str(g2) == "concat(add(a/x,c/z),b/y)"
+    assert g1.views == ("a/x", "c/z", "b/y")
+    assert Genotype.from_string(str(g1)) == g1
+
+
+def test_different_architectures_differ():
+    g1 = Genotype.from_string("add(a/x,b/y)")
+    assert g1 != Genotype.from_string("mul(a/x,b/y)")
+    assert g1 != Genotype.from_string("add(a/x,c/z)")
+    assert str(Genotype(("a/x",))) == "a/x"
+
+
+def test_random_round_trips_both_directions():
+    space = SearchSpace(VIEWS, max_views=4)
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(3000):
+        g = space.random_genotype(rng)
+        assert space.decode(space.encode(g)) == g
+        assert Genotype.from_string(str(g)) == g
+        seen.add(str(g))
+    assert len(seen) > 1000
+    assert {len(Genotype.from_string(s).views) for s in seen} == {1, 2, 3, 4}
+
+
+def test_decode_repairs_duplicates_and_wraps_picks():
+    space = SearchSpace(VIEWS, max_views=3)
+    params = space.encode(Genotype.from_string("add(a/x,b/y)"))
+    params.update(view_0="a/x", view_1="a/x", node_0_left=7, node_0_right=9)
+    g = space.decode(params)
+    assert g.views == ("a/x", "b/y")  # duplicate replaced by the next unused view
+
+
+def test_distributions_fixed_length_and_suggest():
+    space = SearchSpace(VIEWS, max_views=4)
+    dists = space.distributions()
+    assert len(dists) == 1 + 4 + 3 * 3
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    names = set()
+    for _ in range(5):
+        trial = study.ask()
+        space.suggest(trial)
+        names.add(tuple(sorted(trial.params)))
+        study.tell(trial, 0.0)
+    assert names == {tuple(sorted(dists))}
+
+
+def test_enqueued_genotype_decodes_back():
+    space = SearchSpace(VIEWS, max_views=4)
+    target = Genotype.from_string("max(concat(a/x,d/w),avg(b/y,e/v))")
+    study = optuna.create_study()
+    study.enqueue_trial(space.encode(target))
+    assert space.suggest(study.ask()) == target
+
+
+@pytest.mark.parametrize(
+    ("views", "nodes", "message"),
+    [
+        ((), (), "at least one view"),
+        (("a", "a"), (FusionNode(0, 1, "add"),), "must be distinct"),
+        (("a", "b"), (), "needs 1 fusion nodes"),
+        (("a", "b"), (FusionNode(0, 2, "add"),), "not an earlier view or node"),
+        (("a", "b"), (FusionNode(0, 0, "add"),), "with itself"),
+        (("a", "b"), (FusionNode(0, 1, "sub"),), "unknown fusion operator 'sub'"),
+        (("a", "b", "c"), (FusionNode(0, 1, "add"), FusionNode(0, 2, "add")), "exactly one later node"),
+        (("a.b",), (), "must not contain"),
+    ],
+)
+def test_invalid_genotypes(views, nodes, message):
+    with pytest.raises(AutommError, match=message):
+        Genotype(views, nodes)
+
+
+@pytest.mark.parametrize("text", ["add(a,b", "add(a)", "foo(a,b)", "add(a,b)c", "", "(a,b)"])
+def test_malformed_strings(text):
+    with pytest.raises(AutommError):
+        Genotype.from_string(text)
+
+
+def test_space_limits():
+    space = SearchSpace(("a", "b"), max_views=5, ops=("add", "concat"))
+    assert space.max_views == 2
+    assert not space.contains(Genotype.from_string("mul(a,b)"))
+    with pytest.raises(AutommError, match="not in this search space"):
+        space.encode(Genotype.from_string("mul(a,b)"))
+    with pytest.raises(AutommError, match="unknown fusion operator"):
+        SearchSpace(("a",), ops=("sub",))
+    assert set(OPS) == {"add", "mul", "concat", "max", "avg"}

@@ -1,0 +1,83 @@
+"""optuna-dashboard served by `automm dashboard`, checked through its HTTP API."""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from typer.testing import CliRunner
+
+from automm.cli import app
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[str, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.headers.get("Content-Type", ""), response.read()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    runs = tmp_path_factory.mktemp("runs")
+    result = CliRunner().invoke(
+        app, ["search", "--runs-dir", str(runs), "--population", "4", "--generations", "2", "--kb-epochs", "2", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-c",
+        "from automm.cli import app; app()",
+        "dashboard",
+        "--runs-dir",
+        str(runs),
+        "--port",
+        str(port),
+    ]
+    server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            _get(base + "/api/meta")
+            break
+        except OSError:
+            if server.poll() is not None:
+                pytest.fail(server.stdout.read())
+            time.sleep(0.2)
+    yield base
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def test_dashboard_serves_trials_note_figures_and_diagrams(served):
+    _, body = _get(served + "/api/studies")
+    studies = json.loads(body)["study_summaries"]
+    assert [s["study_name"] for s in studies] == ["digits"]
+    study_id = studies[0]["study_id"]
+    _, body = _get(f"{served}/api/studies/{study_id}")
+    detail = json.loads(body)
+    assert len(detail["trials"]) == 8
+    assert "| gen | trials | best |" in detail["note"]["body"]
+    figures = {g["id"] for g in detail["plotly_graph_objects"]}
+    assert figures == {"automm-best-score", "automm-score-vs-params", "automm-epochs-per-generation"}
+    kb_artifacts = [a for a in detail["artifacts"] if a["filename"].startswith("kb_v")]
+    assert sorted(a["filename"] for a in kb_artifacts) == ["kb_v0.safetensors", "kb_v1.safetensors"]
+    trial = detail["trials"][0]
+    assert trial["intermediate_values"]  # the learning curve
+    (svg,) = [a for a in trial["artifacts"] if a["mimetype"] == "image/svg+xml"]
+    content_type, data = _get(f"{served}/artifacts/{study_id}/{trial['trial_id']}/{svg['artifact_id']}")
+    assert content_type.startswith("image/svg+xml")
+    assert data.startswith(b"<svg") and b"head FC" in data
+
+
+def test_dashboard_without_storage_is_a_user_error(tmp_path):
+    result = CliRunner().invoke(app, ["dashboard", "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "no study storage" in result.output
