@@ -24,7 +24,8 @@ from automm.errors import AutommError
 from automm.export import export_model
 from automm.methods.base import SearchContext, SearchMethod
 from automm.metrics import PRIMARY_METRIC, all_metrics
-from automm.objective import genotype_seed, score_of
+from automm.objective import genotype_seed
+from automm.results import score_of
 from automm.training import TensorData, fit, predict_logits
 
 STARTS = ("auto", "kb", "scratch")

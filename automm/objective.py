@@ -29,11 +29,6 @@ def genotype_seed(seed: int, genotype: Any) -> int:
     return zlib.crc32(f"{seed}:{genotype}".encode())
 
 
-def score_of(trial: optuna.trial.FrozenTrial) -> float | None:
-    """A finished trial's validation score (its first objective), None if it has none."""
-    return trial.values[0] if trial.values else None
-
-
 class FusionObjective:
     """Callable objective for ``optuna.Study.optimize`` (maximise the validation score).
 

@@ -10,9 +10,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
 from automm.errors import AutommError
-from automm.objective import score_of
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def score_of(trial: FrozenTrial) -> float | None:
+    """A finished trial's validation score (its first objective), None if it has none."""
+    return trial.values[0] if trial.values else None
 
 
 def n_finished(study: optuna.Study) -> int:

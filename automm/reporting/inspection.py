@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 from automm import attrs, results
-from automm.data.dataset import MultimodalDataset
-from automm.methods.base import SearchMethod
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.reporting.tables import GENERATION_COLUMNS, markdown
-from automm.settings import SearchConfig
+
+if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
+    from automm.data.dataset import MultimodalDataset
+    from automm.methods.base import SearchMethod
+    from automm.settings import SearchConfig
 
 
 def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, metric: str) -> str:

@@ -1,17 +1,10 @@
-import subprocess
-import sys
-import textwrap
-from collections import Counter
-from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 import torch
 
 import automm
 from automm.artifacts import state_from_bytes, state_to_bytes
-from automm.attrs import KB_POINTER as KB_ATTR
 from automm.attrs import TRIAL_WEIGHTS as WEIGHTS_ATTR
 from automm.errors import AutommError
 from automm.methods.ksnas.knowledge import kb_versions, merge_states, pretrain_supernet, warm_start
@@ -168,64 +161,20 @@ def test_tampered_kb_is_detected_on_resume(tmp_path):
         resumed.evaluate()
 
 
-WORKER = textwrap.dedent(
-    """
-    import sys, optuna
-    import automm
-    from automm.methods.ksnas.settings import KSNASSettings
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data, journal, artifacts = sys.argv[1:4]
-    study = automm.Study(
-        data=data, storage="journal:" + journal, study_name="shared", artifact_dir=artifacts, seed=0,
-        config=automm.SearchConfig(fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64,
-                                   max_epochs=20, patience=3),
-        ksnas=KSNASSettings(population_size=4, generations=4), knowledge={"kb_epochs": 2},
+def test_same_study_name_in_two_storages_shares_no_files(tmp_path):
+    """Two studies named alike in one runs folder (SQLite and journal) share the artifact folder."""
+    config = automm.SearchConfig(
+        fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=20, patience=3
     )
-    study.optimize()
-    """
-)
+    common = {"runs_dir": tmp_path, "config": config, "ksnas": {"population_size": 4, "generations": 2}}
+    a = automm.Study(make_toy(n=240), knowledge={"kb_epochs": 1}, **common)
+    b = automm.Study(make_toy(n=240), storage=f"journal:{tmp_path}/toy.journal", knowledge={"kb_epochs": 2}, **common)
+    assert a.artifact_dir == b.artifact_dir
+    a.optimize(4)  # generation 0 of each offers its weights before either builds KB v1
+    b.optimize(4)
+    a.optimize()  # builds v1 from its own generation 0
+    b.optimize()
+    for study in (a, b):
+        assert [p["version"] for p in kb_versions(study.optuna_study)] == [0, 1]
+        assert study.evaluate().warm_started
 
-
-def test_two_workers_share_one_journal_study(tmp_path):
-    toy = make_toy(n=240)
-    data = tmp_path / "toy.npz"
-    s = toy.splits
-    np.savez(
-        data,
-        **{f"views/{k}": v for k, v in toy.views.items()},
-        labels=toy.labels,
-        train=s.train,
-        val=s.val,
-        test=s.test,
-    )
-    script = tmp_path / "worker.py"
-    script.write_text(WORKER)
-    journal, artifacts = tmp_path / "journal.log", tmp_path / "artifacts"
-    root = Path(__file__).resolve().parents[1]
-    env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(script), str(data), str(journal), str(artifacts)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    for w in workers:
-        out, _ = w.communicate(timeout=300)
-        assert w.returncode == 0, out
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    study = optuna.load_study(study_name="shared", storage=storage)
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    gens = Counter(trial_generation(t) for t in complete)
-    assert set(gens) == {0, 1, 2, 3} and all(n >= 4 for n in gens.values())  # N=4 per generation, T=4
-    assert len(complete) <= 16 + 4  # a generation may take a few extra trials from the second worker
-    attrs = storage.get_study_system_attrs(study._study_id)
-    pointers = {int(k.removeprefix(KB_ATTR)): v for k, v in attrs.items() if k.startswith(KB_ATTR)}
-    assert sorted(pointers) == [0, 1, 2, 3]
-    for t in complete:  # both workers used the same KB version for a generation
-        assert t.user_attrs["kb_sha256"] == pointers[trial_generation(t)]["sha256"]
-    for p in pointers.values():
-        assert (artifacts / p["artifact_id"]).is_file()

@@ -5,7 +5,11 @@ from collections import Counter
 import numpy as np
 import optuna
 import pytest
-from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
+from optuna.testing.pytest_samplers import (
+    BasicSamplerTestCase,
+    MultiObjectiveSamplerTestCase,
+    RelativeSamplerTestCase,
+)
 
 from automm.errors import AutommError
 from automm.methods.ksnas.sampler import KSNASSampler, roulette, trial_generation
@@ -46,6 +50,46 @@ class TestOptunaRelative(RelativeSamplerTestCase):
         return lambda: KSNASSampler(SPACE, KSNASSettings(population_size=4), seed=0)
 
 
+class TestOptunaMultiObjective(MultiObjectiveSamplerTestCase):
+    @pytest.fixture
+    def sampler(self):
+        return lambda: KSNASSampler(SPACE, KSNASSettings(population_size=4), seed=0)
+
+
+def test_genotype_parameters_come_from_the_genetic_operators(monkeypatch):
+    """Optuna's relative cases only reach the random fallback; this reaches the genotype path."""
+    sampler = KSNASSampler(SPACE, KSNASSettings(population_size=4, generations=3), seed=0)
+    independent, bred = [], []
+    monkeypatch.setattr(sampler, "sample_independent", lambda *a: independent.append(a[2]))
+    real_breed = sampler._breed
+    monkeypatch.setattr(sampler, "_breed", lambda *a: bred.append(1) or real_breed(*a))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=12)
+    assert not independent  # every parameter of every trial came from sample_relative
+    assert len(bred) >= 8  # generations 1 and 2 are bred from parents
+    for t in study.trials:
+        assert set(t.params) == set(SPACE.distributions())
+        assert SPACE.encode(SPACE.decode(t.params)) == t.params  # a canonical, decodable genotype
+
+
+def test_two_objectives_select_parents_by_front_and_crowding():
+    sampler = KSNASSampler(SPACE, KSNASSettings(population_size=4, generations=4), seed=0)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(lambda t: (score(g := SPACE.suggest(t)), float(g.k)), n_trials=16)
+    pool = sampler.get_population(study, 2) + sampler.get_parent_population(study, 2)
+    parents = sampler.get_parent_population(study, 3)
+    dominated = {
+        t.number
+        for t in pool
+        if any(o.values[0] >= t.values[0] and o.values[1] <= t.values[1] and o.values != t.values for o in pool)
+    }
+    front = [t for t in pool if t.number not in dominated]
+    if len({str(sampler.decode(t)) for t in front}) >= 4:
+        assert all(p.number not in dominated for p in parents)
+    else:
+        assert {str(sampler.decode(t)) for t in front} <= {str(sampler.decode(p)) for p in parents}
+
+
 def test_adaptive_rates_and_settings_validation():
     s = KSNASSettings(generations=5)
     rates = [s.rates(g) for g in range(7)]
@@ -62,7 +106,8 @@ def test_roulette_is_fitness_proportional():
     rng = np.random.default_rng(0)
     counts = Counter(roulette([0.1, 0.3, 0.6], rng) for _ in range(20000))
     assert [counts[i] / 20000 for i in range(3)] == pytest.approx([0.1, 0.3, 0.6], abs=0.015)
-    assert roulette([-1.0, -1.0, 5.0], rng) in (0, 1, 2)  # negative fitness is shifted
+    shifted = Counter(roulette([-1.0, 0.0, 1.0], rng) for _ in range(20000))  # shifted to [0, 1, 2] (+ epsilon)
+    assert [shifted[i] / 20000 for i in range(3)] == pytest.approx([0.0, 1 / 3, 2 / 3], abs=0.015)
 
 
 def test_generations_elitism_and_no_duplicates_within_generation():

@@ -47,6 +47,22 @@ def test_mfas_study_shares_layers_and_delivers(tmp_path):
     assert "<svg" in study.method.diagram(study.space, study.best_genotype, ds.view_dims, study.config)
 
 
+def test_resumed_mfas_study_continues_as_an_uninterrupted_one(tmp_path):
+    settings = {**MFAS, "iterations": 2}
+    whole = automm.Study(make_toy(n=240), method="mfas", runs_dir=tmp_path / "a", seed=3, mfas=settings)
+    whole.optimize()
+    storage = f"sqlite:///{tmp_path}/b.db"
+    first = automm.Study(
+        make_toy(n=240), method="mfas", storage=storage, runs_dir=tmp_path / "b", seed=3, mfas=settings
+    )
+    first.optimize(4)  # stopped inside the first iteration's second level
+    resumed = automm.Study(make_toy(n=240), storage=storage, runs_dir=tmp_path / "b")
+    resumed.optimize()
+    genotypes = [t.user_attrs["genotype"] for t in whole.optuna_study.trials]
+    assert len(genotypes) == whole.default_trials == 12
+    assert [t.user_attrs["genotype"] for t in resumed.optuna_study.trials] == genotypes
+
+
 def test_mfas_without_weight_sharing(tmp_path):
     study = _study(tmp_path, weight_sharing=False)
     study.optimize()
