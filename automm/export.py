@@ -216,7 +216,8 @@ def load_model(path: str | Path) -> FusionModel:
     except AutommError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, OSError, SafetensorError) as exc:
-        raise AutommError(f"{path}: corrupted automm export ({type(exc).__name__}: {exc})") from exc
+        detail = " ".join(str(exc).split())  # one line: torch's messages span several
+        raise AutommError(f"{path}: corrupted automm export ({type(exc).__name__}: {detail[:300]})") from exc
     for v in net.view_order:
         width = meta["view_dims"][v]
         if mean[v].shape != (width,) or scale[v].shape != (width,) or not (scale[v] > 0).all():

@@ -49,6 +49,8 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
     import torch
 
     import automm
+    from automm.methods.ksnas.settings import KSNASSettings
+    from automm.settings import load_preset
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -57,7 +59,8 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
         study = automm.Study(dataset, runs_dir=runs, seed=seed, **VARIANTS[variant])
-        budget = study.ksnas.population_size * study.ksnas.generations
+        evolution = KSNASSettings(**load_preset(dataset_name).section("ksnas"))  # the same budget for every method
+        budget = evolution.population_size * evolution.generations
         if variant.startswith("KS-NAS"):
             study.optimize()  # until generation T-1 holds N individuals
         else:
@@ -83,6 +86,7 @@ def kb_size_study() -> str:
     import optuna
 
     import automm
+    from automm.methods.ksnas.knowledge import kb_versions
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as runs:
@@ -96,7 +100,7 @@ def kb_size_study() -> str:
         study.optimize(callbacks=[track])
         wall = time.perf_counter() - start
         files = {p.name: p.stat().st_size for p in study.artifact_dir.iterdir()}
-        kb_ids = {p["artifact_id"] for p in study.kb_versions()}
+        kb_ids = {p["artifact_id"] for p in kb_versions(study.optuna_study)}
         kb = [b for n, b in files.items() if n in kb_ids]
         weights = [b for n, b in files.items() if n.startswith("automm-weights")]
         diagrams = [b for n, b in files.items() if n not in kb_ids and not n.startswith("automm-weights")]

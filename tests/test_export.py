@@ -86,3 +86,135 @@ def test_report_is_self_contained(finished, tmp_path):
 def test_study_load_reopens_by_name(finished):
     with pytest.raises(AutommError, match="in-memory data set"):
         automm.Study.load(finished.study_name, storage=finished.storage)
+
+
+def _rewrite_manifest(path):
+    """What an editing tool that keeps the manifest consistent would leave: the deeper checks must still catch it."""
+    import hashlib
+
+    manifest = json.loads((path / MANIFEST).read_text())
+    manifest["sha256"] = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in FILES}
+    (path / MANIFEST).write_text(json.dumps(manifest))
+
+
+def _edit_json(**changes):
+    def edit(path):
+        meta = json.loads((path / "genotype.json").read_text())
+        for key, value in changes.items():
+            meta[key] = value(meta) if callable(value) else value
+        (path / "genotype.json").write_text(json.dumps(meta))
+
+    return edit
+
+
+def _edit_weights(fn, name="model.safetensors"):
+    def edit(path):
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(path / name))
+        save_file({k: fn(k, v) for k, v in state.items()}, str(path / name))
+
+    return edit
+
+
+def _swap_head_rows(k, v):
+    return v.flip(0).contiguous() if k.startswith("head.") else v
+
+
+TAMPERINGS = {
+    "zeroed weights": _edit_weights(lambda k, v: torch.zeros_like(v)),
+    "NaN weights": _edit_weights(lambda k, v: torch.full_like(v, float("nan"))),
+    "swapped head rows": _edit_weights(_swap_head_rows),
+    "changed scale": _edit_weights(lambda k, v: v * 2 if k.startswith("scale/") else v, "preprocessing.safetensors"),
+    "renamed class": _edit_json(class_names=lambda m: ["renamed", *m["class_names"][1:]]),
+    "operator swapped": _edit_json(genotype=lambda m: m["genotype"].replace("add", "max").replace("avg", "max")),
+    "format 99": _edit_json(format_version=99),
+    "other threshold": _edit_json(threshold=0.9),
+    "truncated weights": lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:100]),
+    "torchscript edited": lambda p: (p / "model.torchscript.pt").write_bytes(b"x"),
+    "json garbage": lambda p: (p / "genotype.json").write_text("{not json"),
+    "weights removed": lambda p: (p / "model.safetensors").unlink(),
+    "manifest removed": lambda p: (p / MANIFEST).unlink(),
+    "manifest garbage": lambda p: (p / MANIFEST).write_text("[]"),
+}
+CONSISTENT = {  # edited, then the manifest recomputed: caught by the format and content checks
+    "format 99": (_edit_json(format_version=99), "export format 99"),
+    "NaN weights": (TAMPERINGS["NaN weights"], "NaN or inf"),
+    "json garbage": (TAMPERINGS["json garbage"], "corrupted automm export"),
+    "unknown task": (_edit_json(task="regression"), "unknown task"),
+    "wrong view width": (_edit_json(view_dims=lambda m: {v: d + 1 for v, d in m["view_dims"].items()}), "corrupted"),
+    "duplicate class names": (_edit_json(class_names=lambda m: ["a"] * len(m["class_names"])), "distinct class"),
+    "unknown family": (_edit_json(space="bmnas"), "unknown network family"),
+    "malformed genotype": (_edit_json(genotype="add(("), "malformed genotype"),
+    "zero scale": (
+        _edit_weights(lambda k, v: v * 0 if k.startswith("scale/") else v, "preprocessing.safetensors"),
+        "preprocessing",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def exported(finished, tmp_path_factory):
+    return finished.export(tmp_path_factory.mktemp("exports") / "model")
+
+
+@pytest.mark.parametrize("name", sorted(TAMPERINGS))
+def test_every_tampered_export_is_refused_in_one_line(exported, tmp_path, name):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    TAMPERINGS[name](copy)
+    with pytest.raises(AutommError) as info:
+        automm.load_model(copy)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", sorted(CONSISTENT))
+def test_malformed_exports_with_a_consistent_manifest_are_refused(exported, tmp_path, name):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    edit, message = CONSISTENT[name]
+    edit(copy)
+    _rewrite_manifest(copy)
+    with pytest.raises(AutommError, match=message) as info:
+        automm.load_model(copy)
+    assert "\n" not in str(info.value)
+
+
+def test_export_refuses_to_overwrite_and_replaces_whole(finished, exported, tmp_path, monkeypatch):
+    import shutil
+
+    target = tmp_path / "model"
+    shutil.copytree(exported, target)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    with pytest.raises(AutommError, match="not empty; pass --overwrite"):
+        finished.export(target)
+
+    def broken_trace(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(torch.jit, "trace", broken_trace)
+    with pytest.raises(RuntimeError, match="disk full"):
+        finished.export(target, start="scratch", overwrite=True)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # the old export, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind
+    automm.load_model(target)
+    monkeypatch.undo()
+    finished.export(target, start="scratch", overwrite=True)
+    assert automm.load_model(target).meta["started_from"] == "scratch"
+
+
+def test_report_refuses_to_overwrite(finished, tmp_path):
+    path = tmp_path / "r.html"
+    path.write_text("mine")
+    with pytest.raises(AutommError, match="exists; pass --overwrite"):
+        write_report(finished, path)
+    assert path.read_text() == "mine"
+    assert "<svg" in write_report(finished, path, overwrite=True).read_text()
+
+
+def test_user_errors_are_value_errors():
+    assert issubclass(AutommError, ValueError)
