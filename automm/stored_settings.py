@@ -46,6 +46,8 @@ def resumed_meta(
     options: dict[str, Any] | None = None,
 ) -> tuple[type[SearchMethod], dict]:
     """(method class, meta) of a stored study; a contradicting request raises `AutommError`."""
+    if requested["sampler"] is not None:
+        method_class(requested["sampler"])  # an unknown name is that, not a contradiction
     cls = method_class(stored["sampler"])
     overrides = _plain(cls, overrides, options)
     meta = dict(stored)
