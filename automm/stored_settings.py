@@ -9,13 +9,46 @@ resumed one takes what it stored and refuses a request that contradicts it.
 from __future__ import annotations
 
 from dataclasses import asdict, is_dataclass
+from pathlib import Path
 from typing import Any
 
+import optuna
+
+from automm.data.dataset import MultimodalDataset
 from automm.errors import AutommError
 from automm.methods import DEFAULT_METHOD, SearchMethod, method_class
 from automm.settings import load_preset
 
 COMMON = ("seed", "sampler", "pruner", "config", "minimize_params")  # stored settings every method has
+PRUNERS = ("none", "median")
+
+
+def data_source(dataset: str | MultimodalDataset | None, data: str | Path | None) -> tuple[str, dict[str, Any]]:
+    """(default study name, stored source) of a registered name, an in-memory data set or a file."""
+    if isinstance(dataset, MultimodalDataset):
+        return dataset.name, {"dataset": dataset.name, "data": None, "in_memory": True}
+    if data is not None:
+        return Path(data).stem, {"dataset": None, "data": str(Path(data).expanduser().resolve()), "in_memory": False}
+    name = (dataset or "digits").lower()
+    return name, {"dataset": name, "data": None, "in_memory": False}
+
+
+def check_views(study_name: str, meta: dict[str, Any], views: dict[str, int]) -> None:
+    """Refuse data whose views differ from those the study was created for; record them in ``meta``."""
+    if "views" in meta and meta["views"] != views:
+        raise AutommError(
+            f"study {study_name!r} was created for views {', '.join(meta['views'])}, but the data now has "
+            f"{', '.join(views)} (another release, extractor or file?); choose another --study-name"
+        )
+    meta["views"] = views
+
+
+def make_pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
+    raise AutommError(f"unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
 
 
 def new_meta(

@@ -31,19 +31,9 @@ from automm.objective import FusionObjective
 from automm.reporting.inspection import Inspector
 from automm.settings import SearchConfig
 from automm.storage import StorageLike, automm_meta, existing_storage, find_summary, open_storage, study_names
-from automm.stored_settings import new_meta, resumed_meta
-
-PRUNERS = ("none", "median")
+from automm.stored_settings import PRUNERS, check_views, data_source, make_pruner, new_meta, resumed_meta
 
 __all__ = ["PRUNERS", "Evaluation", "Study"]
-
-
-def _make_pruner(name: str) -> optuna.pruners.BasePruner:
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=5)
-    raise AutommError(f"unknown pruner {name!r}; known: {', '.join(PRUNERS)}")
 
 
 class Study:
@@ -85,15 +75,7 @@ class Study:
         if method is not None and sampler is not None and method.lower() != sampler.lower():
             raise AutommError(f"method {method!r} and sampler {sampler!r} name different methods; give one")
         method = method or sampler
-        if isinstance(dataset, MultimodalDataset):
-            name = dataset.name
-            source: dict[str, Any] = {"dataset": name, "data": None, "in_memory": True}
-        elif data is not None:
-            name = Path(data).stem
-            source = {"dataset": None, "data": str(Path(data).expanduser().resolve()), "in_memory": False}
-        else:
-            name = (dataset or "digits").lower()
-            source = {"dataset": name, "data": None, "in_memory": False}
+        name, source = data_source(dataset, data)
         self.study_name = study_name or name
         if storage is None:
             Path(runs_dir).mkdir(parents=True, exist_ok=True)
@@ -128,13 +110,7 @@ class Study:
             self.dataset = dataset
         else:
             self.dataset = load_dataset(source["dataset"], data=source["data"], data_dir=data_dir, seed=self.seed)
-        views = dict(self.dataset.view_dims)
-        if "views" in meta and meta["views"] != views:
-            raise AutommError(
-                f"study {self.study_name!r} was created for views {', '.join(meta['views'])}, but the data now has "
-                f"{', '.join(views)} (another release, extractor or file?); choose another --study-name"
-            )
-        meta["views"] = views
+        check_views(self.study_name, meta, dict(self.dataset.view_dims))
         self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
         self.device = torch.device(device) if device is not None else default_device()
         self.metric = PRIMARY_METRIC[self.dataset.task]
@@ -145,7 +121,7 @@ class Study:
             directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
             load_if_exists=True,
             sampler=self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir),
-            pruner=_make_pruner(self.pruner_name),
+            pruner=make_pruner(self.pruner_name),
         )
         if stored is None:
             self.optuna_study.set_user_attr(attrs.META, meta)
