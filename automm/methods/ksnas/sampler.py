@@ -27,12 +27,13 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution, IntDistribution
-from optuna.samplers import BaseGASampler, RandomSampler
+from optuna.samplers import BaseGASampler
 from optuna.study import Study as OptunaStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
 from automm.artifacts import set_study_system_attr, study_lock, study_system_attrs, trial_system_attrs
+from automm.methods.encoding import SpaceSamplerMixin
 from automm.methods.ksnas._pareto import elitist_order, pareto_ranks
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import Genotype, SearchSpace
@@ -47,7 +48,7 @@ def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
     return int(rng.choice(len(f), p=f / f.sum()))
 
 
-class KSNASSampler(BaseGASampler):
+class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
     """Evolutionary sampler over a `SearchSpace` (see module docstring)."""
 
     def __init__(
@@ -59,34 +60,22 @@ class KSNASSampler(BaseGASampler):
     ) -> None:
         """``lock_dir``: the study's artifact folder, shared by its workers (see `automm.artifacts.study_lock`)."""
         self.settings = settings or KSNASSettings()
-        self.lock_dir = lock_dir
         super().__init__(population_size=self.settings.population_size)
-        self.space = space
-        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
-        self._distributions = space.distributions()
-        self._fallback = RandomSampler(seed=seed)
+        self._init_space(space, seed, lock_dir)
         self._surrogates: dict[int, SequenceSurrogate | None] = {}
 
     # -- Optuna sampler interface ------------------------------------------------------------
-    def reseed_rng(self) -> None:
-        self._fallback.reseed_rng()
-
     def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
         # Tag the generation here: an enqueued trial never reaches sample_relative.
         self.get_trial_generation(study, trial)
-
-    def infer_relative_search_space(self, study: OptunaStudy, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return dict(self._distributions)
 
     def sample_relative(
         self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        if set(search_space) != set(self._distributions):  # not this genotype space: behave like random search
-            return {
-                name: self._fallback.sample_independent(study, trial, name, dist) for name, dist in search_space.items()
-            }
+        if not self.is_own_space(search_space):  # not this genotype space: behave like random search
+            return self.sample_at_random(study, trial, search_space)
         generation = self.get_trial_generation(study, trial)
         rng = np.random.default_rng([self.seed, trial.number])
         taken = self._taken(study, trial, generation)
@@ -97,11 +86,6 @@ class KSNASSampler(BaseGASampler):
             child = self._offspring(study, parents, generation, rng, taken)
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
-
-    def sample_independent(
-        self, study: OptunaStudy, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
-    ) -> Any:
-        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     def select_parent(self, study: OptunaStudy, generation: int) -> list[FrozenTrial]:
         """Elitist environmental selection: the best N distinct genotypes of parents + offspring.

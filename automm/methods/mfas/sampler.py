@@ -24,18 +24,19 @@ from typing import Any
 
 import numpy as np
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers import BaseSampler
 from optuna.study import Study as OptunaStudy
 from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
 from automm.artifacts import set_study_system_attr, study_lock, study_system_attrs
+from automm.methods.encoding import SpaceSamplerMixin
 from automm.methods.mfas.settings import MFASSettings
 from automm.methods.mfas.space import MFASGenotype, MFASSpace
 from automm.methods.surrogate import SequenceSurrogate
 
 
-class MFASSampler(BaseSampler):
+class MFASSampler(SpaceSamplerMixin, BaseSampler):
     """Progressive surrogate-guided sampler over an `MFASSpace` (see module docstring)."""
 
     def __init__(
@@ -46,36 +47,21 @@ class MFASSampler(BaseSampler):
         lock_dir: str | Path | None = None,
     ) -> None:
         """``lock_dir``: the study's artifact folder, shared by its workers (see `automm.artifacts.study_lock`)."""
-        self.space = space
-        self.lock_dir = lock_dir
         self.settings = settings or MFASSettings()
-        self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
-        self._distributions = space.distributions()
-        self._fallback = RandomSampler(seed=seed)
+        self._init_space(space, seed, lock_dir)
         self._sizes = self.settings.level_sizes(space)
-
-    def reseed_rng(self) -> None:
-        self._fallback.reseed_rng()
-
-    def infer_relative_search_space(self, study: OptunaStudy, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        return dict(self._distributions)
 
     def sample_relative(
         self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         if not search_space:
             return {}
-        if set(search_space) != set(self._distributions):  # not this space: behave like random search
-            return {n: self._fallback.sample_independent(study, trial, n, d) for n, d in search_space.items()}
+        if not self.is_own_space(search_space):  # not this space: behave like random search
+            return self.sample_at_random(study, trial, search_space)
         step, slot = self.locate(trial.number)
         proposals = self.proposals(study, step)
         genotype = self.space.parse(proposals[slot % len(proposals)])
         return self.space.encode(genotype)
-
-    def sample_independent(
-        self, study: OptunaStudy, trial: FrozenTrial, param_name: str, param_distribution: BaseDistribution
-    ) -> Any:
-        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
 
     # -- the schedule --------------------------------------------------------------------------
     def locate(self, number: int) -> tuple[int, int]:
