@@ -16,7 +16,6 @@ accidental edits, not against someone who rewrites it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from automm.artifacts import sha256
 from automm.data.preprocess import Standardizer
 from automm.errors import AutommError
 from automm.files import staged_folder
@@ -57,10 +57,6 @@ class _ServingModule(nn.Module):
             v: (views[v] - getattr(self, f"mean_{i}")) / getattr(self, f"scale_{i}") for i, v in enumerate(self.views)
         }
         return self.net(scaled)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def export_model(
@@ -109,7 +105,7 @@ def export_model(
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.jit.trace(serving, (example,), strict=False).save(str(stage / "model.torchscript.pt"))
         (stage / "genotype.json").write_text(json.dumps(meta, indent=2))
-        manifest = {"format_version": FORMAT_VERSION, "sha256": {f: _sha256(stage / f) for f in FILES}}
+        manifest = {"format_version": FORMAT_VERSION, "sha256": {f: sha256((stage / f).read_bytes()) for f in FILES}}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out
 
@@ -178,7 +174,7 @@ def _verify(path: Path) -> None:
     if missing:
         raise AutommError(f"{path}: not an automm export (missing {', '.join(missing)})")
     for name in FILES:
-        if recorded.get(name) != _sha256(path / name):
+        if recorded.get(name) != sha256((path / name).read_bytes()):
             raise AutommError(f"{path}: {name} is corrupted or was modified (its sha256 is not the recorded one)")
 
 

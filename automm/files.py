@@ -29,10 +29,6 @@ def atomic_write(path: str | Path, write: Callable[[Path], None], suffix: str = 
     return path
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
-
-
 @contextlib.contextmanager
 def staged_folder(target: str | Path) -> Iterator[Path]:
     """Yield an empty folder beside ``target``; on success it replaces ``target`` whole.

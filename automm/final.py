@@ -76,7 +76,7 @@ class FinalTrainer:
         if state is not None:
             assert trial is not None
             return state, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))
-        if trial is not None and attrs.KB_VERSION not in trial.user_attrs and not self.method.proxy_scores:
+        if trial is not None and not self.method.warm_started(trial) and not self.method.proxy_scores:
             return None, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))  # searched from scratch
         # early stopping from scratch with the full training settings (proxy scores had short training)
         config = self.context.config
@@ -169,7 +169,7 @@ class FinalTrainer:
         for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):
             genotype = self.space.parse(text)
             trial = results.trial_of(self.study, genotype)
-            warm = trial is not None and self.method.final_start(self.context, trial) is not None
+            warm = trial is not None and self.method.warm_started(trial)
             for start in ["kb", "scratch"] if warm else ["scratch"]:
                 ev = self.evaluate(genotype, seeds=seeds, start=start)
                 rows.append(

@@ -187,8 +187,9 @@ class Study:
         if n_trials is not None and n_trials < 1:
             raise AutommError(f"the number of trials must be at least 1, got {n_trials}")
         remaining: int | None
-        if n_trials is None and self.method.is_done(self.optuna_study) is not None:
-            if self.method.is_done(self.optuna_study):
+        done = self.method.is_done(self.optuna_study) if n_trials is None else None
+        if done is not None:
+            if done:
                 return self
             stop: Any = self._stop_when_done
             remaining = None

@@ -77,14 +77,13 @@ def train_epoch(
     """One pass over ``data`` in a shuffled order; each batch trains ``model_for_batch()``.
 
     `fit` passes the same network for every batch; supernet pretraining a fresh random subnet of
-    shared modules. Returns the number of batches.
+    shared modules. The caller puts the modules in training mode. Returns the number of batches.
     """
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
     batches = 0
     for i in range(0, len(data), batch_size):
         idx = order[i : i + batch_size]
         model = model_for_batch()
-        model.train()
         optimiser.zero_grad(set_to_none=True)
         logits = model({k: v[idx] for k, v in data.views.items()})
         loss = criterion(logits, data.labels[idx])
@@ -145,6 +144,7 @@ def fit(
         if on_epoch is not None:
             on_epoch(0, initial)
     for epoch in range(1, max_epochs + 1):
+        model.train()  # scoring on validation data switched it to eval mode
         train_epoch(lambda: model, train, optimiser, criterion, config.batch_size, generator)
         if val is None:
             continue

@@ -163,7 +163,8 @@ def search(**kwargs: Any) -> None:
         study.optimize(trials, timeout=timeout)
     else:
         out.print(f"[bold]{escape(study.dataset.summary())}[/bold]", highlight=False)
-        mode = f" ({method.describe()})" if method.describe() else ""
+        described = method.describe()
+        mode = f" ({described})" if described else ""
         out.print(f"sampler {method.name}{mode}, storage {study.storage}, device {study.device}", highlight=False)
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=out, transient=False) as progress:
@@ -173,8 +174,9 @@ def search(**kwargs: Any) -> None:
         if report:
             out.print(generation_table(report))
         out.print(summary_table(study, top=method.summary_top))
-        if method.after_search_note():
-            out.print(method.after_search_note())
+        note = method.after_search_note()
+        if note:
+            out.print(note)
     best = study.best_trial
     line = f"best {study.metric} {study.best_value:.4f} (trial {best.number}): {study.best_genotype}"
     out.print(line, highlight=False, soft_wrap=True)

@@ -165,6 +165,10 @@ class SearchMethod:
     def hooks(self, context: SearchContext, space: Any, train: TensorData) -> TrialHooks:
         return TrialHooks()
 
+    def warm_started(self, trial: optuna.trial.FrozenTrial) -> bool:
+        """Whether ``trial`` started from shared weights that `final_start` can give back."""
+        return False
+
     def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
         """Weights to start the final training of ``trial``'s genotype from (None: from scratch)."""
         return None

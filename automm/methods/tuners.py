@@ -15,29 +15,32 @@ from automm.methods.ksnas.space import SearchSpace
 from automm.settings import Preset
 
 
-class TPEMethod(FusionTreeMethod):
+class OptunaTunerMethod(FusionTreeMethod):
+    """One of Optuna's single-population samplers, seeded with the study seed moved on by the trial
+    count, so a resumed study does not replay its first proposals."""
+
+    sampler_class: ClassVar[type[optuna.samplers.BaseSampler]]
+
+    def make_sampler(
+        self, space: SearchSpace, seed: int, n_existing: int, lock_dir: Path | None
+    ) -> optuna.samplers.BaseSampler:
+        return self.sampler_class(seed=seed + n_existing)  # type: ignore[call-arg]
+
+
+class TPEMethod(OptunaTunerMethod):
     """Optuna's TPE sampler over the fusion-tree parameters."""
 
     name = "tpe"
     title = "TPE"
-
-    def make_sampler(
-        self, space: SearchSpace, seed: int, n_existing: int, lock_dir: Path | None
-    ) -> optuna.samplers.BaseSampler:
-        # moved on by the trial count, so a resumed study does not replay its first proposals
-        return optuna.samplers.TPESampler(seed=seed + n_existing)
+    sampler_class = optuna.samplers.TPESampler
 
 
-class RandomMethod(FusionTreeMethod):
+class RandomMethod(OptunaTunerMethod):
     """Uniform random search over the fusion-tree parameters."""
 
     name = "random"
     title = "random search"
-
-    def make_sampler(
-        self, space: SearchSpace, seed: int, n_existing: int, lock_dir: Path | None
-    ) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.RandomSampler(seed=seed + n_existing)
+    sampler_class = optuna.samplers.RandomSampler
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,9 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         "<h2>Settings</h2>",
         _settings(study.config.to_dict()),
     ]
-    if method.settings_rows():
-        parts.append(_settings(method.settings_rows()))
+    method_settings = method.settings_rows()
+    if method_settings:
+        parts.append(_settings(method_settings))
     generations = results.generation_report(optuna_study)
     if generations:
         parts += ["<h2>Generations</h2>", _html_table(*cells(GENERATION_COLUMNS, generations))]

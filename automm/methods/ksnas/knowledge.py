@@ -71,6 +71,7 @@ def pretrain_supernet(
     generator = torch.Generator(device="cpu").manual_seed(seed)
     optimiser = torch.optim.Adam(supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     criterion = loss_function(task)
+    supernet.train()
     batches = 0
     for _ in range(epochs):
         batches += train_epoch(

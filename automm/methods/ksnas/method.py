@@ -94,8 +94,8 @@ class KSNASMethod(FusionTreeMethod):
     title = "KS-NAS"
     sections: ClassVar[dict[str, Any]] = {
         "ksnas": KSNASSettings,
-        "knowledge": KnowledgeSettings,
         "knowledge_sharing": True,
+        "knowledge": KnowledgeSettings,
     }
     options = (
         MethodOption("population", ("--population",), "ksnas", "population_size", int, "Population size N."),
@@ -188,11 +188,13 @@ class KSNASMethod(FusionTreeMethod):
         )
         return KnowledgeHooks(self._knowledge_base(context, builder))
 
+    def warm_started(self, trial: optuna.trial.FrozenTrial) -> bool:
+        return attrs.KB_VERSION in trial.user_attrs
+
     def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
-        version = trial.user_attrs.get(attrs.KB_VERSION)
-        if version is None:
+        if not self.warm_started(trial):
             return None
-        state, _ = self._knowledge_base(context).load(int(version))
+        state, _ = self._knowledge_base(context).load(int(trial.user_attrs[attrs.KB_VERSION]))
         return state
 
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -201,13 +203,6 @@ class KSNASMethod(FusionTreeMethod):
     def describe(self) -> str:
         ks = "on" if self.knowledge_sharing else "off"
         return f"N={self.evolution.population_size}, T={self.evolution.generations}, knowledge sharing {ks}"
-
-    def settings_rows(self) -> dict[str, Any]:
-        return {
-            **self.evolution.to_dict(),
-            "knowledge_sharing": self.knowledge_sharing,
-            **self.knowledge.to_dict(),
-        }
 
     def note_lines(self, optuna_study: optuna.Study) -> list[str]:
         lines = [
