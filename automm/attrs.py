@@ -17,6 +17,11 @@ SECONDS = "seconds"
 VAL_CURVE = "val_curve"
 INITIAL_SCORE = "initial_score"
 DIAGRAM = "diagram_artifact"
+BASELINE = "baseline"  # the first-try architecture an enqueued trial stands for
+FOLDS = "folds"  # folds this study scores a candidate on
+FOLD_SCORES = "fold_scores"  # one validation score per fold scored
+FOLD_BEST_EPOCHS = "fold_best_epochs"
+RACED_OUT = "raced_out"  # stopped before the last fold: its value is a partial mean
 # written by KS-NAS
 GENERATION = "generation"
 KB_VERSION = "kb_version"
@@ -31,9 +36,11 @@ DATASET_SUMMARY = "dataset_summary"
 METRIC = "metric"
 EVALUATION = "evaluation"
 RETRAIN = "retrain"
+ENSEMBLE = "ensemble"  # the chosen ensemble: members and weights
 
 # system attributes (artifact pointers and sampler state)
 KB_POINTER = "automm:kb:"  # + version -> pointer (study)
+PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabilities (trial)
 TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (trial)
 LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)
 MFAS_STEP = "MFASSampler:step:"  # + step -> proposals (study)

@@ -1,17 +1,19 @@
-"""Deliver a trained fusion network: export to a folder, load it back verified, predict on new features.
+"""Deliver a trained fusion network, or an ensemble of them: export to a folder, load it back verified, predict.
 
 An export folder holds
-- ``genotype.json``: method, genotype, view names and widths, task, class names, threshold, provenance;
-- ``model.safetensors``: the network's weights;
+- ``genotype.json``: method, the members (genotype, views, weight, weights file), the union of
+  their view names and widths, task, class names, threshold, provenance;
+- ``model.safetensors`` (first member), ``model_1.safetensors``, ...: each member's weights;
 - ``preprocessing.safetensors``: per-view ``mean/<view>`` and ``scale/<view>`` of standardisation;
-- ``model.torchscript.pt``: a traced module taking raw (unstandardised) view tensors to logits,
-  for serving without automm (``torch.jit.load``);
+- ``model.torchscript.pt``: a traced module taking raw (unstandardised) view tensors to logits
+  (for an ensemble: scores whose softmax, or sigmoid for multilabel, is the weighted mean of the
+  members' probabilities), for serving without automm (``torch.jit.load``);
 - ``manifest.json``: the sha256 of every file above.
 The folder is written whole (staged beside the target, then renamed) and an existing export
 is replaced only with ``overwrite``. `load_model` verifies every checksum and the format
 version, reads only the JSON and the safetensors files (nothing is unpickled), and turns any
-malformed export into one `AutommError` line. The manifest guards against corruption and
-accidental edits, not against someone who rewrites it.
+malformed export into one `AutommError` line. It also reads format 2 (one network). The manifest
+guards against corruption and accidental edits, not against someone who rewrites it.
 """
 
 from __future__ import annotations
@@ -35,19 +37,26 @@ from automm.files import staged_folder
 from automm.methods import network_from_export
 from automm.metrics import predict_labels
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)
 MANIFEST = "manifest.json"
-FILES = ("genotype.json", "model.safetensors", "preprocessing.safetensors", "model.torchscript.pt")
+FILES = ("genotype.json", "preprocessing.safetensors", "model.torchscript.pt")  # besides the members' weights
 TASKS = ("multiclass", "multilabel")
 
 
-class _ServingModule(nn.Module):
-    """Standardise raw views, then run the fusion net (what the TorchScript file contains)."""
+def member_file(i: int) -> str:
+    return "model.safetensors" if i == 0 else f"model_{i}.safetensors"
 
-    def __init__(self, net: nn.Module, standardizer: Standardizer) -> None:
+
+class _ServingModule(nn.Module):
+    """Standardise raw views, run every member, combine (what the TorchScript file contains)."""
+
+    def __init__(self, nets: list[nn.Module], weights: list[float], standardizer: Standardizer, task: str) -> None:
         super().__init__()
-        self.net = net
-        self.views = list(net.view_order)
+        self.nets = nn.ModuleList(nets)
+        self.weights = [float(w) for w in weights]
+        self.multiclass = task == "multiclass"
+        self.views = sorted({v for net in nets for v in net.view_order})
         for i, v in enumerate(self.views):
             self.register_buffer(f"mean_{i}", torch.from_numpy(standardizer.mean[v]))
             self.register_buffer(f"scale_{i}", torch.from_numpy(standardizer.scale[v]))
@@ -56,11 +65,23 @@ class _ServingModule(nn.Module):
         scaled = {
             v: (views[v] - getattr(self, f"mean_{i}")) / getattr(self, f"scale_{i}") for i, v in enumerate(self.views)
         }
-        return self.net(scaled)
+        return combine([net(scaled) for net in self.nets], self.weights, self.multiclass)
+
+
+def combine(logits: list[torch.Tensor], weights: list[float], multiclass: bool) -> torch.Tensor:
+    """One member: its logits. Several: scores whose softmax (sigmoid) is the weighted mean probability."""
+    if len(logits) == 1:
+        return logits[0]
+    if multiclass:
+        probs = sum(w * torch.softmax(x, dim=1) for w, x in zip(weights, logits, strict=True))
+        return torch.log(torch.clamp(probs, min=1e-12))
+    probs = sum(w * torch.sigmoid(x) for w, x in zip(weights, logits, strict=True))
+    probs = torch.clamp(probs, 1e-12, 1 - 1e-12)
+    return torch.log(probs) - torch.log1p(-probs)
 
 
 def export_model(
-    net: nn.Module,
+    nets: nn.Module | list[nn.Module],
     standardizer: Standardizer,
     out_dir: str | Path,
     *,
@@ -69,25 +90,38 @@ def export_model(
     view_dims: dict[str, int],
     threshold: float,
     info: dict[str, Any],
+    weights: list[float] | None = None,
     overwrite: bool = False,
 ) -> Path:
-    """Write ``net`` (a method's network with ``genotype`` and ``view_order``) and its preprocessing.
+    """Write ``nets`` (one network or ensemble members: a method's networks with ``genotype`` and
+    ``view_order``), their ``weights`` (default equal) and the preprocessing.
 
-    ``info`` must hold what `automm.methods.network_from_export` needs to rebuild the network
+    ``info`` must hold what `automm.methods.network_from_export` needs to rebuild a network
     (``space`` and its widths, see `SearchMethod.export_info`). Refuses a non-empty ``out_dir``
     unless ``overwrite``; the folder is replaced whole or left as it was.
     """
+    members = [nets] if isinstance(nets, nn.Module) else list(nets)
+    if not members:
+        raise AutommError("an export needs at least one network")
+    weights = [1.0 / len(members)] * len(members) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(members) or min(weights) <= 0:
+        raise AutommError("an ensemble needs one positive weight per member")
+    weights = [w / sum(weights) for w in weights]
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
         raise AutommError(f"{out} exists and is not a folder; choose another --out")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
         raise AutommError(f"{out} is not empty; pass --overwrite (overwrite=True) to replace it")
-    net = net.cpu().eval()
-    views = list(net.view_order)
+    members = [net.cpu().eval() for net in members]
+    views = sorted({v for net in members for v in net.view_order})
     meta = {
         "format_version": FORMAT_VERSION,
         **info,
-        "genotype": str(net.genotype),
+        "genotype": str(members[0].genotype),
+        "members": [
+            {"genotype": str(net.genotype), "views": list(net.view_order), "weight": w, "file": member_file(i)}
+            for i, (net, w) in enumerate(zip(members, weights, strict=True))
+        ],
         "views": views,
         "view_dims": {v: int(view_dims[v]) for v in views},
         "task": task,
@@ -95,33 +129,46 @@ def export_model(
         "threshold": threshold,
     }
     with staged_folder(out) as stage:
-        save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(stage / "model.safetensors"))
+        files = list(FILES)
+        for i, net in enumerate(members):
+            save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(stage / member_file(i)))
+            files.append(member_file(i))
         stats = {f"mean/{v}": torch.from_numpy(standardizer.mean[v]) for v in views}
         stats |= {f"scale/{v}": torch.from_numpy(standardizer.scale[v]) for v in views}
         save_file(stats, str(stage / "preprocessing.safetensors"))
-        serving = _ServingModule(net, standardizer).eval()
+        serving = _ServingModule(members, weights, standardizer, task).eval()
         example = {v: torch.zeros(2, view_dims[v]) for v in views}
         with warnings.catch_warnings():  # TorchScript is deprecated in torch >= 2.10 but still loads everywhere
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.jit.trace(serving, (example,), strict=False).save(str(stage / "model.torchscript.pt"))
         (stage / "genotype.json").write_text(json.dumps(meta, indent=2))
-        manifest = {"format_version": FORMAT_VERSION, "sha256": {f: sha256((stage / f).read_bytes()) for f in FILES}}
+        manifest = {"format_version": FORMAT_VERSION, "sha256": {f: sha256((stage / f).read_bytes()) for f in files}}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return out
 
 
 @dataclass
 class FusionModel:
-    """A loaded export: standardises raw view arrays and predicts."""
+    """A loaded export: standardises raw view arrays and predicts with its network or ensemble."""
 
-    net: nn.Module
+    nets: list[nn.Module]
+    weights: list[float]
     mean: dict[str, np.ndarray]
     scale: dict[str, np.ndarray]
     meta: dict[str, Any]
 
     @property
+    def net(self) -> nn.Module:
+        """The first (highest-weight) member."""
+        return self.nets[0]
+
+    @property
     def genotype(self) -> Any:
-        return self.net.genotype
+        return self.nets[0].genotype
+
+    @property
+    def genotypes(self) -> list[Any]:
+        return [net.genotype for net in self.nets]
 
     def _inputs(self, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         out = {}
@@ -142,11 +189,17 @@ class FusionModel:
 
     @torch.no_grad()
     def predict_logits(self, views: dict[str, np.ndarray]) -> np.ndarray:
-        self.net.eval()
-        return self.net(self._inputs(views)).numpy()
+        """Logits of one network; for an ensemble, scores whose softmax (sigmoid) is `predict_proba`."""
+        inputs = self._inputs(views)
+        outs = []
+        for net in self.nets:
+            net.eval()
+            outs.append(net(inputs))
+        return combine(outs, self.weights, self.meta["task"] == "multiclass").numpy()
 
     def predict_proba(self, views: dict[str, np.ndarray]) -> np.ndarray:
-        """Softmax probabilities (multiclass) or per-label sigmoid probabilities (multilabel)."""
+        """Softmax probabilities (multiclass) or per-label sigmoid probabilities (multilabel);
+        for an ensemble, the weighted mean of its members'."""
         logits = torch.from_numpy(self.predict_logits(views))
         if self.meta["task"] == "multiclass":
             return torch.softmax(logits, dim=1).numpy()
@@ -155,6 +208,16 @@ class FusionModel:
     def predict(self, views: dict[str, np.ndarray]) -> np.ndarray:
         """Class indices (multiclass) or a 0/1 matrix at the exported threshold (multilabel)."""
         return predict_labels(self.predict_logits(views), self.meta["task"], self.meta["threshold"])
+
+
+def _members(meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """The members recorded in ``meta`` (format 2: its one network)."""
+    if meta.get("format_version") == 2:
+        return [{"genotype": meta.get("genotype"), "weight": 1.0, "file": "model.safetensors"}]
+    members = meta.get("members")
+    if not isinstance(members, list) or not members or not all(isinstance(m, dict) for m in members):
+        raise AutommError("genotype.json needs a list of members")
+    return members
 
 
 def _verify(path: Path) -> None:
@@ -166,22 +229,28 @@ def _verify(path: Path) -> None:
     try:
         manifest = json.loads((path / MANIFEST).read_text())
         version, recorded = manifest["format_version"], manifest["sha256"]
+        if not isinstance(recorded, dict):
+            raise TypeError("sha256 must map file names to digests")
     except (ValueError, KeyError, TypeError) as exc:
         raise AutommError(f"{path}: {MANIFEST} is damaged ({exc})") from exc
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise AutommError(f"{path}: export format {version!r}; this automm reads format {FORMAT_VERSION}")
-    missing = [f for f in FILES if not (path / f).is_file()]
+    required = [*FILES, "model.safetensors"]
+    missing = [f for f in required if not (path / f).is_file()] + [f for f in recorded if not (path / f).is_file()]
     if missing:
-        raise AutommError(f"{path}: not an automm export (missing {', '.join(missing)})")
-    for name in FILES:
-        if recorded.get(name) != sha256((path / name).read_bytes()):
+        raise AutommError(f"{path}: not an automm export (missing {', '.join(dict.fromkeys(missing))})")
+    unrecorded = [f for f in required if f not in recorded]
+    if unrecorded:
+        raise AutommError(f"{path}: {MANIFEST} does not record {', '.join(unrecorded)}")
+    for name, digest in recorded.items():
+        if Path(name).name != name or digest != sha256((path / name).read_bytes()):
             raise AutommError(f"{path}: {name} is corrupted or was modified (its sha256 is not the recorded one)")
 
 
-def _check_meta(path: Path, meta: Any) -> None:
+def _check_meta(path: Path, meta: Any, version: int) -> None:
     if not isinstance(meta, dict):
         raise AutommError(f"{path}: genotype.json must hold an object")
-    if meta.get("format_version") != FORMAT_VERSION:
+    if meta.get("format_version") != version:
         raise AutommError(f"{path}: export format {meta.get('format_version')!r}; this automm reads {FORMAT_VERSION}")
     if meta.get("task") not in TASKS:
         raise AutommError(f"{path}: unknown task {meta.get('task')!r} in genotype.json")
@@ -195,29 +264,48 @@ def _check_meta(path: Path, meta: Any) -> None:
         raise AutommError(f"{path}: threshold must lie in (0, 1), got {threshold!r}")
 
 
+def _load_member(path: Path, meta: dict[str, Any], member: dict[str, Any], recorded: dict[str, str]) -> nn.Module:
+    name = member.get("file")
+    if not isinstance(name, str) or name not in recorded:
+        raise AutommError(f"{path}: member weights {name!r} are not recorded in {MANIFEST}")
+    net = network_from_export({**meta, "genotype": member.get("genotype")})
+    if not set(net.view_order) <= set(meta["view_dims"]):
+        raise AutommError(f"{path}: the genotype's views do not match the recorded views")
+    net.load_state_dict(load_file(str(path / name)))
+    return net
+
+
 def load_model(path: str | Path) -> FusionModel:
     """Load and verify an export folder written by `export_model` (safetensors and JSON only)."""
     path = Path(path).expanduser()
     _verify(path)
     try:
+        manifest = json.loads((path / MANIFEST).read_text())
         meta = json.loads((path / "genotype.json").read_text())
-        _check_meta(path, meta)
-        net = network_from_export(meta)
-        if list(net.view_order) != list(meta["view_dims"]) or sorted(net.view_order) != sorted(meta.get("views", [])):
+        _check_meta(path, meta, manifest["format_version"])
+        members = _members(meta)
+        if meta.get("genotype") != members[0].get("genotype"):
+            raise AutommError(f"{path}: genotype.json's genotype and its first member's disagree")
+        nets = [_load_member(path, meta, m, manifest["sha256"]) for m in members]
+        weights = [float(m.get("weight")) for m in members]
+        if min(weights) <= 0 or abs(sum(weights) - 1) > 1e-6:
+            raise AutommError(f"{path}: member weights must be positive and sum to 1, got {weights}")
+        used = sorted({v for net in nets for v in net.view_order})
+        if used != sorted(meta["view_dims"]) or used != sorted(meta.get("views", [])):
             raise AutommError(f"{path}: the genotype's views do not match the recorded views")
-        net.load_state_dict(load_file(str(path / "model.safetensors")))
         stats = load_file(str(path / "preprocessing.safetensors"))
-        mean = {v: stats[f"mean/{v}"].numpy() for v in net.view_order}
-        scale = {v: stats[f"scale/{v}"].numpy() for v in net.view_order}
+        mean = {v: stats[f"mean/{v}"].numpy() for v in used}
+        scale = {v: stats[f"scale/{v}"].numpy() for v in used}
     except AutommError:
         raise
     except (KeyError, ValueError, TypeError, RuntimeError, OSError, SafetensorError) as exc:
         detail = " ".join(str(exc).split())  # one line: torch's messages span several
         raise AutommError(f"{path}: corrupted automm export ({type(exc).__name__}: {detail[:300]})") from exc
-    for v in net.view_order:
+    for v in used:
         width = meta["view_dims"][v]
         if mean[v].shape != (width,) or scale[v].shape != (width,) or not (scale[v] > 0).all():
             raise AutommError(f"{path}: preprocessing of view {v!r} is malformed")
-    if not all(torch.isfinite(p).all() for p in net.state_dict().values()):
-        raise AutommError(f"{path}: the model's weights hold NaN or inf values")
-    return FusionModel(net.eval(), mean, scale, meta)
+    for net in nets:
+        if not all(torch.isfinite(p).all() for p in net.state_dict().values()):
+            raise AutommError(f"{path}: the model's weights hold NaN or inf values")
+    return FusionModel([net.eval() for net in nets], weights, mean, scale, meta)

@@ -20,8 +20,9 @@ from torch import nn
 from automm import attrs, results
 from automm._version import __version__
 from automm.data.preprocess import Standardizer
+from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
-from automm.export import export_model
+from automm.export import combine, export_model
 from automm.methods.base import SearchContext, SearchMethod
 from automm.metrics import PRIMARY_METRIC, all_metrics
 from automm.objective import genotype_seed
@@ -43,6 +44,15 @@ class Evaluation:
     epochs: int
     warm_started: bool
     details: list[dict[str, float]]
+
+
+def _scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
+    """The best epochs of ``trial``'s folds trained from scratch (fold 0 is not when it was warm-started)."""
+    epochs = trial.user_attrs.get(attrs.FOLD_BEST_EPOCHS)
+    if epochs is None:  # one split, older studies
+        epochs = [trial.user_attrs.get(attrs.BEST_EPOCH)] if attrs.BEST_EPOCH in trial.user_attrs else []
+    epochs = [int(e) for e in epochs if e is not None]
+    return epochs[1:] if warm_first_fold else epochs
 
 
 class FinalTrainer:
@@ -76,8 +86,9 @@ class FinalTrainer:
         if state is not None:
             assert trial is not None
             return state, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))
-        if trial is not None and not self.method.warm_started(trial) and not self.method.proxy_scores:
-            return None, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))  # searched from scratch
+        scratch_epochs = _scratch_best_epochs(trial, self.method.warm_started(trial)) if trial is not None else []
+        if scratch_epochs and not self.method.proxy_scores:  # searched from scratch: its folds' median
+            return None, max(1, round(statistics.median(scratch_epochs)))
         # early stopping from scratch with the full training settings (proxy scores had short training)
         config = self.context.config
         train, val = self._search_data()
@@ -124,9 +135,14 @@ class FinalTrainer:
         fit(net, data, None, self.dataset.task, self.context.config.train_config(), seed=seed, epochs=epochs)
         return net
 
-    def _test_metrics(self, net: nn.Module, test: TensorData) -> dict[str, float]:
+    def _test_metrics(
+        self, nets: nn.Module | list[nn.Module], test: TensorData, weights: list[float] | None = None
+    ) -> dict[str, float]:
+        members = [nets] if isinstance(nets, nn.Module) else nets
+        logits = [torch.from_numpy(predict_logits(net, test)) for net in members]
+        combined = combine(logits, weights or [1.0 / len(members)] * len(members), self.dataset.task == "multiclass")
         labels = test.labels.cpu().numpy()
-        return all_metrics(predict_logits(net, test), labels, self.dataset.task, self.context.config.threshold)
+        return all_metrics(combined.numpy(), labels, self.dataset.task, self.context.config.threshold)
 
     def evaluate(self, genotype: Any, seeds: int = 1, start: str = "auto", store: bool = False) -> Evaluation:
         """Retrain ``genotype`` ``seeds`` times on train+validation; test mean and std.
@@ -157,9 +173,11 @@ class FinalTrainer:
             self.study.set_user_attr(attrs.EVALUATION, json.loads(json.dumps(asdict(result))))
         return result
 
-    def retrain(self, top: int = 1, seeds: int = 5) -> list[dict[str, Any]]:
+    def retrain(self, top: int = 1, seeds: int = 5, ensemble_size: int | None = None) -> list[dict[str, Any]]:
         """Retrain the ``top`` genotypes chosen on validation data, from shared weights (when they used
-        them) and from scratch; score each on the test split over ``seeds`` seeds.
+        them) and from scratch; score each on the test split over ``seeds`` seeds. When the study's
+        ensemble (``ensemble_size`` rounds, default the study's) has several members, a last row
+        (start ``ensemble``) scores it the same way.
 
         Returns one row per (genotype, start) and stores them under the study attribute ``retrain``.
         """
@@ -185,28 +203,113 @@ class FinalTrainer:
                         "scores": ev.scores,
                     }
                 )
+        rounds = self.context.config.ensemble_size if ensemble_size is None else ensemble_size
+        if rounds > 1 and len(self.ensemble(rounds).genotypes) > 1:
+            ev = self.evaluate_ensemble(seeds=seeds, ensemble_size=rounds)
+            rows.append(
+                {
+                    "rank": 0,
+                    "genotype": ev.genotype,
+                    "val": self.ensemble(rounds, store=False).score,
+                    "start": "ensemble",
+                    "epochs": ev.epochs,
+                    "metric": ev.metric,
+                    "mean": ev.mean,
+                    "std": ev.std,
+                    "scores": ev.scores,
+                }
+            )
         self.study.set_user_attr(attrs.RETRAIN, rows)
         return rows
 
-    def export(self, genotype: Any, out_dir: str | Path, start: str = "auto", overwrite: bool = False) -> Path:
-        """Train ``genotype`` on train+validation and write it to ``out_dir`` (see `automm.export`)."""
-        state, epochs = self.recipe(genotype, start)
+    def ensemble(self, size: int | None = None, store: bool = True) -> EnsembleChoice:
+        """Greedy ensemble selection of ``size`` rounds (default: the study's ``ensemble_size``) over
+        the candidates' out-of-fold predictions; stored under the study attribute ``ensemble``."""
+        rounds = self.context.config.ensemble_size if size is None else size
+        if rounds < 1:
+            raise AutommError(f"the ensemble size must be at least 1, got {rounds}")
+        choice = choose_ensemble(
+            self.study,
+            self.context.artifact_store,
+            self.dataset.labels,
+            self.dataset.task,
+            rounds,
+            self.context.config.threshold,
+        )
+        if store:
+            self.study.set_user_attr(attrs.ENSEMBLE, choice.to_dict())
+        return choice
+
+    def _members(self, genotype: Any, ensemble_size: int | None) -> tuple[list[Any], list[float]]:
+        """The genotypes to deliver and their weights: ``genotype`` alone when given, else the
+        ensemble (one member: the best candidate)."""
+        if genotype is not None:
+            return [genotype], [1.0]
+        if (self.context.config.ensemble_size if ensemble_size is None else ensemble_size) <= 1:
+            return [self.space.parse(results.best_trial(self.study).user_attrs[attrs.GENOTYPE])], [1.0]
+        choice = self.ensemble(ensemble_size)
+        return [self.space.parse(g) for g in choice.genotypes], choice.weights
+
+    def evaluate_ensemble(self, seeds: int = 1, ensemble_size: int | None = None, start: str = "auto") -> Evaluation:
+        """The delivered ensemble, retrained ``seeds`` times on train+validation, scored on test."""
+        genotypes, weights = self._members(None, ensemble_size)
+        recipes = [self.recipe(g, start) for g in genotypes]
+        _, train, test = self.final_data()
+        scores, details = [], []
+        for s in range(seeds):
+            nets = [
+                self.train(g, state, epochs, genotype_seed(self.context.seed + 1000 * (s + 1), g), train)
+                for g, (state, epochs) in zip(genotypes, recipes, strict=True)
+            ]
+            metrics = self._test_metrics(nets, test, weights)
+            details.append(metrics)
+            scores.append(metrics[self.metric])
+        return Evaluation(
+            genotype=" + ".join(f"{w:.2f}*{g}" for g, w in zip(genotypes, weights, strict=True)),
+            metric=self.metric,
+            scores=scores,
+            mean=float(np.mean(scores)),
+            std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
+            epochs=sum(e for _, e in recipes),
+            warm_started=any(state is not None for state, _ in recipes),
+            details=details,
+        )
+
+    def export(
+        self,
+        genotype: Any,
+        out_dir: str | Path,
+        start: str = "auto",
+        overwrite: bool = False,
+        ensemble_size: int | None = None,
+    ) -> Path:
+        """Train the delivered model on train+validation and write it to ``out_dir`` (see `automm.export`).
+
+        ``genotype`` None delivers the study's choice: the greedy ensemble of ``ensemble_size``
+        rounds (default the study's setting; 1: the best candidate alone).
+        """
+        genotypes, weights = self._members(genotype, ensemble_size)
         standardizer, train, test = self.final_data()
-        net = self.train(genotype, state, epochs, genotype_seed(self.context.seed, genotype), train)
+        nets, epochs, starts = [], [], []
+        for g in genotypes:
+            state, n = self.recipe(g, start)
+            nets.append(self.train(g, state, n, genotype_seed(self.context.seed, g), train))
+            epochs.append(n)
+            starts.append("kb" if state is not None else "scratch")
         info = {
             **self.method.export_info(self.space, self.context.config),
             "method": self.method.name,
             "study": self.study.study_name,
             "dataset": self.dataset.name,
             "metric": self.metric,
-            "epochs": epochs,
-            "started_from": "kb" if state is not None else "scratch",
-            "test_metrics": self._test_metrics(net, test),
+            "epochs": epochs[0] if len(epochs) == 1 else epochs,
+            "started_from": starts[0] if len(starts) == 1 else starts,
+            "test_metrics": self._test_metrics(nets, test, weights),
             "automm_version": __version__,
         }
         ds = self.dataset
         return export_model(
-            net,
+            nets,
             standardizer,
             out_dir,
             task=ds.task,
@@ -214,5 +317,6 @@ class FinalTrainer:
             view_dims=ds.view_dims,
             threshold=self.context.config.threshold,
             info=info,
+            weights=weights,
             overwrite=overwrite,
         )

@@ -1,8 +1,8 @@
-"""The objective: Optuna trial -> genotype -> network -> trained on train -> validation score.
+"""The objective: Optuna trial -> genotype -> network -> trained on each fold -> mean validation score.
 
 Generic over search methods: the method supplies the space, the network and `TrialHooks`
-(warm starts, weight sharing). Only the train and validation rows become tensors here: the
-test split is never seen during search or model selection.
+(warm starts, weight sharing); `automm.folds` the folds and the racing rule. Only train and
+validation rows become tensors here: the test split is never seen during search or model selection.
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optuna
 import torch
 from torch import nn
 
-from automm import attrs
+from automm import artifacts, attrs
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.device import default_device
+from automm.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
 from automm.methods.base import SearchMethod, TrialHooks
 from automm.settings import SearchConfig
-from automm.training import FitResult, TensorData, count_parameters, fit
+from automm.training import FitResult, TensorData, count_parameters, fit, predict_logits
 
 
 def genotype_seed(seed: int, genotype: Any) -> int:
@@ -32,8 +34,14 @@ def genotype_seed(seed: int, genotype: Any) -> int:
 class FusionObjective:
     """Callable objective for ``optuna.Study.optimize`` (maximise the validation score).
 
+    A candidate is scored on the folds of `automm.folds` (one split, or K raced folds): its value
+    is the mean of its fold scores. The method's hooks (warm starts, weight sharing) act on the
+    first fold only, and whatever they share is trained on the first fold's training rows only,
+    so no fold is scored by a network that saw its rows, directly or through shared weights.
     With ``minimize_params`` it returns (score, parameter count), the second minimised.
     ``on_genotype(trial, genotype)`` runs first in each trial (e.g. to attach a diagram).
+    With an ``artifact_store``, a candidate scored on every fold keeps its out-of-fold
+    probabilities there (``automm:predictions``) for ensemble selection.
     """
 
     def __init__(
@@ -47,6 +55,7 @@ class FusionObjective:
         device: torch.device | None = None,
         minimize_params: bool = False,
         on_genotype: Callable[[optuna.Trial, Any], object] | None = None,
+        artifact_store: Any = None,
     ) -> None:
         self.dataset = dataset
         self.method = method
@@ -57,42 +66,58 @@ class FusionObjective:
         self.device = device or default_device()
         self.minimize_params = minimize_params
         self.on_genotype = on_genotype
+        self.artifact_store = artifact_store
         self.hooks: TrialHooks = TrialHooks()
-        splits = dataset.splits
-        self.standardizer = Standardizer.fit(dataset.views, splits.train)
-        self.train_data = TensorData.from_dataset(dataset, splits.train, self.standardizer, self.device)
-        self.val_data = TensorData.from_dataset(dataset, splits.val, self.standardizer, self.device)
+        self.n_folds = resolve_folds(config.folds, len(search_rows(dataset)))
+        self.folds = make_folds(dataset, self.n_folds, seed)
+        self._data: dict[int, tuple[TensorData, TensorData]] = {}
+        self.train_data, self.val_data = self.fold_data(0)
 
-    def build(self, genotype: Any) -> nn.Module:
-        """A freshly initialised network (seeded by the genotype) on the objective's device."""
-        torch.manual_seed(genotype_seed(self.seed, genotype))
+    def fold_data(self, k: int) -> tuple[TensorData, TensorData]:
+        """Fold ``k``'s training and validation tensors, standardised on its training rows."""
+        if k not in self._data:
+            fold = self.folds[k]
+            standardizer = Standardizer.fit(self.dataset.views, fold.train)
+            self._data[k] = (
+                TensorData.from_dataset(self.dataset, fold.train, standardizer, self.device),
+                TensorData.from_dataset(self.dataset, fold.val, standardizer, self.device),
+            )
+        return self._data[k]
+
+    def build(self, genotype: Any, fold: int = 0) -> nn.Module:
+        """A freshly initialised network (seeded by the genotype and fold) on the objective's device."""
+        torch.manual_seed(fold_seed(self.seed, genotype, fold))
         ds = self.dataset
         net = self.method.build_net(self.space, genotype, ds.view_dims, ds.n_classes, self.config)
         return net.to(self.device)
 
     def train(
-        self, net: nn.Module, genotype: Any, trial: optuna.Trial | None = None, *, warm: bool = False
+        self, net: nn.Module, genotype: Any, trial: optuna.Trial | None = None, *, warm: bool = False, fold: int = 0
     ) -> FitResult:
-        """Train to convergence on the train split; report each epoch to ``trial`` for pruning.
+        """Train to convergence on fold ``fold``'s training rows; report each epoch of fold 0 to
+        ``trial`` for pruning.
 
         A ``warm`` net is scored before training (epoch 0), and the method's hooks may change
         the training settings (e.g. a shorter patience for warm starts).
         """
 
         def report(epoch: int, score: float) -> None:
-            if trial is None or self.minimize_params:  # Optuna takes no intermediate values with 2 objectives
+            if (
+                trial is None or self.minimize_params or fold > 0
+            ):  # Optuna takes no intermediate values with 2 objectives
                 return
             trial.report(score, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with score {score:.4f}")
 
+        train, val = self.fold_data(fold)
         return fit(
             net,
-            self.train_data,
-            self.val_data,
+            train,
+            val,
             self.dataset.task,
             self.hooks.train_config(self.train_config, warm),
-            seed=genotype_seed(self.seed, genotype),
+            seed=fold_seed(self.seed, genotype, fold),
             on_epoch=report,
             score_initial=warm,
         )
@@ -100,6 +125,7 @@ class FusionObjective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         genotype = self.space.suggest(trial)
         trial.set_user_attr(attrs.GENOTYPE, str(genotype))
+        trial.set_user_attr(attrs.FOLDS, self.n_folds)
         if self.on_genotype is not None:
             self.on_genotype(trial, genotype)
         cache_key = self.hooks.prepare(trial, genotype)
@@ -108,27 +134,88 @@ class FusionObjective:
         earlier = _completed_with_key(trial.study, cache_key)
         if earlier is not None and earlier.values is not None:  # same architecture, same start: same result
             trial.set_user_attr(attrs.DUPLICATE_OF, earlier.number)
-            for name in (attrs.N_PARAMS, attrs.EPOCHS, attrs.BEST_EPOCH):
-                trial.set_user_attr(name, earlier.user_attrs.get(name))
+            for name in _REPEATED:
+                if name in earlier.user_attrs:
+                    trial.set_user_attr(name, earlier.user_attrs[name])
             trial.set_user_attr(attrs.SECONDS, 0.0)
+            if attrs.PREDICTIONS in earlier.system_attrs:
+                artifacts.set_trial_system_attr(trial, attrs.PREDICTIONS, earlier.system_attrs[attrs.PREDICTIONS])
             self.hooks.release(trial)
             return tuple(earlier.values) if self.minimize_params else earlier.values[0]  # type: ignore[return-value]
 
-        net = self.build(genotype)
-        warm = self.hooks.before_fit(trial, net)
-        n_params = count_parameters(net)
-        trial.set_user_attr(attrs.N_PARAMS, n_params)
-        result = self.train(net, genotype, trial, warm=warm)
-        trial.set_user_attr(attrs.EPOCHS, result.epochs)
-        trial.set_user_attr(attrs.BEST_EPOCH, result.best_epoch)
-        trial.set_user_attr(attrs.SECONDS, round(result.seconds, 4))
-        trial.set_user_attr(attrs.VAL_CURVE, [round(s, 5) for s in result.curve])
-        if result.initial_score is not None:
-            trial.set_user_attr(attrs.INITIAL_SCORE, round(result.initial_score, 5))
-        self.hooks.after_fit(trial, net, result)
+        scores: list[float] = []
+        best_epochs: list[int] = []
+        epochs, seconds, n_params = 0, 0.0, 0
+        predictions: list[tuple[np.ndarray, np.ndarray]] = []
+        for k, fold in enumerate(self.folds):
+            net = self.build(genotype, k)
+            warm = self.hooks.before_fit(trial, net) if k == 0 else False
+            if k == 0:
+                n_params = count_parameters(net)
+                trial.set_user_attr(attrs.N_PARAMS, n_params)
+            result = self.train(net, genotype, trial, warm=warm, fold=k)
+            if k == 0:
+                trial.set_user_attr(attrs.BEST_EPOCH, result.best_epoch)
+                trial.set_user_attr(attrs.VAL_CURVE, [round(s, 5) for s in result.curve])
+                if result.initial_score is not None:
+                    trial.set_user_attr(attrs.INITIAL_SCORE, round(result.initial_score, 5))
+                self.hooks.after_fit(trial, net, result)
+            scores.append(result.best_score)
+            best_epochs.append(result.best_epoch)
+            epochs += result.epochs
+            seconds += result.seconds
+            predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
+            trial.set_user_attr(attrs.FOLD_SCORES, [round(s, 6) for s in scores])
+            trial.set_user_attr(attrs.FOLD_BEST_EPOCHS, best_epochs)
+            trial.set_user_attr(attrs.EPOCHS, epochs)
+            trial.set_user_attr(attrs.SECONDS, round(seconds, 4))
+            if (
+                k + 1 < self.n_folds
+                and (k + 1) in rungs(self.n_folds)
+                and not goes_on(trial.study, trial.number, scores)
+            ):
+                trial.set_user_attr(attrs.RACED_OUT, True)
+                break
+        else:
+            if self.artifact_store is not None:
+                self._keep_predictions(trial, predictions)
+        value = float(np.mean(scores))
         if self.minimize_params:
-            return result.best_score, float(n_params)
-        return result.best_score
+            return value, float(n_params)
+        return value
+
+    def _keep_predictions(self, trial: optuna.Trial, predictions: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        rows = np.concatenate([r for r, _ in predictions])
+        probs = np.concatenate([p for _, p in predictions])
+        order = np.argsort(rows)
+        state = {
+            "rows": torch.from_numpy(rows[order].astype(np.int64)),
+            "probabilities": torch.from_numpy(probs[order].astype(np.float16)),
+        }
+        artifacts.set_trial_system_attr(
+            trial, attrs.PREDICTIONS, artifacts.put_weights(self.artifact_store, state, "oof")
+        )
+
+
+_REPEATED = (
+    attrs.N_PARAMS,
+    attrs.EPOCHS,
+    attrs.BEST_EPOCH,
+    attrs.FOLD_SCORES,
+    attrs.FOLD_BEST_EPOCHS,
+    attrs.RACED_OUT,
+)
+
+
+def fold_seed(seed: int, genotype: Any, fold: int) -> int:
+    """The training seed of ``genotype`` on ``fold`` (fold 0: `genotype_seed`, as with one split)."""
+    return genotype_seed(seed if fold == 0 else seed + 7919 * fold, genotype)
+
+
+def probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    """Softmax (multiclass) or sigmoid (multilabel) of ``logits``."""
+    tensor = torch.from_numpy(logits)
+    return (torch.softmax(tensor, dim=1) if task == "multiclass" else torch.sigmoid(tensor)).numpy()
 
 
 def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:

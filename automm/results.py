@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
 from automm.errors import AutommError
+from automm.folds import estimate, fold_scores, fully_scored
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -27,9 +28,17 @@ def completed(study: optuna.Study) -> list[FrozenTrial]:
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
 
 
-def best_trial(study: optuna.Study) -> FrozenTrial:
-    """The completed trial with the best validation score (fewer parameters, then earlier, on ties)."""
+def candidates(study: optuna.Study) -> list[FrozenTrial]:
+    """Completed trials that may be delivered: those scored on every fold (all, if racing left none)."""
     trials = completed(study)
+    full = [t for t in trials if fully_scored(t)]
+    return full or trials
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial:
+    """The candidate (see `candidates`) with the best mean validation score (fewer parameters, then
+    earlier, on ties)."""
+    trials = candidates(study)
     if not trials:
         raise AutommError(f"study {study.study_name!r} has no completed trial yet; run a search first")
     return max(trials, key=lambda t: (score_of(t), -(t.user_attrs.get(attrs.N_PARAMS) or 0), -t.number))
@@ -38,7 +47,7 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
 def trial_of(study: optuna.Study, genotype: object) -> FrozenTrial | None:
     """The best completed trial of ``genotype`` (None if it was never evaluated)."""
     matches = [t for t in completed(study) if t.user_attrs.get(attrs.GENOTYPE) == str(genotype)]
-    return max(matches, key=lambda t: (score_of(t), -t.number)) if matches else None
+    return max(matches, key=lambda t: (fully_scored(t), score_of(t), -t.number)) if matches else None
 
 
 def pareto_front_numbers(study: optuna.Study) -> set[int]:
@@ -49,12 +58,17 @@ def pareto_front_numbers(study: optuna.Study) -> set[int]:
 
 
 def trials_table(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
-    """Finished trials, best first: number, state, value, genotype, n_params, epochs, seconds, generation, KB."""
+    """Finished trials, best first (raced-out ones after those scored on every fold): number, state,
+    value (mean over folds), std over folds, folds scored, genotype, n_params, epochs, seconds,
+    generation, KB version."""
     rows = [
         {
             "number": t.number,
             "state": t.state.name,
             "value": score_of(t),
+            "std": estimate(t)[1] if t.state == TrialState.COMPLETE else None,
+            "folds": len(fold_scores(t)) if t.state == TrialState.COMPLETE else 0,
+            "raced_out": not fully_scored(t),
             "genotype": t.user_attrs.get(attrs.GENOTYPE),
             "n_params": t.user_attrs.get(attrs.N_PARAMS),
             "epochs": t.user_attrs.get(attrs.EPOCHS),
@@ -64,7 +78,13 @@ def trials_table(study: optuna.Study, top: int | None = None) -> list[dict[str, 
         }
         for t in study.get_trials(deepcopy=False, states=FINISHED)
     ]
-    rows.sort(key=lambda r: (r["state"] != "COMPLETE", -(r["value"] if r["value"] is not None else -np.inf)))
+    rows.sort(
+        key=lambda r: (
+            r["state"] != "COMPLETE",
+            r["raced_out"],
+            -(r["value"] if r["value"] is not None else -np.inf),
+        )
+    )
     return rows[:top] if top else rows
 
 
@@ -72,7 +92,7 @@ def top_genotypes(study: optuna.Study, k: int) -> list[str]:
     """The ``k`` best distinct genotype strings by validation score."""
     out: list[str] = []
     for row in trials_table(study):
-        if row["state"] == "COMPLETE" and row["genotype"] not in out:
+        if row["state"] == "COMPLETE" and not row["raced_out"] and row["genotype"] not in out:
             out.append(row["genotype"])
         if len(out) == k:
             break

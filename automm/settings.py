@@ -21,6 +21,16 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 FUSION_OPS: tuple[str, ...] = ("add", "mul", "concat", "max", "avg")  # binary fusion operators (KS-NAS space)
+SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+# what a study stored by an automm without these settings meant: one split, one network, plain training
+LEGACY_CONFIG: dict[str, object] = {
+    "label_smoothing": 0.0,
+    "view_dropout": 0.0,
+    "schedule": "constant",
+    "ema": 0.0,
+    "folds": 1,
+    "ensemble_size": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,10 @@ class TrainConfig:
     max_epochs: int = 100
     patience: int = 10
     threshold: float = 0.5  # sigmoid threshold for multilabel F1
+    label_smoothing: float = 0.0  # multiclass cross-entropy target smoothing
+    view_dropout: float = 0.0  # chance of zeroing each view of a training row (never all of them)
+    schedule: str = "constant"  # learning rate: constant, or cosine annealing over max_epochs
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0: off); scored and kept
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,12 @@ class SearchConfig:
     max_epochs: int = 100
     patience: int = 10
     threshold: float = 0.5
+    label_smoothing: float = 0.0
+    view_dropout: float = 0.0
+    schedule: str = "constant"
+    ema: float = 0.0
+    folds: int = 0  # cross-validation folds that score a candidate; 0: chosen from the data's size
+    ensemble_size: int = 5  # greedy ensemble-selection rounds for the delivered model (1: one network)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
@@ -62,6 +82,12 @@ class SearchConfig:
             "max_epochs": self.max_epochs >= 1,
             "patience": self.patience >= 1,
             "threshold": 0 < self.threshold < 1,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "view_dropout": 0 <= self.view_dropout < 1,
+            "schedule": self.schedule in SCHEDULES,
+            "ema": 0 <= self.ema < 1,
+            "folds": self.folds == 0 or 2 <= self.folds <= 20 or self.folds == 1,
+            "ensemble_size": 1 <= self.ensemble_size <= 100,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -78,6 +104,10 @@ class SearchConfig:
             max_epochs=self.max_epochs,
             patience=self.patience,
             threshold=self.threshold,
+            label_smoothing=self.label_smoothing,
+            view_dropout=self.view_dropout,
+            schedule=self.schedule,
+            ema=self.ema,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import optuna
 from automm.data.dataset import MultimodalDataset
 from automm.errors import AutommError
 from automm.methods import DEFAULT_METHOD, SearchMethod, method_class
-from automm.settings import load_preset
+from automm.settings import LEGACY_CONFIG, load_preset
 
 COMMON = ("seed", "sampler", "pruner", "config", "minimize_params")  # stored settings every method has
 PRUNERS = ("none", "median")
@@ -63,7 +63,7 @@ def new_meta(
         "seed": 0 if requested["seed"] is None else requested["seed"],
         "sampler": cls.name,
         "pruner": requested["pruner"] or "none",
-        "config": requested["config"] or preset.config.to_dict(),
+        "config": {**(requested["config"] or preset.config.to_dict()), **_given(requested.get("config_fields"))},
         "minimize_params": bool(requested["minimize_params"]),
         "preset_trials": preset.trials,
         **{k: _merged(v, overrides.get(k)) for k, v in cls.default_settings(preset).items()},
@@ -84,10 +84,15 @@ def resumed_meta(
     cls = method_class(stored["sampler"])
     overrides = _plain(cls, overrides, options)
     meta = dict(stored)
+    meta["config"] = {**LEGACY_CONFIG, **stored["config"]}
     preset = load_preset(str(stored["source"]["dataset"] or study_name))
     meta.update(cls.legacy_settings(meta, preset))
     _check_resume(study_name, meta, requested, overrides)
     return cls, meta
+
+
+def _given(fields: dict[str, Any] | None) -> dict[str, Any]:
+    return {k: v for k, v in (fields or {}).items() if v is not None}
 
 
 def _plain(cls: type[SearchMethod], overrides: dict[str, Any], options: dict[str, Any] | None) -> dict[str, Any]:
@@ -118,6 +123,12 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any], 
     if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
         what = src["dataset"] or src["data"]
         raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
+    for key, value in _given(requested.get("config_fields")).items():
+        if stored["config"].get(key) != value:
+            raise AutommError(
+                f"study {name!r} was created with {key}={stored['config'].get(key)!r}; resume it without changing "
+                f"{key}, or choose another --study-name"
+            )
     wanted = {**{k: requested[k] for k in COMMON}, **overrides}
     for key, value in wanted.items():
         if value is None:

@@ -20,9 +20,11 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 
 from automm import attrs, results
+from automm.baselines import rank_views
 from automm.data.dataset import MultimodalDataset
 from automm.data.registry import load_dataset
 from automm.device import default_device
+from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
 from automm.final import Evaluation, FinalTrainer
 from automm.methods import SearchContext, SearchMethod
@@ -41,13 +43,14 @@ class Study:
 
     ``dataset`` is a registered name (default ``digits``) or a `MultimodalDataset`; ``data`` a
     `.mat`/`.npz` file or `.npy` folder instead. ``storage`` defaults to
-    ``sqlite:///<runs_dir>/<study_name>.db`` and ``study_name`` to the data set's name.
-    ``method`` (alias ``sampler``; default ``ksnas``, see `automm.methods.METHODS`), ``seed``,
-    ``config``, ``pruner`` and ``minimize_params`` default to the stored values when resuming
-    (to the preset when new). Further keywords (``ksnas=``, ``knowledge=``, ``knowledge_sharing=``,
-    ``mfas=``, ``nsga2=``, or all of them as ``settings={section: ...}``) override sections of
-    the method's settings: a dataclass, a dict of a few fields, or a plain value; ``options``
-    does the same by command-line option name (``{"population": 8}``, see `SearchMethod.options`).
+    ``sqlite:///<runs_dir>/<study_name>.db`` and ``study_name`` to the data set's name. ``method``
+    (alias ``sampler``; default ``ksnas``, see `automm.methods.METHODS`), ``seed``, ``config`` (or just
+    its ``folds`` and ``ensemble_size``), ``pruner`` and ``minimize_params`` default to the stored
+    values when resuming (to the preset when new). Further keywords (``ksnas=``, ``knowledge=``,
+    ``knowledge_sharing=``, ``mfas=``, ``nsga2=``, or all of them as ``settings={section: ...}``)
+    override sections of the method's settings: a dataclass, a dict of a few fields, or a plain value;
+    ``options`` does the same by command-line option name (``{"population": 8}``, see
+    `SearchMethod.options`).
     A value that contradicts the stored one, or a setting the method does not have, raises `AutommError`.
     """
 
@@ -63,6 +66,8 @@ class Study:
         study_name: str | None = None,
         seed: int | None = None,
         config: SearchConfig | None = None,
+        folds: int | None = None,
+        ensemble_size: int | None = None,
         pruner: str | None = None,
         minimize_params: bool | None = None,
         settings: dict[str, Any] | None = None,
@@ -91,6 +96,7 @@ class Study:
             "sampler": method.lower() if method else None,
             "pruner": pruner,
             "config": config.to_dict() if config is not None else None,
+            "config_fields": {"folds": folds, "ensemble_size": ensemble_size},
             "minimize_params": minimize_params,
         }
         overrides = {**(settings or {}), **sections}
@@ -131,11 +137,19 @@ class Study:
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 names = [self.metric, "parameters"] if self.minimize_params else [self.metric]
                 self.optuna_study.set_metric_names(names)
+            self._enqueue_baselines()
         self.inspector = Inspector(
             self.optuna_study, self.method, self.space, self.dataset, self.config, self.metric, self.artifact_store
         )
         self._objective: FusionObjective | None = None
         self._final: FinalTrainer | None = None
+
+    def _enqueue_baselines(self) -> None:
+        """Put what a user tries first (the method's `baseline_genotypes`) in the first trials."""
+        splits = self.dataset.splits
+        ranked = rank_views(self.dataset, splits.train, splits.val, seed=self.seed)
+        for name, genotype in self.method.baseline_genotypes(self.space, ranked):
+            self.optuna_study.enqueue_trial(self.space.encode(genotype), user_attrs={attrs.BASELINE: name})
 
     # -- storage and context -----------------------------------------------------------------------
     @property
@@ -162,6 +176,7 @@ class Study:
                 device=self.device,
                 minimize_params=self.minimize_params,
                 on_genotype=self.inspector.attach_diagram,
+                artifact_store=self.artifact_store,
             )
             obj.hooks = self.method.hooks(self.context, self.space, obj.train_data)
             self._objective = obj
@@ -206,6 +221,8 @@ class Study:
             callbacks=[stop, self.inspector, *(callbacks or [])],
             catch=(),
         )
+        if self.config.ensemble_size > 1 and results.completed(self.optuna_study):
+            self.final.ensemble()  # stored in the study: the note, the report and `export` show it
         self.inspector.refresh()
         return self
 
@@ -258,12 +275,35 @@ class Study:
         """
         return self.final.evaluate(self._genotype(genotype), seeds=seeds, start=start, store=genotype is None)
 
-    def retrain(self, top: int = 1, seeds: int = 5) -> list[dict[str, Any]]:
-        return self.final.retrain(top=top, seeds=seeds)
+    def retrain(self, top: int = 1, seeds: int = 5, ensemble_size: int | None = None) -> list[dict[str, Any]]:
+        """Retrain the ``top`` genotypes (and the ensemble, when it has several members); see `FinalTrainer.retrain`."""
+        return self.final.retrain(top=top, seeds=seeds, ensemble_size=ensemble_size)
 
-    def export(self, out_dir: str | Path, genotype: Any = None, start: str = "auto", overwrite: bool = False) -> Path:
-        """Train the genotype (default: the best) on train+validation and export it (see `automm.export`)."""
-        return self.final.export(self._genotype(genotype), out_dir, start=start, overwrite=overwrite)
+    def export(
+        self,
+        out_dir: str | Path,
+        genotype: Any = None,
+        start: str = "auto",
+        overwrite: bool = False,
+        ensemble_size: int | None = None,
+    ) -> Path:
+        """Train the delivered model on train+validation and export it (see `automm.export`).
+
+        Default: the study's greedy ensemble (``ensemble_size`` rounds, default the study's
+        setting; 1: the best candidate alone); a ``genotype`` exports that network alone.
+        """
+        chosen = None if genotype is None else self.space.parse(str(genotype))
+        return self.final.export(chosen, out_dir, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
+
+    def ensemble(self, size: int | None = None) -> EnsembleChoice:
+        """The greedy ensemble over out-of-fold predictions (see `automm.ensemble`), stored in the study."""
+        choice = self.final.ensemble(size)
+        self.inspector.refresh()
+        return choice
+
+    def evaluate_ensemble(self, seeds: int = 1, ensemble_size: int | None = None, start: str = "auto") -> Evaluation:
+        """Retrain the delivered ensemble on train+validation ``seeds`` times and score it on the test split."""
+        return self.final.evaluate_ensemble(seeds=seeds, ensemble_size=ensemble_size, start=start)
 
     @classmethod
     def load(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,11 @@ __all__ = [
     "TensorData",
     "TrainConfig",
     "count_parameters",
-    "fit", "loss_function", "predict_logits", "train_epoch"]
+    "fit",
+    "loss_function",
+    "predict_logits",
+    "train_epoch",
+]
 
 
 @dataclass
@@ -62,8 +67,50 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def loss_function(task: str) -> nn.Module:
-    return nn.CrossEntropyLoss() if task == "multiclass" else nn.BCEWithLogitsLoss()
+def loss_function(task: str, label_smoothing: float = 0.0) -> nn.Module:
+    if task == "multiclass":
+        return nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+    return nn.BCEWithLogitsLoss()
+
+
+def drop_views(views: dict[str, torch.Tensor], rate: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Zero each view of each row with chance ``rate`` (standardised: zero is the mean), never all views of a row."""
+    if rate <= 0 or len(views) < 2:
+        return views
+    names = list(views)
+    n = next(iter(views.values())).shape[0]
+    dropped = torch.rand(n, len(names), generator=generator) < rate
+    dropped[dropped.all(dim=1)] = False
+    keep = (~dropped).to(next(iter(views.values())).device)
+    return {v: views[v] * keep[:, i : i + 1].to(views[v].dtype) for i, v in enumerate(names)}
+
+
+class WeightAverage:
+    """An exponential moving average of a network's weights (``decay`` per step, warmed up at the start)."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.steps = 0
+        self.average = copy.deepcopy(model)
+        for p in self.average.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.steps += 1
+        decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        for mine, theirs in zip(self.average.state_dict().values(), model.state_dict().values(), strict=True):
+            if mine.dtype.is_floating_point:
+                mine.mul_(decay).add_(theirs.detach(), alpha=1 - decay)
+            else:
+                mine.copy_(theirs)
+
+
+def learning_rate_factor(schedule: str, epoch: int, horizon: int) -> float:
+    """The multiplier of the base learning rate in (0-based) ``epoch`` of a ``horizon``-epoch schedule."""
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * min(epoch, horizon) / max(horizon, 1)))
+    return 1.0
 
 
 def train_epoch(
@@ -73,11 +120,16 @@ def train_epoch(
     criterion: nn.Module,
     batch_size: int,
     generator: torch.Generator,
+    *,
+    view_dropout: float = 0.0,
+    after_step: Callable[[], None] | None = None,
 ) -> int:
     """One pass over ``data`` in a shuffled order; each batch trains ``model_for_batch()``.
 
     `fit` passes the same network for every batch; supernet pretraining a fresh random subnet of
-    shared modules. The caller puts the modules in training mode. Returns the number of batches.
+    shared modules. The caller puts the modules in training mode. ``view_dropout`` zeroes views of
+    training rows (see `drop_views`); ``after_step`` runs after each optimiser step. Returns the
+    number of batches.
     """
     order = torch.randperm(len(data), generator=generator).to(data.labels.device)
     batches = 0
@@ -85,10 +137,12 @@ def train_epoch(
         idx = order[i : i + batch_size]
         model = model_for_batch()
         optimiser.zero_grad(set_to_none=True)
-        logits = model({k: v[idx] for k, v in data.views.items()})
+        logits = model(drop_views({k: v[idx] for k, v in data.views.items()}, view_dropout, generator))
         loss = criterion(logits, data.labels[idx])
         loss.backward()
         optimiser.step()
+        if after_step is not None:
+            after_step()
         batches += 1
     return batches
 
@@ -131,8 +185,10 @@ def fit(
     torch.manual_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    criterion = loss_function(task)
+    criterion = loss_function(task, config.label_smoothing)
     max_epochs = epochs if epochs is not None else config.max_epochs
+    average = WeightAverage(model, config.ema) if config.ema > 0 else None
+    scored = average.average if average is not None else model  # the weights that are scored and kept
     best_score, best_epoch, best_state = -np.inf, 0, None
     curve: list[float] = []
     epoch = 0
@@ -141,22 +197,37 @@ def fit(
     if val is not None and score_initial:
         initial = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
         best_score, best_state = initial, copy.deepcopy(model.state_dict())
+        if average is not None:  # the average starts from the warm weights
+            average.average.load_state_dict(best_state)
         if on_epoch is not None:
             on_epoch(0, initial)
     for epoch in range(1, max_epochs + 1):
+        for group in optimiser.param_groups:
+            group["lr"] = config.lr * learning_rate_factor(config.schedule, epoch - 1, config.max_epochs)
         model.train()  # scoring on validation data switched it to eval mode
-        train_epoch(lambda: model, train, optimiser, criterion, config.batch_size, generator)
+        train_epoch(
+            lambda: model,
+            train,
+            optimiser,
+            criterion,
+            config.batch_size,
+            generator,
+            view_dropout=config.view_dropout,
+            after_step=None if average is None else lambda: average.update(model),
+        )
         if val is None:
             continue
-        score = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
+        score = primary_score(predict_logits(scored, val), val_labels, task, config.threshold)
         curve.append(score)
         if score > best_score:
             best_score, best_epoch = score, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
         if on_epoch is not None:
             on_epoch(epoch, score)
         if epoch - best_epoch >= config.patience:
             break
+    if val is None and average is not None:
+        best_state = average.average.state_dict()
     if best_state is not None:
         model.load_state_dict(best_state)
     if val is None:

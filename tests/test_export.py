@@ -10,7 +10,7 @@ from automm.export import FILES, MANIFEST
 from automm.reporting.report import write_report
 from tests.conftest import make_toy
 
-CONFIG = automm.SearchConfig(fusion_dim=16, max_views=3, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=25, patience=4)
+CONFIG = automm.SearchConfig(folds=1, ensemble_size=1, fusion_dim=16, max_views=3, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=25, patience=4)
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def finished(tmp_path_factory):
 
 def test_export_round_trip_identical_predictions(finished, tmp_path):
     path = finished.export(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == sorted((*FILES, MANIFEST))
+    assert sorted(p.name for p in path.iterdir()) == sorted((*FILES, "model.safetensors", MANIFEST))
     meta = json.loads((path / "genotype.json").read_text())
     assert meta["genotype"] == str(finished.best_genotype) and meta["started_from"] == "kb"
     model = automm.load_model(path)
@@ -93,7 +93,7 @@ def _rewrite_manifest(path):
     import hashlib
 
     manifest = json.loads((path / MANIFEST).read_text())
-    manifest["sha256"] = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in FILES}
+    manifest["sha256"] = {f: hashlib.sha256((path / f).read_bytes()).hexdigest() for f in manifest["sha256"]}
     (path / MANIFEST).write_text(json.dumps(manifest))
 
 
@@ -145,7 +145,11 @@ CONSISTENT = {  # edited, then the manifest recomputed: caught by the format and
     "wrong view width": (_edit_json(view_dims=lambda m: {v: d + 1 for v, d in m["view_dims"].items()}), "corrupted"),
     "duplicate class names": (_edit_json(class_names=lambda m: ["a"] * len(m["class_names"])), "distinct class"),
     "unknown family": (_edit_json(space="bmnas"), "unknown network family"),
-    "malformed genotype": (_edit_json(genotype="add(("), "malformed genotype"),
+    "malformed genotype": (
+        _edit_json(genotype="add((", members=lambda m: [{**m["members"][0], "genotype": "add(("}]),
+        "malformed genotype",
+    ),
+    "first member differs": (_edit_json(genotype=lambda m: m["genotype"] + "x"), "disagree"),
     "zero scale": (
         _edit_weights(lambda k, v: v * 0 if k.startswith("scale/") else v, "preprocessing.safetensors"),
         "preprocessing",
@@ -218,3 +222,21 @@ def test_report_refuses_to_overwrite(finished, tmp_path):
 
 def test_user_errors_are_value_errors():
     assert issubclass(AutommError, ValueError)
+
+
+def test_format_2_exports_still_load(exported, tmp_path):
+    import shutil
+
+    copy = tmp_path / "model"
+    shutil.copytree(exported, copy)
+    meta = json.loads((copy / "genotype.json").read_text())
+    meta["format_version"] = 2
+    del meta["members"]
+    (copy / "genotype.json").write_text(json.dumps(meta))
+    manifest = json.loads((copy / MANIFEST).read_text())
+    manifest["format_version"] = 2
+    (copy / MANIFEST).write_text(json.dumps(manifest))
+    _rewrite_manifest(copy)
+    old, new = automm.load_model(copy), automm.load_model(exported)
+    views = {v: np.ones((4, w), np.float32) for v, w in new.meta["view_dims"].items()}
+    assert np.array_equal(old.predict_logits(views), new.predict_logits(views))

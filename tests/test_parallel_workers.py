@@ -29,7 +29,7 @@ WORKER = textwrap.dedent(
     data, journal, artifacts, method, settings = sys.argv[1:6]
     study = automm.Study(
         data=data, storage="journal:" + journal, study_name="shared", artifact_dir=artifacts, seed=0, method=method,
-        config=automm.SearchConfig(fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64,
+        config=automm.SearchConfig(folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64,
                                    max_epochs=20, patience=3),
         **json.loads(settings),
     )

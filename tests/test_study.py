@@ -98,7 +98,7 @@ def test_evaluate_retrains_on_train_and_validation(toy, fast_config, tmp_path):
 
 def test_search_on_digits_beats_best_single_view(tmp_path):
     """End to end: a short TPE search fuses views better than any single view does."""
-    config = automm.SearchConfig(fusion_dim=32, max_views=3, batch_size=64, max_epochs=60, patience=6)
+    config = automm.SearchConfig(folds=1, fusion_dim=32, max_views=3, batch_size=64, max_epochs=60, patience=6)
     study = automm.Study("digits", config=config, runs_dir=tmp_path, sampler="tpe", seed=0)
     objective = FusionObjective(study.dataset, study.method, study.space, config, seed=0)
     single = {

@@ -16,6 +16,7 @@ from rich.table import Table
 from automm import attrs
 from automm.cli.app import app, out, user_errors
 from automm.errors import AutommError
+from automm.folds import estimate
 from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
 from automm.reporting.tables import GENERATION_COLUMNS, cells
 from automm.study import PRUNERS, Study
@@ -51,6 +52,22 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
     ),
     "study_name": (Annotated[str | None, typer.Option(help="Study name (default: the data set's name).")], None),
     "seed": (Annotated[int | None, typer.Option(help="Seed for split, sampler and training (default 0).")], None),
+    "folds": (
+        Annotated[
+            int | None,
+            typer.Option(
+                help="Cross-validation folds scoring each candidate (1: one validation split; default: by size)."
+            ),
+        ],
+        None,
+    ),
+    "ensemble_size": (
+        Annotated[
+            int | None,
+            typer.Option(help="Greedy ensemble rounds for the delivered model (1: the best network alone)."),
+        ],
+        None,
+    ),
     "timeout": (
         Annotated[float | None, typer.Option(help="Stop starting new trials after this many seconds.")],
         None,
@@ -137,6 +154,8 @@ def summary_table(study: Study, top: int = 5) -> Table:
         table.add_column(col, overflow="fold")
     for row in study.trials_table(top):
         value = "pruned" if row["value"] is None or row["state"] == "PRUNED" else f"{row['value']:.4f}"
+        if row["folds"] > 1:
+            value += f" ± {row['std']:.4f} ({row['folds']} folds{', raced out' if row['raced_out'] else ''})"
         table.add_row(
             str(row["number"]),
             value,
@@ -178,8 +197,19 @@ def search(**kwargs: Any) -> None:
         if note:
             out.print(note)
     best = study.best_trial
-    line = f"best {study.metric} {study.best_value:.4f} (trial {best.number}): {study.best_genotype}"
+    mean, std, folds = estimate(best)
+    spread = f" ± {std:.4f} over {folds} folds" if folds > 1 else ""
+    line = f"best {study.metric} {mean:.4f}{spread} (trial {best.number}): {study.best_genotype}"
     out.print(line, highlight=False, soft_wrap=True)
+    choice = study.optuna_study.user_attrs.get(attrs.ENSEMBLE)  # chosen at the end of the search
+    if choice and len(choice["genotypes"]) > 1:
+        members = ", ".join(f"{w:.2f} x {g}" for g, w in zip(choice["genotypes"], choice["weights"], strict=True))
+        out.print(
+            f"delivered: an ensemble, {study.metric} {choice['score']:.4f} out of fold (best single "
+            f"{choice['best_single']:.4f}): {members}",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 search.__signature__ = _signature()  # type: ignore[attr-defined]

@@ -70,6 +70,9 @@ def retrain(
     study: StudyOpt = "digits",
     top: Annotated[int, typer.Option(help="How many of the best genotypes (by validation score).")] = 1,
     seeds: Annotated[int, typer.Option(help="Retrainings per genotype and start.")] = 5,
+    ensemble_size: Annotated[
+        int | None, typer.Option(help="Greedy ensemble rounds (default: the study's; 1: no ensemble row).")
+    ] = None,
     storage: StorageOpt = None,
     runs_dir: RunsOpt = Path("runs"),
     data_dir: DataDirOpt = None,
@@ -77,7 +80,7 @@ def retrain(
 ) -> None:
     """Retrain the best genotypes on train+validation (from the KB and from scratch); score the test split."""
     opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
-    rows = opened.retrain(top=top, seeds=seeds)
+    rows = opened.retrain(top=top, seeds=seeds, ensemble_size=ensemble_size)
     table = Table(title=f"test {opened.metric}, mean ± std over {seeds} seeds (stored in the study)")
     for col in ("rank", "genotype", "val", "start", "epochs", "test"):
         table.add_column(col, overflow="fold")
@@ -96,20 +99,25 @@ def export(
     study: StudyOpt = "digits",
     genotype: Annotated[str | None, typer.Option(help="Genotype string (default: the best).")] = None,
     start: Annotated[str, typer.Option(help="auto, kb or scratch.")] = "auto",
+    ensemble_size: Annotated[
+        int | None, typer.Option(help="Greedy ensemble rounds (default: the study's; 1: the best network alone).")
+    ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing export folder.")] = False,
     storage: StorageOpt = None,
     runs_dir: RunsOpt = Path("runs"),
     data_dir: DataDirOpt = None,
     artifact_dir: ArtifactOpt = None,
 ) -> None:
-    """Train the best genotype on train+validation and export it (JSON, safetensors, TorchScript)."""
+    """Train the delivered model (the study's ensemble, or one genotype) on train+validation and export it
+    (JSON, safetensors, TorchScript)."""
     opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
-    path = opened.export(out_dir, genotype=genotype, start=start, overwrite=overwrite)
+    path = opened.export(out_dir, genotype=genotype, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
     meta = json.loads((path / "genotype.json").read_text())
     score = meta["test_metrics"][opened.metric]
+    members = meta["members"]
+    what = members[0]["genotype"] if len(members) == 1 else f"an ensemble of {len(members)} networks"
     out.print(
-        f"exported {meta['genotype']} to {path} (test {opened.metric} {score:.4f}); "
-        f"load it with automm.load_model({str(path)!r})",
+        f"exported {what} to {path} (test {opened.metric} {score:.4f}); load it with automm.load_model({str(path)!r})",
         highlight=False,
         soft_wrap=True,
     )

@@ -150,6 +150,11 @@ class SearchMethod:
         return {"space": self.family, "fusion_dim": config.fusion_dim, "dropout": config.dropout}
 
     # -- the search -------------------------------------------------------------------------------
+    def baseline_genotypes(self, space: Any, ranked_views: list[str]) -> list[tuple[str, Any]]:
+        """(name, genotype) of what a user tries first, in ``space``: a new study evaluates them
+        first. ``ranked_views``: the view names, most informative first. Default: none."""
+        return []
+
     def default_trials(self, space: Any, preset_trials: int) -> int:
         return preset_trials
 

@@ -43,6 +43,13 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
             f"`{r['genotype']}` | {r['n_params']} | {r['epochs']} |"
             for r in top
         ]
+    ensemble = study.user_attrs.get(attrs.ENSEMBLE)
+    if ensemble and len(ensemble["genotypes"]) > 1:
+        lines += [
+            "",
+            f"Ensemble ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
+        ]
+        lines += [f"- {w:.2f} x `{g}`" for g, w in zip(ensemble["genotypes"], ensemble["weights"], strict=True)]
     evaluation = study.user_attrs.get(attrs.EVALUATION)
     if evaluation:
         lines += [

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from automm import attrs, results
 from automm.errors import AutommError
 from automm.files import atomic_write
+from automm.folds import estimate
 from automm.reporting.inspection import study_figures
 from automm.reporting.tables import GENERATION_COLUMNS, cells
 
@@ -36,6 +37,13 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+def _spread(trial: Any) -> str:
+    if trial is None:
+        return ""
+    _, std, n = estimate(trial)
+    return f" ± {std:.4f} over {n} folds" if n > 1 else ""
 
 
 def _settings(values: dict[str, Any]) -> str:
@@ -77,9 +85,25 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         diagram = method.diagram(study.space, genotype, study.dataset.view_dims, study.config)
         parts.append(
             f"<div class='arch'><h3>{rank}. <code>{escape(str(genotype))}</code></h3>"
-            f"<p>validation {study.metric} {_fmt(score)}, trial {trial.number if trial else '-'}, "
+            f"<p>validation {study.metric} {_fmt(score)}{_spread(trial)}, trial {trial.number if trial else '-'}, "
             f"{trial.user_attrs.get(attrs.N_PARAMS) if trial else '-'} parameters</p>{diagram}</div>"
         )
+    ensemble = attrs_.get(attrs.ENSEMBLE)
+    if ensemble and len(ensemble["genotypes"]) > 1:
+        parts.append(
+            f"<h2>The delivered ensemble</h2><p>Greedy selection over out-of-fold predictions of "
+            f"{ensemble['rows']} search rows: {study.metric} {_fmt(ensemble['score'])} (best single "
+            f"{_fmt(ensemble['best_single'])}).</p>"
+        )
+        for genotype, weight, number in zip(
+            ensemble["genotypes"], ensemble["weights"], ensemble["trials"], strict=True
+        ):
+            parsed = study.space.parse(genotype)
+            diagram = method.diagram(study.space, parsed, study.dataset.view_dims, study.config)
+            parts.append(
+                f"<div class='arch'><h3>weight {weight:.2f}: <code>{escape(genotype)}</code></h3>"
+                f"<p>trial {number}</p>{diagram}</div>"
+            )
     parts.append("<h2>Test scores (best genotypes retrained on train+validation)</h2>")
     if attrs_.get(attrs.RETRAIN):
         parts.append(_table(attrs_[attrs.RETRAIN], ["rank", "genotype", "val", "start", "epochs", "mean", "std"]))

@@ -47,7 +47,7 @@ def short_study(data_dir):
         "mmimdb",
         data_dir=data_dir,
         runs_dir=data_dir / "runs",
-        config=automm.SearchConfig(fusion_dim=16, max_views=2, max_epochs=10, patience=3),
+        config=automm.SearchConfig(folds=1, fusion_dim=16, max_views=2, max_epochs=10, patience=3),
         ksnas={"population_size": 3, "generations": 2},
         knowledge={"kb_epochs": 1},
     )

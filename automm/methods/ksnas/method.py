@@ -17,7 +17,7 @@ from automm.methods.ksnas.knowledge import KnowledgeBase, KnowledgeBuilder, kb_v
 from automm.methods.ksnas.model import Supernet, build_fusion_net
 from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
-from automm.methods.ksnas.space import Genotype, SearchSpace
+from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
 from automm.training import FitResult, TensorData
 
@@ -35,6 +35,16 @@ class FusionTreeMethod(SearchMethod):
     ) -> nn.Module:
         return build_fusion_net(genotype, view_dims, n_outputs, config.fusion_dim, config.dropout)
 
+    def baseline_genotypes(self, space: SearchSpace, ranked_views: list[str]) -> list[tuple[str, Genotype]]:
+        """The best single view; concatenation of the best ``max_views`` views into the head; and late
+        fusion: their per-view encodings summed, so the linear head's logits are the sum of per-view logits."""
+        views = [v for v in ranked_views if v in space.view_names][: space.max_views]
+        out = [("best view", Genotype((views[0],)))]
+        for name, op in (("concatenation", "concat"), ("late fusion", "add")):
+            if len(views) > 1 and op in space.ops:
+                out.append((name, _chain(views, op)))
+        return out
+
     @classmethod
     def net_from_export(cls, meta: dict[str, Any]) -> nn.Module:
         genotype = Genotype.from_string(meta["genotype"])
@@ -43,6 +53,13 @@ class FusionTreeMethod(SearchMethod):
 
     def diagram(self, space: SearchSpace, genotype: Genotype, view_dims: dict[str, int], config: SearchConfig) -> str:
         return genotype_svg(genotype, view_dims, config.fusion_dim)
+
+
+def _chain(views: list[str], op: str) -> Genotype:
+    """``op(op(v0, v1), v2)...``: every view fused by one operator."""
+    k = len(views)
+    nodes = [FusionNode(0, 1, op)] + [FusionNode(k + j - 1, j + 1, op) for j in range(1, k - 1)]
+    return Genotype(tuple(views), tuple(nodes))
 
 
 class KnowledgeHooks(TrialHooks):

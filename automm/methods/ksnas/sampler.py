@@ -178,7 +178,9 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
                     numbers = [
                         t.number
                         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                        if (g := trial_generation(t)) is not None and g < generation and t.values
+                        if (g := trial_generation(t)) is not None
+                        and g < generation
+                        and t.values
                         and self._is_genotype(t)
                     ]
                     set_study_system_attr(study, key, numbers)

@@ -91,6 +91,7 @@ def _ks_study(tmp_path, **kwargs):
         make_toy(n=240),
         runs_dir=tmp_path,
         config=automm.SearchConfig(
+        folds=1,
             fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=25, patience=4
         ),
         ksnas=KSNASSettings(population_size=4, generations=4),
@@ -145,7 +146,8 @@ def test_without_knowledge_sharing_nothing_is_stored(tmp_path):
     assert kb_versions(study.optuna_study) == []
     assert all("kb_version" not in t.user_attrs for t in study.optuna_study.trials)
     diagrams = {t.user_attrs["diagram_artifact"] for t in study.optuna_study.trials}
-    assert {p.name for p in study.artifact_dir.iterdir()} == diagrams  # only the trials' SVG diagrams
+    stored = {p.name for p in study.artifact_dir.iterdir() if not p.name.startswith("automm-oof-")}
+    assert stored == diagrams  # only the trials' SVG diagrams and out-of-fold predictions
 
 
 def test_tampered_kb_is_detected_on_resume(tmp_path):
@@ -164,6 +166,7 @@ def test_tampered_kb_is_detected_on_resume(tmp_path):
 def test_same_study_name_in_two_storages_shares_no_files(tmp_path):
     """Two studies named alike in one runs folder (SQLite and journal) share the artifact folder."""
     config = automm.SearchConfig(
+        folds=1,
         fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=20, patience=3
     )
     common = {"runs_dir": tmp_path, "config": config, "ksnas": {"population_size": 4, "generations": 2}}

@@ -16,7 +16,7 @@ MFAS = {"k": 3, "iterations": 1, "max_layers": 2}
 
 
 def _study(tmp_path, **kwargs):
-    return automm.Study(make_toy(n=240), sampler="mfas", runs_dir=tmp_path, mfas={**MFAS, **kwargs})
+    return automm.Study(make_toy(n=240), sampler="mfas", runs_dir=tmp_path, folds=1, mfas={**MFAS, **kwargs})
 
 
 def test_mfas_study_shares_layers_and_delivers(tmp_path):

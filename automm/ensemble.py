@@ -1,0 +1,133 @@
+"""Greedy ensemble selection with replacement (Caruana et al., ICML 2004) over out-of-fold predictions.
+
+Every candidate scored on all folds keeps its out-of-fold probabilities (`automm.objective`):
+one prediction per search row, each from a network that did not train on that row (with one
+split: the validation rows). Starting from nothing, each round adds the candidate (again, if it
+is already in) whose addition gives the best score of the averaged probabilities, ties broken by
+the lower log loss; member weights are the counts over the rounds. The choice uses search rows
+only, never test rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automm import artifacts, attrs, results
+from automm.errors import AutommError
+from automm.metrics import primary_score
+
+POOL = 20  # the best candidates (by mean fold score) the greedy rounds may pick from
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    """Members (genotype strings, their trial numbers), weights summing to 1, and out-of-fold scores."""
+
+    genotypes: list[str]
+    trials: list[int]
+    weights: list[float]
+    score: float  # out-of-fold score of the ensemble
+    best_single: float  # out-of-fold score of the best single candidate
+    rows: int  # rows the scores are on
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def as_logits(probs: np.ndarray, task: str) -> np.ndarray:
+    """Scores whose softmax (multiclass) or sigmoid (multilabel) are ``probs``."""
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
+
+
+def _log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    if task == "multiclass":
+        return float(-np.log(p[np.arange(len(labels)), labels]).mean())
+    y = labels.astype(np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def greedy_selection(
+    probs: list[np.ndarray], labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
+) -> list[int]:
+    """How often each candidate is picked in up to ``rounds`` greedy rounds with replacement (see
+    module docstring); the counts after the best-scoring round are returned (Caruana's rule), so the
+    ensemble never scores below the best single candidate on these rows."""
+    if not probs:
+        raise AutommError("no candidate has out-of-fold predictions to build an ensemble from")
+    counts = [0] * len(probs)
+    total = np.zeros_like(probs[0], dtype=np.float64)
+    best: tuple[tuple[float, float], list[int]] | None = None
+    for r in range(rounds):
+        round_key, pick = None, 0
+        for i, p in enumerate(probs):
+            mixed = (total + p) / (r + 1)
+            key = (primary_score(as_logits(mixed, task), labels, task, threshold), -_log_loss(mixed, labels, task))
+            if round_key is None or key > round_key:
+                round_key, pick = key, i
+        counts[pick] += 1
+        total += probs[pick]
+        assert round_key is not None
+        if best is None or round_key > best[0]:
+            best = (round_key, list(counts))
+    assert best is not None
+    return best[1]
+
+
+def trial_predictions(store: Any, trial: optuna.trial.FrozenTrial) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, probabilities) a trial kept, verified; None if it kept none."""
+    pointer = trial.system_attrs.get(attrs.PREDICTIONS)
+    if pointer is None:
+        return None
+    state = artifacts.get_weights(store, pointer, f"predictions of trial {trial.number}")
+    return state["rows"].numpy(), state["probabilities"].float().numpy()
+
+
+def choose_ensemble(
+    study: optuna.Study, store: Any, labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
+) -> EnsembleChoice:
+    """The greedy ensemble of ``rounds`` rounds over the `POOL` best candidates with predictions.
+
+    ``labels``: the data set's labels (indexed by the stored rows). Falls back to the single best
+    candidate when none kept predictions (studies of an older automm).
+    """
+    seen: set[str] = set()
+    pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
+    for t in sorted(results.candidates(study), key=lambda t: -(results.score_of(t) or -np.inf)):
+        genotype = t.user_attrs.get(attrs.GENOTYPE)
+        if genotype in seen or attrs.DUPLICATE_OF in t.user_attrs:
+            continue
+        kept = trial_predictions(store, t)
+        if kept is None:
+            continue
+        seen.add(genotype)
+        pool.append((t, *kept))
+        if len(pool) == POOL:
+            break
+    if not pool:
+        best = results.best_trial(study)
+        value = float(results.score_of(best) or float("nan"))
+        return EnsembleChoice([best.user_attrs[attrs.GENOTYPE]], [best.number], [1.0], value, value, 0)
+    rows = pool[0][1]
+    pool = [p for p in pool if np.array_equal(p[1], rows)]  # a resumed study with other folds: same rows only
+    y = labels[rows]
+    probs = [p[2] for p in pool]
+    counts = greedy_selection(probs, y, task, max(1, rounds), threshold)
+    singles = [primary_score(as_logits(p, task), y, task, threshold) for p in probs]
+    total = sum(counts)
+    mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / total
+    chosen = [i for i, c in enumerate(counts) if c]
+    chosen.sort(key=lambda i: -counts[i])
+    return EnsembleChoice(
+        genotypes=[pool[i][0].user_attrs[attrs.GENOTYPE] for i in chosen],
+        trials=[pool[i][0].number for i in chosen],
+        weights=[counts[i] / total for i in chosen],
+        score=primary_score(as_logits(mixed, task), y, task, threshold),
+        best_single=max(singles),
+        rows=len(rows),
+    )

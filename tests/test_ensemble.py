@@ -1,0 +1,119 @@
+"""Greedy ensemble selection and the delivered ensemble: selection, export round trip, tampering."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import automm
+from automm.ensemble import as_logits, greedy_selection
+from automm.errors import AutommError
+from automm.metrics import primary_score
+from tests.conftest import make_toy
+
+
+def test_greedy_selection_combines_complementary_candidates():
+    labels = np.array([0, 1, 0, 1, 0, 1])
+
+    def predictions(correct: np.ndarray) -> np.ndarray:  # probability of the true class per row
+        p = np.zeros((6, 2))
+        p[np.arange(6), labels] = correct
+        p[np.arange(6), 1 - labels] = 1 - correct
+        return p
+
+    a = predictions(np.array([0.4, 0.4, 0.4, 0.9, 0.9, 0.9]))  # weakly wrong on the first half
+    b = predictions(np.array([0.9, 0.9, 0.9, 0.4, 0.4, 0.4]))  # weakly wrong on the second half
+    bad = predictions(np.full(6, 0.3))
+    counts = greedy_selection([a, b, bad], labels, "multiclass", rounds=6)
+    mixed = sum(c * p for c, p in zip(counts, [a, b, bad], strict=True)) / sum(counts)
+    assert counts[2] == 0 and counts[0] > 0 and counts[1] > 0
+    assert primary_score(as_logits(mixed, "multiclass"), labels, "multiclass") == 1.0  # each alone: 0.5
+    with pytest.raises(AutommError, match="out-of-fold"):
+        greedy_selection([], labels, "multiclass", 3)
+
+
+def test_greedy_selection_never_below_the_best_single():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 200)
+    probs = [rng.dirichlet(np.ones(3), 200) for _ in range(6)]
+    counts = greedy_selection(probs, labels, "multiclass", rounds=10)
+    mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / sum(counts)
+    singles = [primary_score(as_logits(p, "multiclass"), labels, "multiclass") for p in probs]
+    assert primary_score(as_logits(mixed, "multiclass"), labels, "multiclass") >= max(singles)
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    config = automm.SearchConfig(
+        folds=3,
+        ensemble_size=6,
+        fusion_dim=16,
+        max_views=3,
+        dropout=0.1,
+        lr=5e-3,
+        batch_size=64,
+        max_epochs=15,
+        patience=3,
+    )
+    study = automm.Study(make_toy(n=240), method="random", runs_dir=tmp_path_factory.mktemp("runs"), config=config)
+    study.optimize(10)
+    return study
+
+
+def test_ensemble_export_round_trip(searched, tmp_path):
+    choice = searched.ensemble()
+    assert choice.score >= choice.best_single and abs(sum(choice.weights) - 1) < 1e-9
+    assert len(set(choice.genotypes)) == len(choice.genotypes) and choice.rows == 192  # every search row
+    path = searched.export(tmp_path / "model", ensemble_size=6)
+    meta = json.loads((path / "genotype.json").read_text())
+    assert [m["genotype"] for m in meta["members"]] == choice.genotypes
+    assert [m["weight"] for m in meta["members"]] == pytest.approx(choice.weights)
+    model = automm.load_model(path)
+    assert len(model.nets) == len(choice.genotypes)
+    ds = searched.dataset
+    rows = ds.splits.test
+    views = {v: ds.views[v][rows] for v in ds.view_names}
+    proba = model.predict_proba(views)
+    assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    # the ensemble's probabilities are the weighted mean of its members'
+    inputs = model._inputs(views)
+    members = [torch.softmax(net(inputs), dim=1).detach().numpy() for net in model.nets]
+    np.testing.assert_allclose(proba, sum(w * p for w, p in zip(model.weights, members, strict=True)), atol=1e-5)
+    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
+    ts = scripted({v: torch.from_numpy(views[v]) for v in model.meta["view_dims"]}).detach().numpy()
+    np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    accuracy = float((model.predict(views) == ds.labels[rows]).mean())
+    assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
+    again = automm.load_model(searched.export(tmp_path / "again", ensemble_size=6))
+    assert np.array_equal(again.predict_logits(views), model.predict_logits(views))  # identical retraining
+
+
+def test_ensemble_member_tampering_is_refused(searched, tmp_path):
+    path = searched.export(tmp_path / "model", ensemble_size=6)
+    members = json.loads((path / "genotype.json").read_text())["members"]
+    if len(members) < 2:
+        pytest.skip("the greedy choice kept one member on this toy data")
+    last = path / members[-1]["file"]
+    data = bytearray(last.read_bytes())
+    data[-5] ^= 0xFF
+    last.write_bytes(bytes(data))
+    with pytest.raises(AutommError, match="corrupted or was modified"):
+        automm.load_model(path)
+    last.unlink()
+    with pytest.raises(AutommError, match="missing"):
+        automm.load_model(path)
+
+
+def test_single_network_when_asked(searched, tmp_path):
+    path = searched.export(tmp_path / "one", ensemble_size=1)
+    model = automm.load_model(path)
+    assert len(model.nets) == 1 and str(model.genotype) == str(searched.best_genotype)
+
+
+def test_retrain_scores_the_ensemble(searched):
+    rows = searched.retrain(top=1, seeds=1, ensemble_size=6)
+    if len(searched.ensemble(6).genotypes) > 1:
+        assert rows[-1]["start"] == "ensemble" and 0 <= rows[-1]["mean"] <= 1
+    with pytest.raises(AutommError, match="at least 1"):
+        searched.ensemble(0)
