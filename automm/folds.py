@@ -8,7 +8,9 @@ running mean is in the top ``1/ETA`` of every earlier candidate's running mean a
 a candidate raced out keeps its partial mean and is never the delivered model.
 
 ``folds = 0`` chooses K from the data: `AUTO_FOLDS` when the search rows (train + validation)
-number at most `AUTO_MAX_ROWS`, else one split. The test rows are never part of any fold.
+number at most `AUTO_MAX_ROWS`, else one split; data whose validation rows were given with it
+(`MultimodalDataset.fixed_validation`: they may keep groups apart) keeps them as one split. The
+test rows are never part of any fold.
 """
 
 from __future__ import annotations
@@ -40,11 +42,11 @@ class Fold:
     val: np.ndarray
 
 
-def resolve_folds(requested: int, n_rows: int) -> int:
+def resolve_folds(requested: int, n_rows: int, fixed_validation: bool = False) -> int:
     """K for ``requested`` (0: automatic) on ``n_rows`` search rows."""
     if requested:
         return requested
-    return AUTO_FOLDS if n_rows <= AUTO_MAX_ROWS else 1
+    return AUTO_FOLDS if n_rows <= AUTO_MAX_ROWS and not fixed_validation else 1
 
 
 def search_rows(dataset: MultimodalDataset) -> np.ndarray:

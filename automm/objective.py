@@ -68,7 +68,7 @@ class FusionObjective:
         self.on_genotype = on_genotype
         self.artifact_store = artifact_store
         self.hooks: TrialHooks = TrialHooks()
-        self.n_folds = resolve_folds(config.folds, len(search_rows(dataset)))
+        self.n_folds = resolve_folds(config.folds, len(search_rows(dataset)), dataset.fixed_validation)
         self.folds = make_folds(dataset, self.n_folds, seed)
         self._data: dict[int, tuple[TensorData, TensorData]] = {}
         self.train_data, self.val_data = self.fold_data(0)

@@ -52,4 +52,6 @@ def toy() -> MultimodalDataset:
 
 @pytest.fixture
 def fast_config() -> SearchConfig:
-    return SearchConfig(folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=30, patience=5)
+    return SearchConfig(
+        folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=30, patience=5
+    )

@@ -10,7 +10,9 @@ from automm.export import FILES, MANIFEST
 from automm.reporting.report import write_report
 from tests.conftest import make_toy
 
-CONFIG = automm.SearchConfig(folds=1, ensemble_size=1, fusion_dim=16, max_views=3, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=25, patience=4)
+CONFIG = automm.SearchConfig(
+    folds=1, ensemble_size=1, fusion_dim=16, max_views=3, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=25, patience=4
+)
 
 
 @pytest.fixture(scope="module")

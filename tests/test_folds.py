@@ -38,6 +38,7 @@ def test_automatic_fold_count_and_rungs():
     assert resolve_folds(0, 500) == AUTO_FOLDS
     assert resolve_folds(0, AUTO_MAX_ROWS + 1) == 1
     assert resolve_folds(3, 10**6) == 3
+    assert resolve_folds(0, 500, fixed_validation=True) == 1  # given validation rows are kept
     assert rungs(1) == [] and rungs(2) == [1] and rungs(5) == [1, 3] and rungs(10) == [1, 3, 7]
     with pytest.raises(AutommError, match="folds"):
         automm.SearchConfig(folds=-1)

@@ -8,8 +8,7 @@ from tests.conftest import make_toy
 
 def test_score_and_parameter_count_pareto_front(tmp_path):
     config = automm.SearchConfig(
-        folds=1,
-        fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=20, patience=3
+        folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=20, patience=3
     )
     study = automm.Study(
         make_toy(n=240),
@@ -54,6 +53,8 @@ def test_cli_minimize_params(tmp_path):
         app,
         [
             "search",
+            "--folds",
+            "1",
             "--runs-dir",
             str(tmp_path),
             "--population",

@@ -102,8 +102,7 @@ def test_search_on_digits_beats_best_single_view(tmp_path):
     study = automm.Study("digits", config=config, runs_dir=tmp_path, sampler="tpe", seed=0)
     objective = FusionObjective(study.dataset, study.method, study.space, config, seed=0)
     single = {
-        v: objective.train(objective.build(Genotype((v,))), Genotype((v,))).best_score
-        for v in study.dataset.view_names
+        v: objective.train(objective.build(Genotype((v,))), Genotype((v,))).best_score for v in study.dataset.view_names
     }
     study.optimize(12)
     assert study.best_genotype.k >= 2

@@ -204,6 +204,7 @@ def build_avmnist(
         labels=arrays["labels"],
         task="multiclass",
         splits=Splits(arrays["train"], arrays["val"], arrays["test"]),
+        fixed_validation=True,  # recording-disjoint: random folds would put one recording on both sides
         class_names=[str(d) for d in range(10)],
         description=(
             f"AV-MNIST-style from {data_dir}: backbone test accuracy image {info['image_test_accuracy']:.3f}, "

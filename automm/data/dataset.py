@@ -39,6 +39,8 @@ class MultimodalDataset:
       ``modality/feature`` (e.g. ``image/layer3``); a name without '/' is its own modality.
     - ``labels``: (N,) ints in [0, C) for ``multiclass``; (N, C) of 0/1 for ``multilabel``.
     - ``splits``: train/val/test row indices; test rows are for final evaluation only.
+    - ``fixed_validation``: the validation rows were given with the data (they may keep groups,
+      such as recordings, apart from the training rows), so automatic cross-validation keeps them.
 
     Construction validates everything and raises `AutommError` naming the bad view or field.
     """
@@ -50,6 +52,7 @@ class MultimodalDataset:
     splits: Splits
     class_names: list[str] = field(default_factory=list)
     description: str = ""
+    fixed_validation: bool = False
 
     def __post_init__(self) -> None:
         self.views = {str(k): v for k, v in self.views.items()}

@@ -28,7 +28,21 @@ def _get(url: str) -> tuple[str, bytes]:
 def served(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     result = CliRunner().invoke(
-        app, ["search", "--runs-dir", str(runs), "--population", "4", "--generations", "2", "--kb-epochs", "2", "-q"]
+        app,
+        [
+            "search",
+            "--folds",
+            "1",
+            "--runs-dir",
+            str(runs),
+            "--population",
+            "4",
+            "--generations",
+            "2",
+            "--kb-epochs",
+            "2",
+            "-q",
+        ],
     )
     assert result.exit_code == 0, result.output
     port = _free_port()

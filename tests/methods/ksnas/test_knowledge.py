@@ -1,4 +1,3 @@
-
 import numpy as np
 import pytest
 import torch
@@ -30,8 +29,8 @@ def test_supernet_covers_every_genotype_and_shares_modules():
     assert sub.head is supernet.head and all(sub.align[v] is supernet.align[v] for v in sub.view_order)
 
 
-def test_pretraining_trains_shared_weights(toy, fast_config):
-    objective = automm.Study(toy, config=fast_config, runs_dir="/tmp/unused-never-written").objective
+def test_pretraining_trains_shared_weights(toy, fast_config, tmp_path):
+    objective = automm.Study(toy, config=fast_config, runs_dir=tmp_path).objective
     space = objective.space
     torch.manual_seed(0)
     supernet = Supernet(toy.view_dims, toy.n_classes, fast_config.fusion_dim, space.max_views, fast_config.dropout)
@@ -91,8 +90,7 @@ def _ks_study(tmp_path, **kwargs):
         make_toy(n=240),
         runs_dir=tmp_path,
         config=automm.SearchConfig(
-        folds=1,
-            fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=25, patience=4
+            folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=25, patience=4
         ),
         ksnas=KSNASSettings(population_size=4, generations=4),
         **{"knowledge": {"kb_epochs": 2}, **kwargs},
@@ -166,8 +164,7 @@ def test_tampered_kb_is_detected_on_resume(tmp_path):
 def test_same_study_name_in_two_storages_shares_no_files(tmp_path):
     """Two studies named alike in one runs folder (SQLite and journal) share the artifact folder."""
     config = automm.SearchConfig(
-        folds=1,
-        fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=20, patience=3
+        folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=20, patience=3
     )
     common = {"runs_dir": tmp_path, "config": config, "ksnas": {"population_size": 4, "generations": 2}}
     a = automm.Study(make_toy(n=240), knowledge={"kb_epochs": 1}, **common)
@@ -180,4 +177,3 @@ def test_same_study_name_in_two_storages_shares_no_files(tmp_path):
     for study in (a, b):
         assert [p["version"] for p in kb_versions(study.optuna_study)] == [0, 1]
         assert study.evaluate().warm_started
-

@@ -100,6 +100,8 @@ def test_cli_mfas(tmp_path):
         app,
         [
             "search",
+            "--folds",
+            "1",
             "--sampler",
             "mfas",
             "--mfas-k",
