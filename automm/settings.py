@@ -54,7 +54,7 @@ class SearchConfig:
     """Everything that fixes how a genotype is built and trained (stored with the study)."""
 
     fusion_dim: int = 256
-    max_views: int = 4
+    max_views: int = 0  # most views one architecture fuses (0: every view of the data)
     ops: tuple[str, ...] = FUSION_OPS
     dropout: float = 0.1
     lr: float = 1e-3
@@ -74,7 +74,7 @@ class SearchConfig:
         object.__setattr__(self, "ops", tuple(self.ops))
         checks = {
             "fusion_dim": self.fusion_dim >= 1,
-            "max_views": self.max_views >= 1,
+            "max_views": self.max_views >= 0,
             "dropout": 0 <= self.dropout < 1,
             "lr": self.lr > 0,
             "weight_decay": self.weight_decay >= 0,

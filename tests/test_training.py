@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -66,3 +68,49 @@ def test_fixed_epochs_without_validation_and_callback():
     assert seen == [1, 2, 3, 4]
     with pytest.raises(ValueError):
         fit(net, train, None, "multiclass", TrainConfig(), seed=0)
+
+
+def test_view_dropout_never_drops_every_view():
+    from automm.training import drop_views
+
+    gen = torch.Generator().manual_seed(0)
+    views = {"a": torch.ones(2000, 3), "b": torch.ones(2000, 2)}
+    dropped = drop_views(views, 0.5, gen)
+    kept_a, kept_b = dropped["a"][:, 0] > 0, dropped["b"][:, 0] > 0
+    assert bool((kept_a | kept_b).all())  # a row keeps at least one view
+    assert 0.25 < float((~kept_a).float().mean()) < 0.45  # about half of half: both-dropped rows are kept whole
+    assert torch.equal(dropped["a"][kept_a], torch.ones(int(kept_a.sum()), 3))  # whole views, not features
+    assert drop_views(views, 0.0, gen) is views and drop_views({"a": views["a"]}, 0.9, gen)["a"] is views["a"]
+
+
+def test_cosine_schedule_and_label_smoothing():
+    from automm.training import learning_rate_factor, loss_function
+
+    assert learning_rate_factor("constant", 50, 100) == 1.0
+    assert learning_rate_factor("cosine", 0, 100) == 1.0
+    assert learning_rate_factor("cosine", 50, 100) == pytest.approx(0.5)
+    assert learning_rate_factor("cosine", 100, 100) == pytest.approx(0.0, abs=1e-12)
+    assert loss_function("multiclass", 0.1).label_smoothing == 0.1
+
+
+def test_weight_average_is_what_is_scored_and_kept():
+    ds = make_toy(n=300)
+    train, val = _tensors(ds)
+    genotype = Genotype.from_string("concat(left/feat,right/feat)")
+    config = TrainConfig(lr=5e-3, batch_size=64, max_epochs=20, patience=20, ema=0.9, view_dropout=0.1)
+    torch.manual_seed(0)
+    net = build_fusion_net(genotype, ds.view_dims, 4, 16, 0.0)
+    result = fit(net, train, val, "multiclass", config, seed=0)
+    assert result.best_score > 0.85
+    # the kept weights are the average's at the best epoch: scoring them again gives the recorded score
+    assert (predict_logits(net, val).argmax(1) == val.labels.numpy()).mean() == pytest.approx(result.best_score)
+    torch.manual_seed(0)
+    plain = build_fusion_net(genotype, ds.view_dims, 4, 16, 0.0)
+    fit(plain, train, val, "multiclass", TrainConfig(lr=5e-3, batch_size=64, max_epochs=20, patience=20), seed=0)
+    weights = [p for p in net.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(weights, plain.parameters(), strict=True))
+    # retraining for a fixed number of epochs keeps the average as well
+    torch.manual_seed(0)
+    fixed = build_fusion_net(genotype, ds.view_dims, 4, 16, 0.0)
+    fit(fixed, train, None, "multiclass", replace(config, schedule="cosine"), seed=0, epochs=5)
+    assert all(torch.isfinite(p).all() for p in fixed.parameters())

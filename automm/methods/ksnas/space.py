@@ -209,9 +209,10 @@ class SearchSpace:
         object.__setattr__(self, "ops", tuple(self.ops))
         if not self.view_names:
             raise AutommError("the search space needs at least one view")
-        if self.max_views < 1:
-            raise AutommError(f"max_views must be at least 1, got {self.max_views}")
-        object.__setattr__(self, "max_views", min(self.max_views, len(self.view_names)))
+        if self.max_views < 0:
+            raise AutommError(f"max_views must be at least 1 (0: every view), got {self.max_views}")
+        limit = self.max_views or len(self.view_names)
+        object.__setattr__(self, "max_views", min(limit, len(self.view_names)))
         unknown = [op for op in self.ops if op not in OPS]
         if unknown or not self.ops:
             raise AutommError(f"unknown fusion operator(s) {unknown}; known: {', '.join(OPS)}")
