@@ -91,13 +91,15 @@ def export_model(
     threshold: float,
     info: dict[str, Any],
     weights: list[float] | None = None,
+    member_info: list[dict[str, Any]] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``nets`` (one network or ensemble members: a method's networks with ``genotype`` and
     ``view_order``), their ``weights`` (default equal) and the preprocessing.
 
     ``info`` must hold what `automm.methods.network_from_export` needs to rebuild a network
-    (``space`` and its widths, see `SearchMethod.export_info`). Refuses a non-empty ``out_dir``
+    (``space`` and its widths, see `SearchMethod.export_info`); ``member_info`` the same per member,
+    where members differ (searched training settings such as the fusion width). Refuses a non-empty ``out_dir``
     unless ``overwrite``; the folder is replaced whole or left as it was.
     """
     members = [nets] if isinstance(nets, nn.Module) else list(nets)
@@ -119,7 +121,13 @@ def export_model(
         **info,
         "genotype": str(members[0].genotype),
         "members": [
-            {"genotype": str(net.genotype), "views": list(net.view_order), "weight": w, "file": member_file(i)}
+            {
+                **((member_info or [{}] * len(members))[i]),
+                "genotype": str(net.genotype),
+                "views": list(net.view_order),
+                "weight": w,
+                "file": member_file(i),
+            }
             for i, (net, w) in enumerate(zip(members, weights, strict=True))
         ],
         "views": views,
@@ -268,7 +276,7 @@ def _load_member(path: Path, meta: dict[str, Any], member: dict[str, Any], recor
     name = member.get("file")
     if not isinstance(name, str) or name not in recorded:
         raise AutommError(f"{path}: member weights {name!r} are not recorded in {MANIFEST}")
-    net = network_from_export({**meta, "genotype": member.get("genotype")})
+    net = network_from_export({**meta, **member})
     if not set(net.view_order) <= set(meta["view_dims"]):
         raise AutommError(f"{path}: the genotype's views do not match the recorded views")
     net.load_state_dict(load_file(str(path / name)))

@@ -24,6 +24,7 @@ from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
 from automm.export import combine, export_model
 from automm.methods.base import SearchContext, SearchMethod
+from automm.methods.tuning import resolve
 from automm.metrics import PRIMARY_METRIC, all_metrics
 from automm.objective import genotype_seed
 from automm.results import score_of
@@ -44,6 +45,12 @@ class Evaluation:
     epochs: int
     warm_started: bool
     details: list[dict[str, float]]
+
+
+def _inner(space: Any, genotype: Any, config: Any) -> tuple[Any, Any]:
+    """(the method's space, the settings ``genotype`` is trained with): what `export_info` takes."""
+    inner_space, _, settings = resolve(space, genotype, config)
+    return inner_space, settings
 
 
 def _scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
@@ -95,12 +102,14 @@ class FinalTrainer:
         seed = genotype_seed(self.context.seed, genotype)
         torch.manual_seed(seed)
         net = self._net(genotype)
-        result = fit(net, train, val, self.dataset.task, config.train_config(), seed=seed)
+        settings = resolve(self.space, genotype, config)[2]
+        result = fit(net, train, val, self.dataset.task, settings.train_config(), seed=seed)
         return None, max(1, result.best_epoch)
 
     def _net(self, genotype: Any) -> nn.Module:
         ds = self.dataset
-        net = self.method.build_net(self.space, genotype, ds.view_dims, ds.n_classes, self.context.config)
+        space, inner, config = resolve(self.space, genotype, self.context.config)
+        net = self.method.build_net(space, inner, ds.view_dims, ds.n_classes, config)
         return net.to(self.context.device)
 
     def _search_data(self) -> tuple[TensorData, TensorData]:
@@ -132,7 +141,8 @@ class FinalTrainer:
         net = self._net(genotype)
         if state is not None:
             self.method.warm_start(net, state)
-        fit(net, data, None, self.dataset.task, self.context.config.train_config(), seed=seed, epochs=epochs)
+        settings = resolve(self.space, genotype, self.context.config)[2]
+        fit(net, data, None, self.dataset.task, settings.train_config(), seed=seed, epochs=epochs)
         return net
 
     def _test_metrics(
@@ -296,8 +306,9 @@ class FinalTrainer:
             nets.append(self.train(g, state, n, genotype_seed(self.context.seed, g), train))
             epochs.append(n)
             starts.append("kb" if state is not None else "scratch")
+        builds = [self.method.export_info(*_inner(self.space, g, self.context.config)) for g in genotypes]
         info = {
-            **self.method.export_info(self.space, self.context.config),
+            **builds[0],
             "method": self.method.name,
             "study": self.study.study_name,
             "dataset": self.dataset.name,
@@ -318,5 +329,6 @@ class FinalTrainer:
             threshold=self.context.config.threshold,
             info=info,
             weights=weights,
+            member_info=builds,
             overwrite=overwrite,
         )

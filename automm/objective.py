@@ -22,6 +22,7 @@ from automm.data.preprocess import Standardizer
 from automm.device import default_device
 from automm.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
 from automm.methods.base import SearchMethod, TrialHooks
+from automm.methods.tuning import resolve
 from automm.settings import SearchConfig
 from automm.training import FitResult, TensorData, count_parameters, fit, predict_logits
 
@@ -88,7 +89,8 @@ class FusionObjective:
         """A freshly initialised network (seeded by the genotype and fold) on the objective's device."""
         torch.manual_seed(fold_seed(self.seed, genotype, fold))
         ds = self.dataset
-        net = self.method.build_net(self.space, genotype, ds.view_dims, ds.n_classes, self.config)
+        space, inner, config = resolve(self.space, genotype, self.config)
+        net = self.method.build_net(space, inner, ds.view_dims, ds.n_classes, config)
         return net.to(self.device)
 
     def train(
@@ -111,12 +113,13 @@ class FusionObjective:
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with score {score:.4f}")
 
         train, val = self.fold_data(fold)
+        settings = resolve(self.space, genotype, self.config)[2].train_config()
         return fit(
             net,
             train,
             val,
             self.dataset.task,
-            self.hooks.train_config(self.train_config, warm),
+            self.hooks.train_config(settings, warm),
             seed=fold_seed(self.seed, genotype, fold),
             on_epoch=report,
             score_initial=warm,

@@ -22,6 +22,7 @@ else:  # pragma: no cover
 
 FUSION_OPS: tuple[str, ...] = ("add", "mul", "concat", "max", "avg")  # binary fusion operators (KS-NAS space)
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
+TUNABLE: tuple[str, ...] = ("lr", "weight_decay", "dropout", "fusion_dim")  # see `automm.methods.tuning`
 # what a study stored by an automm without these settings meant: one split, one network, plain training
 LEGACY_CONFIG: dict[str, object] = {
     "label_smoothing": 0.0,
@@ -30,6 +31,7 @@ LEGACY_CONFIG: dict[str, object] = {
     "ema": 0.0,
     "folds": 1,
     "ensemble_size": 1,
+    "tune": [],
 }
 
 
@@ -70,9 +72,11 @@ class SearchConfig:
     ema: float = 0.0
     folds: int = 0  # cross-validation folds that score a candidate; 0: chosen from the data's size
     ensemble_size: int = 5  # greedy ensemble-selection rounds for the delivered model (1: one network)
+    tune: tuple[str, ...] = ()  # settings searched with the architecture (from TUNABLE)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ops", tuple(self.ops))
+        object.__setattr__(self, "tune", tuple(self.tune))
         checks = {
             "fusion_dim": self.fusion_dim >= 1,
             "max_views": self.max_views >= 0,
@@ -93,6 +97,9 @@ class SearchConfig:
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
             raise AutommError(f"invalid setting {bad[0]}={getattr(self, bad[0])!r}")
+        untunable = [n for n in self.tune if n not in TUNABLE]
+        if untunable:
+            raise AutommError(f"cannot tune {', '.join(untunable)}; tunable: {', '.join(TUNABLE)}")
         unknown = [op for op in self.ops if op not in FUSION_OPS]
         if unknown or not self.ops:
             raise AutommError(f"unknown fusion operator(s) {unknown}; known: {', '.join(FUSION_OPS)}")
@@ -114,6 +121,7 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["ops"] = list(self.ops)
+        out["tune"] = list(self.tune)
         return out
 
     @classmethod

@@ -28,6 +28,7 @@ from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
 from automm.final import Evaluation, FinalTrainer
 from automm.methods import SearchContext, SearchMethod
+from automm.methods.tuning import TunedSpace, method_space
 from automm.metrics import PRIMARY_METRIC
 from automm.objective import FusionObjective
 from automm.reporting.inspection import Inspector
@@ -45,7 +46,7 @@ class Study:
     `.mat`/`.npz` file or `.npy` folder instead. ``storage`` defaults to
     ``sqlite:///<runs_dir>/<study_name>.db`` and ``study_name`` to the data set's name. ``method``
     (alias ``sampler``; default ``ksnas``, see `automm.methods.METHODS`), ``seed``, ``config`` (or just
-    its ``folds`` and ``ensemble_size``), ``pruner`` and ``minimize_params`` default to the stored
+    its ``folds``, ``ensemble_size`` and ``tune``), ``pruner`` and ``minimize_params`` default to the stored
     values when resuming (to the preset when new). Further keywords (``ksnas=``, ``knowledge=``,
     ``knowledge_sharing=``, ``mfas=``, ``nsga2=``, or all of them as ``settings={section: ...}``)
     override sections of the method's settings: a dataclass, a dict of a few fields, or a plain value;
@@ -68,6 +69,7 @@ class Study:
         config: SearchConfig | None = None,
         folds: int | None = None,
         ensemble_size: int | None = None,
+        tune: list[str] | tuple[str, ...] | None = None,
         pruner: str | None = None,
         minimize_params: bool | None = None,
         settings: dict[str, Any] | None = None,
@@ -96,7 +98,11 @@ class Study:
             "sampler": method.lower() if method else None,
             "pruner": pruner,
             "config": config.to_dict() if config is not None else None,
-            "config_fields": {"folds": folds, "ensemble_size": ensemble_size},
+            "config_fields": {
+                "folds": folds,
+                "ensemble_size": ensemble_size,
+                "tune": None if tune is None else list(tune),
+            },
             "minimize_params": minimize_params,
         }
         overrides = {**(settings or {}), **sections}
@@ -118,6 +124,12 @@ class Study:
             self.dataset = load_dataset(source["dataset"], data=source["data"], data_dir=data_dir, seed=self.seed)
         check_views(self.study_name, meta, dict(self.dataset.view_dims))
         self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
+        if self.config.tune:
+            if not self.method.tunes_settings:
+                raise AutommError(
+                    f"method {self.method.name} cannot search training settings (tune); use ksnas, tpe, ..."
+                )
+            self.space = TunedSpace(self.space, self.config)
         self.device = torch.device(device) if device is not None else default_device()
         self.metric = PRIMARY_METRIC[self.dataset.task]
         n_existing = 0 if summary is None else summary.n_trials
@@ -178,7 +190,7 @@ class Study:
                 on_genotype=self.inspector.attach_diagram,
                 artifact_store=self.artifact_store,
             )
-            obj.hooks = self.method.hooks(self.context, self.space, obj.train_data)
+            obj.hooks = self.method.hooks(self.context, method_space(self.space), obj.train_data)
             self._objective = obj
         return self._objective
 

@@ -68,6 +68,16 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
         ],
         None,
     ),
+    "tune": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="Training settings searched with the architecture, comma-separated: lr, weight_decay, "
+                "dropout, fusion_dim."
+            ),
+        ],
+        None,
+    ),
     "timeout": (
         Annotated[float | None, typer.Option(help="Stop starting new trials after this many seconds.")],
         None,
@@ -175,6 +185,8 @@ def search(**kwargs: Any) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     options = {name: kwargs.pop(name) for name in method_options()}
     kwargs["minimize_params"] = kwargs["minimize_params"] or None
+    if kwargs["tune"] is not None:
+        kwargs["tune"] = [name.strip() for name in kwargs["tune"].split(",") if name.strip()]
     study = Study(kwargs.pop("dataset"), options=options, **kwargs)
     method = study.method
     target = trials if trials is not None else study.default_trials

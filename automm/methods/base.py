@@ -87,6 +87,7 @@ class SearchMethod:
     family: ClassVar[str] = "ksnas"  # the network family an export is rebuilt with (`automm.export`)
     proxy_scores: ClassVar[bool] = False  # True: search scores come from short training (retrain the best)
     summary_top: ClassVar[int] = 5  # rows of the summary table after a search
+    tunes_settings: ClassVar[bool] = True  # whether its sampler handles `SearchConfig.tune`'s extra parameters
 
     def __init__(self, settings: dict[str, Any]) -> None:
         """``settings``: the stored section values (dicts or plain values), as `resolve_settings` made them."""

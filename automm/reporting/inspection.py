@@ -18,6 +18,7 @@ from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 from automm import attrs, results
+from automm.methods.tuning import resolve
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.reporting.tables import GENERATION_COLUMNS, markdown
 
@@ -25,6 +26,12 @@ if TYPE_CHECKING:  # reporting reads what methods and the study give it; it impo
     from automm.data.dataset import MultimodalDataset
     from automm.methods.base import SearchMethod
     from automm.settings import SearchConfig
+
+
+def diagram_arguments(space: Any, genotype: Any, view_dims: dict[str, int], config: SearchConfig) -> tuple[Any, ...]:
+    """`SearchMethod.diagram`'s arguments for ``genotype`` (its own space, genotype and settings)."""
+    inner_space, inner, settings = resolve(space, genotype, config)
+    return inner_space, inner, view_dims, settings
 
 
 def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, metric: str) -> str:
@@ -105,7 +112,7 @@ class Inspector:
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial``."""
-        svg = self.method.diagram(self.space, genotype, self.dataset.view_dims, self.config)
+        svg = self.method.diagram(*diagram_arguments(self.space, genotype, self.dataset.view_dims, self.config))
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"trial{trial.number}_fusion.svg"
             path.write_text(svg)

@@ -65,16 +65,18 @@ def _chain(views: list[str], op: str) -> Genotype:
 class KnowledgeHooks(TrialHooks):
     """Tag each trial's generation; warm-start it from its generation's KB version; offer its weights."""
 
-    def __init__(self, knowledge: KnowledgeBase | None) -> None:
+    def __init__(self, knowledge: KnowledgeBase | None, fusion_dim: int | None = None) -> None:
         self.knowledge = knowledge
+        self.fusion_dim = fusion_dim  # the KB's width: candidates of another width neither use nor feed it
         self._pending: dict[int, tuple[int, dict[str, torch.Tensor] | None]] = {}  # trial -> (generation, KB)
 
     def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
         generation = trial_generation(trial)
         if generation is not None:
             trial.set_user_attr(attrs.GENERATION, generation)
-        if self.knowledge is None or generation is None:
-            self._pending[trial.number] = (-1 if generation is None else generation, None)
+        width = dict(getattr(genotype, "hparams", ())).get("fusion_dim", self.fusion_dim)
+        if self.knowledge is None or generation is None or width != self.fusion_dim:
+            self._pending[trial.number] = (-1, None)
             return str(genotype)
         state, pointer = self.knowledge.load(generation)
         trial.set_user_attr(attrs.KB_VERSION, pointer["version"])
@@ -203,7 +205,7 @@ class KSNASMethod(FusionTreeMethod):
             population_size=self.evolution.population_size,
             parents_of=lambda g: sampler.get_parent_population(study, g),  # type: ignore[attr-defined]
         )
-        return KnowledgeHooks(self._knowledge_base(context, builder))
+        return KnowledgeHooks(self._knowledge_base(context, builder), config.fusion_dim)
 
     def warm_started(self, trial: optuna.trial.FrozenTrial) -> bool:
         return attrs.KB_VERSION in trial.user_attrs

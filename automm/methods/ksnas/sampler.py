@@ -38,6 +38,7 @@ from automm.methods.ksnas._pareto import elitist_order, pareto_ranks
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import Genotype, SearchSpace
 from automm.methods.surrogate import SequenceSurrogate
+from automm.methods.tuning import PREFIX
 
 
 def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
@@ -231,7 +232,11 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         """Genes that travel together in crossover: n_views, each view, each node triple."""
         groups = [["n_views"]] + [[f"view_{i}"] for i in range(self.space.max_views)]
         groups += [[f"node_{j}_left", f"node_{j}_right", f"node_{j}_op"] for j in range(self.space.max_views - 1)]
-        return groups
+        return groups + [[name] for name in self._settings_genes()]
+
+    def _settings_genes(self) -> list[str]:
+        """Searched training settings (`automm.methods.tuning`): genes of their own."""
+        return [name for name in self._distributions if name.startswith(PREFIX)]
 
     def crossover(self, a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
         """Uniform crossover over gene groups (a node's inputs and operator stay together)."""
@@ -246,6 +251,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         k = int(genes["n_views"])
         active = ["n_views"] + [f"view_{i}" for i in range(k)]
         active += [f"node_{j}_{part}" for j in range(k - 1) for part in ("left", "right", "op")]
+        active += self._settings_genes()
         out = dict(genes)
         name = active[int(rng.integers(len(active)))]
         dist = self._distributions[name]

@@ -54,6 +54,7 @@ class MFASMethod(SearchMethod):
     family = "mfas"
     sections: ClassVar[dict[str, Any]] = {"mfas": MFASSettings}
     proxy_scores = True
+    tunes_settings = False  # its progressive schedule proposes architectures only
     options = (
         MethodOption("mfas_k", ("--mfas-k",), "mfas", "k", int, "Architectures sampled per step (K)."),
         MethodOption("mfas_iterations", ("--mfas-iterations",), "mfas", "iterations", int, "Search iterations."),
