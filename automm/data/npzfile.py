@@ -9,7 +9,8 @@ folder is exactly an unzipped `.npz` (``views/image/layer3.npy``, ``labels.npy``
   or (N, C) 0/1 for multilabel.
 - optional ``class_names``: (C,) strings.
 - optional ``train``, ``val``, ``test``: 0-based row-index arrays. With all three, they are
-  used as given (and automatic cross-validation keeps the given validation rows); with only ``test``, validation is carved from the rest; with none, a seeded
+  used as given (and automatic cross-validation keeps the given validation rows); with only
+  ``test``, validation is carved from the rest; with none, a seeded
   stratified 60/20/20 split is made.
 
 Write one with ``numpy.savez(path, **{"views/image/layer3": a, "views/text/minilm": b, "labels": y})``,
