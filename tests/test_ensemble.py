@@ -117,3 +117,17 @@ def test_retrain_scores_the_ensemble(searched):
         assert rows[-1]["start"] == "ensemble" and 0 <= rows[-1]["mean"] <= 1
     with pytest.raises(AutommError, match="at least 1"):
         searched.ensemble(0)
+
+
+def test_report_and_note_show_the_ensemble(searched, tmp_path):
+    from automm.reporting.inspection import study_note
+    from automm.reporting.report import write_report
+
+    choice = searched.ensemble(6)
+    html = write_report(searched, tmp_path / "r.html").read_text()
+    note = study_note(searched.optuna_study, searched.method, searched.dataset.summary(), searched.metric)
+    if len(choice.genotypes) > 1:
+        assert "The delivered ensemble" in html and "Ensemble (" in note
+        for genotype in choice.genotypes:
+            assert genotype in note
+    assert "over 3 folds" in html  # the best architectures' mean ± std over folds
