@@ -329,6 +329,6 @@ class FinalTrainer:
             threshold=self.context.config.threshold,
             info=info,
             weights=weights,
-            member_info=builds,
+            member_info=[{k: v for k, v in b.items() if k != "space"} for b in builds],  # one family for all
             overwrite=overwrite,
         )

@@ -28,7 +28,7 @@ from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
 from automm.final import Evaluation, FinalTrainer
 from automm.methods import SearchContext, SearchMethod
-from automm.methods.tuning import TunedSpace, method_space
+from automm.methods.tuning import TunedSpace, method_space, resolve
 from automm.metrics import PRIMARY_METRIC
 from automm.objective import FusionObjective
 from automm.reporting.inspection import Inspector
@@ -151,7 +151,7 @@ class Study:
                 self.optuna_study.set_metric_names(names)
             self._enqueue_baselines()
         self.inspector = Inspector(
-            self.optuna_study, self.method, self.space, self.dataset, self.config, self.metric, self.artifact_store
+            self.optuna_study, self.method, self.dataset, self.metric, self.artifact_store, self.diagram
         )
         self._objective: FusionObjective | None = None
         self._final: FinalTrainer | None = None
@@ -241,6 +241,11 @@ class Study:
     def _stop_when_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.method.is_done(study):
             study.stop()
+
+    def diagram(self, genotype: Any) -> str:
+        """The SVG diagram of a candidate's network (with its searched settings, if any)."""
+        space, inner, settings = resolve(self.space, genotype, self.config)
+        return self.method.diagram(space, inner, self.dataset.view_dims, settings)
 
     # -- results (see automm.results) --------------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ plotly figures when a generation completes; `refresh` does it at the end of a se
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,20 +19,12 @@ from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 from automm import attrs, results
-from automm.methods.tuning import resolve
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.reporting.tables import GENERATION_COLUMNS, markdown
 
 if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
     from automm.data.dataset import MultimodalDataset
     from automm.methods.base import SearchMethod
-    from automm.settings import SearchConfig
-
-
-def diagram_arguments(space: Any, genotype: Any, view_dims: dict[str, int], config: SearchConfig) -> tuple[Any, ...]:
-    """`SearchMethod.diagram`'s arguments for ``genotype`` (its own space, genotype and settings)."""
-    inner_space, inner, settings = resolve(space, genotype, config)
-    return inner_space, inner, view_dims, settings
 
 
 def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, metric: str) -> str:
@@ -87,19 +80,18 @@ class Inspector:
         self,
         study: optuna.Study,
         method: SearchMethod,
-        space: Any,
         dataset: MultimodalDataset,
-        config: SearchConfig,
         metric: str,
         artifact_store: Any,
+        draw: Callable[[Any], str],
     ) -> None:
+        """``draw(genotype)``: the SVG diagram of a candidate (`Study.diagram`)."""
         self.study = study
         self.method = method
-        self.space = space
         self.dataset = dataset
-        self.config = config
         self.metric = metric
         self.artifact_store = artifact_store
+        self.draw = draw
 
     def __call__(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         generation = trial.user_attrs.get(attrs.GENERATION)
@@ -112,7 +104,7 @@ class Inspector:
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial``."""
-        svg = self.method.diagram(*diagram_arguments(self.space, genotype, self.dataset.view_dims, self.config))
+        svg = self.draw(genotype)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"trial{trial.number}_fusion.svg"
             path.write_text(svg)

@@ -10,7 +10,7 @@ from automm import attrs, results
 from automm.errors import AutommError
 from automm.files import atomic_write
 from automm.folds import estimate
-from automm.reporting.inspection import diagram_arguments, study_figures
+from automm.reporting.inspection import study_figures
 from automm.reporting.tables import GENERATION_COLUMNS, cells
 
 if TYPE_CHECKING:  # the report reads a Study; the study module never imports this one
@@ -82,7 +82,7 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
     for rank, genotype in enumerate(study.top_genotypes(top), start=1):
         trial = results.trial_of(optuna_study, genotype)
         score = trial.values[0] if trial is not None and trial.values else None
-        diagram = method.diagram(*diagram_arguments(study.space, genotype, study.dataset.view_dims, study.config))
+        diagram = study.diagram(genotype)
         parts.append(
             f"<div class='arch'><h3>{rank}. <code>{escape(str(genotype))}</code></h3>"
             f"<p>validation {study.metric} {_fmt(score)}{_spread(trial)}, trial {trial.number if trial else '-'}, "
@@ -99,7 +99,7 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
             ensemble["genotypes"], ensemble["weights"], ensemble["trials"], strict=True
         ):
             parsed = study.space.parse(genotype)
-            diagram = method.diagram(*diagram_arguments(study.space, parsed, study.dataset.view_dims, study.config))
+            diagram = study.diagram(parsed)
             parts.append(
                 f"<div class='arch'><h3>weight {weight:.2f}: <code>{escape(genotype)}</code></h3>"
                 f"<p>trial {number}</p>{diagram}</div>"
