@@ -15,13 +15,16 @@ rows) + LR, concatenation + a one-hidden-layer MLP (scikit-learn), and the best 
 
 Usage: python benchmarks/versus_baselines.py [--datasets digits,handwritten,cub,avmnist] [--seeds 5]
        [--columns preset,default,tuned] [--jobs 2] [--data-dir ../shared/data]
-       (a run without the preset column records its own section, e.g. ``versus-baselines-tuned``)
+       [--log runs.jsonl]
+       (a run without the preset column records its own section, e.g. ``versus-baselines-tuned``;
+       with ``--log``, an interrupted run continues where it stopped)
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import multiprocessing as mp
 import tempfile
 import time
@@ -169,6 +172,9 @@ def main() -> None:
     )
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data-dir", default=str(DATA_DIR))
+    parser.add_argument(
+        "--log", help="JSON-lines file: each finished run is appended; runs found there are not repeated"
+    )
     args = parser.parse_args()
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     columns = [c.strip() for c in args.columns.split(",") if c.strip()]
@@ -178,9 +184,22 @@ def main() -> None:
         automm.load_dataset(name, data_dir=args.data_dir, seed=0)
     jobs = [(n, c, s, args.data_dir) for n in names for c in columns for s in range(args.seeds)]
     start = time.perf_counter()
+    done: list[dict[str, Any]] = []
+    if args.log and Path(args.log).is_file():  # runs of an interrupted invocation: not repeated
+        done = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line.strip()]
+    finished = {(r["dataset"], r["column"], r["seed"]) for r in done}
+    todo = [j for j in jobs if (j[0], j[1], j[2]) not in finished]
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         base = pool.map(baseline_run, [(n, s, args.data_dir) for n in names for s in range(args.seeds)])
-        runs = pool.map(automm_run, jobs, chunksize=1)
+        runs = [r for r in done if (r["dataset"], r["column"], r["seed"]) in {(j[0], j[1], j[2]) for j in jobs}]
+        for result in pool.imap_unordered(automm_run, todo, chunksize=1):
+            runs.append(result)
+            print(
+                f"{result['dataset']} {result['column']} seed {result['seed']}: test {result['test']:.4f}", flush=True
+            )
+            if args.log:
+                with open(args.log, "a") as log:
+                    log.write(json.dumps(result) + "\n")
     total = time.perf_counter() - start
 
     shown = [c for c in ("preset", "default", "tuned") if c in columns or c != "tuned"]
