@@ -214,13 +214,15 @@ class FinalTrainer:
                     }
                 )
         rounds = self.context.config.ensemble_size if ensemble_size is None else ensemble_size
-        if rounds > 1 and len(self.ensemble(rounds).genotypes) > 1:
-            ev = self.evaluate_ensemble(seeds=seeds, ensemble_size=rounds)
+        choice = self.ensemble(rounds) if rounds > 1 else None
+        if choice is not None and len(choice.genotypes) > 1:
+            genotypes = [self.space.parse(g) for g in choice.genotypes]
+            ev = self._evaluate_members(genotypes, choice.weights, seeds, "auto")
             rows.append(
                 {
                     "rank": 0,
                     "genotype": ev.genotype,
-                    "val": self.ensemble(rounds, store=False).score,
+                    "val": choice.score,
                     "start": "ensemble",
                     "epochs": ev.epochs,
                     "metric": ev.metric,
@@ -263,6 +265,9 @@ class FinalTrainer:
     def evaluate_ensemble(self, seeds: int = 1, ensemble_size: int | None = None, start: str = "auto") -> Evaluation:
         """The delivered ensemble, retrained ``seeds`` times on train+validation, scored on test."""
         genotypes, weights = self._members(None, ensemble_size)
+        return self._evaluate_members(genotypes, weights, seeds, start)
+
+    def _evaluate_members(self, genotypes: list[Any], weights: list[float], seeds: int, start: str) -> Evaluation:
         recipes = [self.recipe(g, start) for g in genotypes]
         _, train, test = self.final_data()
         scores, details = [], []

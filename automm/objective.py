@@ -71,6 +71,7 @@ class FusionObjective:
         self.hooks: TrialHooks = TrialHooks()
         self.n_folds = resolve_folds(config.folds, len(search_rows(dataset)), dataset.fixed_validation)
         self.folds = make_folds(dataset, self.n_folds, seed)
+        self.rungs = rungs(self.n_folds)
         self._data: dict[int, tuple[TensorData, TensorData]] = {}
         self.train_data, self.val_data = self.fold_data(0)
 
@@ -172,11 +173,7 @@ class FusionObjective:
             trial.set_user_attr(attrs.FOLD_BEST_EPOCHS, best_epochs)
             trial.set_user_attr(attrs.EPOCHS, epochs)
             trial.set_user_attr(attrs.SECONDS, round(seconds, 4))
-            if (
-                k + 1 < self.n_folds
-                and (k + 1) in rungs(self.n_folds)
-                and not goes_on(trial.study, trial.number, scores)
-            ):
+            if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
                 trial.set_user_attr(attrs.RACED_OUT, True)
                 break
         else:
