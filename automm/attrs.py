@@ -40,6 +40,7 @@ ENSEMBLE = "ensemble"  # the chosen ensemble: members and weights
 
 # system attributes (artifact pointers and sampler state)
 KB_POINTER = "automm:kb:"  # + version -> pointer (study)
+LINEAR = "automm:linear"  # the linear candidate: its C, scores and out-of-fold predictions (study)
 PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabilities (trial)
 TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (trial)
 LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)

@@ -5,11 +5,13 @@ one prediction per search row, each from a network that did not train on that ro
 split: the validation rows). Starting from nothing, each round adds the candidate (again, if it
 is already in) whose addition gives the best score of the averaged probabilities, ties broken by
 the lower log loss; member weights are the counts over the rounds. The choice uses search rows
-only, never test rows.
+only, never test rows. Candidates that are not trials (the linear candidate, `automm.linear`)
+join the pool with their own out-of-fold predictions on the same rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,10 +27,11 @@ POOL = 20  # the best candidates (by mean fold score) the greedy rounds may pick
 
 @dataclass(frozen=True)
 class EnsembleChoice:
-    """Members (genotype strings, their trial numbers), weights summing to 1, and out-of-fold scores."""
+    """Members (genotype strings, their trial numbers: None for a candidate that is not a trial),
+    weights summing to 1, and out-of-fold scores."""
 
     genotypes: list[str]
-    trials: list[int]
+    trials: list[int | None]
     weights: list[float]
     score: float  # out-of-fold score of the ensemble
     best_single: float  # out-of-fold score of the best single candidate
@@ -36,6 +39,12 @@ class EnsembleChoice:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def differs_from_best(choice: dict[str, Any] | None, best_genotype: str) -> bool:
+    """Whether a stored choice delivers something other than the best trial alone (several members,
+    or one candidate that is not the best trial, such as the linear one)."""
+    return bool(choice) and (len(choice["genotypes"]) > 1 or choice["genotypes"][0] != best_genotype)
 
 
 def as_logits(probs: np.ndarray, task: str) -> np.ndarray:
@@ -89,12 +98,19 @@ def trial_predictions(store: Any, trial: optuna.trial.FrozenTrial) -> tuple[np.n
 
 
 def choose_ensemble(
-    study: optuna.Study, store: Any, labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
+    study: optuna.Study,
+    store: Any,
+    labels: np.ndarray,
+    task: str,
+    rounds: int,
+    threshold: float = 0.5,
+    extra: Sequence[tuple[str, np.ndarray, np.ndarray]] = (),
 ) -> EnsembleChoice:
-    """The greedy ensemble of ``rounds`` rounds over the `POOL` best candidates with predictions.
+    """The greedy ensemble of ``rounds`` rounds over the `POOL` best trials with predictions and the
+    ``extra`` candidates ((genotype string, rows, out-of-fold probabilities); always in the pool).
 
     ``labels``: the data set's labels (indexed by the stored rows). Falls back to the single best
-    candidate when none kept predictions (studies of an older automm).
+    candidate when no trial kept predictions (studies of an older automm).
     """
     seen: set[str] = set()
     pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
@@ -114,9 +130,19 @@ def choose_ensemble(
         value = float(results.score_of(best) or float("nan"))
         return EnsembleChoice([best.user_attrs[attrs.GENOTYPE]], [best.number], [1.0], value, value, 0)
     rows = pool[0][1]
-    pool = [p for p in pool if np.array_equal(p[1], rows)]  # a resumed study with other folds: same rows only
+    names: list[str] = [t.user_attrs[attrs.GENOTYPE] for t, _, _ in pool]
+    numbers: list[int | None] = [t.number for t, _, _ in pool]
+    probs = [p for _, _, p in pool]
+    same_rows = [np.array_equal(r, rows) for _, r, _ in pool]  # a resumed study with other folds: same rows only
+    for name, extra_rows, extra_probs in extra:
+        names.append(name)
+        numbers.append(None)
+        probs.append(extra_probs)
+        same_rows.append(np.array_equal(extra_rows, rows))
+    names = [n for n, keep in zip(names, same_rows, strict=True) if keep]
+    numbers = [n for n, keep in zip(numbers, same_rows, strict=True) if keep]
+    probs = [p for p, keep in zip(probs, same_rows, strict=True) if keep]
     y = labels[rows]
-    probs = [p[2] for p in pool]
     counts = greedy_selection(probs, y, task, max(1, rounds), threshold)
     singles = [primary_score(as_logits(p, task), y, task, threshold) for p in probs]
     total = sum(counts)
@@ -124,8 +150,8 @@ def choose_ensemble(
     chosen = [i for i, c in enumerate(counts) if c]
     chosen.sort(key=lambda i: -counts[i])
     return EnsembleChoice(
-        genotypes=[pool[i][0].user_attrs[attrs.GENOTYPE] for i in chosen],
-        trials=[pool[i][0].number for i in chosen],
+        genotypes=[names[i] for i in chosen],
+        trials=[numbers[i] for i in chosen],
         weights=[counts[i] / total for i in chosen],
         score=primary_score(as_logits(mixed, task), y, task, threshold),
         best_single=max(singles),

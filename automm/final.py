@@ -23,6 +23,7 @@ from automm.data.preprocess import Standardizer
 from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
 from automm.export import combine, export_model
+from automm.linear import LinearCandidate, LinearGenotype, fit_linear, is_linear, study_linear_candidate
 from automm.methods.base import SearchContext, SearchMethod
 from automm.methods.tuning import resolve
 from automm.metrics import PRIMARY_METRIC, all_metrics
@@ -86,6 +87,8 @@ class FinalTrainer:
         """
         if start not in STARTS:
             raise AutommError(f"start must be auto, kb or scratch, got {start!r}")
+        if is_linear(genotype):  # fitted to convergence: no start, no epochs
+            return None, 0
         trial = results.trial_of(self.study, genotype)
         state = self.method.final_start(self.context, trial) if trial is not None and start != "scratch" else None
         if start == "kb" and state is None:
@@ -133,10 +136,22 @@ class FinalTrainer:
         test = TensorData.from_dataset(self.dataset, splits.test, standardizer, device)
         return standardizer, train, test
 
+    def parse(self, text: Any) -> Any:
+        """A member's genotype from its string: the linear candidate or a genotype of the study's space."""
+        return LinearGenotype.parse(text) if is_linear(text) else self.space.parse(str(text))
+
+    def linear_candidate(self) -> LinearCandidate:
+        """The linear candidate (`automm.linear`) on the study's folds: computed once, kept in the study."""
+        return study_linear_candidate(self.context)
+
     def train(
         self, genotype: Any, state: dict[str, torch.Tensor] | None, epochs: int, seed: int, data: TensorData
     ) -> nn.Module:
-        """Train ``genotype`` on ``data`` (train+validation) for ``epochs`` epochs."""
+        """Train ``genotype`` on ``data`` (train+validation) for ``epochs`` epochs (the linear
+        candidate: to convergence, with its chosen C)."""
+        if is_linear(genotype):
+            c = self.linear_candidate().c
+            return fit_linear(data, genotype.views, self.dataset.task, self.dataset.n_classes, c)
         torch.manual_seed(seed)
         net = self._net(genotype)
         if state is not None:
@@ -194,7 +209,7 @@ class FinalTrainer:
         if top < 1:
             raise AutommError(f"top must be at least 1, got {top}")
         rows = []
-        for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):
+        for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):  # searched ones only
             genotype = self.space.parse(text)
             trial = results.trial_of(self.study, genotype)
             warm = trial is not None and self.method.warm_started(trial)
@@ -216,7 +231,7 @@ class FinalTrainer:
         rounds = self.context.config.ensemble_size if ensemble_size is None else ensemble_size
         choice = self.ensemble(rounds) if rounds > 1 else None
         if choice is not None and len(choice.genotypes) > 1:
-            genotypes = [self.space.parse(g) for g in choice.genotypes]
+            genotypes = [self.parse(g) for g in choice.genotypes]
             ev = self._evaluate_members(genotypes, choice.weights, seeds, "auto")
             rows.append(
                 {
@@ -236,7 +251,8 @@ class FinalTrainer:
 
     def ensemble(self, size: int | None = None, store: bool = True) -> EnsembleChoice:
         """Greedy ensemble selection of ``size`` rounds (default: the study's ``ensemble_size``) over
-        the candidates' out-of-fold predictions; stored under the study attribute ``ensemble``."""
+        the candidates' out-of-fold predictions, the linear candidate's among them; stored under the
+        study attribute ``ensemble``."""
         rounds = self.context.config.ensemble_size if size is None else size
         if rounds < 1:
             raise AutommError(f"the ensemble size must be at least 1, got {rounds}")
@@ -247,10 +263,20 @@ class FinalTrainer:
             self.dataset.task,
             rounds,
             self.context.config.threshold,
+            extra=self._extra_candidates(),
         )
         if store:
             self.study.set_user_attr(attrs.ENSEMBLE, choice.to_dict())
         return choice
+
+    def _extra_candidates(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """Candidates that are not trials: the linear one (none for a study without stored predictions)."""
+        if self.context.artifact_store is None or not any(
+            attrs.PREDICTIONS in t.system_attrs for t in results.candidates(self.study)
+        ):
+            return []
+        linear = self.linear_candidate()
+        return [(str(linear.genotype), linear.rows, linear.probabilities)]
 
     def _members(self, genotype: Any, ensemble_size: int | None) -> tuple[list[Any], list[float]]:
         """The genotypes to deliver and their weights: ``genotype`` alone when given, else the
@@ -260,7 +286,7 @@ class FinalTrainer:
         if (self.context.config.ensemble_size if ensemble_size is None else ensemble_size) <= 1:
             return [self.space.parse(results.best_trial(self.study).user_attrs[attrs.GENOTYPE])], [1.0]
         choice = self.ensemble(ensemble_size)
-        return [self.space.parse(g) for g in choice.genotypes], choice.weights
+        return [self.parse(g) for g in choice.genotypes], choice.weights
 
     def evaluate_ensemble(self, seeds: int = 1, ensemble_size: int | None = None, start: str = "auto") -> Evaluation:
         """The delivered ensemble, retrained ``seeds`` times on train+validation, scored on test."""
@@ -290,6 +316,11 @@ class FinalTrainer:
             details=details,
         )
 
+    def _export_info(self, genotype: Any) -> dict[str, Any]:
+        if is_linear(genotype):
+            return {"space": "linear", "c": self.linear_candidate().c}
+        return self.method.export_info(*_inner(self.space, genotype, self.context.config))
+
     def export(
         self,
         genotype: Any,
@@ -310,8 +341,8 @@ class FinalTrainer:
             state, n = self.recipe(g, start)
             nets.append(self.train(g, state, n, genotype_seed(self.context.seed, g), train))
             epochs.append(n)
-            starts.append("kb" if state is not None else "scratch")
-        builds = [self.method.export_info(*_inner(self.space, g, self.context.config)) for g in genotypes]
+            starts.append("kb" if state is not None else "fit" if is_linear(g) else "scratch")
+        builds = [self._export_info(g) for g in genotypes]
         info = {
             **builds[0],
             "method": self.method.name,
@@ -334,6 +365,6 @@ class FinalTrainer:
             threshold=self.context.config.threshold,
             info=info,
             weights=weights,
-            member_info=[{k: v for k, v in b.items() if k != "space"} for b in builds],  # one family for all
+            member_info=builds,
             overwrite=overwrite,
         )

@@ -69,6 +69,12 @@ def make_folds(dataset: MultimodalDataset, k: int, seed: int) -> list[Fold]:
     return [Fold(rows[tr], rows[va]) for tr, va in splitter.split(rows, labels if stratify else None)]
 
 
+def study_folds(dataset: MultimodalDataset, requested: int, seed: int) -> list[Fold]:
+    """The folds a study with ``folds = requested`` scores its candidates on (see `resolve_folds`)."""
+    k = resolve_folds(requested, len(search_rows(dataset)), dataset.fixed_validation)
+    return make_folds(dataset, k, seed)
+
+
 def rungs(k: int) -> list[int]:
     """Fold counts after which racing decides: 1, 3, 7, ... below ``k``."""
     out, n = [], 1

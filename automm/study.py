@@ -12,6 +12,7 @@ Queries are in `automm.results`, the delivered model in `automm.final`.
 from __future__ import annotations
 
 import warnings
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from automm.device import default_device
 from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
 from automm.final import Evaluation, FinalTrainer
+from automm.linear import LinearGenotype, is_linear
 from automm.methods import SearchContext, SearchMethod
 from automm.methods.tuning import TunedSpace, method_space, resolve
 from automm.metrics import PRIMARY_METRIC
@@ -243,7 +245,11 @@ class Study:
             study.stop()
 
     def diagram(self, genotype: Any) -> str:
-        """The SVG diagram of a candidate's network (with its searched settings, if any)."""
+        """The SVG diagram of a candidate's network (with its searched settings, if any); the linear
+        candidate's is one line of HTML."""
+        if is_linear(genotype):
+            views = ", ".join(escape(v) for v in LinearGenotype.parse(str(genotype)).views)
+            return f"<p>logistic regression on the concatenated standardised views: {views}</p>"
         space, inner, settings = resolve(self.space, genotype, self.config)
         return self.method.diagram(space, inner, self.dataset.view_dims, settings)
 
@@ -309,7 +315,7 @@ class Study:
         Default: the study's greedy ensemble (``ensemble_size`` rounds, default the study's
         setting; 1: the best candidate alone); a ``genotype`` exports that network alone.
         """
-        chosen = None if genotype is None else self.space.parse(str(genotype))
+        chosen = None if genotype is None else self.final.parse(genotype)
         return self.final.export(chosen, out_dir, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
 
     def ensemble(self, size: int | None = None) -> EnsembleChoice:

@@ -127,7 +127,53 @@ def test_report_and_note_show_the_ensemble(searched, tmp_path):
     html = write_report(searched, tmp_path / "r.html").read_text()
     note = study_note(searched.optuna_study, searched.method, searched.dataset.summary(), searched.metric)
     if len(choice.genotypes) > 1:
-        assert "The delivered ensemble" in html and "Ensemble (" in note
+        assert "The delivered model" in html and "Delivered (" in note
         for genotype in choice.genotypes:
             assert genotype in note
     assert "over 3 folds" in html  # the best architectures' mean ± std over folds
+
+
+def test_the_linear_candidate_joins_the_pool(searched):
+    linear = searched.final.linear_candidate()
+    assert str(linear.genotype) == f"linear({','.join(searched.dataset.view_names)})"
+    assert linear.c in linear.scores_by_c and linear.score == max(linear.scores_by_c.values())
+    choice = searched.ensemble(6)
+    assert np.array_equal(
+        linear.rows, np.sort(np.concatenate([searched.dataset.splits.train, searched.dataset.splits.val]))
+    )
+    again = searched.final.linear_candidate()  # kept in the study: read back, not refitted
+    assert again.c == linear.c and np.allclose(again.probabilities, linear.probabilities, atol=1e-6)
+    if str(linear.genotype) in choice.genotypes:
+        assert choice.trials[choice.genotypes.index(str(linear.genotype))] is None
+
+
+def test_an_extra_candidate_that_is_better_is_chosen(searched):
+    from automm.ensemble import choose_ensemble
+
+    ds = searched.dataset
+    rows = np.sort(np.concatenate([ds.splits.train, ds.splits.val]))
+    perfect = np.eye(ds.n_classes)[ds.labels[rows]] * 0.9 + 0.1 / ds.n_classes
+    choice = choose_ensemble(
+        searched.optuna_study, searched.artifact_store, ds.labels, ds.task, 6, extra=[("oracle", rows, perfect)]
+    )
+    assert choice.genotypes[0] == "oracle" and choice.trials[0] is None and choice.score == 1.0
+    wrong_rows = choose_ensemble(
+        searched.optuna_study, searched.artifact_store, ds.labels, ds.task, 6, extra=[("oracle", rows[1:], perfect[1:])]
+    )
+    assert "oracle" not in wrong_rows.genotypes  # other rows (other folds) cannot be compared
+
+
+def test_the_linear_member_exports_and_loads(searched, tmp_path):
+    ds = searched.dataset
+    text = f"linear({','.join(ds.view_names)})"
+    path = searched.export(tmp_path / "linear", genotype=text)
+    meta = json.loads((path / "genotype.json").read_text())
+    assert meta["members"][0]["space"] == "linear" and meta["members"][0]["c"] == searched.final.linear_candidate().c
+    model = automm.load_model(path)
+    views = {v: ds.views[v][ds.splits.test] for v in ds.view_names}
+    assert str(model.genotype) == text
+    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
+    ts = scripted({v: torch.from_numpy(views[v]) for v in model.meta["view_dims"]}).detach().numpy()
+    np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    accuracy = float((model.predict(views) == ds.labels[ds.splits.test]).mean())
+    assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])

@@ -146,7 +146,10 @@ CONSISTENT = {  # edited, then the manifest recomputed: caught by the format and
     "unknown task": (_edit_json(task="regression"), "unknown task"),
     "wrong view width": (_edit_json(view_dims=lambda m: {v: d + 1 for v, d in m["view_dims"].items()}), "corrupted"),
     "duplicate class names": (_edit_json(class_names=lambda m: ["a"] * len(m["class_names"])), "distinct class"),
-    "unknown family": (_edit_json(space="bmnas"), "unknown network family"),
+    "unknown family": (
+        _edit_json(space="bmnas", members=lambda m: [{**x, "space": "bmnas"} for x in m["members"]]),
+        "unknown network family",
+    ),
     "malformed genotype": (
         _edit_json(genotype="add((", members=lambda m: [{**m["members"][0], "genotype": "add(("}]),
         "malformed genotype",

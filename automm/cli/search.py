@@ -15,6 +15,7 @@ from rich.table import Table
 
 from automm import attrs
 from automm.cli.app import app, out, user_errors
+from automm.ensemble import differs_from_best
 from automm.errors import AutommError
 from automm.folds import estimate
 from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
@@ -214,10 +215,11 @@ def search(**kwargs: Any) -> None:
     line = f"best {study.metric} {mean:.4f}{spread} (trial {best.number}): {study.best_genotype}"
     out.print(line, highlight=False, soft_wrap=True)
     choice = study.optuna_study.user_attrs.get(attrs.ENSEMBLE)  # chosen at the end of the search
-    if choice and len(choice["genotypes"]) > 1:
+    if differs_from_best(choice, str(study.best_genotype)):
         members = ", ".join(f"{w:.2f} x {g}" for g, w in zip(choice["genotypes"], choice["weights"], strict=True))
+        what = "an ensemble" if len(choice["genotypes"]) > 1 else "one candidate"
         out.print(
-            f"delivered: an ensemble, {study.metric} {choice['score']:.4f} out of fold (best single "
+            f"delivered: {what}, {study.metric} {choice['score']:.4f} out of fold (best single "
             f"{choice['best_single']:.4f}): {members}",
             highlight=False,
             soft_wrap=True,

@@ -10,6 +10,8 @@ from typing import Any
 from torch import nn
 
 from automm.errors import AutommError
+from automm.linear import FAMILY as LINEAR_FAMILY
+from automm.linear import LinearNet
 from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.ksnas.method import KSNASMethod
 from automm.methods.mfas.method import MFASMethod
@@ -32,6 +34,8 @@ def method_class(name: str) -> type[SearchMethod]:
 def network_from_export(meta: dict[str, Any]) -> nn.Module:
     """A fresh network for an export's ``genotype.json`` (its ``space`` names the network family)."""
     family = meta.get("space", "ksnas")
+    if family == LINEAR_FAMILY:
+        return LinearNet.from_export(meta)
     for method in METHODS.values():
         if method.family == family:
             return method.net_from_export(meta)
@@ -39,7 +43,7 @@ def network_from_export(meta: dict[str, Any]) -> nn.Module:
 
 
 def _families() -> list[str]:
-    return sorted({m.family for m in METHODS.values()})
+    return sorted({m.family for m in METHODS.values()} | {LINEAR_FAMILY})
 
 
 __all__ = [

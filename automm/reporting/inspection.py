@@ -19,6 +19,7 @@ from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 from automm import attrs, results
+from automm.ensemble import differs_from_best
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.reporting.tables import GENERATION_COLUMNS, markdown
 
@@ -44,10 +45,11 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
             for r in top
         ]
     ensemble = study.user_attrs.get(attrs.ENSEMBLE)
-    if ensemble and len(ensemble["genotypes"]) > 1:
+    best = results.best_trial(study) if results.candidates(study) else None
+    if best is not None and differs_from_best(ensemble, str(best.user_attrs.get(attrs.GENOTYPE))):
         lines += [
             "",
-            f"Ensemble ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
+            f"Delivered ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
         ]
         lines += [f"- {w:.2f} x `{g}`" for g, w in zip(ensemble["genotypes"], ensemble["weights"], strict=True)]
     evaluation = study.user_attrs.get(attrs.EVALUATION)

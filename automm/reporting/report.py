@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from automm import attrs, results
+from automm.ensemble import differs_from_best
 from automm.errors import AutommError
 from automm.files import atomic_write
 from automm.folds import estimate
@@ -89,20 +90,20 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
             f"{trial.user_attrs.get(attrs.N_PARAMS) if trial else '-'} parameters</p>{diagram}</div>"
         )
     ensemble = attrs_.get(attrs.ENSEMBLE)
-    if ensemble and len(ensemble["genotypes"]) > 1:
+    if differs_from_best(ensemble, str(study.best_genotype)):
         parts.append(
-            f"<h2>The delivered ensemble</h2><p>Greedy selection over out-of-fold predictions of "
+            f"<h2>The delivered model</h2><p>Greedy selection over out-of-fold predictions of "
             f"{ensemble['rows']} search rows: {study.metric} {_fmt(ensemble['score'])} (best single "
             f"{_fmt(ensemble['best_single'])}).</p>"
         )
         for genotype, weight, number in zip(
             ensemble["genotypes"], ensemble["weights"], ensemble["trials"], strict=True
         ):
-            parsed = study.space.parse(genotype)
-            diagram = study.diagram(parsed)
+            diagram = study.diagram(study.final.parse(genotype))
+            origin = f"trial {number}" if number is not None else "fitted on the search folds, not a trial"
             parts.append(
                 f"<div class='arch'><h3>weight {weight:.2f}: <code>{escape(genotype)}</code></h3>"
-                f"<p>trial {number}</p>{diagram}</div>"
+                f"<p>{origin}</p>{diagram}</div>"
             )
     parts.append("<h2>Test scores (best genotypes retrained on train+validation)</h2>")
     if attrs_.get(attrs.RETRAIN):

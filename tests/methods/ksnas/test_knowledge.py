@@ -144,8 +144,9 @@ def test_without_knowledge_sharing_nothing_is_stored(tmp_path):
     assert kb_versions(study.optuna_study) == []
     assert all("kb_version" not in t.user_attrs for t in study.optuna_study.trials)
     diagrams = {t.user_attrs["diagram_artifact"] for t in study.optuna_study.trials}
-    stored = {p.name for p in study.artifact_dir.iterdir() if not p.name.startswith("automm-oof-")}
-    assert stored == diagrams  # only the trials' SVG diagrams and out-of-fold predictions
+    predictions = ("automm-oof-", "automm-linear-")
+    stored = {p.name for p in study.artifact_dir.iterdir() if not p.name.startswith(predictions)}
+    assert stored == diagrams  # only the trials' SVG diagrams and out-of-fold predictions (the linear one's too)
 
 
 def test_tampered_kb_is_detected_on_resume(tmp_path):

@@ -1,0 +1,227 @@
+"""The linear candidate: logistic regression on the concatenated standardised views.
+
+It is the model a user tries first (concatenate every view, fit a logistic regression), and on
+small or nearly linearly separable data it is hard to beat. Every search offers it to ensemble
+selection next to the searched networks, so the delivered model starts where that first try ends:
+
+- Its L2 strength ``C`` (scikit-learn's meaning: the loss is the summed log loss plus
+  ``|W|^2 / (2 C)``; the bias is not penalised) is chosen from `C_GRID` by the out-of-fold score
+  on the search's own folds (ties: lower log loss). Only search rows are used, never test rows.
+- The out-of-fold probabilities of that choice join the ensemble pool as ``linear(<views>)``.
+- Delivered, it is refitted on train+validation and is a `LinearNet` (one ``nn.Linear`` over the
+  concatenated views), so export, TorchScript and `automm.load_model` treat it like any member.
+
+Fitting is full-batch L-BFGS from zero weights (the problem is convex), on the study's device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from automm import artifacts, attrs
+from automm.data.preprocess import Standardizer
+from automm.errors import AutommError
+from automm.folds import Fold, study_folds
+from automm.metrics import primary_score
+from automm.training import TensorData, predict_logits
+
+if TYPE_CHECKING:
+    from automm.methods.base import SearchContext
+
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+FAMILY = "linear"
+MAX_ITER = 300  # L-BFGS iterations per fit; a well-conditioned fit stops far earlier
+
+
+@dataclass(frozen=True)
+class LinearGenotype:
+    """The linear candidate over ``views`` (in this order); its string is ``linear(a,b,...)``."""
+
+    views: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{FAMILY}({','.join(self.views)})"
+
+    @classmethod
+    def parse(cls, text: str) -> LinearGenotype:
+        if not is_linear(text):
+            raise AutommError(f"{text!r} is not a linear candidate (linear(<view>,...))")
+        views = tuple(v for v in text[len(FAMILY) + 1 : -1].split(",") if v)
+        if not views:
+            raise AutommError(f"{text!r} names no view")
+        return cls(views)
+
+
+def is_linear(text: Any) -> bool:
+    """Whether ``text`` (a genotype or its string) is the linear candidate."""
+    return isinstance(text, LinearGenotype) or (
+        isinstance(text, str) and text.startswith(f"{FAMILY}(") and text.endswith(")")
+    )
+
+
+class LinearNet(nn.Module):
+    """Logits = one linear layer over the concatenation of the views in ``view_order``."""
+
+    def __init__(self, view_dims: dict[str, int], views: Sequence[str], n_outputs: int) -> None:
+        super().__init__()
+        self.genotype = LinearGenotype(tuple(views))
+        self.view_order = list(views)
+        self.linear = nn.Linear(sum(int(view_dims[v]) for v in views), n_outputs)
+
+    def forward(self, views: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.linear(torch.cat([views[v] for v in self.view_order], dim=1))
+
+    @classmethod
+    def from_export(cls, meta: dict[str, Any]) -> LinearNet:
+        """A fresh `LinearNet` for an export member (``genotype``, ``view_dims``, ``class_names``)."""
+        genotype = LinearGenotype.parse(str(meta.get("genotype")))
+        dims = meta["view_dims"]
+        if not set(genotype.views) <= set(dims):
+            raise AutommError("the linear member's views do not match the recorded views")
+        return cls(dims, genotype.views, len(meta["class_names"]))
+
+
+def fit_linear(data: TensorData, views: Sequence[str], task: str, n_outputs: int, c: float) -> LinearNet:
+    """Logistic regression (softmax for multiclass, one sigmoid per label for multilabel) with
+    L2 strength ``c`` on ``data``, fitted to convergence by L-BFGS from zero weights."""
+    if c <= 0:
+        raise AutommError(f"C must be positive, got {c}")
+    device = data.labels.device
+    net = LinearNet({v: int(data.views[v].shape[1]) for v in views}, views, n_outputs).to(device)
+    nn.init.zeros_(net.linear.weight)
+    nn.init.zeros_(net.linear.bias)
+    x = torch.cat([data.views[v] for v in views], dim=1)
+    n = x.shape[0]
+    if task == "multiclass":
+        labels = data.labels.long()
+        data_loss = nn.CrossEntropyLoss(reduction="sum")
+    else:
+        labels = data.labels.float()
+        data_loss = nn.BCEWithLogitsLoss(reduction="sum")
+    optimizer = torch.optim.LBFGS(
+        net.parameters(),
+        lr=1.0,
+        max_iter=MAX_ITER,
+        history_size=20,
+        line_search_fn="strong_wolfe",
+        tolerance_grad=1e-5,
+        tolerance_change=1e-9,
+    )
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = (data_loss(net.linear(x), labels) + net.linear.weight.pow(2).sum() / (2 * c)) / n
+        loss.backward()
+        return loss
+
+    net.train()
+    optimizer.step(closure)
+    return net.eval()
+
+
+def _probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    tensor = torch.from_numpy(logits)
+    return (torch.softmax(tensor, dim=1) if task == "multiclass" else torch.sigmoid(tensor)).numpy()
+
+
+def _log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    if task == "multiclass":
+        return float(-np.log(p[np.arange(len(labels)), labels]).mean())
+    y = labels.astype(np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+@dataclass(frozen=True)
+class LinearCandidate:
+    """The chosen ``c``, the out-of-fold ``probabilities`` on ``rows`` (sorted), and the scores."""
+
+    genotype: LinearGenotype
+    c: float
+    rows: np.ndarray
+    probabilities: np.ndarray
+    fold_scores: list[float]
+    scores_by_c: dict[float, float]  # out-of-fold score of every C tried
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+
+def choose_linear(
+    folds: Sequence[tuple[Fold, TensorData, TensorData]],
+    views: Sequence[str],
+    task: str,
+    n_outputs: int,
+    threshold: float = 0.5,
+    grid: Sequence[float] = C_GRID,
+) -> LinearCandidate:
+    """The linear candidate with ``C`` chosen by out-of-fold score over ``folds``
+    ((fold, its training tensors, its validation tensors); see module docstring)."""
+    if not folds:
+        raise AutommError("the linear candidate needs at least one fold")
+    rows = np.concatenate([fold.val for fold, _, _ in folds])
+    order = np.argsort(rows)
+    labels = np.concatenate([val.labels.cpu().numpy() for _, _, val in folds])[order]
+    best: tuple[tuple[float, float], float, np.ndarray, list[float]] | None = None
+    scores_by_c: dict[float, float] = {}
+    for c in grid:
+        probs, fold_scores = [], []
+        for _, train, val in folds:
+            logits = predict_logits(fit_linear(train, views, task, n_outputs, c), val)
+            fold_scores.append(primary_score(logits, val.labels.cpu().numpy(), task, threshold))
+            probs.append(_probabilities(logits, task))
+        oof = np.concatenate(probs)[order]
+        score = float(np.mean(fold_scores))
+        scores_by_c[float(c)] = score
+        key = (score, -_log_loss(oof, labels, task))
+        if best is None or key > best[0]:
+            best = (key, float(c), oof, fold_scores)
+    assert best is not None
+    _, c, oof, fold_scores = best
+    return LinearCandidate(LinearGenotype(tuple(views)), c, rows[order], oof, fold_scores, scores_by_c)
+
+
+def study_linear_candidate(context: SearchContext) -> LinearCandidate:
+    """The linear candidate of a study over all its views, on its folds: read back from the study
+    (system attribute `attrs.LINEAR`, predictions in its artifact store) or chosen and kept there."""
+    study, store, dataset = context.optuna_study, context.artifact_store, context.dataset
+    views = tuple(dataset.view_names)
+    kept = artifacts.study_system_attrs(study).get(attrs.LINEAR) if store is not None else None
+    if kept is not None and tuple(kept.get("views", ())) == views:
+        state = artifacts.get_weights(store, kept["predictions"], "the linear candidate")
+        return LinearCandidate(
+            LinearGenotype(views),
+            float(kept["c"]),
+            state["rows"].numpy(),
+            state["probabilities"].double().numpy(),
+            [float(s) for s in kept["fold_scores"]],
+            {float(c): float(v) for c, v in kept["scores_by_c"]},
+        )
+    folds = []
+    for fold in study_folds(dataset, context.config.folds, context.seed):
+        standardizer = Standardizer.fit(dataset.views, fold.train)
+        train = TensorData.from_dataset(dataset, fold.train, standardizer, context.device)
+        folds.append((fold, train, TensorData.from_dataset(dataset, fold.val, standardizer, context.device)))
+    candidate = choose_linear(folds, views, dataset.task, dataset.n_classes, context.config.threshold)
+    if store is None:
+        return candidate
+    state = {
+        "rows": torch.from_numpy(candidate.rows.astype(np.int64)),
+        "probabilities": torch.from_numpy(candidate.probabilities.astype(np.float32)),
+    }
+    record = {
+        "views": list(views),
+        "c": candidate.c,
+        "fold_scores": candidate.fold_scores,
+        "scores_by_c": [[c, v] for c, v in candidate.scores_by_c.items()],
+        "predictions": artifacts.put_weights(store, state, "linear"),
+    }
+    artifacts.set_study_system_attr(study, attrs.LINEAR, record)
+    return candidate
