@@ -148,3 +148,19 @@ def training_cost(study: optuna.Study, pretraining: tuple[int, float] = (0, 0.0)
         "pretrain_seconds": pre_seconds,
         "seconds": seconds + pre_seconds,
     }
+
+
+def best_over_time(study: optuna.Study, since: float | None = None) -> list[tuple[float, float]]:
+    """(seconds after ``since``, or after the first trial started, best candidate score so far) at
+    each trial that raised the best; the curve a time budget is judged by."""
+    done = [t for t in candidates(study) if t.datetime_complete is not None and score_of(t) is not None]
+    if not done:
+        return []
+    starts = [t.datetime_start.timestamp() for t in study.get_trials(deepcopy=False) if t.datetime_start]
+    origin = since if since is not None else min(starts)
+    curve: list[tuple[float, float]] = []
+    for t in sorted(done, key=lambda t: t.datetime_complete):
+        value = float(score_of(t))  # type: ignore[arg-type]
+        if not curve or value > curve[-1][1]:
+            curve.append((t.datetime_complete.timestamp() - origin, value))
+    return curve

@@ -169,6 +169,11 @@ def studies_dir() -> Path:
     return here.parent / "studies"
 
 
+def has_preset(name: str) -> bool:
+    """Whether ``studies/<name>.toml`` exists (else `load_preset` gives the general defaults)."""
+    return (studies_dir() / f"{name}.toml").is_file()
+
+
 def load_preset(name: str) -> Preset:
     """The preset for data set ``name``; defaults when there is none."""
     path = studies_dir() / f"{name}.toml"

@@ -11,6 +11,7 @@ Queries are in `automm.results`, the delivered model in `automm.final`.
 
 from __future__ import annotations
 
+import time
 import warnings
 from html import escape
 from pathlib import Path
@@ -22,21 +23,24 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from automm import attrs, results
 from automm.baselines import rank_views
+from automm.budget import DEFAULT_TIME_BUDGET, TimeBudget, parse_duration
 from automm.data.dataset import MultimodalDataset
 from automm.data.registry import load_dataset
 from automm.device import default_device
 from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
 from automm.final import Evaluation, FinalTrainer
+from automm.jobs import run_jobs
 from automm.linear import LinearGenotype, is_linear
 from automm.methods import SearchContext, SearchMethod
 from automm.methods.tuning import TunedSpace, method_space, resolve
 from automm.metrics import PRIMARY_METRIC
 from automm.objective import FusionObjective
 from automm.reporting.inspection import Inspector
-from automm.settings import SearchConfig
+from automm.settings import SearchConfig, has_preset
 from automm.storage import StorageLike, automm_meta, existing_storage, find_summary, open_storage, study_names
 from automm.stored_settings import PRUNERS, check_views, data_source, make_pruner, new_meta, resumed_meta
+from automm.threads import batch_work, choose_threads, torch_threads
 
 __all__ = ["PRUNERS", "Evaluation", "Study"]
 
@@ -86,9 +90,11 @@ class Study:
         method = method or sampler
         name, source = data_source(dataset, data)
         self.study_name = study_name or name
+        self.has_preset = has_preset(name)  # without one, a search gets a default time budget
         if storage is None:
             Path(runs_dir).mkdir(parents=True, exist_ok=True)
             storage = f"sqlite:///{Path(runs_dir) / self.study_name}.db"
+        self._opened_as = (dataset, data, data_dir, storage, runs_dir)  # what a parallel job opens it with
         self.storage = open_storage(storage)
         self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
 
@@ -157,6 +163,7 @@ class Study:
         )
         self._objective: FusionObjective | None = None
         self._final: FinalTrainer | None = None
+        self.last_budget: TimeBudget | None = None  # the time budget of the last `run_trials`, if any
 
     def _enqueue_baselines(self) -> None:
         """Put what a user tries first (the method's `baseline_genotypes`) in the first trials."""
@@ -204,41 +211,54 @@ class Study:
     def n_finished(self) -> int:
         return results.n_finished(self.optuna_study)
 
-    def optimize(self, n_trials: int | None = None, *, timeout: float | None = None, callbacks: Any = None) -> Study:
+    def optimize(
+        self,
+        n_trials: int | None = None,
+        *,
+        timeout: float | None = None,
+        time_budget: float | str | None = None,
+        jobs: int = 1,
+        threads: int | None = None,
+        callbacks: Any = None,
+    ) -> Study:
         """Run the search until it is done; a re-run of an interrupted search finishes it.
 
         With ``n_trials``, done means the study holds ``n_trials`` finished trials (parallel
         workers may finish one trial each past it). Without it, done is the method's own rule
         (KS-NAS: generation T-1 holds N completed individuals), else the default trial count.
-        Stops early after ``timeout`` seconds. Ctrl-C marks the running trial failed and stops;
-        the trials finished so far stay in the storage.
+        ``time_budget`` (seconds, or ``"10m"``, ``"2h"``) stops it earlier, where the next unit
+        (KS-NAS: a generation) would end past the budget (`automm.budget`; default: none with a
+        preset or ``n_trials``, `DEFAULT_TIME_BUDGET` otherwise; ``"none"``: no limit); ``timeout`` stops
+        starting trials after that many seconds. ``jobs`` runs that many trials at once, in
+        processes that share the storage (`automm.parallel`); ``threads`` sets torch's threads per
+        job (default: `automm.threads.choose_threads`). Ctrl-C marks the running trials failed
+        and stops; the trials finished so far stay in the storage. Afterwards the ensemble is chosen.
         """
         if n_trials is not None and n_trials < 1:
             raise AutommError(f"the number of trials must be at least 1, got {n_trials}")
-        remaining: int | None
-        done = self.method.is_done(self.optuna_study) if n_trials is None else None
-        if done is not None:
-            if done:
-                return self
-            stop: Any = self._stop_when_done
-            remaining = None
-        else:
-            target = self.default_trials if n_trials is None else n_trials
-            remaining = target - self.n_finished()
-            if remaining <= 0:
-                return self
-            stop = optuna.study.MaxTrialsCallback(target, states=results.FINISHED)
-        self.optuna_study.optimize(
-            self.objective,
-            n_trials=remaining,
-            timeout=timeout,
-            callbacks=[stop, self.inspector, *(callbacks or [])],
-            catch=(),
-        )
+        if jobs < 1:
+            raise AutommError(f"jobs must be at least 1, got {jobs}")
+        if time_budget is None and n_trials is None and not self.has_preset:
+            time_budget = DEFAULT_TIME_BUDGET
+        unbounded = time_budget is None or time_budget == "none"
+        deadline = None if unbounded else time.time() + parse_duration(time_budget)  # type: ignore[arg-type]
+        ds, config = self.dataset, self.config
+        work = batch_work(dict(ds.view_dims), config.fusion_dim, config.batch_size, ds.n_classes)
+        per_job = choose_threads(threads, jobs, work)
+        run_jobs(self, jobs, n_trials, timeout=timeout, deadline=deadline, threads=per_job, callbacks=callbacks)
         if self.config.ensemble_size > 1 and results.completed(self.optuna_study):
-            self.final.ensemble()  # stored in the study: the note, the report and `export` show it
+            with torch_threads(per_job if jobs == 1 else choose_threads(threads, 1, work)):
+                self.final.ensemble()  # stored in the study: the note, the report and `export` show it
         self.inspector.refresh()
         return self
+
+    def method_done(self, n_trials: int | None) -> bool:
+        """Whether the search is already complete (by the method's rule, or holding ``n_trials``)."""
+        done = self.method.is_done(self.optuna_study) if n_trials is None else None
+        if done is not None:
+            return done
+        target = self.default_trials if n_trials is None else n_trials
+        return self.n_finished() >= target
 
     def _stop_when_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if self.method.is_done(study):

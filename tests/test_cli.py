@@ -197,3 +197,27 @@ def test_extract_interrupted_says_what_is_kept(tmp_path, monkeypatch):
     result = _run("extract", tmp_path / "m.csv")
     assert result.exit_code == 130
     assert "interrupted: finished batches are in the feature cache" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--time-budget", "ten minutes"), "cannot read the duration"),
+        (("--time-budget", "0"), "must be positive"),
+        (("--jobs", 0), "--jobs must be at least 1"),
+        (("--threads", 0), "--threads must be at least 1"),
+    ],
+)
+def test_budget_jobs_threads_errors(tmp_path, args, message):
+    result = _run("search", "--trials", 1, "--runs-dir", tmp_path, *args)
+    assert result.exit_code == 2 and message in result.output, result.output
+
+
+def test_search_with_a_time_budget_says_how_long_it_took(tmp_path):
+    result = _run(
+        "search", "--runs-dir", tmp_path, "--time-budget", "3s", "--population", 4, "--generations", 50, "--threads", 1
+    )
+    assert result.exit_code == 0, result.output
+    assert "time budget 3s" in result.output
+    assert re.search(r"took \d+s of a 3s budget", result.output)
+    assert "best accuracy over time:" in result.output

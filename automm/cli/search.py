@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from automm import attrs
+from automm import attrs, results
+from automm.budget import DEFAULT_TIME_BUDGET, format_duration, parse_duration
 from automm.cli.app import app, out, user_errors
 from automm.ensemble import differs_from_best
 from automm.errors import AutommError
@@ -79,6 +81,29 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
         ],
         None,
     ),
+    "time_budget": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="Wall time for this run, e.g. 10m, 2h, 90s: it stops where the next generation (KS-NAS) or "
+                "trial would end past it. Default: none with a preset, 10m for data without one; 'none' for no limit."
+            ),
+        ],
+        None,
+    ),
+    "jobs": (
+        Annotated[int, typer.Option(help="Trials run at once, in processes sharing the study's storage.")],
+        1,
+    ),
+    "threads": (
+        Annotated[
+            int | None,
+            typer.Option(
+                help="torch CPU threads per job (default: 1 for small networks, else the job's share of cores)."
+            ),
+        ],
+        None,
+    ),
     "timeout": (
         Annotated[float | None, typer.Option(help="Stop starting new trials after this many seconds.")],
         None,
@@ -131,7 +156,11 @@ def _signature() -> inspect.Signature:
     return inspect.Signature(params)
 
 
-def _progress_callback(progress: Progress, task_id: Any, study: Study) -> Callable[..., None]:
+def _progress_callback(
+    progress: Progress, task_id: Any, study: Study, target: int, deadline: float | None
+) -> Callable[..., None]:
+    started, finished_before = time.time(), study.n_finished()
+
     def callback(optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         try:
             best = f"{study.best_value:.4f}"
@@ -142,9 +171,36 @@ def _progress_callback(progress: Progress, task_id: Any, study: Study) -> Callab
             parts.insert(0, f"gen {trial.user_attrs[attrs.GENERATION]}")
         if attrs.KB_VERSION in trial.user_attrs:
             parts.append(f"KB v{trial.user_attrs[attrs.KB_VERSION]}")
-        progress.update(task_id, completed=study.n_finished(), description=" | ".join(parts))
+        finished, now = study.n_finished(), time.time()
+        if finished > finished_before:  # ETA: this run's pace, capped by the time budget
+            eta = (now - started) / (finished - finished_before) * max(0, target - finished)
+            if deadline is not None:
+                eta = min(eta, max(0.0, deadline - now))
+            parts.append(f"ETA {format_duration(eta)}")
+        progress.update(task_id, completed=finished, description=" | ".join(parts))
 
     return callback
+
+
+def time_summary(study: Study, started: float, budget: float | None) -> str:
+    """How long this run took, why it stopped, and what the best score did over the time."""
+    took = time.time() - started
+    line = f"took {format_duration(took)}"
+    if budget is not None:
+        stopped = study.last_budget is not None and study.last_budget.stopped_by_budget
+        line += f" of a {format_duration(budget)} budget" + (
+            " (stopped: the next generation or trial would not have fitted)" if stopped else ""
+        )
+    curve = results.best_over_time(study.optuna_study, since=started)
+    if curve:
+        at_half = max((v for t, v in curve if t <= took / 2), default=None)
+        points = ", ".join(f"{format_duration(max(t, 0))} {v:.4f}" for t, v in curve[-4:])
+        line += f"; best {study.metric} over time: {points}"
+        if at_half is not None:
+            gain = curve[-1][1] - at_half
+            hint = "more time will likely buy little" if gain < 0.002 else "more time may still help"
+            line += f" (+{gain:.4f} in the second half of the run: {hint})"
+    return line
 
 
 def generation_table(report: list[dict[str, Any]]) -> Table:
@@ -181,8 +237,12 @@ def summary_table(study: Study, top: int = 5) -> Table:
 def search(**kwargs: Any) -> None:
     """Search fusion architectures; a re-run with the same study resumes it."""
     trials, timeout, quiet = kwargs.pop("trials"), kwargs.pop("timeout"), kwargs.pop("quiet")
+    budget_text, jobs, threads = kwargs.pop("time_budget"), kwargs.pop("jobs"), kwargs.pop("threads")
     if trials is not None and trials < 1:
         raise AutommError(f"--trials must be at least 1, got {trials}")
+    if jobs < 1:
+        raise AutommError(f"--jobs must be at least 1, got {jobs}")
+    budget = None if budget_text in (None, "none") else parse_duration(budget_text)  # checked before any work
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     options = {name: kwargs.pop(name) for name in method_options()}
     kwargs["minimize_params"] = kwargs["minimize_params"] or None
@@ -191,17 +251,26 @@ def search(**kwargs: Any) -> None:
     study = Study(kwargs.pop("dataset"), options=options, **kwargs)
     method = study.method
     target = trials if trials is not None else study.default_trials
+    if budget_text is None and trials is None and not study.has_preset:
+        budget = DEFAULT_TIME_BUDGET
+    run = {"timeout": timeout, "time_budget": budget or "none", "jobs": jobs, "threads": threads}
+    started = time.time()
     if quiet:
-        study.optimize(trials, timeout=timeout)
+        study.optimize(trials, **run)
     else:
         out.print(f"[bold]{escape(study.dataset.summary())}[/bold]", highlight=False)
         described = method.describe()
         mode = f" ({described})" if described else ""
         out.print(f"sampler {method.name}{mode}, storage {study.storage}, device {study.device}", highlight=False)
+        if budget is not None:
+            why = " (no preset for this data; --time-budget to change)" if budget_text is None else ""
+            out.print(f"time budget {format_duration(budget)}{why}", highlight=False)
+        deadline = None if budget is None else started + budget
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=out, transient=False) as progress:
             task_id = progress.add_task("searching", total=target, completed=study.n_finished())
-            study.optimize(trials, timeout=timeout, callbacks=[_progress_callback(progress, task_id, study)])
+            callback = _progress_callback(progress, task_id, study, target, deadline)
+            study.optimize(trials, **run, callbacks=[callback])
         report = study.generation_report()
         if report:
             out.print(generation_table(report))
@@ -209,6 +278,7 @@ def search(**kwargs: Any) -> None:
         note = method.after_search_note()
         if note:
             out.print(note)
+        out.print(time_summary(study, started, budget), highlight=False, soft_wrap=True)
     best = study.best_trial
     mean, std, folds = estimate(best)
     spread = f" ± {std:.4f} over {folds} folds" if folds > 1 else ""

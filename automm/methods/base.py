@@ -164,6 +164,11 @@ class SearchMethod:
         """Trials per generation, for methods that evolve generations (the dashboard refreshes after each)."""
         return None
 
+    def trials_to_boundary(self, optuna_study: optuna.Study) -> int:
+        """Trials still to complete before the schedule's next clean stopping point, where a time
+        budget may stop the search (0: at one). Default: after every trial."""
+        return 0
+
     def is_done(self, optuna_study: optuna.Study) -> bool | None:
         """Whether the search is complete by the method's own schedule; None: count trials instead."""
         return None

@@ -169,6 +169,18 @@ class KSNASMethod(FusionTreeMethod):
     def generation_size(self) -> int:
         return self.evolution.population_size
 
+    def trials_to_boundary(self, optuna_study: optuna.Study) -> int:
+        """Completed individuals the newest generation still lacks (0: it is complete)."""
+        trials = optuna_study.get_trials(deepcopy=False)
+        generations = [g for g in map(trial_generation, trials) if g is not None]
+        if not generations:
+            return 0
+        newest = max(generations)
+        complete = sum(
+            1 for t in trials if t.state == optuna.trial.TrialState.COMPLETE and trial_generation(t) == newest
+        )
+        return max(0, self.evolution.population_size - complete)
+
     def is_done(self, optuna_study: optuna.Study) -> bool:
         """Whether generation T-1 holds N completed individuals."""
         last = self.evolution.generations - 1

@@ -1,0 +1,90 @@
+"""The time budget: durations, the stop rule at and inside a unit, and a budgeted search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import optuna
+import pytest
+
+import automm
+from automm.budget import TimeBudget, format_duration, parse_duration
+from automm.errors import AutommError
+from tests.conftest import make_toy
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("1h30m", 5400.0), ("2h", 7200.0), (45, 45.0)]
+)
+def test_parse_duration(text, seconds):
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "ten minutes", "10x", "m10", "0", "-5", "10m extra"])
+def test_parse_duration_refuses_nonsense(text):
+    with pytest.raises(AutommError, match=r"duration|positive"):
+        parse_duration(text)
+
+
+def test_format_duration():
+    assert [format_duration(s) for s in (12, 245, 3720)] == ["12s", "4m05s", "1h02m"]
+
+
+class _Generations:
+    """A method stub: generations of ``size`` trials; ``left`` trials still missing in the current one."""
+
+    def __init__(self, size: int | None, left: int) -> None:
+        self.generation_size, self.left = size, left
+
+    def trials_to_boundary(self, study: optuna.Study) -> int:
+        return self.left
+
+
+def _study_with_trials(durations: list[float], start: float) -> optuna.Study:
+    study = optuna.create_study(direction="maximize")
+    for i, seconds in enumerate(durations):
+        begin = dt.datetime.fromtimestamp(start + i)
+        trial = optuna.trial.create_trial(value=0.5, params={}, distributions={})
+        trial.datetime_start, trial.datetime_complete = begin, begin + dt.timedelta(seconds=seconds)
+        study.add_trial(trial)
+    return study
+
+
+def test_at_a_boundary_a_whole_generation_must_fit():
+    now = time.time()
+    study = _study_with_trials([10.0, 10.0, 12.0], start=now - 40)
+    budget = TimeBudget(deadline=now + 45, method=_Generations(5, left=0), started=now - 41)
+    assert not budget.fits(study, now)  # 5 trials x 10 s > 45 s
+    budget.deadline = now + 55
+    assert budget.fits(study, now)
+    budget.jobs = 2  # two trials at a time: 25 s
+    budget.deadline = now + 30
+    assert budget.fits(study, now)
+
+
+def test_inside_a_generation_one_more_trial_is_enough():
+    now = time.time()
+    study = _study_with_trials([10.0, 10.0], start=now - 30)
+    budget = TimeBudget(deadline=now + 15, method=_Generations(5, left=3), started=now - 31)
+    assert budget.fits(study, now)  # generation 0 is not abandoned on a short budget
+    budget.deadline = now + 5
+    assert not budget.fits(study, now)
+    assert not TimeBudget(deadline=now - 1, method=_Generations(None, 0)).fits(study, now)  # past the deadline
+
+
+def test_trials_of_earlier_runs_do_not_set_the_pace():
+    now = time.time()
+    study = _study_with_trials([500.0], start=now - 3600)
+    budget = TimeBudget(deadline=now + 60, method=_Generations(None, 0), started=now - 5)
+    assert budget.pace(study) is None and budget.fits(study, now)
+
+
+def test_a_budgeted_search_stops_early(tmp_path):
+    config = automm.SearchConfig(folds=1, fusion_dim=16, max_views=3, max_epochs=30, patience=5, ensemble_size=1)
+    study = automm.Study(make_toy(n=240), runs_dir=tmp_path, config=config, ksnas={"population_size": 6})
+    study.optimize(time_budget="2s")
+    assert 0 < study.n_finished() < study.default_trials
+    assert study.last_budget is not None and not study.method.is_done(study.optuna_study)
+    study.optimize(12, time_budget="none")  # a later run without a budget goes on
+    assert study.n_finished() >= 12

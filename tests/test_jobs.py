@@ -1,0 +1,65 @@
+"""Parallel jobs: trials in several processes on one study, none lost, none duplicated."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import optuna
+import pytest
+
+import automm
+from automm.errors import AutommError
+from automm.methods.ksnas.sampler import trial_generation
+from tests.conftest import make_toy
+
+CONFIG = automm.SearchConfig(
+    folds=1,
+    fusion_dim=16,
+    max_views=3,
+    dropout=0.0,
+    lr=5e-3,
+    batch_size=64,
+    max_epochs=10,
+    patience=3,
+    ensemble_size=3,
+)
+
+
+def _overlapping(trials: list[optuna.trial.FrozenTrial]) -> bool:
+    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials)
+    return any(b[0] < a[1] for a, b in itertools.pairwise(spans))
+
+
+@pytest.mark.slow
+def test_jobs_share_the_trials_of_a_target(tmp_path):
+    slow = dataclasses.replace(CONFIG, max_epochs=40, patience=40)
+    study = automm.Study(make_toy(n=1200), method="random", runs_dir=tmp_path, config=slow)
+    study.optimize(12, jobs=3)  # trials of ~1 s: the workers (a few seconds to start) join in
+    trials = study.optuna_study.trials
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials) >= 12
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)  # nothing left running or failed
+    assert len({t.number for t in trials}) == len(trials) <= 12 + 2  # each worker may finish one past it
+    assert _overlapping(trials)  # trials did run at the same time
+    assert study.optuna_study.user_attrs["ensemble"]["rows"] > 0  # chosen once, after every job ended
+
+
+@pytest.mark.slow
+def test_jobs_keep_the_generations_of_ksnas(tmp_path):
+    study = automm.Study(
+        make_toy(n=240), runs_dir=tmp_path, config=CONFIG, ksnas={"population_size": 4, "generations": 3}
+    )
+    study.optimize(jobs=2)
+    assert study.method.is_done(study.optuna_study)
+    generations = [trial_generation(t) for t in study.optuna_study.trials]
+    assert max(g for g in generations if g is not None) == 2  # never a generation past T-1
+    assert all(t.state != optuna.trial.TrialState.RUNNING for t in study.optuna_study.trials)
+
+
+def test_jobs_need_a_storage_they_can_open(tmp_path):
+    storage = optuna.storages.InMemoryStorage()
+    study = automm.Study(make_toy(n=240), method="random", runs_dir=tmp_path, config=CONFIG, storage=storage)
+    with pytest.raises(AutommError, match="URL or journal"):
+        study.optimize(2, jobs=2)
+    with pytest.raises(AutommError, match="at least 1"):
+        study.optimize(2, jobs=0)
