@@ -23,6 +23,7 @@ from automm.data.preprocess import Standardizer
 from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
 from automm.export import combine, export_model
+from automm.folds import fold_scores
 from automm.linear import LinearCandidate, LinearGenotype, fit_linear, is_linear, study_linear_candidate
 from automm.methods.base import SearchContext, SearchMethod
 from automm.methods.tuning import resolve
@@ -80,10 +81,13 @@ class FinalTrainer:
     def recipe(self, genotype: Any, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
         """(weights to start from or None, epochs) for training ``genotype`` on train+validation.
 
-        ``start``: ``kb`` starts from the shared weights its search trial used (the KS-NAS KB)
-        and trains for the epoch at which that trial's validation score peaked; ``scratch``
-        starts from random weights and trains for the epoch count early stopping finds from
-        scratch on the train split; ``auto`` is ``kb`` when the trial was warm-started.
+        ``kb`` starts from the shared weights its search trial used (the KS-NAS KB) and trains for
+        the epoch at which that trial's validation score peaked; ``scratch`` starts from random
+        weights and trains for the epochs early stopping found from scratch (the median over the
+        trial's from-scratch folds, else a fit on the train split). ``auto`` is ``scratch`` unless
+        the trial was warm-started and, on the same validation rows, its warm start scored strictly
+        better than the from-scratch fit: a short warm-start schedule (1-2 epochs) must not
+        underfit the delivered model.
         """
         if start not in STARTS:
             raise AutommError(f"start must be auto, kb or scratch, got {start!r}")
@@ -93,21 +97,31 @@ class FinalTrainer:
         state = self.method.final_start(self.context, trial) if trial is not None and start != "scratch" else None
         if start == "kb" and state is None:
             raise AutommError(f"{genotype} was not trained from a knowledge base in this study")
-        if state is not None:
-            assert trial is not None
-            return state, max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1))
+        warm_epochs = max(1, int(trial.user_attrs.get(attrs.BEST_EPOCH) or 1)) if trial is not None else 1
+        if start == "kb":
+            return state, warm_epochs
+        epochs, scratch_score = self._scratch_epochs(genotype, trial)
+        if state is not None and scratch_score is not None and trial is not None:
+            scores = fold_scores(trial)
+            warm_score = scores[0] if scores else None
+            if warm_score is not None and warm_score > scratch_score:
+                return state, warm_epochs
+        return None, epochs
+
+    def _scratch_epochs(self, genotype: Any, trial: optuna.trial.FrozenTrial | None) -> tuple[int, float | None]:
+        """(epochs to train ``genotype`` from scratch, the validation score of the fit that found them:
+        None when they come from the trial's from-scratch folds)."""
         scratch_epochs = _scratch_best_epochs(trial, self.method.warm_started(trial)) if trial is not None else []
         if scratch_epochs and not self.method.proxy_scores:  # searched from scratch: its folds' median
-            return None, max(1, round(statistics.median(scratch_epochs)))
+            return max(1, round(statistics.median(scratch_epochs))), None
         # early stopping from scratch with the full training settings (proxy scores had short training)
-        config = self.context.config
         train, val = self._search_data()
         seed = genotype_seed(self.context.seed, genotype)
         torch.manual_seed(seed)
         net = self._net(genotype)
-        settings = resolve(self.space, genotype, config)[2]
+        settings = resolve(self.space, genotype, self.context.config)[2]
         result = fit(net, train, val, self.dataset.task, settings.train_config(), seed=seed)
-        return None, max(1, result.best_epoch)
+        return max(1, result.best_epoch), result.best_score
 
     def _net(self, genotype: Any) -> nn.Module:
         ds = self.dataset

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import automm
+from automm import results
 from automm.artifacts import state_from_bytes, state_to_bytes
 from automm.attrs import TRIAL_WEIGHTS as WEIGHTS_ATTR
 from automm.errors import AutommError
@@ -127,7 +128,7 @@ def test_knowledge_sharing_search_versions_and_fair_selection(tmp_path):
     assert [r["generation"] for r in report] == [0, 1, 2, 3] and all(r["trials"] == 4 for r in report)
     cost = study.training_cost()
     assert cost["epochs"] == cost["individual_epochs"] + 2
-    assert study.evaluate().warm_started
+    assert study.evaluate(start="kb").warm_started
 
 
 def test_without_fair_selection_everybody_contributes(tmp_path):
@@ -177,4 +178,21 @@ def test_same_study_name_in_two_storages_shares_no_files(tmp_path):
     b.optimize()
     for study in (a, b):
         assert [p["version"] for p in kb_versions(study.optuna_study)] == [0, 1]
-        assert study.evaluate().warm_started
+        assert study.evaluate(start="kb").warm_started
+
+
+def test_auto_start_keeps_the_warm_start_only_when_it_scored_better(tmp_path):
+    study = _ks_study(tmp_path)
+    study.optimize()
+    final, checked = study.final, 0
+    for genotype in study.top_genotypes(3):
+        trial = results.trial_of(study.optuna_study, genotype)
+        if not study.method.warm_started(trial):
+            continue
+        scratch_epochs, scratch_score = final._scratch_epochs(genotype, trial)
+        state, epochs = final.recipe(genotype, "auto")
+        warm_better = trial.user_attrs["fold_scores"][0] > scratch_score
+        assert (state is not None) == warm_better
+        assert epochs == (trial.user_attrs["best_epoch"] if warm_better else scratch_epochs)
+        checked += 1
+    assert checked  # the best genotypes of a KS-NAS search include warm-started ones
