@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from automm.artifacts import sha256
+from automm.bagged import combine
 from automm.data.preprocess import Standardizer
 from automm.errors import AutommError
 from automm.files import staged_folder
@@ -66,18 +67,6 @@ class _ServingModule(nn.Module):
             v: (views[v] - getattr(self, f"mean_{i}")) / getattr(self, f"scale_{i}") for i, v in enumerate(self.views)
         }
         return combine([net(scaled) for net in self.nets], self.weights, self.multiclass)
-
-
-def combine(logits: list[torch.Tensor], weights: list[float], multiclass: bool) -> torch.Tensor:
-    """One member: its logits. Several: scores whose softmax (sigmoid) is the weighted mean probability."""
-    if len(logits) == 1:
-        return logits[0]
-    if multiclass:
-        probs = sum(w * torch.softmax(x, dim=1) for w, x in zip(weights, logits, strict=True))
-        return torch.log(torch.clamp(probs, min=1e-12))
-    probs = sum(w * torch.sigmoid(x) for w, x in zip(weights, logits, strict=True))
-    probs = torch.clamp(probs, 1e-12, 1 - 1e-12)
-    return torch.log(probs) - torch.log1p(-probs)
 
 
 def export_model(

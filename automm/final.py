@@ -19,20 +19,22 @@ from torch import nn
 
 from automm import attrs, results
 from automm._version import __version__
+from automm.bagged import BaggedNet, combine
 from automm.data.preprocess import Standardizer
 from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
-from automm.export import combine, export_model
-from automm.folds import fold_scores
+from automm.export import export_model
+from automm.fold_models import fold_tensors, train_bag
+from automm.folds import fold_scores, study_folds
 from automm.linear import LinearCandidate, LinearGenotype, fit_linear, is_linear, study_linear_candidate
 from automm.methods.base import SearchContext, SearchMethod
 from automm.methods.tuning import resolve
 from automm.metrics import PRIMARY_METRIC, all_metrics
-from automm.objective import genotype_seed
+from automm.objective import fold_seed, genotype_seed
 from automm.results import score_of
 from automm.training import TensorData, fit, predict_logits
 
-STARTS = ("auto", "kb", "scratch")
+STARTS = ("auto", "kb", "scratch", "bag")
 
 
 @dataclass(frozen=True)
@@ -49,12 +51,6 @@ class Evaluation:
     details: list[dict[str, float]]
 
 
-def _inner(space: Any, genotype: Any, config: Any) -> tuple[Any, Any]:
-    """(the method's space, the settings ``genotype`` is trained with): what `export_info` takes."""
-    inner_space, _, settings = resolve(space, genotype, config)
-    return inner_space, settings
-
-
 def _scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
     """The best epochs of ``trial``'s folds trained from scratch (fold 0 is not when it was warm-started)."""
     epochs = trial.user_attrs.get(attrs.FOLD_BEST_EPOCHS)
@@ -62,6 +58,12 @@ def _scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool)
         epochs = [trial.user_attrs.get(attrs.BEST_EPOCH)] if attrs.BEST_EPOCH in trial.user_attrs else []
     epochs = [int(e) for e in epochs if e is not None]
     return epochs[1:] if warm_first_fold else epochs
+
+
+def _row(rank: int, ev: Evaluation, val: float | None, start: str) -> dict[str, Any]:
+    """One row of `FinalTrainer.retrain`."""
+    fields = ("genotype", "epochs", "metric", "mean", "std", "scores")
+    return {"rank": rank, "val": val, "start": start, **{k: getattr(ev, k) for k in fields}}
 
 
 class FinalTrainer:
@@ -73,6 +75,8 @@ class FinalTrainer:
         self.space = space
         self.dataset = context.dataset
         self.metric = PRIMARY_METRIC[self.dataset.task]
+        self._bag_data: tuple[int, list[tuple[TensorData, TensorData]]] | None = None  # fold tensors, cached
+        self._recipes: dict[tuple[str, str], tuple[dict[str, torch.Tensor] | None, int]] = {}
 
     @property
     def study(self) -> optuna.Study:
@@ -81,13 +85,11 @@ class FinalTrainer:
     def recipe(self, genotype: Any, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
         """(weights to start from or None, epochs) for training ``genotype`` on train+validation.
 
-        ``kb`` starts from the shared weights its search trial used (the KS-NAS KB) and trains for
-        the epoch at which that trial's validation score peaked; ``scratch`` starts from random
-        weights and trains for the epochs early stopping found from scratch (the median over the
-        trial's from-scratch folds, else a fit on the train split). ``auto`` is ``scratch`` unless
-        the trial was warm-started and, on the same validation rows, its warm start scored strictly
-        better than the from-scratch fit: a short warm-start schedule (1-2 epochs) must not
-        underfit the delivered model.
+        ``kb``: from the KB weights its trial used, for the epoch its validation score peaked at;
+        ``scratch``: from random weights, for the epochs early stopping found from scratch (median
+        over the trial's from-scratch folds, else a fit on the train split); ``auto``: ``scratch``
+        unless the warm start scored strictly better on the same validation rows (a 1-2 epoch
+        warm schedule must not underfit the delivered model).
         """
         if start not in STARTS:
             raise AutommError(f"start must be auto, kb or scratch, got {start!r}")
@@ -190,12 +192,11 @@ class FinalTrainer:
         """
         if seeds < 1:
             raise AutommError(f"seeds must be at least 1, got {seeds}")
-        state, epochs = self.recipe(genotype, start)
-        _, train, test = self.final_data()
+        standardizer, train, test = self.final_data()
         scores, details = [], []
         for s in range(seeds):
-            seed = genotype_seed(self.context.seed + 1000 * (s + 1), genotype)
-            metrics = self._test_metrics(self.train(genotype, state, epochs, seed, train), test)
+            net, epochs, how = self.deliver(genotype, start, self.context.seed + 1000 * (s + 1), standardizer, train)
+            metrics = self._test_metrics(net, test)
             details.append(metrics)
             scores.append(metrics[self.metric])
         result = Evaluation(
@@ -205,7 +206,7 @@ class FinalTrainer:
             mean=float(np.mean(scores)),
             std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
             epochs=epochs,
-            warm_started=state is not None,
+            warm_started=how == "kb",
             details=details,
         )
         if store:
@@ -214,52 +215,29 @@ class FinalTrainer:
 
     def retrain(self, top: int = 1, seeds: int = 5, ensemble_size: int | None = None) -> list[dict[str, Any]]:
         """Retrain the ``top`` genotypes chosen on validation data, from shared weights (when they used
-        them) and from scratch; score each on the test split over ``seeds`` seeds. When the study's
-        ensemble (``ensemble_size`` rounds, default the study's) has several members, a last row
-        (start ``ensemble``) scores it the same way.
+        them), from scratch and (with K > 1 folds) as their fold networks; score each on the test split
+        over ``seeds`` seeds. When the study's ensemble (``ensemble_size`` rounds, default the study's)
+        has several members, a last row (start ``ensemble``) scores the delivered ensemble the same way.
 
         Returns one row per (genotype, start) and stores them under the study attribute ``retrain``.
         """
         if top < 1:
             raise AutommError(f"top must be at least 1, got {top}")
+        bag = len(study_folds(self.dataset, self.context.config.folds, self.context.seed)) > 1
         rows = []
         for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):  # searched ones only
             genotype = self.space.parse(text)
             trial = results.trial_of(self.study, genotype)
             warm = trial is not None and self.method.warm_started(trial)
-            for start in ["kb", "scratch"] if warm else ["scratch"]:
+            for start in ["kb"] * warm + ["scratch"] + ["bag"] * bag:
                 ev = self.evaluate(genotype, seeds=seeds, start=start)
-                rows.append(
-                    {
-                        "rank": rank,
-                        "genotype": ev.genotype,
-                        "val": score_of(trial) if trial else None,
-                        "start": start,
-                        "epochs": ev.epochs,
-                        "metric": ev.metric,
-                        "mean": ev.mean,
-                        "std": ev.std,
-                        "scores": ev.scores,
-                    }
-                )
+                rows.append(_row(rank, ev, score_of(trial) if trial else None, start))
         rounds = self.context.config.ensemble_size if ensemble_size is None else ensemble_size
         choice = self.ensemble(rounds) if rounds > 1 else None
         if choice is not None and len(choice.genotypes) > 1:
             genotypes = [self.parse(g) for g in choice.genotypes]
             ev = self._evaluate_members(genotypes, choice.weights, seeds, "auto")
-            rows.append(
-                {
-                    "rank": 0,
-                    "genotype": ev.genotype,
-                    "val": choice.score,
-                    "start": "ensemble",
-                    "epochs": ev.epochs,
-                    "metric": ev.metric,
-                    "mean": ev.mean,
-                    "std": ev.std,
-                    "scores": ev.scores,
-                }
-            )
+            rows.append(_row(0, ev, choice.score, "ensemble"))
         self.study.set_user_attr(attrs.RETRAIN, rows)
         return rows
 
@@ -308,14 +286,14 @@ class FinalTrainer:
         return self._evaluate_members(genotypes, weights, seeds, start)
 
     def _evaluate_members(self, genotypes: list[Any], weights: list[float], seeds: int, start: str) -> Evaluation:
-        recipes = [self.recipe(g, start) for g in genotypes]
-        _, train, test = self.final_data()
-        scores, details = [], []
+        standardizer, train, test = self.final_data()
+        scores, details, epochs, hows = [], [], 0, set()
         for s in range(seeds):
-            nets = [
-                self.train(g, state, epochs, genotype_seed(self.context.seed + 1000 * (s + 1), g), train)
-                for g, (state, epochs) in zip(genotypes, recipes, strict=True)
-            ]
+            nets = []
+            for g in genotypes:
+                net, n, how = self.deliver(g, start, self.context.seed + 1000 * (s + 1), standardizer, train)
+                nets.append(net)
+                epochs, hows = epochs + n, hows | {how}
             metrics = self._test_metrics(nets, test, weights)
             details.append(metrics)
             scores.append(metrics[self.metric])
@@ -325,15 +303,48 @@ class FinalTrainer:
             scores=scores,
             mean=float(np.mean(scores)),
             std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
-            epochs=sum(e for _, e in recipes),
-            warm_started=any(state is not None for state, _ in recipes),
+            epochs=epochs // seeds,
+            warm_started="kb" in hows,
             details=details,
         )
+
+    def deliver(
+        self, genotype: Any, start: str, seed: int, standardizer: Standardizer, data: TensorData
+    ) -> tuple[nn.Module, int, str]:
+        """(the delivered network of ``genotype``, epochs trained, how: ``bag``, ``kb``, ``scratch``, ``fit``).
+
+        ``start`` ``auto`` or ``bag`` with K > 1 folds: its K fold networks (`automm.fold_models`),
+        which are what its out-of-fold score measured; the linear candidate: refitted on ``data``;
+        otherwise one network trained on ``data`` (train+validation) as `recipe` says.
+        """
+        if is_linear(genotype):
+            return self.train(genotype, None, 0, seed, data), 0, "fit"
+        folds = study_folds(self.dataset, self.context.config.folds, self.context.seed)
+        if start == "bag" or (start == "auto" and len(folds) > 1):
+            key = id(standardizer)
+            if self._bag_data is None or self._bag_data[0] != key:
+                self._bag_data = (key, fold_tensors(self.dataset, folds, standardizer, self.context.device))
+            settings = resolve(self.space, genotype, self.context.config)[2]
+            bag, epochs = train_bag(
+                self._bag_data[1],
+                lambda: self._net(genotype),
+                settings.train_config(),
+                self.dataset.task,
+                lambda k: fold_seed(seed, genotype, k),
+            )
+            return bag, epochs, "bag"
+        key = (str(genotype), start)
+        if key not in self._recipes:  # a recipe may train (a from-scratch fit): once per genotype and start
+            self._recipes[key] = self.recipe(genotype, start)
+        state, epochs = self._recipes[key]
+        net = self.train(genotype, state, epochs, genotype_seed(seed, genotype), data)
+        return net, epochs, "kb" if state is not None else "scratch"
 
     def _export_info(self, genotype: Any) -> dict[str, Any]:
         if is_linear(genotype):
             return {"space": "linear", "c": self.linear_candidate().c}
-        return self.method.export_info(*_inner(self.space, genotype, self.context.config))
+        inner_space, _, settings = resolve(self.space, genotype, self.context.config)
+        return self.method.export_info(inner_space, settings)
 
     def export(
         self,
@@ -352,11 +363,14 @@ class FinalTrainer:
         standardizer, train, test = self.final_data()
         nets, epochs, starts = [], [], []
         for g in genotypes:
-            state, n = self.recipe(g, start)
-            nets.append(self.train(g, state, n, genotype_seed(self.context.seed, g), train))
+            net, n, how = self.deliver(g, start, self.context.seed, standardizer, train)
+            nets.append(net)
             epochs.append(n)
-            starts.append("kb" if state is not None else "fit" if is_linear(g) else "scratch")
-        builds = [self._export_info(g) for g in genotypes]
+            starts.append(how)
+        builds = [
+            {**self._export_info(g), **({"bagged": len(net.nets)} if isinstance(net, BaggedNet) else {})}
+            for g, net in zip(genotypes, nets, strict=True)
+        ]
         info = {
             **builds[0],
             "method": self.method.name,

@@ -95,6 +95,7 @@ class Study:
             Path(runs_dir).mkdir(parents=True, exist_ok=True)
             storage = f"sqlite:///{Path(runs_dir) / self.study_name}.db"
         self._opened_as = (dataset, data, data_dir, storage, runs_dir)  # what a parallel job opens it with
+        self.storage_url = storage if isinstance(storage, str) else type(storage).__name__  # for display
         self.storage = open_storage(storage)
         self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
 

@@ -37,7 +37,7 @@ SIZES = [
 ]
 
 
-def synthetic(widths: tuple[int, ...], n: int = 3000, classes: int = 10):  # noqa: ANN201
+def synthetic(widths: tuple[int, ...], n: int = 3000, classes: int = 10):
     from automm.data.dataset import MultimodalDataset
     from automm.data.splits import make_splits
 
@@ -53,7 +53,7 @@ def synthetic(widths: tuple[int, ...], n: int = 3000, classes: int = 10):  # noq
     )
 
 
-def search_rate(dataset, config, trials: int, threads: int | None, jobs: int = 1) -> float:  # noqa: ANN001
+def search_rate(dataset, config, trials: int, threads: int | None, jobs: int = 1) -> float:
     """Trials per minute of a fresh random search."""
     import optuna
 

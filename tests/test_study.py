@@ -15,7 +15,7 @@ def test_study_runs_and_reports(toy, fast_config, tmp_path):
     study = automm.Study(toy, config=fast_config, runs_dir=tmp_path, sampler="random")
     study.optimize(4)
     assert study.n_finished() == 4
-    assert study.storage == f"sqlite:///{tmp_path}/toy.db"
+    assert study.storage_url == f"sqlite:///{tmp_path}/toy.db"
     assert isinstance(study.best_genotype, Genotype) and study.space.contains(study.best_genotype)
     table = study.trials_table()
     assert [r["value"] for r in table] == sorted((r["value"] for r in table), reverse=True)

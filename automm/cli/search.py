@@ -261,7 +261,7 @@ def search(**kwargs: Any) -> None:
         out.print(f"[bold]{escape(study.dataset.summary())}[/bold]", highlight=False)
         described = method.describe()
         mode = f" ({described})" if described else ""
-        out.print(f"sampler {method.name}{mode}, storage {study.storage}, device {study.device}", highlight=False)
+        out.print(f"sampler {method.name}{mode}, storage {study.storage_url}, device {study.device}", highlight=False)
         if budget is not None:
             why = " (no preset for this data; --time-budget to change)" if budget_text is None else ""
             out.print(f"time budget {format_duration(budget)}{why}", highlight=False)

@@ -9,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from automm.bagged import BaggedNet
 from automm.errors import AutommError
 from automm.linear import FAMILY as LINEAR_FAMILY
 from automm.linear import LinearNet
@@ -33,6 +34,12 @@ def method_class(name: str) -> type[SearchMethod]:
 
 def network_from_export(meta: dict[str, Any]) -> nn.Module:
     """A fresh network for an export's ``genotype.json`` (its ``space`` names the network family)."""
+    bagged = meta.get("bagged")
+    if bagged is not None:  # a candidate delivered as its fold networks
+        if not isinstance(bagged, int) or bagged < 1:
+            raise AutommError(f"a bagged member needs a positive network count, got {bagged!r}")
+        single = {k: v for k, v in meta.items() if k != "bagged"}
+        return BaggedNet([network_from_export(single) for _ in range(bagged)], meta.get("task") == "multiclass")
     family = meta.get("space", "ksnas")
     if family == LINEAR_FAMILY:
         return LinearNet.from_export(meta)
