@@ -3,7 +3,8 @@
 An export folder holds
 - ``genotype.json``: method, the members (genotype, views, weight, weights file), the union of
   their view names and widths, task, class names, threshold, provenance;
-- ``model.safetensors`` (first member), ``model_1.safetensors``, ...: each member's weights;
+- ``model.safetensors`` (first member), ``model_1.safetensors``, ...: each member's weights (a member
+  recorded with ``bagged: K`` is K networks of its genotype whose probabilities are averaged);
 - ``preprocessing.safetensors``: per-view ``mean/<view>`` and ``scale/<view>`` of standardisation;
 - ``model.torchscript.pt``: a traced module taking raw (unstandardised) view tensors to logits
   (for an ensemble: scores whose softmax, or sigmoid for multilabel, is the weighted mean of the

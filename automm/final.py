@@ -92,7 +92,7 @@ class FinalTrainer:
         warm schedule must not underfit the delivered model).
         """
         if start not in STARTS:
-            raise AutommError(f"start must be auto, kb or scratch, got {start!r}")
+            raise AutommError(f"start must be auto, bag, kb or scratch, got {start!r}")
         if is_linear(genotype):  # fitted to convergence: no start, no epochs
             return None, 0
         trial = results.trial_of(self.study, genotype)

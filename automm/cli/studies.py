@@ -98,7 +98,9 @@ def export(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the model to.")],
     study: StudyOpt = "digits",
     genotype: Annotated[str | None, typer.Option(help="Genotype string (default: the best).")] = None,
-    start: Annotated[str, typer.Option(help="auto, kb or scratch.")] = "auto",
+    start: Annotated[
+        str, typer.Option(help="auto (the fold networks with K > 1 folds, else one network), bag, kb or scratch.")
+    ] = "auto",
     ensemble_size: Annotated[
         int | None, typer.Option(help="Greedy ensemble rounds (default: the study's; 1: the best network alone).")
     ] = None,

@@ -58,7 +58,7 @@ def served(tmp_path_factory):
     ]
     server = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(300):  # up to a minute: the server imports torch and optuna-dashboard, slow on a busy machine
         try:
             _get(base + "/api/meta")
             break
