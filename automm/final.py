@@ -372,7 +372,7 @@ class FinalTrainer:
             for g, net in zip(genotypes, nets, strict=True)
         ]
         info = {
-            **builds[0],
+            **{k: v for k, v in builds[0].items() if k != "bagged"},  # per member only
             "method": self.method.name,
             "study": self.study.study_name,
             "dataset": self.dataset.name,

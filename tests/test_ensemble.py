@@ -177,3 +177,22 @@ def test_the_linear_member_exports_and_loads(searched, tmp_path):
     np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
     accuracy = float((model.predict(views) == ds.labels[ds.splits.test]).mean())
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
+
+
+def test_bagged_and_linear_members_export_together(searched, tmp_path, monkeypatch):
+    ds = searched.dataset
+    best = searched.space.parse(str(searched.best_genotype))
+    linear = searched.final.parse(f"linear({','.join(ds.view_names)})")
+    monkeypatch.setattr(searched.final, "_members", lambda genotype, size: ([best, linear], [0.5, 0.5]))
+    path = searched.export(tmp_path / "mixed")
+    members = json.loads((path / "genotype.json").read_text())["members"]
+    assert members[0]["bagged"] == 3 and "bagged" not in members[1] and members[1]["space"] == "linear"
+    model = automm.load_model(path)
+    views = {v: ds.views[v][ds.splits.test] for v in ds.view_names}
+    assert len(model.nets[0].nets) == 3  # the fold networks
+    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
+    ts = scripted({v: torch.from_numpy(views[v]) for v in model.meta["view_dims"]}).detach().numpy()
+    np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    meta = json.loads((path / "genotype.json").read_text())
+    accuracy = float((model.predict(views) == ds.labels[ds.splits.test]).mean())
+    assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
