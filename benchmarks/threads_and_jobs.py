@@ -79,6 +79,9 @@ def main() -> None:
 
     cores = available_cores()
     default_threads = torch.get_num_threads()
+    # warm-up: the first search of a process pays one-off imports and initialisation, not a setting
+    search_rate(synthetic((8, 8)), automm.SearchConfig(folds=1, ensemble_size=1, max_epochs=1), 2, 1)
+    torch.set_num_threads(default_threads)
     rows = []
     for name, widths, fd, batch in SIZES:
         data = synthetic(widths)
