@@ -20,7 +20,7 @@ import optuna
 
 from automm import artifacts, attrs, results
 from automm.errors import AutommError
-from automm.metrics import primary_score
+from automm.metrics import log_loss, primary_score
 
 POOL = 20  # the best candidates (by mean fold score) the greedy rounds may pick from
 
@@ -53,14 +53,6 @@ def as_logits(probs: np.ndarray, task: str) -> np.ndarray:
     return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
 
 
-def _log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
-    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-    if task == "multiclass":
-        return float(-np.log(p[np.arange(len(labels)), labels]).mean())
-    y = labels.astype(np.float64)
-    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
-
-
 def greedy_selection(
     probs: list[np.ndarray], labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
 ) -> list[int]:
@@ -76,7 +68,7 @@ def greedy_selection(
         round_key, pick = None, 0
         for i, p in enumerate(probs):
             mixed = (total + p) / (r + 1)
-            key = (primary_score(as_logits(mixed, task), labels, task, threshold), -_log_loss(mixed, labels, task))
+            key = (primary_score(as_logits(mixed, task), labels, task, threshold), -log_loss(mixed, labels, task))
             if round_key is None or key > round_key:
                 round_key, pick = key, i
         counts[pick] += 1
@@ -130,18 +122,13 @@ def choose_ensemble(
         value = float(results.score_of(best) or float("nan"))
         return EnsembleChoice([best.user_attrs[attrs.GENOTYPE]], [best.number], [1.0], value, value, 0)
     rows = pool[0][1]
-    names: list[str] = [t.user_attrs[attrs.GENOTYPE] for t, _, _ in pool]
-    numbers: list[int | None] = [t.number for t, _, _ in pool]
-    probs = [p for _, _, p in pool]
-    same_rows = [np.array_equal(r, rows) for _, r, _ in pool]  # a resumed study with other folds: same rows only
-    for name, extra_rows, extra_probs in extra:
-        names.append(name)
-        numbers.append(None)
-        probs.append(extra_probs)
-        same_rows.append(np.array_equal(extra_rows, rows))
-    names = [n for n, keep in zip(names, same_rows, strict=True) if keep]
-    numbers = [n for n, keep in zip(numbers, same_rows, strict=True) if keep]
-    probs = [p for p, keep in zip(probs, same_rows, strict=True) if keep]
+    entries: list[tuple[str, int | None, np.ndarray, np.ndarray]] = [
+        (t.user_attrs[attrs.GENOTYPE], t.number, r, p) for t, r, p in pool
+    ] + [(name, None, r, p) for name, r, p in extra]
+    entries = [e for e in entries if np.array_equal(e[2], rows)]  # a resumed study with other folds: same rows only
+    names = [e[0] for e in entries]
+    numbers = [e[1] for e in entries]
+    probs = [e[3] for e in entries]
     y = labels[rows]
     counts = greedy_selection(probs, y, task, max(1, rounds), threshold)
     singles = [primary_score(as_logits(p, task), y, task, threshold) for p in probs]

@@ -6,6 +6,7 @@ tensors here, after the choice, and only scored.
 
 from __future__ import annotations
 
+import functools
 import json
 import statistics
 from dataclasses import asdict, dataclass
@@ -25,7 +26,7 @@ from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
 from automm.export import export_model
 from automm.fold_models import fold_tensors, train_bag
-from automm.folds import fold_scores, study_folds
+from automm.folds import Fold, fold_scores, scratch_best_epochs, study_folds
 from automm.linear import LinearCandidate, LinearGenotype, fit_linear, is_linear, study_linear_candidate
 from automm.methods.base import SearchContext, SearchMethod
 from automm.methods.tuning import resolve
@@ -51,15 +52,6 @@ class Evaluation:
     details: list[dict[str, float]]
 
 
-def _scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
-    """The best epochs of ``trial``'s folds trained from scratch (fold 0 is not when it was warm-started)."""
-    epochs = trial.user_attrs.get(attrs.FOLD_BEST_EPOCHS)
-    if epochs is None:  # one split, older studies
-        epochs = [trial.user_attrs.get(attrs.BEST_EPOCH)] if attrs.BEST_EPOCH in trial.user_attrs else []
-    epochs = [int(e) for e in epochs if e is not None]
-    return epochs[1:] if warm_first_fold else epochs
-
-
 def _row(rank: int, ev: Evaluation, val: float | None, start: str) -> dict[str, Any]:
     """One row of `FinalTrainer.retrain`."""
     fields = ("genotype", "epochs", "metric", "mean", "std", "scores")
@@ -75,7 +67,8 @@ class FinalTrainer:
         self.space = space
         self.dataset = context.dataset
         self.metric = PRIMARY_METRIC[self.dataset.task]
-        self._bag_data: tuple[int, list[tuple[TensorData, TensorData]]] | None = None  # fold tensors, cached
+        self._bag_data: tuple[Standardizer, list[tuple[TensorData, TensorData]]] | None = None  # fold tensors
+        self._linear: LinearCandidate | None = None
         self._recipes: dict[tuple[str, str], tuple[dict[str, torch.Tensor] | None, int]] = {}
 
     @property
@@ -113,7 +106,7 @@ class FinalTrainer:
     def _scratch_epochs(self, genotype: Any, trial: optuna.trial.FrozenTrial | None) -> tuple[int, float | None]:
         """(epochs to train ``genotype`` from scratch, the validation score of the fit that found them:
         None when they come from the trial's from-scratch folds)."""
-        scratch_epochs = _scratch_best_epochs(trial, self.method.warm_started(trial)) if trial is not None else []
+        scratch_epochs = scratch_best_epochs(trial, self.method.warm_started(trial)) if trial is not None else []
         if scratch_epochs and not self.method.proxy_scores:  # searched from scratch: its folds' median
             return max(1, round(statistics.median(scratch_epochs))), None
         # early stopping from scratch with the full training settings (proxy scores had short training)
@@ -158,7 +151,12 @@ class FinalTrainer:
 
     def linear_candidate(self) -> LinearCandidate:
         """The linear candidate (`automm.linear`) on the study's folds: computed once, kept in the study."""
-        return study_linear_candidate(self.context)
+        self._linear = self._linear or study_linear_candidate(self.context)
+        return self._linear
+
+    @functools.cached_property
+    def folds(self) -> list[Fold]:  # what the study's candidates were scored on
+        return study_folds(self.dataset, self.context.config.folds, self.context.seed)
 
     def train(
         self, genotype: Any, state: dict[str, torch.Tensor] | None, epochs: int, seed: int, data: TensorData
@@ -223,7 +221,7 @@ class FinalTrainer:
         """
         if top < 1:
             raise AutommError(f"top must be at least 1, got {top}")
-        bag = len(study_folds(self.dataset, self.context.config.folds, self.context.seed)) > 1
+        bag = len(self.folds) > 1
         rows = []
         for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):  # searched ones only
             genotype = self.space.parse(text)
@@ -311,19 +309,17 @@ class FinalTrainer:
     def deliver(
         self, genotype: Any, start: str, seed: int, standardizer: Standardizer, data: TensorData
     ) -> tuple[nn.Module, int, str]:
-        """(the delivered network of ``genotype``, epochs trained, how: ``bag``, ``kb``, ``scratch``, ``fit``).
-
-        ``start`` ``auto`` or ``bag`` with K > 1 folds: its K fold networks (`automm.fold_models`),
-        which are what its out-of-fold score measured; the linear candidate: refitted on ``data``;
-        otherwise one network trained on ``data`` (train+validation) as `recipe` says.
-        """
+        """(network, epochs, how): with ``auto``/``bag`` and K > 1 folds its K fold networks (``bag``,
+        `automm.fold_models`); the linear candidate refitted on ``data`` (``fit``); else one network
+        trained on ``data`` as `recipe` says (``kb`` or ``scratch``)."""
         if is_linear(genotype):
             return self.train(genotype, None, 0, seed, data), 0, "fit"
-        folds = study_folds(self.dataset, self.context.config.folds, self.context.seed)
-        if start == "bag" or (start == "auto" and len(folds) > 1):
-            key = id(standardizer)
-            if self._bag_data is None or self._bag_data[0] != key:
-                self._bag_data = (key, fold_tensors(self.dataset, folds, standardizer, self.context.device))
+        if start == "bag" or (start == "auto" and len(self.folds) > 1):
+            if self._bag_data is None or self._bag_data[0] is not standardizer:
+                self._bag_data = (
+                    standardizer,
+                    fold_tensors(self.dataset, self.folds, standardizer, self.context.device),
+                )
             settings = resolve(self.space, genotype, self.context.config)[2]
             bag, epochs = train_bag(
                 self._bag_data[1],

@@ -118,3 +118,12 @@ def estimate(trial: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
     if not scores:
         return float("nan"), float("nan"), 0
     return float(np.mean(scores)), float(np.std(scores)) if len(scores) > 1 else 0.0, len(scores)
+
+
+def scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
+    """The best epochs of ``trial``'s folds trained from scratch (fold 0 is not when it was warm-started)."""
+    epochs = trial.user_attrs.get(attrs.FOLD_BEST_EPOCHS)
+    if epochs is None:  # one split, older studies
+        epochs = [trial.user_attrs.get(attrs.BEST_EPOCH)] if attrs.BEST_EPOCH in trial.user_attrs else []
+    epochs = [int(e) for e in epochs if e is not None]
+    return epochs[1:] if warm_first_fold else epochs

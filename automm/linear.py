@@ -28,7 +28,7 @@ from automm import artifacts, attrs
 from automm.data.preprocess import Standardizer
 from automm.errors import AutommError
 from automm.folds import Fold, study_folds
-from automm.metrics import primary_score
+from automm.metrics import log_loss, primary_score, probabilities
 from automm.training import TensorData, predict_logits
 
 if TYPE_CHECKING:
@@ -125,19 +125,6 @@ def fit_linear(data: TensorData, views: Sequence[str], task: str, n_outputs: int
     return net.eval()
 
 
-def _probabilities(logits: np.ndarray, task: str) -> np.ndarray:
-    tensor = torch.from_numpy(logits)
-    return (torch.softmax(tensor, dim=1) if task == "multiclass" else torch.sigmoid(tensor)).numpy()
-
-
-def _log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
-    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-    if task == "multiclass":
-        return float(-np.log(p[np.arange(len(labels)), labels]).mean())
-    y = labels.astype(np.float64)
-    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
-
-
 @dataclass(frozen=True)
 class LinearCandidate:
     """The chosen ``c``, the out-of-fold ``probabilities`` on ``rows`` (sorted), and the scores."""
@@ -176,11 +163,11 @@ def choose_linear(
         for _, train, val in folds:
             logits = predict_logits(fit_linear(train, views, task, n_outputs, c), val)
             fold_scores.append(primary_score(logits, val.labels.cpu().numpy(), task, threshold))
-            probs.append(_probabilities(logits, task))
+            probs.append(probabilities(logits, task))
         oof = np.concatenate(probs)[order]
         score = float(np.mean(fold_scores))
         scores_by_c[float(c)] = score
-        key = (score, -_log_loss(oof, labels, task))
+        key = (score, -log_loss(oof, labels, task))
         if best is None or key > best[0]:
             best = (key, float(c), oof, fold_scores)
     assert best is not None

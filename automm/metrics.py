@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import f1_score
 
 PRIMARY_METRIC = {"multiclass": "accuracy", "multilabel": "weighted_f1"}
@@ -39,3 +40,18 @@ def primary_score(logits: np.ndarray, labels: np.ndarray, task: str, threshold: 
     if task == "multiclass":
         return float((pred == labels).mean())
     return float(f1_score(labels.astype(np.int64), pred, average="weighted", zero_division=0))
+
+
+def probabilities(logits: np.ndarray, task: str) -> np.ndarray:
+    """Softmax (multiclass) or sigmoid (multilabel) of ``logits``."""
+    tensor = torch.from_numpy(logits)
+    return (torch.softmax(tensor, dim=1) if task == "multiclass" else torch.sigmoid(tensor)).numpy()
+
+
+def log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
+    """Mean log loss of probabilities ``probs`` (clipped away from 0 and 1)."""
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    if task == "multiclass":
+        return float(-np.log(p[np.arange(len(labels)), labels]).mean())
+    y = labels.astype(np.float64)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())

@@ -23,6 +23,7 @@ from automm.device import default_device
 from automm.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
 from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.tuning import resolve
+from automm.metrics import probabilities
 from automm.settings import SearchConfig
 from automm.training import FitResult, TensorData, count_parameters, fit, predict_logits
 
@@ -210,12 +211,6 @@ _REPEATED = (
 def fold_seed(seed: int, genotype: Any, fold: int) -> int:
     """The training seed of ``genotype`` on ``fold`` (fold 0: `genotype_seed`, as with one split)."""
     return genotype_seed(seed if fold == 0 else seed + 7919 * fold, genotype)
-
-
-def probabilities(logits: np.ndarray, task: str) -> np.ndarray:
-    """Softmax (multiclass) or sigmoid (multilabel) of ``logits``."""
-    tensor = torch.from_numpy(logits)
-    return (torch.softmax(tensor, dim=1) if task == "multiclass" else torch.sigmoid(tensor)).numpy()
 
 
 def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
