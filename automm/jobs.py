@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import optuna
 
@@ -31,8 +31,32 @@ from automm.data.dataset import MultimodalDataset
 from automm.errors import AutommError
 from automm.threads import torch_threads
 
-if TYPE_CHECKING:
-    from automm.study import Study
+
+class RunnableStudy(Protocol):
+    """What running trials needs of a study (`automm.Study` is one; this module does not import it)."""
+
+    optuna_study: optuna.Study
+    method: Any  # a SearchMethod
+    inspector: Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
+    last_budget: TimeBudget | None
+    dataset: MultimodalDataset
+    study_name: str
+    artifact_dir: Path
+    device: Any  # a torch.device
+    opened_as: tuple[Any, Any, Any, Any, Any]  # (dataset, data, data_dir, storage, runs_dir) as given to open it
+
+    @property
+    def objective(self) -> Callable[[optuna.Trial], Any]: ...
+
+    @property
+    def default_trials(self) -> int: ...
+
+    def n_finished(self) -> int: ...
+
+    def method_done(self, n_trials: int | None) -> bool: ...
+
+    def stop_when_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None: ...
+
 
 JOIN_SECONDS = 30.0  # after Ctrl-C: how long a worker may take to fail its trial and exit
 
@@ -56,7 +80,7 @@ class WorkerSpec:
 
 
 def run_trials(
-    study: Study,
+    study: RunnableStudy,
     n_trials: int | None = None,
     *,
     timeout: float | None = None,
@@ -73,7 +97,7 @@ def run_trials(
     stop: Any
     remaining: int | None = None
     if n_trials is None and study.method.is_done(study.optuna_study) is not None:
-        stop = study._stop_when_done
+        stop = study.stop_when_done
     else:
         target = study.default_trials if n_trials is None else n_trials
         remaining = target - study.n_finished()
@@ -98,7 +122,7 @@ def run_trials(
     return budget
 
 
-def work(spec: WorkerSpec, open_study: Callable[..., Study]) -> None:
+def work(spec: WorkerSpec, open_study: Callable[..., RunnableStudy]) -> None:
     """A worker process's life: open the study (``open_study``: the `Study` class), run its trials."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(
@@ -115,7 +139,7 @@ def work(spec: WorkerSpec, open_study: Callable[..., Study]) -> None:
         run_trials(study, spec.n_trials, deadline=spec.deadline, threads=spec.threads, jobs=spec.jobs)
 
 
-def start_workers(spec: WorkerSpec, jobs: int, open_study: Callable[..., Study]) -> list[BaseProcess]:
+def start_workers(spec: WorkerSpec, jobs: int, open_study: Callable[..., RunnableStudy]) -> list[BaseProcess]:
     """Spawn ``jobs - 1`` worker processes on ``spec``'s study."""
     if jobs < 1:
         raise AutommError(f"--jobs must be at least 1, got {jobs}")
@@ -163,7 +187,7 @@ def as_path(value: str | Path | None) -> str | None:
 
 
 def run_jobs(
-    study: Study,
+    study: RunnableStudy,
     jobs: int,
     n_trials: int | None,
     *,
@@ -175,7 +199,7 @@ def run_jobs(
     """Run ``study``'s trials in ``jobs`` processes: ``jobs - 1`` workers and this one."""
     workers: list[BaseProcess] = []
     if jobs > 1 and not study.method_done(n_trials):
-        dataset, data, data_dir, storage, runs_dir = study._opened_as
+        dataset, data, data_dir, storage, runs_dir = study.opened_as
         spec = WorkerSpec(
             dataset=study.dataset if isinstance(dataset, MultimodalDataset) else dataset,
             data=as_path(data),

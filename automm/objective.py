@@ -170,16 +170,17 @@ class FusionObjective:
             epochs += result.epochs
             seconds += result.seconds
             predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
-            trial.set_user_attr(attrs.FOLD_SCORES, [round(s, 6) for s in scores])
-            trial.set_user_attr(attrs.FOLD_BEST_EPOCHS, best_epochs)
-            trial.set_user_attr(attrs.EPOCHS, epochs)
-            trial.set_user_attr(attrs.SECONDS, round(seconds, 4))
             if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
                 trial.set_user_attr(attrs.RACED_OUT, True)
                 break
         else:
             if self.artifact_store is not None:
                 self._keep_predictions(trial, predictions)
+        # written once, when the folds are done: a trial that dies half-way is failed, not partly scored
+        trial.set_user_attr(attrs.FOLD_SCORES, [round(s, 6) for s in scores])
+        trial.set_user_attr(attrs.FOLD_BEST_EPOCHS, best_epochs)
+        trial.set_user_attr(attrs.EPOCHS, epochs)
+        trial.set_user_attr(attrs.SECONDS, round(seconds, 4))
         value = float(np.mean(scores))
         if self.minimize_params:
             return value, float(n_params)

@@ -94,7 +94,7 @@ class Study:
         if storage is None:
             Path(runs_dir).mkdir(parents=True, exist_ok=True)
             storage = f"sqlite:///{Path(runs_dir) / self.study_name}.db"
-        self._opened_as = (dataset, data, data_dir, storage, runs_dir)  # what a parallel job opens it with
+        self.opened_as = (dataset, data, data_dir, storage, runs_dir)  # what a parallel job opens it with
         self.storage_url = storage if isinstance(storage, str) else type(storage).__name__  # for display
         self.storage = open_storage(storage)
         self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
@@ -261,7 +261,8 @@ class Study:
         target = self.default_trials if n_trials is None else n_trials
         return self.n_finished() >= target
 
-    def _stop_when_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def stop_when_done(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """An Optuna callback: stop the optimisation once the method's own rule says the search is complete."""
         if self.method.is_done(study):
             study.stop()
 

@@ -147,6 +147,11 @@ def train_epoch(
     return batches
 
 
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of ``model``'s weights and buffers (cheaper than ``copy.deepcopy`` of the state dict)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, data: TensorData, batch_size: int = 4096) -> np.ndarray:
     model.eval()
@@ -196,7 +201,7 @@ def fit(
     initial = None
     if val is not None and score_initial:
         initial = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
-        best_score, best_state = initial, copy.deepcopy(model.state_dict())
+        best_score, best_state = initial, _snapshot(model)
         if average is not None:  # the average starts from the warm weights
             average.average.load_state_dict(best_state)
         if on_epoch is not None:
@@ -221,7 +226,7 @@ def fit(
         curve.append(score)
         if score > best_score:
             best_score, best_epoch = score, epoch
-            best_state = copy.deepcopy(scored.state_dict())
+            best_state = _snapshot(scored)
         if on_epoch is not None:
             on_epoch(epoch, score)
         if epoch - best_epoch >= config.patience:
