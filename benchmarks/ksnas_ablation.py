@@ -16,13 +16,19 @@ of the best genotype retrained on train+validation, total training epochs (KB pr
 included), wall time. With ``--kb-size`` it also runs one 20 x 20 KS-NAS study on digits and
 measures its artifact directory.
 
+With ``--paired`` it runs only KS-NAS and KS-NAS w/o KS on the same seeds and splits and records
+the paired table (section ``ksnas-paired``): per seed, the test score difference (KS minus
+from-scratch) and the ratio of training epochs, so a saving is read at equal test score.
+
 Usage: python benchmarks/ksnas_ablation.py [--seeds 3] [--datasets digits handwritten cub] [--kb-size]
+       python benchmarks/ksnas_ablation.py --paired [--seeds 3] [--folds 1]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,7 +50,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
-def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
+def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
     import optuna
     import torch
 
@@ -54,11 +60,11 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    dataset_name, variant, seed = job
+    dataset_name, variant, seed, folds = job
     dataset = automm.load_dataset(dataset_name, data_dir=DATA_DIR, seed=seed)
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
-        study = automm.Study(dataset, runs_dir=runs, seed=seed, **VARIANTS[variant])
+        study = automm.Study(dataset, runs_dir=runs, seed=seed, folds=folds, ensemble_size=1, **VARIANTS[variant])
         evolution = KSNASSettings(**load_preset(dataset_name).section("ksnas"))  # the same budget for every method
         budget = evolution.population_size * evolution.generations
         if variant.startswith("KS-NAS"):
@@ -79,6 +85,7 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
             "wall": wall,
             "trials": len(study.optuna_study.trials),
             "per_gen": per_gen,
+            "folds": len(study.final.folds),
         }
 
 
@@ -117,6 +124,33 @@ def fmt(values: list[float], digits: int = 4) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
+def paired_table(results: list[dict[str, Any]], datasets: list[str]) -> str:
+    """KS-NAS against the same evolution from scratch, paired per seed (same seed, same split)."""
+    lines = [
+        "| data set | folds | test KS-NAS | test w/o KS | paired diff (KS - w/o) | KS better/equal/worse "
+        "| epochs KS-NAS | epochs w/o KS | epochs saved (paired) | best val KS / w/o |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for d in datasets:
+        ks = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == "KS-NAS"}
+        cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == "KS-NAS w/o KS"}
+        seeds = sorted(set(ks) & set(cold))
+        if not seeds:
+            continue
+        diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
+        ratio = [cold[s]["epochs"] / ks[s]["epochs"] for s in seeds]
+        better = sum(x > 1e-9 for x in diff)
+        worse = sum(x < -1e-9 for x in diff)
+        lines.append(
+            f"| {d} | {ks[seeds[0]]['folds']} | {fmt([100 * ks[s]['test'] for s in seeds], 2)} | "
+            f"{fmt([100 * cold[s]['test'] for s in seeds], 2)} | {np.mean(diff):+.2f} ± {np.std(diff):.2f} | "
+            f"{better}/{len(seeds) - better - worse}/{worse} | {fmt([ks[s]['epochs'] for s in seeds], 0)} | "
+            f"{fmt([cold[s]['epochs'] for s in seeds], 0)} | {np.mean(ratio):.2f}x ± {np.std(ratio):.2f} | "
+            f"{np.mean([ks[s]['val'] for s in seeds]):.4f} / {np.mean([cold[s]['val'] for s in seeds]):.4f} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
@@ -124,10 +158,19 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS))
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kb-size", action="store_true")
+    parser.add_argument("--paired", action="store_true", help="KS-NAS against w/o KS only, paired per seed")
+    parser.add_argument("--folds", type=int, default=1, help="folds that score a candidate (0: automm's rule)")
     args = parser.parse_args()
-    jobs = [(d, v, s) for d in args.datasets for v in args.variants for s in range(args.seeds)]
+    if args.paired:
+        args.variants = ["KS-NAS", "KS-NAS w/o KS"]
+        if "--datasets" not in sys.argv:
+            args.datasets = ["digits", "handwritten", "cub", "avmnist"]
+    jobs = [(d, v, s, args.folds) for d in args.datasets for v in args.variants for s in range(args.seeds)]
+    jobs.sort(key=lambda j: j[0] == "avmnist", reverse=True)  # the longest first, so two workers finish together
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(run_one, jobs, chunksize=1)
+    if args.paired:
+        return record_paired(results, args)
 
     lines = [
         "| data set | variant | trials | best val | test (best genotype) | total epochs | epochs vs KS-NAS | wall s |",
@@ -178,6 +221,25 @@ def main() -> None:
         "Each job ran in its own process with one torch thread, two at a time."
     )
     record("ksnas-ablation", "KS-NAS ablation and sampler comparison", table + "\n\n" + note + extra)
+
+
+def record_paired(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    table = paired_table(results, args.datasets)
+    print(table)
+    try:
+        from benchmarks._results import record
+    except ModuleNotFoundError:
+        from _results import record  # type: ignore[no-redef]
+    note = (
+        f"{args.seeds} seeds; each seed draws the split, and both variants of a seed share it. Budgets from the "
+        "presets (N x T as in the ablation above); one network per candidate score "
+        f"({'automm chooses the folds' if args.folds == 0 else f'{args.folds} fold(s)'}), no ensemble. Test = the "
+        "best genotype retrained on train+validation with automm's rule (`start=auto`: from scratch unless the "
+        "KB warm start scored strictly better on validation). Epochs = all training epochs of the search, KB "
+        "pretraining included; saved = epochs w/o KS / epochs KS-NAS, per seed. Each job in its own process "
+        "with one torch thread, two at a time."
+    )
+    record("ksnas-paired", "KS-NAS against the same evolution from scratch, paired per seed", table + "\n\n" + note)
 
 
 if __name__ == "__main__":

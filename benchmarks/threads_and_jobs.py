@@ -48,7 +48,11 @@ def synthetic(widths: tuple[int, ...], n: int = 3000, classes: int = 10):
         centres = rng.normal(size=(classes, d))
         views[f"v{i}/x"] = (centres[labels] + 3 * rng.normal(size=(n, d))).astype(np.float32)
     return MultimodalDataset(
-        name="synthetic", views=views, labels=labels, task="multiclass", class_names=[str(c) for c in range(classes)],
+        name="synthetic",
+        views=views,
+        labels=labels,
+        task="multiclass",
+        class_names=[str(c) for c in range(classes)],
         splits=make_splits(labels, seed=0),
     )
 
