@@ -7,8 +7,9 @@ The flow, one place each: ``data/`` -> a method's space (``methods/<name>/``) ->
 from automm._version import __version__
 from automm.data import MultimodalDataset, load_dataset
 from automm.errors import AutommError
+from automm.evaluation import Evaluation
 from automm.export import FusionModel, load_model
-from automm.final import Evaluation
+from automm.logs import get_verbosity, set_verbosity
 from automm.methods import METHODS, SearchMethod
 from automm.methods.ksnas.model import FusionNet
 from automm.methods.ksnas.space import Genotype, SearchSpace
@@ -28,6 +29,8 @@ __all__ = [
     "SearchSpace",
     "Study",
     "__version__",
+    "get_verbosity",
     "load_dataset",
     "load_model",
+    "set_verbosity",
 ]

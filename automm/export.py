@@ -34,7 +34,7 @@ from torch import nn
 from automm.artifacts import sha256
 from automm.bagged import combine
 from automm.data.preprocess import Standardizer
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 from automm.files import staged_folder
 from automm.methods import network_from_export
 from automm.metrics import predict_labels
@@ -101,9 +101,9 @@ def export_model(
     weights = [w / sum(weights) for w in weights]
     out = Path(out_dir).expanduser()
     if out.exists() and not out.is_dir():
-        raise AutommError(f"{out} exists and is not a folder; choose another --out")
+        raise AutommError(f"{out} exists and is not a folder; choose another {option('out')}")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise AutommError(f"{out} is not empty; pass --overwrite (overwrite=True) to replace it")
+        raise AutommError(f"{out} is not empty; pass {option('overwrite', 'True')} to replace it")
     members = [net.cpu().eval() for net in members]
     views = sorted({v for net in members for v in net.view_order})
     meta = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +20,12 @@ from torch import nn
 
 from automm import attrs, results
 from automm._version import __version__
+from automm.activity import step
 from automm.bagged import BaggedNet, combine
 from automm.data.preprocess import Standardizer
 from automm.ensemble import EnsembleChoice, choose_ensemble
 from automm.errors import AutommError
+from automm.evaluation import Evaluation, retrain_row
 from automm.export import export_model
 from automm.fold_models import fold_tensors, train_bag
 from automm.folds import Fold, fold_scores, scratch_best_epochs, study_folds
@@ -35,27 +37,10 @@ from automm.objective import fold_seed, genotype_seed
 from automm.results import score_of
 from automm.training import TensorData, fit, predict_logits
 
+RETRAINING = "retraining on train+validation, scoring on test"
+DELIVERING = "training the delivered model on train+validation"
+
 STARTS = ("auto", "kb", "scratch", "bag")
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Test scores of one genotype retrained on train+validation, over several seeds."""
-
-    genotype: str
-    metric: str
-    scores: list[float]
-    mean: float
-    std: float
-    epochs: int
-    warm_started: bool
-    details: list[dict[str, float]]
-
-
-def _row(rank: int, ev: Evaluation, val: float | None, start: str) -> dict[str, Any]:
-    """One row of `FinalTrainer.retrain`."""
-    fields = ("genotype", "epochs", "metric", "mean", "std", "scores")
-    return {"rank": rank, "val": val, "start": start, **{k: getattr(ev, k) for k in fields}}
 
 
 class FinalTrainer:
@@ -222,20 +207,28 @@ class FinalTrainer:
         if top < 1:
             raise AutommError(f"top must be at least 1, got {top}")
         bag = len(self.folds) > 1
-        rows = []
+        plan = []  # (rank, genotype, trial, start)
         for rank, text in enumerate(results.top_genotypes(self.study, top), start=1):  # searched ones only
             genotype = self.space.parse(text)
             trial = results.trial_of(self.study, genotype)
             warm = trial is not None and self.method.warm_started(trial)
-            for start in ["kb"] * warm + ["scratch"] + ["bag"] * bag:
-                ev = self.evaluate(genotype, seeds=seeds, start=start)
-                rows.append(_row(rank, ev, score_of(trial) if trial else None, start))
+            plan += [(rank, genotype, trial, start) for start in ["kb"] * warm + ["scratch"] + ["bag"] * bag]
         rounds = self.context.config.ensemble_size if ensemble_size is None else ensemble_size
         choice = self.ensemble(rounds) if rounds > 1 else None
-        if choice is not None and len(choice.genotypes) > 1:
+        members = choice is not None and len(choice.genotypes) > 1
+        total = len(plan) + members
+        step(RETRAINING, 0, total, "models")
+        rows = []
+        for done, (rank, genotype, trial, start) in enumerate(plan, start=1):
+            ev = self.evaluate(genotype, seeds=seeds, start=start)
+            rows.append(retrain_row(rank, ev, score_of(trial) if trial else None, start))
+            step(RETRAINING, done, total, "models")
+        if members:
+            assert choice is not None
             genotypes = [self.parse(g) for g in choice.genotypes]
             ev = self._evaluate_members(genotypes, choice.weights, seeds, "auto")
-            rows.append(_row(0, ev, choice.score, "ensemble"))
+            rows.append(retrain_row(0, ev, choice.score, "ensemble"))
+            step(RETRAINING, total, total, "models")
         self.study.set_user_attr(attrs.RETRAIN, rows)
         return rows
 
@@ -358,11 +351,13 @@ class FinalTrainer:
         genotypes, weights = self._members(genotype, ensemble_size)
         standardizer, train, test = self.final_data()
         nets, epochs, starts = [], [], []
+        step(DELIVERING, 0, len(genotypes), "members")
         for g in genotypes:
             net, n, how = self.deliver(g, start, self.context.seed, standardizer, train)
             nets.append(net)
             epochs.append(n)
             starts.append(how)
+            step(DELIVERING, len(nets), len(genotypes), "members")
         builds = [
             {**self._export_info(g), **({"bagged": len(net.nets)} if isinstance(net, BaggedNet) else {})}
             for g, net in zip(genotypes, nets, strict=True)
@@ -376,6 +371,7 @@ class FinalTrainer:
             "epochs": epochs[0] if len(epochs) == 1 else epochs,
             "started_from": starts[0] if len(starts) == 1 else starts,
             "test_metrics": self._test_metrics(nets, test, weights),
+            "search_trials": results.n_finished(self.study),
             "automm_version": __version__,
         }
         ds = self.dataset

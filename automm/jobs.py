@@ -28,7 +28,7 @@ import optuna
 from automm import results
 from automm.budget import TimeBudget
 from automm.data.dataset import MultimodalDataset
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 from automm.threads import torch_threads
 
 
@@ -142,7 +142,7 @@ def work(spec: WorkerSpec, open_study: Callable[..., RunnableStudy]) -> None:
 def start_workers(spec: WorkerSpec, jobs: int, open_study: Callable[..., RunnableStudy]) -> list[BaseProcess]:
     """Spawn ``jobs - 1`` worker processes on ``spec``'s study."""
     if jobs < 1:
-        raise AutommError(f"--jobs must be at least 1, got {jobs}")
+        raise AutommError(f"{option('jobs')} must be at least 1, got {jobs}")
     context = mp.get_context("spawn")
     workers = []
     for _ in range(jobs - 1):

@@ -39,7 +39,7 @@ FAMILY = "linear"
 MAX_ITER = 300  # L-BFGS iterations per fit; a well-conditioned fit stops far earlier
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LinearGenotype:
     """The linear candidate over ``views`` (in this order); its string is ``linear(a,b,...)``."""
 
@@ -48,11 +48,14 @@ class LinearGenotype:
     def __str__(self) -> str:
         return f"{FAMILY}({','.join(self.views)})"
 
+    def __repr__(self) -> str:  # prints as its canonical string
+        return str(self)
+
     @classmethod
     def parse(cls, text: str) -> LinearGenotype:
         if not is_linear(text):
             raise AutommError(f"{text!r} is not a linear candidate (linear(<view>,...))")
-        views = tuple(v for v in text[len(FAMILY) + 1 : -1].split(",") if v)
+        views = tuple(v.strip() for v in text.strip()[len(FAMILY) + 1 : -1].split(",") if v.strip())
         if not views:
             raise AutommError(f"{text!r} names no view")
         return cls(views)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -57,10 +58,15 @@ def pareto_front_numbers(study: optuna.Study) -> set[int]:
     return {t.number for t in study.best_trials}
 
 
-def trials_table(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
+def trials_table(study: optuna.Study, top: int | None = None, repeats: bool = False) -> list[dict[str, Any]]:
     """Finished trials, best first (raced-out ones after those scored on every fold): number, state,
     value (mean over folds), std over folds, folds scored, genotype, n_params, epochs, seconds,
-    generation, KB version."""
+    generation, KB version, and ``repeats``: how many later trials drew the same candidate and
+    reused this result. Those repeats are rows of their own only with ``repeats=True``."""
+    trials = study.get_trials(deepcopy=False, states=FINISHED)
+    repeated = Counter(t.user_attrs[attrs.DUPLICATE_OF] for t in trials if attrs.DUPLICATE_OF in t.user_attrs)
+    if not repeats:
+        trials = [t for t in trials if attrs.DUPLICATE_OF not in t.user_attrs]
     rows = [
         {
             "number": t.number,
@@ -75,8 +81,9 @@ def trials_table(study: optuna.Study, top: int | None = None) -> list[dict[str, 
             "seconds": t.user_attrs.get(attrs.SECONDS),
             "generation": t.user_attrs.get(attrs.GENERATION),
             "kb_version": t.user_attrs.get(attrs.KB_VERSION),
+            "repeats": repeated.get(t.number, 0),
         }
-        for t in study.get_trials(deepcopy=False, states=FINISHED)
+        for t in trials
     ]
     rows.sort(
         key=lambda r: (

@@ -9,7 +9,7 @@ import optuna
 from sqlalchemy import event
 
 from automm import attrs
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 
 StorageLike = str | optuna.storages.BaseStorage
 
@@ -50,7 +50,7 @@ def existing_storage(study_name: str, storage: StorageLike | None, runs_dir: str
         return storage
     path = Path(runs_dir) / f"{study_name}.db"
     if not path.is_file():
-        raise AutommError(f"no study storage at {path}; pass --storage or --runs-dir")
+        raise AutommError(f"no study storage at {path}; pass {option('storage')} or {option('runs_dir')}")
     return f"sqlite:///{path}"
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 
 from automm.data.dataset import MultimodalDataset
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 from automm.methods import DEFAULT_METHOD, SearchMethod, method_class
 from automm.settings import LEGACY_CONFIG, load_preset
 
@@ -38,7 +38,7 @@ def check_views(study_name: str, meta: dict[str, Any], views: dict[str, int]) ->
     if "views" in meta and meta["views"] != views:
         raise AutommError(
             f"study {study_name!r} was created for views {', '.join(meta['views'])}, but the data now has "
-            f"{', '.join(views)} (another release, extractor or file?); choose another --study-name"
+            f"{', '.join(views)} (another release, extractor or file?); choose another {option('study_name')}"
         )
     meta["views"] = views
 
@@ -122,12 +122,12 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any], 
     src, req = stored["source"], requested["source"]
     if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
         what = src["dataset"] or src["data"]
-        raise AutommError(f"study {name!r} was created for data {what!r}; choose another --study-name")
+        raise AutommError(f"study {name!r} was created for data {what!r}; choose another {option('study_name')}")
     for key, value in _given(requested.get("config_fields")).items():
         if stored["config"].get(key) != value:
             raise AutommError(
                 f"study {name!r} was created with {key}={stored['config'].get(key)!r}; resume it without changing "
-                f"{key}, or choose another --study-name"
+                f"{key}, or choose another {option('study_name')}"
             )
     wanted = {**{k: requested[k] for k in COMMON}, **overrides}
     for key, value in wanted.items():
@@ -136,5 +136,5 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any], 
         if _merged(stored.get(key), value) != stored.get(key):
             raise AutommError(
                 f"study {name!r} was created with {key}={stored.get(key)!r}; resume it without changing {key}, "
-                "or choose another --study-name"
+                f"or choose another {option('study_name')}"
             )

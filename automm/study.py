@@ -29,9 +29,11 @@ from automm.data.registry import load_dataset
 from automm.device import default_device
 from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
-from automm.final import Evaluation, FinalTrainer
+from automm.evaluation import Evaluation
+from automm.final import FinalTrainer
 from automm.jobs import run_jobs
 from automm.linear import LinearGenotype, is_linear
+from automm.logs import TrialLog, logger, optuna_in_step
 from automm.methods import SearchContext, SearchMethod
 from automm.methods.tuning import TunedSpace, method_space, resolve
 from automm.metrics import PRIMARY_METRIC
@@ -142,14 +144,15 @@ class Study:
         self.device = torch.device(device) if device is not None else default_device()
         self.metric = PRIMARY_METRIC[self.dataset.task]
         n_existing = 0 if summary is None else summary.n_trials
-        self.optuna_study = optuna.create_study(
-            storage=self.storage,
-            study_name=self.study_name,
-            directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
-            load_if_exists=True,
-            sampler=self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir),
-            pruner=make_pruner(self.pruner_name),
-        )
+        with optuna_in_step():  # no "A new study created" INFO line
+            self.optuna_study = optuna.create_study(
+                storage=self.storage,
+                study_name=self.study_name,
+                directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
+                load_if_exists=True,
+                sampler=self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir),
+                pruner=make_pruner(self.pruner_name),
+            )
         if stored is None:
             self.optuna_study.set_user_attr(attrs.META, meta)
             self.optuna_study.set_user_attr(attrs.DATASET_SUMMARY, self.dataset.summary())
@@ -246,12 +249,24 @@ class Study:
         ds, config = self.dataset, self.config
         work = batch_work(dict(ds.view_dims), config.fusion_dim, config.batch_size, ds.n_classes)
         per_job = choose_threads(threads, jobs, work)
-        run_jobs(self, jobs, n_trials, timeout=timeout, deadline=deadline, threads=per_job, callbacks=callbacks)
-        if self.config.ensemble_size > 1 and results.completed(self.optuna_study):
-            with torch_threads(per_job if jobs == 1 else choose_threads(threads, 1, work)):
-                self.final.ensemble()  # stored in the study: the note, the report and `export` show it
+        logger.info("%s", self.progress_line(n_trials))
+        with optuna_in_step():
+            run = [TrialLog(self.metric), *(callbacks or [])]
+            run_jobs(self, jobs, n_trials, timeout=timeout, deadline=deadline, threads=per_job, callbacks=run)
+            if self.config.ensemble_size > 1 and results.completed(self.optuna_study):
+                with torch_threads(per_job if jobs == 1 else choose_threads(threads, 1, work)):
+                    self.final.ensemble()  # stored in the study: the note, the report and `export` show it
         self.inspector.refresh()
         return self
+
+    def progress_line(self, n_trials: int | None = None) -> str:
+        """Where the study stands before a run: new, resumed (and how far it is) or already complete."""
+        done, target = self.n_finished(), self.default_trials if n_trials is None else n_trials
+        if done == 0:
+            return f"new study {self.study_name!r}: {target} trials planned"
+        if self.method_done(n_trials):
+            return f"study {self.study_name!r} is already complete ({done} trials); ask for more trials to extend it"
+        return f"resuming study {self.study_name!r}: {done} of {target} trials done"
 
     def method_done(self, n_trials: int | None) -> bool:
         """Whether the search is already complete (by the method's rule, or holding ``n_trials``)."""
@@ -288,8 +303,9 @@ class Study:
     def best_genotype(self) -> Any:
         return self.space.parse(self.best_trial.user_attrs[attrs.GENOTYPE])
 
-    def trials_table(self, top: int | None = None) -> list[dict[str, Any]]:
-        return results.trials_table(self.optuna_study, top)
+    def trials_table(self, top: int | None = None, repeats: bool = False) -> list[dict[str, Any]]:
+        """Finished trials, best first; a candidate drawn again is one row (see `results.trials_table`)."""
+        return results.trials_table(self.optuna_study, top, repeats)
 
     def top_genotypes(self, k: int) -> list[Any]:
         return [self.space.parse(g) for g in results.top_genotypes(self.optuna_study, k)]

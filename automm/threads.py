@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 
 # multiply-accumulates per training batch of the widest network the space holds (all views aligned
 # to the fusion width); below it one thread is as fast as two on an idle machine
@@ -42,7 +42,7 @@ def choose_threads(requested: int | None, jobs: int, work: int, cores: int | Non
     """Threads per job (see module docstring); None: leave torch's setting (the environment chose)."""
     if requested is not None:
         if requested < 1:
-            raise AutommError(f"--threads must be at least 1, got {requested}")
+            raise AutommError(f"{option('threads')} must be at least 1, got {requested}")
         return requested
     if any(os.environ.get(name) for name in ENV_VARIABLES):
         return None

@@ -15,18 +15,20 @@ runner = CliRunner()
 
 
 def _run(*args):
-    """Invoke the CLI; a search scores on one split and delivers one network unless the test says otherwise
-    (folds and ensembles have their own tests; `test_search_quiet_then_resume` runs the defaults)."""
+    """Invoke the CLI; a search scores on one split, chooses one network and exports nothing unless the
+    test says otherwise (``--defaults``: automm's folds and ensemble; ``--export``: the delivered model)."""
     if args[0] == "search" and "--folds" not in args and "--defaults" not in args:
         args = (*args, "--folds", 1, "--ensemble-size", 1)
-    args = tuple(a for a in args if a != "--defaults")
+    if args[0] == "search" and "--export" not in args:
+        args = (*args, "--no-export")
+    args = tuple(a for a in args if a not in ("--defaults", "--export"))
     return runner.invoke(app, [str(a) for a in args])
 
 
 def test_search_quiet_then_resume(tmp_path):
     result = _run("search", "--trials", 2, "--runs-dir", tmp_path, "--quiet", "--seed", 1, "--defaults")
     assert result.exit_code == 0, result.output
-    assert re.search(r"best accuracy 0\.\d{4} ± 0\.\d{4} over 5 folds \(trial \d\): ", result.output)
+    assert re.search(r"best accuracy 0\.\d{4} ± 0\.\d{4} over 5 folds \(trial \d, validation\): ", result.output)
     assert (tmp_path / "digits.db").exists()
     result = _run("search", "--trials", 3, "--runs-dir", tmp_path, "--study-name", "digits", "--defaults")
     assert result.exit_code == 0, result.output

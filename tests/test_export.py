@@ -199,7 +199,7 @@ def test_export_refuses_to_overwrite_and_replaces_whole(finished, exported, tmp_
     target = tmp_path / "model"
     shutil.copytree(exported, target)
     before = {p.name: p.read_bytes() for p in target.iterdir()}
-    with pytest.raises(AutommError, match="not empty; pass --overwrite"):
+    with pytest.raises(AutommError, match="not empty; pass overwrite=True"):
         finished.export(target)
 
     def broken_trace(*args, **kwargs):
@@ -219,7 +219,7 @@ def test_export_refuses_to_overwrite_and_replaces_whole(finished, exported, tmp_
 def test_report_refuses_to_overwrite(finished, tmp_path):
     path = tmp_path / "r.html"
     path.write_text("mine")
-    with pytest.raises(AutommError, match="exists; pass --overwrite"):
+    with pytest.raises(AutommError, match="exists; pass overwrite=True"):
         write_report(finished, path)
     assert path.read_text() == "mine"
     assert "<svg" in write_report(finished, path, overwrite=True).read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,17 +12,14 @@ from typing import Annotated, Any
 import optuna
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import Progress
 
-from automm import attrs, results
+from automm import attrs
 from automm.budget import DEFAULT_TIME_BUDGET, format_duration, parse_duration
-from automm.cli.app import app, out, user_errors
-from automm.ensemble import differs_from_best
+from automm.cli.app import BAR_COLUMNS, app, out, steps, user_errors
+from automm.cli.summary import best_lines, delivered_line, generation_table, next_steps, summary_table, time_summary
 from automm.errors import AutommError
-from automm.folds import estimate
 from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
-from automm.reporting.tables import GENERATION_COLUMNS, cells
 from automm.study import PRUNERS, Study
 
 COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
@@ -122,8 +120,19 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
         Annotated[str | None, typer.Option(help="torch device (default: cuda if available, else cpu).")],
         None,
     ),
+    "model_dir": (
+        Annotated[
+            Path | None,
+            typer.Option(help="Where the delivered model is exported after the search (default RUNS_DIR/NAME_model)."),
+        ],
+        None,
+    ),
+    "no_export": (
+        Annotated[bool, typer.Option("--no-export", help="Search only: do not train and export the model.")],
+        False,
+    ),
     "quiet": (
-        Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table: one result line.")],
+        Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table: the result lines only.")],
         False,
     ),
 }
@@ -182,118 +191,112 @@ def _progress_callback(
     return callback
 
 
-def time_summary(study: Study, started: float, budget: float | None) -> str:
-    """How long this run took, why it stopped, and what the best score did over the time."""
-    took = time.time() - started
-    line = f"took {format_duration(took)}"
-    if budget is not None:
-        stopped = study.last_budget is not None and study.last_budget.stopped_by_budget
-        line += f" of a {format_duration(budget)} budget" + (
-            " (stopped: the next generation or trial would not have fitted)" if stopped else ""
-        )
-    curve = results.best_over_time(study.optuna_study, since=started)
-    if curve:
-        at_half = max((v for t, v in curve if t <= took / 2), default=None)
-        points = ", ".join(f"{format_duration(max(t, 0))} {v:.4f}" for t, v in curve[-4:])
-        line += f"; best {study.metric} over time: {points}"
-        if at_half is not None:
-            gain = curve[-1][1] - at_half
-            hint = "more time will likely buy little" if gain < 0.002 else "more time may still help"
-            line += f" (+{gain:.4f} in the second half of the run: {hint})"
-    return line
-
-
-def generation_table(report: list[dict[str, Any]]) -> Table:
-    table = Table(title="generations (validation)")
-    headers, rows = cells(GENERATION_COLUMNS, report)
-    for col in headers:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def summary_table(study: Study, top: int = 5) -> Table:
-    table = Table(
-        title=f"study {study.study_name}: top {top} of {study.n_finished()} trials ({study.metric}, validation)"
-    )
-    for col in ("#", study.metric, "genotype", "params", "epochs", "seconds"):
-        table.add_column(col, overflow="fold")
-    for row in study.trials_table(top):
-        value = "pruned" if row["value"] is None or row["state"] == "PRUNED" else f"{row['value']:.4f}"
-        if row["folds"] > 1:
-            value += f" ± {row['std']:.4f} ({row['folds']} folds{', raced out' if row['raced_out'] else ''})"
-        table.add_row(
-            str(row["number"]),
-            value,
-            str(row["genotype"]),
-            str(row["n_params"]),
-            str(row["epochs"]),
-            f"{row['seconds'] or 0:.1f}",
-        )
-    return table
-
-
 def search(**kwargs: Any) -> None:
-    """Search fusion architectures; a re-run with the same study resumes it."""
+    """Search fusion architectures, then train and export the delivered model; a re-run resumes."""
     trials, timeout, quiet = kwargs.pop("trials"), kwargs.pop("timeout"), kwargs.pop("quiet")
     budget_text, jobs, threads = kwargs.pop("time_budget"), kwargs.pop("jobs"), kwargs.pop("threads")
+    model_dir, no_export = kwargs.pop("model_dir"), kwargs.pop("no_export")
     if trials is not None and trials < 1:
         raise AutommError(f"--trials must be at least 1, got {trials}")
     if jobs < 1:
         raise AutommError(f"--jobs must be at least 1, got {jobs}")
     budget = None if budget_text in (None, "none") else parse_duration(budget_text)  # checked before any work
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     options = {name: kwargs.pop(name) for name in method_options()}
     kwargs["minimize_params"] = kwargs["minimize_params"] or None
     if kwargs["tune"] is not None:
         kwargs["tune"] = [name.strip() for name in kwargs["tune"].split(",") if name.strip()]
     study = Study(kwargs.pop("dataset"), options=options, **kwargs)
-    method = study.method
     target = trials if trials is not None else study.default_trials
     if budget_text is None and trials is None and not study.has_preset:
         budget = DEFAULT_TIME_BUDGET
     run = {"timeout": timeout, "time_budget": budget or "none", "jobs": jobs, "threads": threads}
+    if not no_export:
+        model_dir = model_dir or Path(kwargs["runs_dir"]) / f"{study.study_name}_model"
+        check_model_dir(model_dir, study.study_name)  # before the search, not after it
     started = time.time()
+    steps.quiet = quiet
     if quiet:
         study.optimize(trials, **run)
     else:
-        out.print(f"[bold]{escape(study.dataset.summary())}[/bold]", highlight=False)
-        described = method.describe()
-        mode = f" ({described})" if described else ""
-        out.print(f"sampler {method.name}{mode}, storage {study.storage_url}, device {study.device}", highlight=False)
-        if budget is not None:
-            why = " (no preset for this data; --time-budget to change)" if budget_text is None else ""
-            out.print(f"time budget {format_duration(budget)}{why}", highlight=False)
-        deadline = None if budget is None else started + budget
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=out, transient=False) as progress:
-            task_id = progress.add_task("searching", total=target, completed=study.n_finished())
-            callback = _progress_callback(progress, task_id, study, target, deadline)
+        _search_with_progress(study, trials, target, budget, budget_text, run)
+    took = time.time() - started
+    delivered, reused = None, False
+    if not no_export:
+        delivered, reused = deliver(study, model_dir)
+    if quiet:
+        out.print(best_lines(study)[0], highlight=False)
+        if delivered is not None:
+            out.print(delivered_line(study, delivered, reused), highlight=False)
+        return
+    delivery = None if reused else time.time() - started - took
+    out.print(time_summary(study, started, took, budget, delivery), highlight=False)
+    for line in best_lines(study):
+        out.print(line, highlight=False)
+    if delivered is not None:
+        out.print(delivered_line(study, delivered, reused), highlight=False)
+    where = {k: kwargs[k] for k in ("storage", "artifact_dir")}
+    where["runs_dir"] = None if kwargs["runs_dir"] == Path("runs") else kwargs["runs_dir"]
+    for line in next_steps(study, delivered, where):
+        out.print(escape(line), highlight=False, soft_wrap=True)
+
+
+def _search_with_progress(
+    study: Study, trials: int | None, target: int, budget: float | None, budget_text: str | None, run: dict
+) -> None:
+    method = study.method
+    out.print(f"[bold]{escape(study.dataset.summary())}[/bold]", highlight=False)
+    described = method.describe()
+    mode = f" ({described})" if described else ""
+    out.print(f"sampler {method.name}{mode}, storage {study.storage_url}, device {study.device}", highlight=False)
+    out.print(study.progress_line(trials), highlight=False)
+    if budget is not None:
+        why = " (no preset for this data; --time-budget to change)" if budget_text is None else ""
+        out.print(f"time budget {format_duration(budget)}{why}", highlight=False)
+    deadline = None if budget is None else time.time() + budget
+    with Progress(*BAR_COLUMNS, console=out, transient=False) as progress:
+        task_id = progress.add_task("searching", total=target, completed=study.n_finished())
+        callback = _progress_callback(progress, task_id, study, target, deadline)
+        steps.progress = progress  # KB pretraining and the ensemble's fits show here
+        try:
             study.optimize(trials, **run, callbacks=[callback])
-        report = study.generation_report()
-        if report:
-            out.print(generation_table(report))
-        out.print(summary_table(study, top=method.summary_top))
-        note = method.after_search_note()
-        if note:
-            out.print(note)
-        out.print(time_summary(study, started, budget), highlight=False, soft_wrap=True)
-    best = study.best_trial
-    mean, std, folds = estimate(best)
-    spread = f" ± {std:.4f} over {folds} folds" if folds > 1 else ""
-    line = f"best {study.metric} {mean:.4f}{spread} (trial {best.number}): {study.best_genotype}"
-    out.print(line, highlight=False, soft_wrap=True)
-    choice = study.optuna_study.user_attrs.get(attrs.ENSEMBLE)  # chosen at the end of the search
-    if differs_from_best(choice, str(study.best_genotype)):
-        members = ", ".join(f"{w:.2f} x {g}" for g, w in zip(choice["genotypes"], choice["weights"], strict=True))
-        what = "an ensemble" if len(choice["genotypes"]) > 1 else "one candidate"
-        out.print(
-            f"delivered: {what}, {study.metric} {choice['score']:.4f} out of fold (best single "
-            f"{choice['best_single']:.4f}): {members}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        finally:
+            steps.progress = None
+    report = study.generation_report()
+    if report:
+        out.print(generation_table(report))
+    out.print(summary_table(study, top=method.summary_top))
+    note = method.after_search_note()
+    if note:
+        out.print(note)
+
+
+def check_model_dir(path: Path, study_name: str) -> None:
+    """Refuse a model folder that holds something other than an earlier export of this study."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise AutommError(f"{path} exists and is not a folder; choose another --model-dir")
+    if any(path.iterdir()) and _exported_study(path) != study_name:
+        raise AutommError(f"{path} is not empty and is not a model of study {study_name!r}; choose another --model-dir")
+
+
+def _exported_study(path: Path) -> str | None:
+    try:
+        return json.loads((path / "genotype.json").read_text()).get("study")
+    except (OSError, ValueError):
+        return None
+
+
+def deliver(study: Study, model_dir: Path) -> tuple[Path, bool]:
+    """Train and export the delivered model to ``model_dir``, unless it already holds this study's
+    model for the same finished trials; returns (folder, reused)."""
+    try:
+        meta = json.loads((model_dir / "genotype.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("study") == study.study_name and meta.get("search_trials") == study.n_finished():
+        return model_dir, True
+    return study.export(model_dir, overwrite=True), False
 
 
 search.__signature__ = _signature()  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from automm.activity import step
 from automm.data.dataset import MultimodalDataset, Splits
 from automm.errors import AutommError
 from automm.files import atomic_write
@@ -115,7 +117,13 @@ class _AudioCNN(nn.Module):
 
 
 def _train_backbone(
-    net: nn.Module, x: np.ndarray, y: np.ndarray, train: np.ndarray, epochs: int, seed: int
+    net: nn.Module,
+    x: np.ndarray,
+    y: np.ndarray,
+    train: np.ndarray,
+    epochs: int,
+    seed: int,
+    on_epoch: Callable[[], None] = lambda: None,
 ) -> nn.Module:
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)
@@ -129,6 +137,7 @@ def _train_backbone(
             optimiser.zero_grad()
             nn.functional.cross_entropy(net(xt[idx]), yt[idx]).backward()
             optimiser.step()
+        on_epoch()
     return net.eval()
 
 
@@ -214,11 +223,21 @@ def build_avmnist(
     return dataset, {**info, "cache": str(path)}
 
 
+BUILDING = "building the avmnist cache (once)"
+
+
 def _build(
     data_dir: Path, wavs: list[Path], seed: int, pairs: int, epochs: int, energy: float, snr_db: float
 ) -> dict[str, np.ndarray]:
     from scipy.io import wavfile
 
+    total, done = 2 * epochs + 2, [0]
+
+    def advance() -> None:
+        done[0] += 1
+        step(BUILDING, done[0], total, "stages")
+
+    step(BUILDING, 0, total, "stages")
     rng = np.random.default_rng(seed)
     images, image_labels = read_mnist(data_dir)
     digits, parts, specs = [], [], []
@@ -250,10 +269,12 @@ def _build(
     spec = np.stack(specs)[np.asarray(rows_audio)]
     mu, sd = spec[idx["train"]].mean(), spec[idx["train"]].std() + 1e-6
     spec = (spec - mu) / sd
-    image_net = _train_backbone(_ImageCNN(), degraded, labels_arr, idx["train"], epochs, seed)
-    audio_net = _train_backbone(_AudioCNN(), spec, labels_arr, idx["train"], epochs, seed + 1)
+    advance()  # recordings read, pairs drawn
+    image_net = _train_backbone(_ImageCNN(), degraded, labels_arr, idx["train"], epochs, seed, advance)
+    audio_net = _train_backbone(_AudioCNN(), spec, labels_arr, idx["train"], epochs, seed + 1, advance)
     image_feats, image_pred = _features(image_net, degraded)
     audio_feats, audio_pred = _features(audio_net, spec)
+    advance()
     test = idx["test"]
     info = {
         "image_test_accuracy": float((image_pred[test] == labels_arr[test]).mean()),

@@ -17,7 +17,7 @@ from automm.data.matfile import load_mat
 from automm.data.mmimdb import EXPECTED as MMIMDB_FILES
 from automm.data.mmimdb import load_mmimdb, mmimdb_form, mmimdb_present
 from automm.data.npzfile import load_npy_folder, load_npz
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 from automm.paths import DATA_DIR_ENV, default_data_dir
 
 
@@ -125,12 +125,12 @@ def load_dataset(
     name = name or "digits"
     info = DATASETS.get(name.lower())
     if info is None:
-        raise AutommError(f"unknown data set {name!r}; known: {', '.join(DATASETS)} (or pass --data FILE)")
+        raise AutommError(f"unknown data set {name!r}; known: {', '.join(DATASETS)} (or pass {option('data', 'FILE')})")
     base = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     where = info.locate(base)
     if where is None:
         raise AutommError(
             f"{info.name}: {info.expected} not found in {base} or {base / info.name}; "
-            f"pass --data-dir or set {DATA_DIR_ENV}"
+            f"pass {option('data_dir')} or set {DATA_DIR_ENV}"
         )
     return info.load(where, seed)

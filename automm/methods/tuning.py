@@ -35,7 +35,7 @@ def choices(config: SearchConfig) -> dict[str, tuple[Any, ...]]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Candidate:
     """A method's genotype and the training settings it is trained with (see module docstring)."""
 
@@ -45,6 +45,9 @@ class Candidate:
     def __str__(self) -> str:
         values = " ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in self.hparams)
         return f"{self.genotype}{SEPARATOR}{values}" if values else str(self.genotype)
+
+    def __repr__(self) -> str:  # prints as its canonical string
+        return str(self)
 
     def settings(self, config: SearchConfig) -> SearchConfig:
         return replace(config, **dict(self.hparams))

@@ -64,7 +64,7 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
 
 def study_figures(study: optuna.Study, metric: str) -> dict[str, Any]:
     """The plotly figures of a study, by graph id."""
-    rows = results.trials_table(study)
+    rows = results.trials_table(study, repeats=True)
     figures: dict[str, Any] = {
         "automm-best-score": best_score_figure(rows, metric),
         "automm-score-vs-params": score_vs_params_figure(rows, metric, results.pareto_front_numbers(study)),

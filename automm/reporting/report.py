@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from automm import attrs, results
 from automm.ensemble import differs_from_best
-from automm.errors import AutommError
+from automm.errors import AutommError, option
 from automm.files import atomic_write
 from automm.folds import estimate
 from automm.reporting.inspection import study_figures
@@ -55,7 +55,7 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
     """Write the report to ``path`` (HTML, plotly.js inlined: opens offline); an existing file needs ``overwrite``."""
     path = Path(path).expanduser()
     if path.exists() and not overwrite:
-        raise AutommError(f"{path} exists; pass --overwrite (overwrite=True) to replace it")
+        raise AutommError(f"{path} exists; pass {option('overwrite', 'True')} to replace it")
     optuna_study, method = study.optuna_study, study.method
     attrs_ = optuna_study.user_attrs
     parts = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -35,3 +36,9 @@ def markdown(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> list[st
     headers, body = cells(columns, rows)
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     return lines + ["| " + " | ".join(row) + " |" for row in body]
+
+
+def breakable(genotype: str) -> str:
+    """A genotype string that wraps between names, never inside one: a space after each comma and
+    around each ``>`` (every automm parser reads it back)."""
+    return re.sub(r"\s*>\s*", " > ", re.sub(r",(?=\S)", ", ", genotype))

@@ -41,6 +41,7 @@ def served(tmp_path_factory):
             "2",
             "--kb-epochs",
             "2",
+            "--no-export",
             "-q",
         ],
     )

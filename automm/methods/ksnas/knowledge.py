@@ -28,6 +28,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
+from automm.activity import step
 from automm.artifacts import (
     State,
     get_weights,
@@ -45,6 +46,8 @@ from automm.methods.ksnas.sampler import trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.methods.ksnas.space import SearchSpace
 from automm.training import TensorData, TrainConfig, loss_function, train_epoch
+
+PRETRAINING = "pretraining the knowledge base (supernet)"
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ def pretrain_supernet(
     criterion = loss_function(task)
     supernet.train()
     batches = 0
-    for _ in range(epochs):
+    step(PRETRAINING, 0, epochs, "epochs")
+    for epoch in range(epochs):
         batches += train_epoch(
             lambda: supernet.subnet(space.random_genotype(rng)),
             train,
@@ -82,6 +86,7 @@ def pretrain_supernet(
             config.batch_size,
             generator,
         )
+        step(PRETRAINING, epoch + 1, epochs, "epochs")
     return PretrainReport(epochs, batches, time.perf_counter() - start)
 
 

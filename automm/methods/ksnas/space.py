@@ -41,7 +41,7 @@ class FusionNode:
     op: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Genotype:
     """A fusion architecture in canonical form (see module docstring)."""
 
@@ -61,6 +61,9 @@ class Genotype:
 
     def __str__(self) -> str:
         return _expr(self.views, self.nodes, len(self.views) + len(self.nodes) - 1)
+
+    def __repr__(self) -> str:  # prints as its canonical string
+        return str(self)
 
     @classmethod
     def from_string(cls, text: str) -> Genotype:

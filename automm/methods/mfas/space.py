@@ -32,7 +32,7 @@ class MFASLayer:
     activation: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class MFASGenotype:
     """A fusion chain; ``views`` lists the distinct views it reads."""
 
@@ -55,6 +55,9 @@ class MFASGenotype:
     def __str__(self) -> str:
         return ">".join(f"{layer.activation}({'+'.join(layer.features)})" for layer in self.layers)
 
+    def __repr__(self) -> str:  # prints as its canonical string
+        return str(self)
+
     @classmethod
     def from_string(cls, text: str) -> MFASGenotype:
         layers = []
@@ -62,7 +65,7 @@ class MFASGenotype:
             match = re.fullmatch(r"\s*([a-z_]+)\(([^()]+)\)\s*", part)
             if not match:
                 raise AutommError(f"malformed MFAS genotype {text!r}; expected act(view+view)>act(...)")
-            layers.append(MFASLayer(tuple(match.group(2).split("+")), match.group(1)))
+            layers.append(MFASLayer(tuple(f.strip() for f in match.group(2).split("+")), match.group(1)))
         return cls(tuple(layers))
 
 

@@ -1,0 +1,85 @@
+"""automm's log: one short line per finished trial, and Optuna's own log kept in step with it.
+
+The ``automm`` logger writes to standard error at INFO by default (as Optuna's does), so a
+library search shows its progress; `set_verbosity` changes that (the CLI sets WARNING: it shows a
+progress bar instead). While automm runs trials, Optuna's logger is held at WARNING (its INFO
+lines repeat every raw encoding parameter) unless automm's level is DEBUG, and restored after.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import optuna
+
+from automm import attrs, folds
+
+logger = logging.getLogger("automm")
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is now (so redirected and captured output sees it)."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
+if not logger.handlers:
+    _handler = _StderrHandler()
+    _handler.setFormatter(logging.Formatter("[automm] %(message)s"))
+    logger.addHandler(_handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def set_verbosity(level: int) -> None:
+    """Set the level of automm's log (``logging.INFO``: a line per trial; ``logging.WARNING``: quiet)."""
+    logger.setLevel(level)
+
+
+def get_verbosity() -> int:
+    return logger.getEffectiveLevel()
+
+
+@contextmanager
+def optuna_in_step() -> Iterator[None]:
+    """Within this block Optuna logs at WARNING, or at INFO when automm's level is DEBUG."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if get_verbosity() <= logging.DEBUG else optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+class TrialLog:
+    """An Optuna callback: one INFO line per finished trial, in the study's terms (metric, genotype)."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        genotype = trial.user_attrs.get(attrs.GENOTYPE, "?")
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            logger.info("trial %d pruned: %s", trial.number, genotype)
+            return
+        if trial.state != optuna.trial.TrialState.COMPLETE:
+            return
+        mean, std, n = folds.estimate(trial)
+        spread = f" ± {std:.4f} ({n} folds)" if n > 1 else ""
+        if attrs.DUPLICATE_OF in trial.user_attrs:
+            took = f"as trial {trial.user_attrs[attrs.DUPLICATE_OF]} (drawn again, not retrained)"
+        else:
+            took = f"in {float(trial.user_attrs.get(attrs.SECONDS) or 0.0):.1f} s"
+        raced = ", raced out" if trial.user_attrs.get(attrs.RACED_OUT) else ""
+        logger.info("trial %d: %s %.4f%s%s %s: %s", trial.number, self.metric, mean, spread, raced, took, genotype)
