@@ -263,7 +263,7 @@ class Study:
         """Where the study stands before a run: new, resumed (and how far it is) or already complete."""
         done, target = self.n_finished(), self.default_trials if n_trials is None else n_trials
         if done == 0:
-            return f"new study {self.study_name!r}: {target} trials planned"
+            return f"new study {self.study_name!r}: {target} trial{'s' * (target != 1)} planned"
         if self.method_done(n_trials):
             return f"study {self.study_name!r} is already complete ({done} trials); ask for more trials to extend it"
         return f"resuming study {self.study_name!r}: {done} of {target} trials done"

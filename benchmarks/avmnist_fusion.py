@@ -13,6 +13,7 @@ Usage: python benchmarks/avmnist_fusion.py [--data-dir ../shared/data] [--seeds 
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -57,6 +58,9 @@ def main() -> None:
     parser.add_argument("--mfas-trials", type=int, default=180)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import automm
+
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     start = time.perf_counter()
     ds, info = build_avmnist(args.data_dir)
     built = time.perf_counter() - start

@@ -15,6 +15,7 @@ Usage: python benchmarks/extract_features.py [--data-dir ../shared/data] [--imag
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -89,6 +90,9 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import automm
+
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     torch.manual_seed(0)
     levels = tuple(efficientnet_lite.LEVELS)
     rows = []

@@ -27,6 +27,7 @@ Usage: python benchmarks/ksnas_ablation.py [--seeds 3] [--datasets digits handwr
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing as mp
 import sys
 import tempfile
@@ -39,6 +40,7 @@ import numpy as np
 VARIANTS: dict[str, dict[str, Any]] = {
     "KS-NAS": {"sampler": "ksnas"},
     "KS-NAS, cold patience": {"sampler": "ksnas", "knowledge": {"warm_patience": None}},
+    "KS-NAS, warm patience 5": {"sampler": "ksnas", "knowledge": {"warm_patience": 5}},
     "KS-NAS w/o FS": {"sampler": "ksnas", "knowledge": {"fair_selection": False}},
     "KS-NAS w/o KS": {"sampler": "ksnas", "knowledge_sharing": False},
     "KS-NAS + surrogate": {"sampler": "ksnas", "ksnas": {"surrogate_pool": 4}},
@@ -47,6 +49,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "random": {"sampler": "random"},
     "NSGA-II": {"sampler": "nsga2"},
 }
+COLD = "KS-NAS w/o KS"
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -60,6 +63,7 @@ def run_one(job: tuple[str, str, int, int]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     dataset_name, variant, seed, folds = job
     dataset = automm.load_dataset(dataset_name, data_dir=DATA_DIR, seed=seed)
     with tempfile.TemporaryDirectory() as runs:
@@ -96,6 +100,7 @@ def kb_size_study() -> str:
     from automm.methods.ksnas.knowledge import kb_versions
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     with tempfile.TemporaryDirectory() as runs:
         study = automm.Study("digits", runs_dir=runs, ksnas={"population_size": 20, "generations": 20})
         peak = {"bytes": 0}
@@ -124,30 +129,31 @@ def fmt(values: list[float], digits: int = 4) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
-def paired_table(results: list[dict[str, Any]], datasets: list[str]) -> str:
-    """KS-NAS against the same evolution from scratch, paired per seed (same seed, same split)."""
+def paired_table(results: list[dict[str, Any]], datasets: list[str], variants: list[str]) -> str:
+    """Each KS-NAS variant against the same evolution from scratch, paired per seed (same seed, same split)."""
     lines = [
-        "| data set | folds | test KS-NAS | test w/o KS | paired diff (KS - w/o) | KS better/equal/worse "
-        "| epochs KS-NAS | epochs w/o KS | epochs saved (paired) | best val KS / w/o |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| data set | variant | folds | test KS | test w/o KS | paired diff (KS - w/o) | KS better/equal/worse "
+        "| epochs KS | epochs w/o KS | epochs saved (paired) | best val KS / w/o |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in datasets:
-        ks = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == "KS-NAS"}
-        cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == "KS-NAS w/o KS"}
-        seeds = sorted(set(ks) & set(cold))
-        if not seeds:
-            continue
-        diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
-        ratio = [cold[s]["epochs"] / ks[s]["epochs"] for s in seeds]
-        better = sum(x > 1e-9 for x in diff)
-        worse = sum(x < -1e-9 for x in diff)
-        lines.append(
-            f"| {d} | {ks[seeds[0]]['folds']} | {fmt([100 * ks[s]['test'] for s in seeds], 2)} | "
-            f"{fmt([100 * cold[s]['test'] for s in seeds], 2)} | {np.mean(diff):+.2f} ± {np.std(diff):.2f} | "
-            f"{better}/{len(seeds) - better - worse}/{worse} | {fmt([ks[s]['epochs'] for s in seeds], 0)} | "
-            f"{fmt([cold[s]['epochs'] for s in seeds], 0)} | {np.mean(ratio):.2f}x ± {np.std(ratio):.2f} | "
-            f"{np.mean([ks[s]['val'] for s in seeds]):.4f} / {np.mean([cold[s]['val'] for s in seeds]):.4f} |"
-        )
+        cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == COLD}
+        for v in (v for v in variants if v != COLD):
+            ks = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == v}
+            seeds = sorted(set(ks) & set(cold))
+            if not seeds:
+                continue
+            diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
+            ratio = [cold[s]["epochs"] / ks[s]["epochs"] for s in seeds]
+            better = sum(x > 1e-9 for x in diff)
+            worse = sum(x < -1e-9 for x in diff)
+            lines.append(
+                f"| {d} | {v} | {ks[seeds[0]]['folds']} | {fmt([100 * ks[s]['test'] for s in seeds], 2)} | "
+                f"{fmt([100 * cold[s]['test'] for s in seeds], 2)} | {np.mean(diff):+.2f} ± {np.std(diff):.2f} | "
+                f"{better}/{len(seeds) - better - worse}/{worse} | {fmt([ks[s]['epochs'] for s in seeds], 0)} | "
+                f"{fmt([cold[s]['epochs'] for s in seeds], 0)} | {np.mean(ratio):.2f}x ± {np.std(ratio):.2f} | "
+                f"{np.mean([ks[s]['val'] for s in seeds]):.4f} / {np.mean([cold[s]['val'] for s in seeds]):.4f} |"
+            )
     return "\n".join(lines)
 
 
@@ -160,9 +166,12 @@ def main() -> None:
     parser.add_argument("--kb-size", action="store_true")
     parser.add_argument("--paired", action="store_true", help="KS-NAS against w/o KS only, paired per seed")
     parser.add_argument("--folds", type=int, default=1, help="folds that score a candidate (0: automm's rule)")
+    parser.add_argument("--section", default="ksnas-paired", help="RESULTS.md section of the paired table")
     args = parser.parse_args()
     if args.paired:
-        args.variants = ["KS-NAS", "KS-NAS w/o KS"]
+        if "--variants" not in sys.argv:
+            args.variants = ["KS-NAS", COLD]
+        args.variants = list(dict.fromkeys([*args.variants, COLD]))
         if "--datasets" not in sys.argv:
             args.datasets = ["digits", "handwritten", "cub", "avmnist"]
     jobs = [(d, v, s, args.folds) for d in args.datasets for v in args.variants for s in range(args.seeds)]
@@ -224,7 +233,7 @@ def main() -> None:
 
 
 def record_paired(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
-    table = paired_table(results, args.datasets)
+    table = paired_table(results, args.datasets, args.variants)
     print(table)
     try:
         from benchmarks._results import record
@@ -239,7 +248,7 @@ def record_paired(results: list[dict[str, Any]], args: argparse.Namespace) -> No
         "pretraining included; saved = epochs w/o KS / epochs KS-NAS, per seed. Each job in its own process "
         "with one torch thread, two at a time."
     )
-    record("ksnas-paired", "KS-NAS against the same evolution from scratch, paired per seed", table + "\n\n" + note)
+    record(args.section, "KS-NAS against the same evolution from scratch, paired per seed", table + "\n\n" + note)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ Usage: python benchmarks/mfas_vs_random.py [--trials 180] [--seeds 3]
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 
@@ -44,6 +45,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import automm
+
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     lines = ["| method | seed | top-5 validation accuracy (mean ± std) | best | wall s |", "|---|---|---|---|---|"]
     summary: dict[str, list[float]] = {"MFAS": [], "random": []}
     for seed in range(args.seeds):

@@ -38,6 +38,9 @@ import automm
 torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # the one-off lazy imports of the first optimiser
 one_off = time.perf_counter() - start_imports
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+if hasattr(automm, "set_verbosity"):  # an older automm has no log of its own
+    automm.set_verbosity(30)  # WARNING: no line per trial
 from optuna.storages._cached_storage import _CachedStorage
 
 spent = {"training": 0.0, "storage": 0.0}

@@ -13,6 +13,7 @@ Usage: python benchmarks/search_throughput.py [--trials 30] [--data-dir ../share
 from __future__ import annotations
 
 import argparse
+import logging
 import tempfile
 import time
 from pathlib import Path
@@ -62,6 +63,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    import automm
+
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     rows = [run(name, args.trials, args.data_dir, args.seed) for name in ("digits", "handwritten")]
     header = list(rows[0])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

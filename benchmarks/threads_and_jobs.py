@@ -15,6 +15,7 @@ Usage: python benchmarks/threads_and_jobs.py [--trials 6] [--job-trials 24]
 from __future__ import annotations
 
 import argparse
+import logging
 import subprocess
 import sys
 import tempfile
@@ -64,6 +65,7 @@ def search_rate(dataset, config, trials: int, threads: int | None, jobs: int = 1
     import automm
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     with tempfile.TemporaryDirectory() as tmp:
         study = automm.Study(dataset, method="random", seed=0, runs_dir=tmp, config=config)
         start = time.perf_counter()

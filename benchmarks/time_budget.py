@@ -12,6 +12,7 @@ Usage: python benchmarks/time_budget.py [--datasets digits,handwritten,cub] [--b
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import tempfile
 import time
@@ -39,6 +40,7 @@ def main() -> None:
     from automm.budget import format_duration
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     lines = [
         "| data set | budget | used | used / budget | trials | generations | stopped by | best (validation) |",
         "|---|---|---|---|---|---|---|---|",

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import multiprocessing as mp
 import tempfile
 import time
@@ -102,6 +103,7 @@ def automm_run(job: tuple[str, str, int, str]) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    automm.set_verbosity(logging.WARNING)  # no line per trial
     name, column, seed, data_dir = job
     dataset = automm.load_dataset(name, data_dir=data_dir, seed=0)
     train, test, val = protocol_split(dataset, seed)

@@ -223,3 +223,30 @@ def test_search_with_a_time_budget_says_how_long_it_took(tmp_path):
     assert "time budget 3s" in result.output
     assert re.search(r"took \d+s of a 3s budget", result.output)
     assert "best accuracy over time:" in result.output
+
+
+def test_search_ends_with_the_delivered_model_and_what_next(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli.search, "out", Console(width=80))  # an 80-column terminal
+    args = ("search", "--trials", 2, "--sampler", "random", "--runs-dir", tmp_path, "--export")
+    result = _run(*args)
+    assert result.exit_code == 0, result.output
+    assert "new study 'digits': 2 trials planned" in result.output
+    flat = result.output.replace("\n", "")
+    assert re.search(r"delivered model: one network in\s*.+?digits_model;\s*test\s*accuracy\s*0\.\d{4}", flat)
+    assert re.search(r"search\s*took\s*\d+s,\s*delivering\s*the\s*model\s*\d+s", flat)
+    assert f"automm report --study digits --runs-dir {tmp_path} --out report.html" in result.output
+    assert "automm.load_model(" in result.output
+    best = re.search(r"\(trial \d, validation\): (.+?)\n(?:delivered|next)", result.output, re.S)
+    assert best is not None
+    for view in ("pixels/top", "pixels/bottom", "shape/profiles", "shape/gradients", "shape/moments"):
+        if view in best.group(1).replace("\n", ""):
+            assert view in best.group(1)  # never folded inside a name
+    assert (tmp_path / "digits_model" / "genotype.json").exists()
+    again = _run(*args)
+    assert again.exit_code == 0, again.output
+    assert "study 'digits' is already complete (2 trials)" in again.output
+    assert "delivered model (unchanged since the last run)" in again.output.replace("\n", " ")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "mine.txt").write_text("keep")
+    refused = _run(*args, "--model-dir", tmp_path / "other")
+    assert refused.exit_code == 2 and "is not a model of study 'digits'" in refused.output

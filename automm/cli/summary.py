@@ -54,9 +54,11 @@ def summary_table(study: Study, top: int = 5) -> Table:
     table = Table(
         title=f"study {study.study_name}: top {top} of {study.n_finished()} trials ({study.metric}, validation)"
     )
-    for col in ("#", study.metric, "genotype", "params", "epochs", "seconds"):
-        table.add_column(col, overflow="fold")
-    for row in study.trials_table(top):
+    rows = study.trials_table(top)
+    longest = max((len(word) for r in rows for word in breakable(str(r["genotype"])).split()), default=8)
+    for col in ("#", study.metric, "genotype", "params", "epochs", "seconds"):  # a name is never folded
+        table.add_column(col, overflow="fold", min_width=min(longest, 60) if col == "genotype" else None)
+    for row in rows:
         value = "pruned" if row["value"] is None or row["state"] == "PRUNED" else f"{row['value']:.4f}"
         if row["folds"] > 1:
             value += f" ± {row['std']:.4f} ({row['folds']} folds{', raced out' if row['raced_out'] else ''})"
