@@ -168,6 +168,36 @@ class FusionModel:
     def genotypes(self) -> list[Any]:
         return [net.genotype for net in self.nets]
 
+    @property
+    def views(self) -> dict[str, int]:
+        """The views `predict` needs, by name, with their widths (columns)."""
+        return dict(self.meta["view_dims"])
+
+    @property
+    def task(self) -> str:
+        return self.meta["task"]
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.meta["class_names"])
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """The scores on the study's test rows when it was exported (empty if not recorded)."""
+        return dict(self.meta.get("test_metrics") or {})
+
+    def __repr__(self) -> str:
+        members = (
+            str(self.genotypes[0])
+            if len(self.nets) == 1
+            else f"an ensemble of {len(self.nets)}: "
+            + ", ".join(f"{w:.2f} x {g}" for w, g in zip(self.weights, self.genotypes, strict=True))
+        )
+        views = ", ".join(f"{v}[{d}]" for v, d in self.views.items())
+        metric = self.meta.get("metric")
+        score = f", test {metric} {self.test_metrics[metric]:.4f}" if metric in self.test_metrics else ""
+        return f"FusionModel({self.task}, {len(self.class_names)} classes, views {views}{score}; {members})"
+
     def _inputs(self, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
         out = {}
         n = None

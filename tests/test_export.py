@@ -245,3 +245,13 @@ def test_format_2_exports_still_load(exported, tmp_path):
     old, new = automm.load_model(copy), automm.load_model(exported)
     views = {v: np.ones((4, w), np.float32) for v, w in new.meta["view_dims"].items()}
     assert np.array_equal(old.predict_logits(views), new.predict_logits(views))
+
+
+def test_loaded_model_prints_short_and_names_its_views(finished, exported):
+    model = automm.load_model(exported)
+    widths = {"left/feat": 4, "right/feat": 3, "noise/feat": 4}  # make_toy's views
+    assert model.views and all(widths[v] == d for v, d in model.views.items())
+    assert model.task == "multiclass" and len(model.class_names) == 4
+    text = repr(model)
+    assert text.startswith("FusionModel(multiclass, 4 classes, views ") and "test accuracy " in text
+    assert "array" not in text and len(text) < 600  # no mean/scale arrays
