@@ -35,8 +35,14 @@ def _html_table(headers: list[str], rows: list[list[str]]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    """Numbers rounded to what matters: whole numbers bare, scores and rates to 4 significant digits,
+    larger values to one decimal (seconds, epochs)."""
     if isinstance(value, float):
-        return f"{value:.4f}"
+        if value.is_integer():
+            return str(int(value))
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
     return "" if value is None else str(value)
 
 
@@ -64,13 +70,16 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         f"<h1>automm study <code>{escape(study.study_name)}</code></h1>",
         f"<p>{escape(study.dataset.summary())}</p>",
         f"<p>Sampler <b>{escape(method.name)}</b>; metric <b>{escape(study.metric)}</b> on validation data "
-        f"during search; {study.n_finished()} finished trials; multi-label threshold {study.config.threshold}.</p>",
+        f"during search; {study.n_finished()} finished trials"
+        + (f"; multi-label threshold {study.config.threshold}" if study.dataset.task == "multilabel" else "")
+        + ".</p>",
         "<h2>Settings</h2>",
+        "<h3>Training and search (every method)</h3>",
         _settings(study.config.to_dict()),
     ]
     method_settings = method.settings_rows()
     if method_settings:
-        parts.append(_settings(method_settings))
+        parts += [f"<h3>{escape(method.title)}</h3>", _settings(method_settings)]
     generations = results.generation_report(optuna_study)
     if generations:
         parts += ["<h2>Generations</h2>", _html_table(*cells(GENERATION_COLUMNS, generations))]
