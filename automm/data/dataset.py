@@ -83,10 +83,11 @@ class MultimodalDataset:
         return out
 
     def summary(self) -> str:
-        s = self.splits
+        s, n_modalities = self.splits, len(self.modalities)
+        views = ", ".join(f"{k}[{d}]" for k, d in self.view_dims.items())
         return (
             f"{self.name}: {self.task}, {self.n_samples} samples, {self.n_classes} classes, "
-            f"{len(self.views)} views ({', '.join(f'{k}[{d}]' for k, d in self.view_dims.items())}), "
+            f"{len(self.views)} views of {n_modalities} modalit{'y' if n_modalities == 1 else 'ies'} ({views}), "
             f"split {len(s.train)}/{len(s.val)}/{len(s.test)}"
         )
 

@@ -10,7 +10,9 @@ Accepted layouts (scipy.io, MATLAB v5/v7):
 - Split files as in ``handwritten_6views.mat``: ``x1_train``..``xV_train``,
   ``x1_test``..``xV_test`` with ``gt_train``/``gt_test``.
 
-Views are named ``view1..viewV`` unless the caller passes names.
+Views are named by an optional ``view_names`` entry of the file (a cell or char matrix of V strings,
+``modality/feature`` to say which modality each belongs to, e.g. ``image/googlenet``), else by the
+caller's names, else ``view1..viewV`` (each its own modality).
 """
 
 from __future__ import annotations
@@ -63,6 +65,19 @@ def _read(path: Path) -> dict[str, object]:
         raise AutommError(f"{path}: not a readable .mat file ({exc})") from exc
 
 
+def _strings(raw: object, path: Path) -> list[str]:
+    """The strings of a MATLAB cell of strings or a char matrix (one per row)."""
+    arr = np.asarray(raw)
+    if arr.dtype.kind in "US":  # a char matrix (scipy reads its rows as strings)
+        items = [str(x) for x in arr.ravel()]
+    else:
+        items = [str(np.asarray(x).ravel()[0]) if np.asarray(x).size else "" for x in arr.ravel()]
+    names = [item.strip() for item in items]
+    if not all(names) or len(set(names)) != len(names):
+        raise AutommError(f"{path}: view_names must be distinct, non-empty strings, got {names}")
+    return names
+
+
 def _to_index(arr: object) -> np.ndarray:
     return np.asarray(arr).reshape(-1).astype(np.int64)
 
@@ -90,6 +105,8 @@ def load_mat(
     labels, task, names = encode_labels(labels_raw, str(path))
     n = labels.shape[0]
     views = [_orient(v, n, f"{path}: view {i + 1}") for i, v in enumerate(views)]
+    if view_names is None and "view_names" in mat:
+        view_names = _strings(mat["view_names"], path)
     if view_names is None:
         view_names = [f"view{i + 1}" for i in range(len(views))]
     if len(view_names) != len(views):

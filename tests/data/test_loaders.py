@@ -217,3 +217,21 @@ def test_cub_loads_through_generic_mat_loader():
     assert ds.view_dims == {"view1": 1024, "view2": 300} and ds.n_classes == 10
     named = load_dataset("cub", data_dir=SHARED_DATA)
     assert named.view_names == ["image/googlenet", "text/doc2vec"]
+
+
+def test_mat_file_names_its_views_and_their_modalities(tmp_path):
+    rng = np.random.default_rng(0)
+    views = np.empty((1, 2), dtype=object)
+    views[0, 0], views[0, 1] = rng.standard_normal((40, 4)), rng.standard_normal((40, 3))
+    names = np.empty((1, 2), dtype=object)
+    names[0, 0], names[0, 1] = "image/googlenet", "text/doc2vec"
+    scipy.io.savemat(tmp_path / "named.mat", {"X": views, "Y": np.arange(40) % 2, "view_names": names})
+    ds = load_mat(tmp_path / "named.mat")
+    assert ds.view_names == ["image/googlenet", "text/doc2vec"]
+    assert "2 views of 2 modalities (image/googlenet[4], text/doc2vec[3])" in ds.summary()
+    scipy.io.savemat(tmp_path / "plain.mat", {"X": views, "Y": np.arange(40) % 2})
+    assert load_mat(tmp_path / "plain.mat").view_names == ["view1", "view2"]
+    names[0, 1] = "image/googlenet"
+    scipy.io.savemat(tmp_path / "twice.mat", {"X": views, "Y": np.arange(40) % 2, "view_names": names})
+    with pytest.raises(AutommError, match="view_names must be distinct"):
+        load_mat(tmp_path / "twice.mat")
