@@ -21,6 +21,7 @@ from optuna_dashboard import save_note, save_plotly_graph_object
 from automm import attrs, results
 from automm.ensemble import differs_from_best
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
+from automm.reporting.importance import importance_figure, importance_rows
 from automm.reporting.tables import GENERATION_COLUMNS, markdown
 
 if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
@@ -72,6 +73,10 @@ def study_figures(study: optuna.Study, metric: str) -> dict[str, Any]:
     report = results.generation_report(study)
     if report:
         figures["automm-epochs-per-generation"] = epochs_per_generation_figure(report)
+    views = list(study.user_attrs.get(attrs.META, {}).get("views", {}))
+    ranked = importance_rows(results.trials_table(study), views)  # repeats once: each candidate counts once
+    if ranked:
+        figures["automm-architecture-importance"] = importance_figure(ranked, metric)
     return figures
 
 

@@ -82,11 +82,18 @@ def test_dashboard_serves_trials_note_figures_and_diagrams(served):
     assert len(detail["trials"]) == 8
     assert "| gen | trials | best |" in detail["note"]["body"]
     figures = {g["id"] for g in detail["plotly_graph_objects"]}
-    assert figures == {"automm-best-score", "automm-score-vs-params", "automm-epochs-per-generation"}
+    assert figures == {
+        "automm-best-score",
+        "automm-score-vs-params",
+        "automm-epochs-per-generation",
+        "automm-architecture-importance",  # over views used, operators and depth, not encoding slots
+    }
     kb_artifacts = [a for a in detail["artifacts"] if a["filename"].startswith("kb_v")]
     assert sorted(a["filename"] for a in kb_artifacts) == ["kb_v0.safetensors", "kb_v1.safetensors"]
     trial = detail["trials"][0]
     assert trial["intermediate_values"]  # the learning curve
+    attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
+    assert attrs["genotype"] and "node_" not in attrs["genotype"]  # the architecture, readable
     (svg,) = [a for a in trial["artifacts"] if a["mimetype"] == "image/svg+xml"]
     content_type, data = _get(f"{served}/artifacts/{study_id}/{trial['trial_id']}/{svg['artifact_id']}")
     assert content_type.startswith("image/svg+xml")
