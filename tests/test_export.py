@@ -5,8 +5,10 @@ import pytest
 import torch
 
 import automm
+from automm.activity import listening
 from automm.errors import AutommError
 from automm.export import FILES, MANIFEST
+from automm.final import RETRAINING
 from automm.reporting.report import write_report
 from tests.conftest import make_toy
 
@@ -70,7 +72,10 @@ def test_load_model_checks_inputs(finished, tmp_path):
 
 
 def test_retrain_from_kb_and_scratch_is_stored(finished):
-    rows = finished.retrain(top=2, seeds=2)
+    heard = []
+    with listening(lambda what, done, total: heard.append((what, done, total))):
+        rows = finished.retrain(top=2, seeds=2)
+    assert [(d, t) for w, d, t in heard if w == RETRAINING] == [(0, 4), (1, 4), (2, 4), (3, 4), (4, 4)]  # a bar
     assert [(r["rank"], r["start"]) for r in rows] == [(1, "kb"), (1, "scratch"), (2, "kb"), (2, "scratch")]
     assert all(len(r["scores"]) == 2 and 0 <= r["mean"] <= 1 for r in rows)
     assert finished.optuna_study.user_attrs["retrain"] == rows
