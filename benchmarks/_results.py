@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import re
+import shlex
 import sys
 from datetime import date
 from pathlib import Path
@@ -22,7 +23,7 @@ def machine() -> str:
 
 def record(key: str, title: str, body: str) -> None:
     """Replace (or append) the section between markers ``<!-- key -->`` in RESULTS.md."""
-    command = "python " + " ".join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
+    command = "python " + shlex.join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
     section = (
         f"<!-- {key} -->\n## {title}\n\nCommand: `{command}`  \nRun: {date.today()}, {machine()}\n\n{body.strip()}\n"
         f"<!-- /{key} -->"

@@ -248,7 +248,10 @@ def record_paired(results: list[dict[str, Any]], args: argparse.Namespace) -> No
         "pretraining included; saved = epochs w/o KS / epochs KS-NAS, per seed. Each job in its own process "
         "with one torch thread, two at a time."
     )
-    record(args.section, "KS-NAS against the same evolution from scratch, paired per seed", table + "\n\n" + note)
+    title = "KS-NAS against the same evolution from scratch, paired per seed"
+    if args.section != "ksnas-paired":
+        title += f": {', '.join(v for v in args.variants if v != COLD)}"
+    record(args.section, title, table + "\n\n" + note)
 
 
 if __name__ == "__main__":
