@@ -111,12 +111,13 @@ def main() -> None:
         sources = {"before": args.before.resolve(), **sources}
     rows = []
     for folds, setting in SETTINGS.items():
-        for label, source in sources.items():
-            runs = []
-            for _ in range(args.repeats):
-                runs.append(run(source, folds, args.trials))
-                print(setting, label, runs[-1], flush=True)
-            mean = {k: sum(r[k] for r in runs) / len(runs) for k in ("wall", "training", "storage", "one_off")}
+        runs: dict[str, list[dict[str, float]]] = {label: [] for label in sources}
+        for _ in range(args.repeats):  # interleaved, so a drift of the machine's speed hits both alike
+            for label, source in sources.items():
+                runs[label].append(run(source, folds, args.trials))
+                print(setting, label, runs[label][-1], flush=True)
+        for label, done in runs.items():
+            mean = {k: sum(r[k] for r in done) / len(done) for k in ("wall", "training", "storage", "one_off")}
             rows.append((setting, label, mean))
     lines = [
         f"Mean of {args.repeats} runs of a {args.trials}-trial digits search (preset, seed 0, automm's threads).",

@@ -48,7 +48,7 @@ def importance_rows(rows: list[dict[str, Any]], views: list[str], seed: int = 0)
         return []
     names = [n for n, v in zip(names, varied, strict=True) if v]
     x = x[:, varied]
-    forest = RandomForestRegressor(n_estimators=200, min_samples_leaf=2, random_state=seed).fit(x, y)
+    forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=seed).fit(x, y)
     out = []
     for i, name in enumerate(names):
         present = x[:, i] > 0

@@ -63,8 +63,8 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
     return "\n".join(lines)
 
 
-def study_figures(study: optuna.Study, metric: str) -> dict[str, Any]:
-    """The plotly figures of a study, by graph id."""
+def study_figures(study: optuna.Study, metric: str, importance: bool = True) -> dict[str, Any]:
+    """The plotly figures of a study, by graph id (``importance``: with the architecture importance)."""
     rows = results.trials_table(study, repeats=True)
     figures: dict[str, Any] = {
         "automm-best-score": best_score_figure(rows, metric),
@@ -74,7 +74,7 @@ def study_figures(study: optuna.Study, metric: str) -> dict[str, Any]:
     if report:
         figures["automm-epochs-per-generation"] = epochs_per_generation_figure(report)
     views = list(study.user_attrs.get(attrs.META, {}).get("views", {}))
-    ranked = importance_rows(results.trials_table(study), views)  # repeats once: each candidate counts once
+    ranked = importance_rows(results.trials_table(study), views) if importance else []  # each candidate once
     if ranked:
         figures["automm-architecture-importance"] = importance_figure(ranked, metric)
     return figures
@@ -107,7 +107,7 @@ class Inspector:
             return
         done = sum(1 for t in results.completed(optuna_study) if t.user_attrs.get(attrs.GENERATION) == generation)
         if done == size:
-            self.refresh()
+            self.refresh(importance=False)  # that figure's forest is fitted once, at the end of a run
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial``."""
@@ -121,8 +121,8 @@ class Inspector:
         trial.set_user_attr(attrs.DIAGRAM, artifact_id)
         return artifact_id
 
-    def refresh(self) -> None:
-        """Rewrite the study note and figures from the current trials."""
+    def refresh(self, importance: bool = True) -> None:
+        """Rewrite the study note and figures from the current trials (``importance``: that figure too)."""
         save_note(self.study, study_note(self.study, self.method, self.dataset.summary(), self.metric))
-        for graph_id, fig in study_figures(self.study, self.metric).items():
+        for graph_id, fig in study_figures(self.study, self.metric, importance).items():
             save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)
