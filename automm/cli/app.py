@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from automm.activity import listening
 from automm.errors import AutommError, cli_names
-from automm.logs import set_verbosity
+from automm.logs import get_verbosity, set_verbosity
 
 app = typer.Typer(
     help="Search multimodal fusion architectures with Optuna.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -75,6 +75,7 @@ def user_errors(func: F, interrupted: str = "finished trials are saved") -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        level = get_verbosity()
         set_verbosity(logging.WARNING)
         try:
             with cli_names(), listening(steps):
@@ -87,5 +88,6 @@ def user_errors(func: F, interrupted: str = "finished trials are saved") -> F:
             raise typer.Exit(130) from None
         finally:
             steps.close()
+            set_verbosity(level)
 
     return wrapper  # type: ignore[return-value]
