@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,22 @@ def find_summary(storage: StorageLike, study_name: str) -> optuna.study.StudySum
     except Exception as exc:  # optuna/sqlalchemy raise many types for a bad URL
         raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
     return next((s for s in summaries if s.study_name == study_name), None)
+
+
+def settled_summary(storage: StorageLike, study_name: str, wait: float = 15.0) -> optuna.study.StudySummary | None:
+    """`find_summary`, but a study another process has just created and not yet described (no automm
+    settings, no trials) is waited for, up to ``wait`` seconds, instead of being taken for a foreign one."""
+    deadline = time.monotonic() + wait
+    summary = find_summary(storage, study_name)
+    while (
+        summary is not None
+        and attrs.META not in summary.user_attrs
+        and summary.n_trials == 0
+        and time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+        summary = find_summary(storage, study_name)
+    return summary
 
 
 def study_names(storage: StorageLike) -> list[str]:

@@ -40,7 +40,7 @@ from automm.metrics import PRIMARY_METRIC
 from automm.objective import FusionObjective
 from automm.reporting.inspection import Inspector
 from automm.settings import SearchConfig, has_preset
-from automm.storage import StorageLike, automm_meta, existing_storage, find_summary, open_storage, study_names
+from automm.storage import StorageLike, automm_meta, existing_storage, open_storage, settled_summary, study_names
 from automm.stored_settings import PRUNERS, check_views, data_source, make_pruner, new_meta, resumed_meta
 from automm.threads import batch_work, choose_threads, torch_threads
 
@@ -101,7 +101,7 @@ class Study:
         self.storage = open_storage(storage)
         self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
 
-        summary = find_summary(self.storage, self.study_name)
+        summary = settled_summary(self.storage, self.study_name)  # a worker may be creating it
         stored = automm_meta(summary) if summary is not None else None
         requested = {
             "source": source,
@@ -379,7 +379,7 @@ class Study:
     ) -> Study:
         """Open an existing study by name with everything it stored (data source, settings, method)."""
         storage = open_storage(existing_storage(study_name, storage, runs_dir))
-        summary = find_summary(storage, study_name)
+        summary = settled_summary(storage, study_name)
         if summary is None:
             names = ", ".join(study_names(storage)) or "none"
             raise AutommError(f"no study {study_name!r} in the storage (studies there: {names})")

@@ -107,3 +107,25 @@ def test_search_on_digits_beats_best_single_view(tmp_path):
     study.optimize(12)
     assert study.best_genotype.k >= 2
     assert study.best_value > max(single.values()) + 0.02, (study.best_value, single)
+
+
+def test_a_study_another_worker_is_creating_is_waited_for(tmp_path):
+    import threading
+
+    from automm import attrs
+    from automm.storage import automm_meta, settled_summary
+
+    url = f"sqlite:///{tmp_path}/s.db"
+    bare = optuna.create_study(storage=url, study_name="s")  # created, not yet described by its creator
+
+    def describe_later():
+        import time
+
+        time.sleep(0.5)
+        bare.set_user_attr(attrs.META, {"sampler": "random"})
+
+    threading.Thread(target=describe_later).start()
+    assert automm_meta(settled_summary(url, "s", wait=10.0)) == {"sampler": "random"}
+    optuna.create_study(storage=url, study_name="foreign")
+    with pytest.raises(AutommError, match="not made by automm"):
+        automm_meta(settled_summary(url, "foreign", wait=0.3))
