@@ -35,12 +35,18 @@ from automm.methods.tuning import resolve
 from automm.metrics import PRIMARY_METRIC, all_metrics
 from automm.objective import fold_seed, genotype_seed
 from automm.results import score_of
+from automm.threads import batch_work, rule_threads
 from automm.training import TensorData, fit, predict_logits
 
 RETRAINING = "retraining on train+validation, scoring on test"
 DELIVERING = "training the delivered model on train+validation"
 
 STARTS = ("auto", "kb", "scratch", "bag")
+
+
+def _work(trainer: FinalTrainer) -> int:  # multiply-accumulates per batch, for the thread rule
+    ds, config = trainer.dataset, trainer.context.config
+    return batch_work(dict(ds.view_dims), config.fusion_dim, config.batch_size, ds.n_classes)
 
 
 class FinalTrainer:
@@ -168,6 +174,7 @@ class FinalTrainer:
         labels = test.labels.cpu().numpy()
         return all_metrics(combined.numpy(), labels, self.dataset.task, self.context.config.threshold)
 
+    @rule_threads(_work)
     def evaluate(self, genotype: Any, seeds: int = 1, start: str = "auto", store: bool = False) -> Evaluation:
         """Retrain ``genotype`` ``seeds`` times on train+validation; test mean and std.
 
@@ -196,6 +203,7 @@ class FinalTrainer:
             self.study.set_user_attr(attrs.EVALUATION, json.loads(json.dumps(asdict(result))))
         return result
 
+    @rule_threads(_work)
     def retrain(self, top: int = 1, seeds: int = 5, ensemble_size: int | None = None) -> list[dict[str, Any]]:
         """Retrain the ``top`` genotypes chosen on validation data, from shared weights (when they used
         them), from scratch and (with K > 1 folds) as their fold networks; score each on the test split
@@ -271,6 +279,7 @@ class FinalTrainer:
         choice = self.ensemble(ensemble_size)
         return [self.parse(g) for g in choice.genotypes], choice.weights
 
+    @rule_threads(_work)
     def evaluate_ensemble(self, seeds: int = 1, ensemble_size: int | None = None, start: str = "auto") -> Evaluation:
         """The delivered ensemble, retrained ``seeds`` times on train+validation, scored on test."""
         genotypes, weights = self._members(None, ensemble_size)
@@ -335,6 +344,7 @@ class FinalTrainer:
         inner_space, _, settings = resolve(self.space, genotype, self.context.config)
         return self.method.export_info(inner_space, settings)
 
+    @rule_threads(_work)
     def export(
         self,
         genotype: Any,

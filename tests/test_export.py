@@ -263,3 +263,28 @@ def test_loaded_model_prints_short_and_names_its_views(finished, exported):
     text = repr(model)
     assert text.startswith("FusionModel(multiclass, 4 classes, views ") and "test accuracy " in text
     assert "array" not in text and len(text) < 600  # no mean/scale arrays
+
+
+def test_delivery_trains_with_automm_thread_rule(finished, tmp_path, monkeypatch):
+    import torch
+
+    import automm.final
+
+    seen = []
+    real_fit = automm.final.fit
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(automm.final, "fit", spy)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # those would override the rule
+        monkeypatch.delenv(name, raising=False)
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)  # torch's default on a 2-core machine, oversubscribed beside another process
+    try:
+        finished.export(tmp_path / "m", start="scratch")
+        assert seen and set(seen) == {1}  # a small network: one thread, as its trials had
+        assert torch.get_num_threads() == 2  # restored afterwards
+    finally:
+        torch.set_num_threads(before)

@@ -264,7 +264,10 @@ def _search_with_progress(
     report = study.generation_report()
     if report:
         out.print(generation_table(report))
-    out.print(summary_table(study, top=method.summary_top))
+    table, genotypes = summary_table(study, top=method.summary_top)
+    out.print(table)
+    for line in genotypes:
+        out.print(line, highlight=False)
     note = method.after_search_note()
     if note:
         out.print(note)

@@ -50,28 +50,24 @@ def generation_table(report: list[dict[str, Any]]) -> Table:
     return table
 
 
-def summary_table(study: Study, top: int = 5) -> Table:
+def summary_table(study: Study, top: int = 5) -> tuple[Table, list[str]]:
+    """The top trials as a table of numbers, and their genotypes as lines below it (``#38: add(...)``):
+    a genotype wraps between names at any width, where a table cell would fold inside one."""
     table = Table(
         title=f"study {study.study_name}: top {top} of {study.n_finished()} trials ({study.metric}, validation)"
     )
     rows = study.trials_table(top)
-    longest = max((len(word) for r in rows for word in breakable(str(r["genotype"])).split()), default=8)
-    for col in ("#", study.metric, "genotype", "params", "epochs", "seconds"):  # a name is never folded
-        table.add_column(col, overflow="fold", min_width=min(longest, 60) if col == "genotype" else None)
+    for col in ("#", study.metric, "params", "epochs", "seconds"):
+        table.add_column(col, overflow="fold")
+    lines = []
     for row in rows:
         value = "pruned" if row["value"] is None or row["state"] == "PRUNED" else f"{row['value']:.4f}"
         if row["folds"] > 1:
             value += f" ± {row['std']:.4f} ({row['folds']} folds{', raced out' if row['raced_out'] else ''})"
         number = str(row["number"]) + (f" (+{row['repeats']} repeats)" if row["repeats"] else "")
-        table.add_row(
-            number,
-            value,
-            breakable(str(row["genotype"])),
-            str(row["n_params"]),
-            str(row["epochs"]),
-            f"{row['seconds'] or 0:.1f}",
-        )
-    return table
+        table.add_row(number, value, str(row["n_params"]), str(row["epochs"]), f"{row['seconds'] or 0:.1f}")
+        lines.append(f"#{row['number']}: {breakable(str(row['genotype']))}")
+    return table, lines
 
 
 def best_lines(study: Study) -> list[str]:
