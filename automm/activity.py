@@ -25,7 +25,7 @@ def step(what: str, done: int, total: int, unit: str = "steps") -> None:
     for listener in listeners:
         listener(what, done, total)
     if not listeners and done == 0:
-        logger.info("%s: %d %s", what, total, unit)
+        logger.info("%s: %d %s", what, total, unit[:-1] if total == 1 and unit.endswith("s") else unit)
 
 
 @contextmanager
