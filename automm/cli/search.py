@@ -279,24 +279,22 @@ def check_model_dir(path: Path, study_name: str) -> None:
         return
     if not path.is_dir():
         raise AutommError(f"{path} exists and is not a folder; choose another --model-dir")
-    if any(path.iterdir()) and _exported_study(path) != study_name:
+    if any(path.iterdir()) and _model_meta(path).get("study") != study_name:
         raise AutommError(f"{path} is not empty and is not a model of study {study_name!r}; choose another --model-dir")
 
 
-def _exported_study(path: Path) -> str | None:
+def _model_meta(path: Path) -> dict:
+    """An export's ``genotype.json`` (empty when the folder holds none, or an unreadable one)."""
     try:
-        return json.loads((path / "genotype.json").read_text()).get("study")
+        return json.loads((path / "genotype.json").read_text())
     except (OSError, ValueError):
-        return None
+        return {}
 
 
 def deliver(study: Study, model_dir: Path) -> tuple[Path, bool]:
     """Train and export the delivered model to ``model_dir``, unless it already holds this study's
     model for the same finished trials; returns (folder, reused)."""
-    try:
-        meta = json.loads((model_dir / "genotype.json").read_text())
-    except (OSError, ValueError):
-        meta = {}
+    meta = _model_meta(model_dir)
     if meta.get("study") == study.study_name and meta.get("search_trials") == study.n_finished():
         return model_dir, True
     return study.export(model_dir, overwrite=True), False
