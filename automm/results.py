@@ -171,3 +171,40 @@ def best_over_time(study: optuna.Study, since: float | None = None) -> list[tupl
         if not curve or value > curve[-1][1]:
             curve.append((t.datetime_complete.timestamp() - origin, value))
     return curve
+
+
+class StudyQueries:
+    """What a study found, as methods of `automm.Study`: queries on ``self.optuna_study`` whose genotypes
+    are parsed by ``self.space`` (``self.method`` gives the pretraining cost)."""
+
+    optuna_study: optuna.Study
+    space: Any
+    method: Any
+
+    @property
+    def best_trial(self) -> optuna.trial.FrozenTrial:
+        return best_trial(self.optuna_study)
+
+    @property
+    def best_value(self) -> float:
+        return float(self.best_trial.values[0])
+
+    @property
+    def best_genotype(self) -> Any:
+        return self.space.parse(self.best_trial.user_attrs[attrs.GENOTYPE])
+
+    def trials_table(self, top: int | None = None, repeats: bool = False) -> list[dict[str, Any]]:
+        """Finished trials, best first; a candidate drawn again is one row (see `trials_table`)."""
+        return trials_table(self.optuna_study, top, repeats)
+
+    def top_genotypes(self, k: int) -> list[Any]:
+        return [self.space.parse(g) for g in top_genotypes(self.optuna_study, k)]
+
+    def generation_report(self) -> list[dict[str, Any]]:
+        return generation_report(self.optuna_study)
+
+    def training_cost(self) -> dict[str, float]:
+        return training_cost(self.optuna_study, self.method.pretraining_cost(self.optuna_study))
+
+    def pareto_front_numbers(self) -> set[int]:
+        return pareto_front_numbers(self.optuna_study)

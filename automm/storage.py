@@ -90,3 +90,18 @@ def automm_meta(summary: optuna.study.StudySummary) -> dict[str, Any]:
     if meta is None:
         raise AutommError(f"study {summary.study_name!r} was not made by automm")
     return meta
+
+
+def stored_source(storage: StorageLike, study_name: str) -> dict[str, Any]:
+    """Where an existing study's data came from (see `automm.stored_settings.data_source`);
+    a missing study, or one made from an in-memory data set, is a user error."""
+    summary = settled_summary(storage, study_name)
+    if summary is None:
+        names = ", ".join(study_names(storage)) or "none"
+        raise AutommError(f"no study {study_name!r} in the storage (studies there: {names})")
+    source = automm_meta(summary)["source"]
+    if source["in_memory"]:
+        raise AutommError(
+            f"study {study_name!r} was made from an in-memory data set; open it with automm.Study(dataset, ...)"
+        )
+    return source

@@ -23,14 +23,21 @@ COMMON = ("seed", "sampler", "pruner", "config", "minimize_params")  # stored se
 PRUNERS = ("none", "median")
 
 
-def data_source(dataset: str | MultimodalDataset | None, data: str | Path | None) -> tuple[str, dict[str, Any]]:
-    """(default study name, stored source) of a registered name, an in-memory data set or a file."""
+def data_source(
+    dataset: str | MultimodalDataset | None, data: str | Path | None, views: list[str] | None = None
+) -> tuple[str, dict[str, Any]]:
+    """(default study name, stored source) of a registered name, an in-memory data set or a file;
+    ``views``: names given to the views, in order (None: the source's own)."""
     if isinstance(dataset, MultimodalDataset):
+        if views is not None:
+            raise AutommError(f"name the views of an in-memory data set in its views dict, not with {option('views')}")
         return dataset.name, {"dataset": dataset.name, "data": None, "in_memory": True}
+    extra = {} if views is None else {"views": list(views)}
     if data is not None:
-        return Path(data).stem, {"dataset": None, "data": str(Path(data).expanduser().resolve()), "in_memory": False}
+        path = str(Path(data).expanduser().resolve())
+        return Path(data).stem, {"dataset": None, "data": path, "in_memory": False, **extra}
     name = (dataset or "digits").lower()
-    return name, {"dataset": name, "data": None, "in_memory": False}
+    return name, {"dataset": name, "data": None, "in_memory": False, **extra}
 
 
 def check_views(study_name: str, meta: dict[str, Any], views: dict[str, int]) -> None:
@@ -123,6 +130,9 @@ def _check_resume(name: str, stored: dict[str, Any], requested: dict[str, Any], 
     if (src["dataset"], src["data"]) != (req["dataset"], req["data"]):
         what = src["dataset"] or src["data"]
         raise AutommError(f"study {name!r} was created for data {what!r}; choose another {option('study_name')}")
+    if "views" in req and req["views"] != src.get("views"):
+        named = ", ".join(src.get("views") or []) or "the data's own names"
+        raise AutommError(f"study {name!r} was created with views named {named}; resume it without {option('views')}")
     for key, value in _given(requested.get("config_fields")).items():
         if stored["config"].get(key) != value:
             raise AutommError(

@@ -39,19 +39,28 @@ from automm.methods.tuning import TunedSpace, method_space, resolve
 from automm.metrics import PRIMARY_METRIC
 from automm.objective import FusionObjective
 from automm.reporting.inspection import Inspector
+from automm.results import StudyQueries
 from automm.settings import SearchConfig, has_preset
-from automm.storage import StorageLike, automm_meta, existing_storage, open_storage, settled_summary, study_names
+from automm.storage import (
+    StorageLike,
+    automm_meta,
+    existing_storage,
+    open_storage,
+    settled_summary,
+    stored_source,
+)
 from automm.stored_settings import PRUNERS, check_views, data_source, make_pruner, new_meta, resumed_meta
 from automm.threads import batch_work, choose_threads, torch_threads
 
 __all__ = ["PRUNERS", "Evaluation", "Study"]
 
 
-class Study:
+class Study(StudyQueries):
     """Create or resume a fusion-architecture search.
 
     ``dataset`` is a registered name (default ``digits``) or a `MultimodalDataset`; ``data`` a
-    `.mat`/`.npz` file or `.npy` folder instead. ``storage`` defaults to
+    `.mat`/`.npz` file or `.npy` folder instead; ``views`` names its views in order (a list or a comma-separated
+    string of ``modality/feature`` names; stored). ``storage`` defaults to
     ``sqlite:///<runs_dir>/<study_name>.db`` and ``study_name`` to the data set's name. ``method``
     (alias ``sampler``; default ``ksnas``, see `automm.methods.METHODS`), ``seed``, ``config`` (or just
     its ``folds``, ``ensemble_size`` and ``tune``), ``pruner`` and ``minimize_params`` default to the stored
@@ -69,6 +78,7 @@ class Study:
         *,
         data: str | Path | None = None,
         data_dir: str | Path | None = None,
+        views: list[str] | tuple[str, ...] | str | None = None,
         method: str | None = None,
         sampler: str | None = None,
         storage: StorageLike | None = None,
@@ -90,7 +100,9 @@ class Study:
         if method is not None and sampler is not None and method.lower() != sampler.lower():
             raise AutommError(f"method {method!r} and sampler {sampler!r} name different methods; give one")
         method = method or sampler
-        name, source = data_source(dataset, data)
+        if isinstance(views, str):
+            views = [v.strip() for v in views.split(",")]
+        name, source = data_source(dataset, data, None if views is None else list(views))
         self.study_name = study_name or name
         self.has_preset = has_preset(name)  # without one, a search gets a default time budget
         if storage is None:
@@ -132,7 +144,10 @@ class Study:
         if isinstance(dataset, MultimodalDataset):
             self.dataset = dataset
         else:
-            self.dataset = load_dataset(source["dataset"], data=source["data"], data_dir=data_dir, seed=self.seed)
+            given = meta["source"]
+            self.dataset = load_dataset(
+                given["dataset"], data=given["data"], data_dir=data_dir, seed=self.seed, views=given.get("views")
+            )
         check_views(self.study_name, meta, dict(self.dataset.view_dims))
         self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
         if self.config.tune:
@@ -262,11 +277,13 @@ class Study:
     def progress_line(self, n_trials: int | None = None) -> str:
         """Where the study stands before a run: new, resumed (and how far it is) or already complete."""
         done, target = self.n_finished(), self.default_trials if n_trials is None else n_trials
+        plan = self.method.plan(target)
+        plan = f" ({plan})" if plan else ""
         if done == 0:
-            return f"new study {self.study_name!r}: {target} trial{'s' * (target != 1)} planned"
+            return f"new study {self.study_name!r}: {target} trial{'s' * (target != 1)} planned{plan}"
         if self.method_done(n_trials):
             return f"study {self.study_name!r} is already complete ({done} trials); ask for more trials to extend it"
-        return f"resuming study {self.study_name!r}: {done} of {target} trials done"
+        return f"resuming study {self.study_name!r}: {done} of {target} trials done{plan}"
 
     def method_done(self, n_trials: int | None) -> bool:
         """Whether the search is already complete (by the method's rule, or holding ``n_trials``)."""
@@ -289,35 +306,6 @@ class Study:
             return f"<p>logistic regression on the concatenated standardised views: {views}</p>"
         space, inner, settings = resolve(self.space, genotype, self.config)
         return self.method.diagram(space, inner, self.dataset.view_dims, settings)
-
-    # -- results (see automm.results) --------------------------------------------------------------
-    @property
-    def best_trial(self) -> optuna.trial.FrozenTrial:
-        return results.best_trial(self.optuna_study)
-
-    @property
-    def best_value(self) -> float:
-        return float(self.best_trial.values[0])
-
-    @property
-    def best_genotype(self) -> Any:
-        return self.space.parse(self.best_trial.user_attrs[attrs.GENOTYPE])
-
-    def trials_table(self, top: int | None = None, repeats: bool = False) -> list[dict[str, Any]]:
-        """Finished trials, best first; a candidate drawn again is one row (see `results.trials_table`)."""
-        return results.trials_table(self.optuna_study, top, repeats)
-
-    def top_genotypes(self, k: int) -> list[Any]:
-        return [self.space.parse(g) for g in results.top_genotypes(self.optuna_study, k)]
-
-    def generation_report(self) -> list[dict[str, Any]]:
-        return results.generation_report(self.optuna_study)
-
-    def training_cost(self) -> dict[str, float]:
-        return results.training_cost(self.optuna_study, self.method.pretraining_cost(self.optuna_study))
-
-    def pareto_front_numbers(self) -> set[int]:
-        return results.pareto_front_numbers(self.optuna_study)
 
     # -- the delivered model (see automm.final) ----------------------------------------------------
     @property
@@ -379,15 +367,7 @@ class Study:
     ) -> Study:
         """Open an existing study by name with everything it stored (data source, settings, method)."""
         storage = open_storage(existing_storage(study_name, storage, runs_dir))
-        summary = settled_summary(storage, study_name)
-        if summary is None:
-            names = ", ".join(study_names(storage)) or "none"
-            raise AutommError(f"no study {study_name!r} in the storage (studies there: {names})")
-        source = automm_meta(summary)["source"]
-        if source["in_memory"]:
-            raise AutommError(
-                f"study {study_name!r} was made from an in-memory data set; open it with automm.Study(dataset, ...)"
-            )
+        source = stored_source(storage, study_name)
         return cls(
             source["dataset"],
             data=source["data"],

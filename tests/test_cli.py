@@ -6,6 +6,7 @@ import typer
 from rich.console import Console
 from typer.testing import CliRunner
 
+import automm
 from automm import cli
 from automm.cli import app
 from automm.data.digits import load_digits
@@ -89,6 +90,28 @@ def test_search_on_a_folder_of_npy_files(tmp_path):
     result = _run("search", "--data", folder, "--trials", 2, "--sampler", "random", "--runs-dir", tmp_path, "--quiet")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "mydigits.db").exists() and "best accuracy" in result.output
+
+
+def test_views_named_on_the_command_line_are_stored_and_shown(tmp_path):
+    import scipy.io
+
+    digits = load_digits()
+    cells = np.empty((1, len(digits.views)), dtype=object)
+    for i, values in enumerate(digits.views.values()):
+        cells[0, i] = values
+    scipy.io.savemat(tmp_path / "mine.mat", {"X": cells, "Y": digits.labels})
+    names = ["image/top", "image/bottom", "image/profile", "stats/gradients", "stats/moments"]
+    args = ("search", "--data", tmp_path / "mine.mat", "--trials", 1, "--sampler", "random", "--runs-dir", tmp_path)
+    result = _run(*args, "--views", ",".join(names))
+    assert result.exit_code == 0, result.output
+    assert "5 views of 2 modalities (image/top[" in result.output.replace("\n", "")
+    resumed = _run(*args[:3], "--trials", 2, "--runs-dir", tmp_path, "-q")  # the names are stored
+    assert resumed.exit_code == 0, resumed.output
+    assert automm.Study.load("mine", runs_dir=tmp_path).dataset.view_names == names
+    other = _run(*args, "--views", "a/v,a/w,b/x,b/y,b/z")
+    assert other.exit_code == 2 and "was created with views named image/top" in other.output
+    wrong = _run(*args, "--views", "a/x", "--study-name", "other")
+    assert wrong.exit_code == 2 and "1 view names given for 5 views" in wrong.output
 
 
 def test_search_help_states_the_real_default_sampler():

@@ -42,6 +42,18 @@ def test_resumed_study_says_how_far_it_is(toy, fast_config, tmp_path):
     assert study.progress_line(3) == "resuming study 'toy': 1 of 3 trials done"
 
 
+def test_the_header_says_which_generations_the_trials_cover(toy, fast_config, tmp_path):
+    study = automm.Study(toy, config=fast_config, runs_dir=tmp_path, ksnas={"population_size": 4, "generations": 3})
+    assert study.progress_line(4) == (
+        "new study 'toy': 4 trials planned (generation 0 (4 trials); the full search is 3 generations, 12 trials)"
+    )
+    assert study.progress_line(10).endswith(
+        "(generations 0-1 (4 trials each) and 2 of 4 trials of generation 2; "
+        "the full search is 3 generations, 12 trials)"
+    )
+    assert study.progress_line().endswith("12 trials planned (generations 0-2 (4 trials each): the full search)")
+
+
 def test_kb_pretraining_reports_its_progress(toy, fast_config, tmp_path):
     heard = []
     study = automm.Study(toy, config=fast_config, runs_dir=tmp_path, knowledge={"kb_epochs": 3})

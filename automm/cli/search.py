@@ -31,6 +31,16 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
         ],
         None,
     ),
+    "views": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="Names for the data's views, in order, comma-separated, as modality/feature "
+                "(e.g. image/googlenet,text/doc2vec); views of one modality share its name before '/'. Stored."
+            ),
+        ],
+        None,
+    ),
     "data_dir": (Annotated[Path | None, typer.Option(help="Where registered data sets live.")], None),
     "trials": (
         Annotated[int | None, typer.Option(help="Finished trials the study should hold (default: preset).")],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -81,6 +81,17 @@ class MultimodalDataset:
         for name in self.views:
             out.setdefault(view_modality(name), []).append(name)
         return out
+
+    def with_view_names(self, names: list[str] | tuple[str, ...]) -> MultimodalDataset:
+        """The same data with its views renamed, in order (``modality/feature`` names group them)."""
+        names = [str(n).strip() for n in names]
+        if len(names) != len(self.views):
+            raise _fail(
+                self.name, f"{len(names)} view names given for {len(self.views)} views ({', '.join(self.views)})"
+            )
+        if len(set(names)) != len(names):
+            raise _fail(self.name, f"view names repeat: {', '.join(names)}")
+        return replace(self, views=dict(zip(names, self.views.values(), strict=True)))
 
     def summary(self) -> str:
         s, n_modalities = self.splits, len(self.modalities)

@@ -103,12 +103,18 @@ def load_dataset(
     data: str | Path | None = None,
     data_dir: str | Path | None = None,
     seed: int = 0,
+    views: list[str] | tuple[str, ...] | None = None,
 ) -> MultimodalDataset:
     """Load a named data set (``name``) or the user's own (``data``: `.mat`, `.npz` or a folder of `.npy`).
 
     ``data_dir`` is where named data sets are looked for (default `default_data_dir`);
-    ``seed`` fixes the split where the source has none.
+    ``seed`` fixes the split where the source has none; ``views`` renames the views, in order.
     """
+    dataset = _load(name, data, data_dir, seed)
+    return dataset if not views else dataset.with_view_names(views)
+
+
+def _load(name: str | None, data: str | Path | None, data_dir: str | Path | None, seed: int) -> MultimodalDataset:
     if data is not None:
         path = Path(data).expanduser()
         if not path.exists():

@@ -217,6 +217,10 @@ class SearchMethod:
         """The settings in a few words, for the line under the data set (may be empty)."""
         return ""
 
+    def plan(self, n_trials: int) -> str:
+        """What ``n_trials`` trials cover of the method's schedule, in a few words (may be empty)."""
+        return ""
+
     def settings_rows(self) -> dict[str, Any]:
         """The method's settings, flat, for the HTML report."""
         rows: dict[str, Any] = {}

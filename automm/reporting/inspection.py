@@ -1,8 +1,10 @@
 """What optuna-dashboard shows of a study: trial diagrams, a study note, figures.
 
 `Inspector.attach_diagram` runs inside each trial (a finished trial takes no new artifacts):
-it uploads the trial's architecture diagram as an SVG artifact; the learning curve is the
-per-epoch validation values the objective reports. Called after each trial, the inspector
+it uploads the trial's architecture diagram as an SVG artifact and writes the trial's note, which
+the dashboard shows first on the trial's page: the genotype and what it is made of, in words
+(the trial's parameters are the sampler's encoding). The learning curve is the per-epoch
+validation values the objective reports. Called after each trial, the inspector
 rewrites the study note (one row per generation: best, mean, epochs, KB version) and the
 plotly figures when a generation completes; `refresh` does it at the end of a search.
 """
@@ -21,7 +23,7 @@ from optuna_dashboard import save_note, save_plotly_graph_object
 from automm import attrs, results
 from automm.ensemble import differs_from_best
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
-from automm.reporting.importance import importance_figure, importance_rows
+from automm.reporting.importance import architecture_features, importance_figure, importance_rows
 from automm.reporting.tables import GENERATION_COLUMNS, markdown
 
 if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
@@ -60,6 +62,25 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
             f"Test {evaluation['metric']} of `{evaluation['genotype']}` retrained on train+validation: "
             f"{evaluation['mean']:.4f} ± {evaluation['std']:.4f} over {len(evaluation['scores'])} seeds.",
         ]
+    return "\n".join(lines)
+
+
+def trial_note(genotype: str, views: list[str], baseline: str | None = None) -> str:
+    """Markdown for a trial's page: the genotype, its views, its fusion steps and searched settings."""
+    architecture, _, settings = genotype.partition(" | ")
+    features = architecture_features(genotype, views)
+    used = [v for v in views if features.get(f"uses {v}")]
+    steps = {k[: -len(" steps")]: int(n) for k, n in features.items() if k.endswith(" steps") and k != "fusion steps"}
+    lines = [f"### `{architecture}`", ""]
+    if baseline:
+        lines.append(f"A first try: **{baseline}**.")
+        lines.append("")
+    lines.append(f"- views: {len(used)} of {len(views)} ({', '.join(used) or 'none'})")
+    counted = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in steps.items())
+    lines.append(f"- fusion steps: {sum(steps.values())}" + (f" ({counted})" if counted else ""))
+    if settings:
+        lines.append(f"- searched settings: {settings}")
+    lines += ["", "The diagram is this trial's SVG artifact; the parameters below encode the genotype for the sampler."]
     return "\n".join(lines)
 
 
@@ -110,7 +131,9 @@ class Inspector:
             self.refresh(importance=False)  # that figure's forest is fitted once, at the end of a run
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
-        """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial``."""
+        """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial`` and write its note."""
+        baseline = trial.user_attrs.get(attrs.BASELINE)
+        save_note(trial, trial_note(str(genotype), self.dataset.view_names, baseline))
         svg = self.draw(genotype)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"trial{trial.number}_fusion.svg"

@@ -94,6 +94,9 @@ def test_dashboard_serves_trials_note_figures_and_diagrams(served):
     assert trial["intermediate_values"]  # the learning curve
     attrs = {a["key"]: a["value"] for a in trial["user_attrs"]}
     assert attrs["genotype"] and "node_" not in attrs["genotype"]  # the architecture, readable
+    note = trial["note"]["body"]  # shown first on the trial's page
+    assert note.startswith(f"### `{attrs['genotype']}`") and "- views: " in note and "- fusion steps: " in note
+    assert "A first try: **best view**." in note  # trial 0 is the best single view
     (svg,) = [a for a in trial["artifacts"] if a["mimetype"] == "image/svg+xml"]
     content_type, data = _get(f"{served}/artifacts/{study_id}/{trial['trial_id']}/{svg['artifact_id']}")
     assert content_type.startswith("image/svg+xml")

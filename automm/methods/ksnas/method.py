@@ -55,6 +55,10 @@ class FusionTreeMethod(SearchMethod):
         return genotype_svg(genotype, view_dims, config.fusion_dim)
 
 
+def _span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
 def _chain(views: list[str], op: str) -> Genotype:
     """``op(op(v0, v1), v2)...``: every view fused by one operator."""
     k = len(views)
@@ -234,6 +238,17 @@ class KSNASMethod(FusionTreeMethod):
     def describe(self) -> str:
         ks = "on" if self.knowledge_sharing else "off"
         return f"N={self.evolution.population_size}, T={self.evolution.generations}, knowledge sharing {ks}"
+
+    def plan(self, n_trials: int) -> str:
+        n, t = self.evolution.population_size, self.evolution.generations
+        full, part = divmod(n_trials, n)
+        each = f"{n} trials" + " each" * (full > 1)
+        covered = f"generation{'s' * (full > 1)} {_span(0, full - 1)} ({each})" if full else ""
+        if part:
+            covered += f"{' and ' if full else ''}{part} of {n} trials of generation {full}"
+        if n_trials == n * t:
+            return f"{covered}: the full search"
+        return f"{covered}; the full search is {t} generation{'s' * (t > 1)}, {n * t} trials"
 
     def note_lines(self, optuna_study: optuna.Study) -> list[str]:
         lines = [
