@@ -29,6 +29,8 @@ from automm import results
 from automm.budget import TimeBudget
 from automm.data.dataset import MultimodalDataset
 from automm.errors import AutommError, option
+from automm.liveness import fail_stale
+from automm.logs import logger
 from automm.threads import torch_threads
 
 
@@ -111,15 +113,30 @@ def run_trials(
         if timeout <= 0:
             budget.stopped_by_budget = True
             return budget
+    reap = StaleTrials(study.artifact_dir)
+    reap(study.optuna_study)  # a dead worker's trials, before this one adds its own
     with torch_threads(threads):
         study.optuna_study.optimize(
             study.objective,
             n_trials=remaining,
             timeout=timeout,
-            callbacks=[stop, study.inspector, *([budget] if budget else []), *(callbacks or [])],
+            callbacks=[stop, study.inspector, reap, *([budget] if budget else []), *(callbacks or [])],
             catch=(),
         )
     return budget
+
+
+class StaleTrials:
+    """Called before a run and as an Optuna callback: fails and retries trials of dead workers on a
+    journal storage (`automm.liveness.fail_stale`; database storages use Optuna's heartbeat)."""
+
+    def __init__(self, lock_dir: Path | None) -> None:
+        self.lock_dir = lock_dir
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        failed = fail_stale(study, self.lock_dir)
+        if failed:
+            logger.warning("trial(s) %s of a worker that stopped are failed and retried", failed)
 
 
 def work(spec: WorkerSpec, open_study: Callable[..., RunnableStudy]) -> None:

@@ -58,7 +58,11 @@ def grace_seconds() -> int:
 
 def heartbeat_options() -> dict[str, Any]:
     """Keyword arguments of `optuna.storages.RDBStorage` that fail and retry trials of dead workers."""
-    return {"heartbeat_interval": heartbeat_seconds(), "grace_period": grace_seconds(), "failed_trial_callback": retry}
+    return {
+        "heartbeat_interval": heartbeat_seconds(),
+        "grace_period": grace_seconds(),
+        "heartbeat_stale_trial_callback": retry,
+    }
 
 
 def retry(study: optuna.Study, trial: FrozenTrial) -> None:

@@ -51,13 +51,35 @@ def get_verbosity() -> int:
 
 @contextmanager
 def optuna_in_step() -> Iterator[None]:
-    """Within this block Optuna logs at WARNING, or at INFO when automm's level is DEBUG."""
+    """Within this block Optuna logs at WARNING, or at INFO when automm's level is DEBUG, and not
+    the traceback of a trial stopped by Ctrl-C (the caller says it in one line)."""
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.INFO if get_verbosity() <= logging.DEBUG else optuna.logging.WARNING)
+    trials_logger, quiet = logging.getLogger("optuna.study._optimize"), QuietInterrupt()
+    trials_logger.addFilter(quiet)
     try:
         yield
     finally:
+        trials_logger.removeFilter(quiet)
         optuna.logging.set_verbosity(before)
+
+
+class QuietInterrupt(logging.Filter):
+    """Drops Optuna's two warnings about a trial failed by KeyboardInterrupt (traceback, then value)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropping = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        kind = record.exc_info[0] if record.exc_info else None
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.dropping = True
+            return False
+        if self.dropping and "failed with value" in record.getMessage():
+            self.dropping = False
+            return False
+        return True
 
 
 class TrialLog:

@@ -7,6 +7,7 @@ validation rows become tensors here: the test split is never seen during search 
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +22,7 @@ from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.device import default_device
 from automm.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
+from automm.liveness import LivenessMark, needs_own_mark, retry
 from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.tuning import resolve
 from automm.metrics import probabilities
@@ -128,6 +130,19 @@ class FusionObjective:
         )
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial
+        stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.liveness`)."""
+        own_mark = needs_own_mark(trial.study._storage)
+        with LivenessMark(trial) if own_mark else contextlib.nullcontext():
+            try:
+                return self._score(trial)
+            except KeyboardInterrupt:
+                frozen = trial.study._storage.get_trial(trial._trial_id)
+                if attrs.GENOTYPE in frozen.user_attrs:  # its candidate is known in full
+                    retry(trial.study, frozen)
+                raise
+
+    def _score(self, trial: optuna.Trial) -> float | tuple[float, float]:
         genotype = self.space.suggest(trial)
         trial.set_user_attr(attrs.GENOTYPE, str(genotype))
         trial.set_user_attr(attrs.FOLDS, self.n_folds)

@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from automm import attrs
 from automm.errors import AutommError, option
+from automm.liveness import heartbeat_options
 
 StorageLike = str | optuna.storages.BaseStorage
 
@@ -21,19 +22,22 @@ def open_storage(storage: StorageLike) -> StorageLike:
     A SQLite file is opened in write-ahead-log mode with ``synchronous=NORMAL``: a trial writes
     dozens of rows (parameters, per-epoch values, attributes), and a commit no longer waits for
     the disk each time (measured: half the storage time). A crash or a killed worker loses
-    nothing committed; only a power cut may lose the last commits. Other URLs are opened by Optuna.
+    nothing committed; only a power cut may lose the last commits. Every database URL (SQLite,
+    PostgreSQL, ...) gets Optuna's heartbeat, so a dead worker's trial is failed and retried
+    (`automm.liveness`); a journal file gets automm's own liveness marks.
     """
     if isinstance(storage, str) and storage.startswith("journal:"):
         path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-    if isinstance(storage, str) and storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+    if isinstance(storage, str) and "://" in storage and storage != "sqlite:///:memory:":
         try:
-            rdb = optuna.storages.RDBStorage(storage)
-        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad file
+            rdb = optuna.storages.RDBStorage(storage, **heartbeat_options())
+        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad file or URL
             raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
-        event.listen(rdb.engine, "connect", _sqlite_pragmas)
-        rdb.engine.dispose()  # later connections get the pragmas
+        if storage.startswith("sqlite:///"):
+            event.listen(rdb.engine, "connect", _sqlite_pragmas)
+            rdb.engine.dispose()  # later connections get the pragmas
         return rdb
     return storage
 

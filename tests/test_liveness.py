@@ -1,0 +1,179 @@
+"""Trials of dead or interrupted workers are failed and retried: units, then real processes and signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from automm import attrs
+from automm.errors import AutommError
+from automm.liveness import (
+    ALIVE,
+    HEARTBEAT_ENV,
+    MAX_RETRY,
+    fail_stale,
+    heartbeat_seconds,
+    retried_from,
+    retry,
+)
+from automm.methods.ksnas.sampler import trial_generation
+from automm.storage import open_storage
+from tests.conftest import make_toy
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _journal_study(tmp_path: Path) -> optuna.Study:
+    storage = open_storage(f"journal:{tmp_path / 'journal.log'}")
+    return optuna.create_study(storage=storage, study_name="s")
+
+
+def test_heartbeat_interval_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv(HEARTBEAT_ENV, raising=False)
+    assert heartbeat_seconds() == 30
+    monkeypatch.setenv(HEARTBEAT_ENV, "2")
+    assert heartbeat_seconds() == 2
+    for bad in ("0", "x"):
+        monkeypatch.setenv(HEARTBEAT_ENV, bad)
+        with pytest.raises(AutommError, match=HEARTBEAT_ENV):
+            heartbeat_seconds()
+
+
+def test_database_storages_get_a_heartbeat(tmp_path, monkeypatch):
+    monkeypatch.setenv(HEARTBEAT_ENV, "5")
+    storage = open_storage(f"sqlite:///{tmp_path / 'x.db'}")
+    assert storage.get_heartbeat_interval() == 5 and storage.grace_period == 15
+    assert storage.get_heartbeat_stale_trial_callback() is retry
+
+
+def test_a_retry_keeps_the_candidate_its_generation_and_first_try_name(tmp_path):
+    study = _journal_study(tmp_path)
+    trial = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
+    study._storage.set_trial_system_attr(trial._trial_id, "KSNASSampler:generation", 2)
+    trial.set_user_attr(attrs.BASELINE, "late fusion")
+    trial.set_user_attr(attrs.FOLD_SCORES, [0.5])  # half-done work is not carried over
+    study.tell(trial, state=TrialState.FAIL)
+    frozen = study.trials[0]
+    for _ in range(MAX_RETRY + 2):  # each retry fails again
+        retry(study, frozen)
+        waiting = study.get_trials(states=(TrialState.WAITING,))
+        if not waiting or waiting[-1].number == frozen.number:
+            break
+        frozen = waiting[-1]
+        assert frozen.params == study.trials[0].params and retried_from(frozen) == 0
+        assert frozen.system_attrs["KSNASSampler:generation"] == 2
+        assert frozen.user_attrs == {attrs.BASELINE: "late fusion"}
+        study._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING)
+        study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
+        frozen = study._storage.get_trial(frozen._trial_id)
+    assert len(study.trials) == 1 + MAX_RETRY  # the original and MAX_RETRY retries
+
+
+def test_fail_stale_fails_and_retries_only_trials_without_a_sign_of_life(tmp_path):
+    study = _journal_study(tmp_path)
+    dist = {"x": optuna.distributions.IntDistribution(0, 9)}
+    dead, alive = study.ask(dist), study.ask(dist)
+    study._storage.set_trial_system_attr(dead._trial_id, ALIVE, time.time() - 100)
+    study._storage.set_trial_system_attr(alive._trial_id, ALIVE, time.time())
+    assert fail_stale(study, tmp_path, grace=10) == [dead.number]
+    states = {t.number: t.state for t in study.trials}
+    assert states == {0: TrialState.FAIL, 1: TrialState.RUNNING, 2: TrialState.WAITING}
+    assert retried_from(study.trials[2]) == 0
+    assert fail_stale(study, tmp_path, grace=10) == []  # failed once, retried once
+
+
+# -- real processes, real signals ------------------------------------------------------------------
+
+
+def _search_command(data: Path, storage: str, runs: Path) -> list[str]:
+    return [
+        sys.executable, "-c", "from automm.cli import app; app()", "search", "--data", str(data),
+        "--storage", storage, "--study-name", "killed", "--runs-dir", str(runs), "--folds", "1",
+        "--population", "4", "--generations", "3", "--kb-epochs", "1", "--no-export", "-q",
+    ]  # fmt: skip
+
+
+def _toy_file(tmp_path: Path) -> Path:
+    toy, path = make_toy(n=600), tmp_path / "toy.npz"
+    s = toy.splits
+    np.savez(path, **{f"views/{k}": v for k, v in toy.views.items()}, labels=toy.labels,
+             train=s.train, val=s.val, test=s.test)  # fmt: skip
+    return path
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", HEARTBEAT_ENV: "1"}
+
+
+def _load(storage: str) -> optuna.Study:
+    return optuna.load_study(study_name="killed", storage=open_storage(storage))
+
+
+def _stop_mid_trial(cmd: list[str], storage: str, sig: int) -> tuple[int, subprocess.CompletedProcess]:
+    """Start the search, wait until a trial after the first is running its candidate, send ``sig``."""
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.time() + 240
+    victim = None
+    while victim is None and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+        try:
+            running = _load(storage).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except Exception:  # not created yet
+            continue
+        victim = next((t.number for t in running if t.number >= 1 and attrs.GENOTYPE in t.user_attrs), None)
+    assert victim is not None, "no trial was caught running"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=120)
+    return victim, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _assert_finished_with_nothing_lost(storage: str, victim: int) -> None:
+    study = _load(storage)
+    trials = study.get_trials(deepcopy=False)
+    assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert study.trials[victim].state == TrialState.FAIL
+    (redo,) = [t for t in trials if retried_from(t) == victim]
+    assert redo.state == TrialState.COMPLETE
+    assert redo.params == study.trials[victim].params
+    assert trial_generation(redo) == trial_generation(study.trials[victim])
+    per_generation = Counter(trial_generation(t) for t in trials if t.state == TrialState.COMPLETE)
+    assert sorted(per_generation) == [0, 1, 2] and min(per_generation.values()) >= 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_path, kind):
+    storage = f"journal:{tmp_path / 'j.log'}" if kind == "journal" else f"sqlite:///{tmp_path / 'k.db'}"
+    cmd = _search_command(_toy_file(tmp_path), storage, tmp_path)
+    victim, killed = _stop_mid_trial(cmd, storage, signal.SIGKILL)
+    assert killed.returncode == -signal.SIGKILL
+    assert _load(storage).trials[victim].state == TrialState.RUNNING  # nobody has noticed yet
+    time.sleep(3.5)  # the grace period: three heartbeats of 1 s
+    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _assert_finished_with_nothing_lost(storage, victim)
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_trial_is_one_line_and_the_trial_is_retried_on_resume(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'c.db'}"
+    cmd = _search_command(_toy_file(tmp_path), storage, tmp_path)
+    victim, stopped = _stop_mid_trial(cmd, storage, signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stdout + stopped.stderr
+    assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr, stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1].startswith("interrupted: finished trials are saved")
+    waiting = _load(storage).get_trials(states=(TrialState.WAITING,))  # with first tries still to run
+    assert [n for n in map(retried_from, waiting) if n is not None] == [victim]  # at once, not after a grace
+    again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _assert_finished_with_nothing_lost(storage, victim)
