@@ -98,7 +98,9 @@ def run_trials(
         return None
     stop: Any
     remaining: int | None = None
-    if n_trials is None and study.method.is_done(study.optuna_study) is not None:
+    capped = n_trials is None and study.method.is_done(study.optuna_study) is not None
+    study.method.cap_schedule(study.optuna_study.sampler, capped)
+    if capped:
         stop = study.stop_when_done
     else:
         target = study.default_trials if n_trials is None else n_trials

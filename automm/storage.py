@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 import optuna
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 
 from automm import attrs
 from automm.errors import AutommError, option
@@ -31,15 +33,34 @@ def open_storage(storage: StorageLike) -> StorageLike:
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     if isinstance(storage, str) and "://" in storage and storage != "sqlite:///:memory:":
-        try:
-            rdb = optuna.storages.RDBStorage(storage, **heartbeat_options())
-        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad file or URL
-            raise AutommError(f"cannot open storage {storage!r}: {exc}") from exc
+        rdb = _open_rdb(storage)
         if storage.startswith("sqlite:///"):
             event.listen(rdb.engine, "connect", _sqlite_pragmas)
             rdb.engine.dispose()  # later connections get the pragmas
         return rdb
     return storage
+
+
+_CREATION_RACE = ("already exists", "unique constraint", "duplicate", "database is locked")
+
+
+def _open_rdb(url: str, attempts: int = 6) -> optuna.storages.RDBStorage:
+    """`RDBStorage` with a heartbeat. Workers that create the same new database at once race on its
+    schema (``UNIQUE constraint failed: alembic_version``, ``table studies already exists``): the
+    loser waits and opens what the winner made."""
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # the heartbeat arguments are marked experimental
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(url, **heartbeat_options())
+        except DBAPIError as exc:
+            if attempt < attempts - 1 and any(s in str(exc).lower() for s in _CREATION_RACE):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise AutommError(f"cannot open storage {url!r}: {str(exc).splitlines()[0]}") from None
+        except Exception as exc:  # optuna/sqlalchemy raise many types for a bad file or URL
+            raise AutommError(f"cannot open storage {url!r}: {exc}") from exc
+    raise AssertionError("unreachable")
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

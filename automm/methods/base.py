@@ -173,6 +173,10 @@ class SearchMethod:
         """Whether the search is complete by the method's own schedule; None: count trials instead."""
         return None
 
+    def cap_schedule(self, sampler: Any, capped: bool) -> None:
+        """``capped``: this run ends with the method's own schedule (`is_done`), so trials that start as
+        another worker completes it must stay inside it; else trials may go past it. Default: nothing to do."""
+
     def hooks(self, context: SearchContext, space: Any, train: TensorData) -> TrialHooks:
         return TrialHooks()
 

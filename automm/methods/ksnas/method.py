@@ -191,6 +191,9 @@ class KSNASMethod(FusionTreeMethod):
         complete = optuna_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
         return sum(1 for t in complete if (trial_generation(t) or 0) >= last) >= self.evolution.population_size
 
+    def cap_schedule(self, sampler: KSNASSampler, capped: bool) -> None:
+        sampler.last_generation = self.evolution.generations - 1 if capped else None
+
     def _knowledge_base(self, context: SearchContext, builder: KnowledgeBuilder | None = None) -> KnowledgeBase:
         return KnowledgeBase(
             context.optuna_study, context.artifact_store, self.knowledge, lock_dir=context.lock_dir, builder=builder

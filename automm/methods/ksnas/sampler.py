@@ -64,11 +64,21 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         super().__init__(population_size=self.settings.population_size)
         self._init_space(space, seed, lock_dir)
         self._surrogates: dict[int, SequenceSurrogate | None] = {}
+        self.last_generation: int | None = None  # set for a run that ends with the schedule (`cap_schedule`)
 
     # -- Optuna sampler interface ------------------------------------------------------------
     def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
         # Tag the generation here: an enqueued trial never reaches sample_relative.
         self.get_trial_generation(study, trial)
+
+    def get_trial_generation(self, study: OptunaStudy, trial: FrozenTrial) -> int:
+        """The trial's generation; with ``last_generation`` set, a trial that would open a generation past
+        it (a worker that asked just as another completed the schedule) joins the last one instead."""
+        generation = super().get_trial_generation(study, trial)
+        if self.last_generation is not None and generation > self.last_generation:
+            generation = self.last_generation
+            study._storage.set_trial_system_attr(trial._trial_id, self._get_generation_key(), generation)
+        return generation
 
     def sample_relative(
         self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

@@ -166,3 +166,15 @@ def test_resumed_study_continues_generations(tmp_path):
     study, _ = _run(settings, n=10, storage=storage, name="ga")  # a new sampler object: state is in storage
     assert Counter(trial_generation(t) for t in study.trials) == {0: 4, 1: 4, 2: 4, 3: 4}
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+
+
+def test_a_capped_schedule_never_opens_a_generation_past_the_last():
+    settings = KSNASSettings(population_size=3, generations=2)
+    study, sampler = _run(settings)
+    assert Counter(map(trial_generation, study.trials)) == {0: 3, 1: 3}
+    sampler.last_generation = 1  # a worker asks just as another completed generation 1
+    study.optimize(objective, n_trials=1)
+    assert trial_generation(study.trials[-1]) == 1
+    sampler.last_generation = None  # a run asked for more trials than the schedule
+    study.optimize(objective, n_trials=1)
+    assert trial_generation(study.trials[-1]) == 2

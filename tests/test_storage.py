@@ -1,0 +1,35 @@
+"""Opening storages: several workers creating one new database at once all get it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OPEN = textwrap.dedent(
+    """
+    import sys, optuna
+    from automm.storage import open_storage
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(storage=open_storage(sys.argv[1]), study_name="s", load_if_exists=True)
+    print("opened")
+    """
+)
+
+
+@pytest.mark.slow
+def test_workers_creating_one_new_sqlite_file_at_once_all_open_it(tmp_path):
+    for round_ in range(5):  # the schema race hit about one round in three before the fix
+        url = f"sqlite:///{tmp_path / f'new{round_}.db'}"
+        procs = [
+            subprocess.Popen([sys.executable, "-c", OPEN, url], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+            for _ in range(3)
+        ]  # fmt: skip
+        for proc in procs:
+            out, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0 and "opened" in out, out
