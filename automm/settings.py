@@ -8,10 +8,12 @@ method to parse.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from automm.errors import AutommError
 
@@ -126,20 +128,50 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SearchConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise AutommError(f"unknown setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        return cls(**values)
+        return settings_from_dict(cls, values, "search")
 
 
 def settings_from_dict(cls: type, values: dict[str, Any], what: str) -> Any:
-    """``cls(**values)`` for a settings dataclass, with a one-line error naming unknown keys."""
+    """``cls(**values)`` for a settings dataclass, with a one-line error naming unknown keys or a value
+    of the wrong type (an int field takes no 2.5, a float field takes ints, a tuple field lists)."""
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise AutommError(f"unknown {what} setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    hints = get_type_hints(cls)
+    for name, value in values.items():
+        if not _fits(value, hints[name]):
+            raise AutommError(f"{what} setting {name} = {value!r} has the wrong type; expected {_named(hints[name])}")
     return cls(**values)
+
+
+def _fits(value: Any, hint: Any) -> bool:
+    """Whether ``value`` (as read from TOML, JSON or Python) fits the annotation ``hint``."""
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return any(_fits(value, h) for h in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is Any:
+        return True
+    if origin is Literal:
+        return value in get_args(hint)
+    if origin in (tuple, list):
+        args = [a for a in get_args(hint) if a is not Ellipsis]
+        return isinstance(value, (tuple, list)) and all(_fits(v, args[0]) for v in value) if args else True
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, hint) if isinstance(hint, type) else True
+
+
+def _named(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
 @dataclass(frozen=True)
@@ -169,26 +201,37 @@ def studies_dir() -> Path:
     return here.parent / "studies"
 
 
+def _preset_path(name: str) -> Path | None:
+    """``studies/<name>.toml`` for a plain name (no path outside `studies/`), if it exists."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name or ""):
+        return None
+    path = studies_dir() / f"{name}.toml"
+    return path if path.is_file() else None
+
+
 def has_preset(name: str) -> bool:
     """Whether ``studies/<name>.toml`` exists (else `load_preset` gives the general defaults)."""
-    return (studies_dir() / f"{name}.toml").is_file()
+    return _preset_path(name) is not None
 
 
 def load_preset(name: str) -> Preset:
     """The preset for data set ``name``; defaults when there is none."""
-    path = studies_dir() / f"{name}.toml"
-    if not path.is_file():
+    path = _preset_path(name)
+    if path is None:
         return Preset(name, "no preset: defaults", 30, SearchConfig())
     try:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise AutommError(f"{path}: invalid TOML ({exc})") from exc
     sections = {k: dict(v) for k, v in raw.items() if isinstance(v, dict) and k != "config"}
+    trials = raw.get("trials", 30)
+    if not _fits(trials, int) or trials < 1:
+        raise AutommError(f"{path}: trials = {trials!r} must be a whole number of at least 1")
     try:
         return Preset(
             name=name,
             description=str(raw.get("description", "")),
-            trials=int(raw.get("trials", 30)),
+            trials=trials,
             config=SearchConfig.from_dict(raw.get("config", {})),
             sections=sections,
         )

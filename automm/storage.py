@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +73,53 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def file_name(study_name: str) -> str:
+    """``study_name`` if it can name the study's default files in the runs folder, else `AutommError`."""
+    if not re.fullmatch(r"[\w][\w.+=-]*", study_name) or len(study_name) > 200:
+        raise AutommError(
+            f"study name {study_name!r} cannot name a file: use letters, digits, '.', '_' and '-' "
+            f"(or pass {option('storage')})"
+        )
+    return study_name
+
+
+def _new_files(storage: StorageLike) -> list[Path]:
+    """The files that opening ``storage`` would create (a SQLite or journal file not there yet)."""
+    if not isinstance(storage, str):
+        return []
+    if storage.startswith("journal:"):
+        path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
+    elif storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+        path = Path(storage.removeprefix("sqlite:///"))
+    else:
+        return []
+    return [] if path.exists() else [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+
+
+@contextmanager
+def removed_if_refused(storage: StorageLike) -> Iterator[None]:
+    """Within the block a new study is opened: if it raises and the storage file it created holds no
+    study (another worker may have created one meanwhile), the file is removed."""
+    created = _new_files(storage)
+    try:
+        yield
+    except BaseException:
+        if created and created[0].exists():
+            try:
+                empty = not optuna.get_all_study_summaries(open_storage(storage))
+            except Exception:
+                empty = False
+            if empty:
+                for path in created:
+                    path.unlink(missing_ok=True)
+        raise
+
+
 def existing_storage(study_name: str, storage: StorageLike | None, runs_dir: str | Path) -> StorageLike:
     """``storage``, or the default SQLite file of ``study_name`` in ``runs_dir``, which must exist."""
     if storage is not None:
         return storage
-    path = Path(runs_dir) / f"{study_name}.db"
+    path = Path(runs_dir) / f"{file_name(study_name)}.db"
     if not path.is_file():
         raise AutommError(f"no study storage at {path}; pass {option('storage')} or {option('runs_dir')}")
     return f"sqlite:///{path}"

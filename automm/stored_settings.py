@@ -8,6 +8,7 @@ resumed one takes what it stored and refuses a request that contradicts it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 import optuna
 
 from automm.data.dataset import MultimodalDataset
+from automm.data.files import checked_path
+from automm.data.registry import DATASETS
 from automm.errors import AutommError, option
 from automm.methods import DEFAULT_METHOD, SearchMethod, method_class
 from automm.settings import LEGACY_CONFIG, load_preset
@@ -34,9 +37,12 @@ def data_source(
         return dataset.name, {"dataset": dataset.name, "data": None, "in_memory": True}
     extra = {} if views is None else {"views": list(views)}
     if data is not None:
-        path = str(Path(data).expanduser().resolve())
-        return Path(data).stem, {"dataset": None, "data": path, "in_memory": False, **extra}
+        path = checked_path(data, folder=Path(data).expanduser().is_dir()).resolve()
+        name = re.sub(r"[^\w.+=-]+", "_", path.stem if path.is_file() else path.name).lstrip("._") or "data"
+        return name, {"dataset": None, "data": str(path), "in_memory": False, **extra}
     name = (dataset or "digits").lower()
+    if name not in DATASETS:
+        raise AutommError(f"unknown data set {name!r}; known: {', '.join(DATASETS)} (or pass {option('data', 'FILE')})")
     return name, {"dataset": name, "data": None, "in_memory": False, **extra}
 
 

@@ -45,7 +45,9 @@ from automm.storage import (
     StorageLike,
     automm_meta,
     existing_storage,
+    file_name,
     open_storage,
+    removed_if_refused,
     settled_summary,
     stored_source,
 )
@@ -107,82 +109,83 @@ class Study(StudyQueries):
         self.has_preset = has_preset(name)  # without one, a search gets a default time budget
         if storage is None:
             Path(runs_dir).mkdir(parents=True, exist_ok=True)
-            storage = f"sqlite:///{Path(runs_dir) / self.study_name}.db"
+            storage = f"sqlite:///{Path(runs_dir) / file_name(self.study_name)}.db"
         self.opened_as = (dataset, data, data_dir, storage, runs_dir)  # what a parallel job opens it with
         self.storage_url = storage if isinstance(storage, str) else type(storage).__name__  # for display
-        self.storage = open_storage(storage)
-        self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
+        with removed_if_refused(storage):  # a refused run leaves no empty study file behind
+            self.storage = open_storage(storage)
+            self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
 
-        summary = settled_summary(self.storage, self.study_name)  # a worker may be creating it
-        stored = automm_meta(summary) if summary is not None else None
-        requested = {
-            "source": source,
-            "seed": seed,
-            "sampler": method.lower() if method else None,
-            "pruner": pruner,
-            "config": config.to_dict() if config is not None else None,
-            "config_fields": {
-                "folds": folds,
-                "ensemble_size": ensemble_size,
-                "tune": None if tune is None else list(tune),
-            },
-            "minimize_params": minimize_params,
-        }
-        overrides = {**(settings or {}), **sections}
-        if stored is None:
-            cls, meta = new_meta(name, requested, overrides, options)
-        else:
-            cls, meta = resumed_meta(self.study_name, stored, requested, overrides, options)
-        self.method: SearchMethod = cls({k: meta[k] for k in cls.sections})
-        self.seed: int = int(meta["seed"])
-        self.sampler_name: str = cls.name
-        self.pruner_name: str = meta["pruner"]
-        self.config = SearchConfig.from_dict({**meta["config"], "ops": tuple(meta["config"]["ops"])})
-        self.preset_trials: int = int(meta.get("preset_trials", 30))
-        self.minimize_params: bool = bool(meta.get("minimize_params", False))
+            summary = settled_summary(self.storage, self.study_name)  # a worker may be creating it
+            stored = automm_meta(summary) if summary is not None else None
+            requested = {
+                "source": source,
+                "seed": seed,
+                "sampler": method.lower() if method else None,
+                "pruner": pruner,
+                "config": config.to_dict() if config is not None else None,
+                "config_fields": {
+                    "folds": folds,
+                    "ensemble_size": ensemble_size,
+                    "tune": None if tune is None else list(tune),
+                },
+                "minimize_params": minimize_params,
+            }
+            overrides = {**(settings or {}), **sections}
+            if stored is None:
+                cls, meta = new_meta(name, requested, overrides, options)
+            else:
+                cls, meta = resumed_meta(self.study_name, stored, requested, overrides, options)
+            self.method: SearchMethod = cls({k: meta[k] for k in cls.sections})
+            self.seed: int = int(meta["seed"])
+            self.sampler_name: str = cls.name
+            self.pruner_name: str = meta["pruner"]
+            self.config = SearchConfig.from_dict({**meta["config"], "ops": tuple(meta["config"]["ops"])})
+            self.preset_trials: int = int(meta.get("preset_trials", 30))
+            self.minimize_params: bool = bool(meta.get("minimize_params", False))
 
-        if isinstance(dataset, MultimodalDataset):
-            self.dataset = dataset
-        else:
-            given = meta["source"]
-            self.dataset = load_dataset(
-                given["dataset"], data=given["data"], data_dir=data_dir, seed=self.seed, views=given.get("views")
-            )
-        check_views(self.study_name, meta, dict(self.dataset.view_dims))
-        self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
-        if self.config.tune:
-            if not self.method.tunes_settings:
-                raise AutommError(
-                    f"method {self.method.name} cannot search training settings (tune); use ksnas, tpe, ..."
+            if isinstance(dataset, MultimodalDataset):
+                self.dataset = dataset
+            else:
+                given = meta["source"]
+                self.dataset = load_dataset(
+                    given["dataset"], data=given["data"], data_dir=data_dir, seed=self.seed, views=given.get("views")
                 )
-            self.space = TunedSpace(self.space, self.config)
-        self.device = torch.device(device) if device is not None else default_device()
-        self.metric = PRIMARY_METRIC[self.dataset.task]
-        n_existing = 0 if summary is None else summary.n_trials
-        with optuna_in_step():  # no "A new study created" INFO line
-            self.optuna_study = optuna.create_study(
-                storage=self.storage,
-                study_name=self.study_name,
-                directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
-                load_if_exists=True,
-                sampler=self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir),
-                pruner=make_pruner(self.pruner_name),
+            check_views(self.study_name, meta, dict(self.dataset.view_dims))
+            self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
+            if self.config.tune:
+                if not self.method.tunes_settings:
+                    raise AutommError(
+                        f"method {self.method.name} cannot search training settings (tune); use ksnas, tpe, ..."
+                    )
+                self.space = TunedSpace(self.space, self.config)
+            self.device = torch.device(device) if device is not None else default_device()
+            self.metric = PRIMARY_METRIC[self.dataset.task]
+            n_existing = 0 if summary is None else summary.n_trials
+            with optuna_in_step():  # no "A new study created" INFO line
+                self.optuna_study = optuna.create_study(
+                    storage=self.storage,
+                    study_name=self.study_name,
+                    directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
+                    load_if_exists=True,
+                    sampler=self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir),
+                    pruner=make_pruner(self.pruner_name),
+                )
+            if stored is None:
+                self.optuna_study.set_user_attr(attrs.META, meta)
+                self.optuna_study.set_user_attr(attrs.DATASET_SUMMARY, self.dataset.summary())
+                self.optuna_study.set_user_attr(attrs.METRIC, self.metric)
+                with warnings.catch_warnings():  # set_metric_names is marked experimental
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    names = [self.metric, "parameters"] if self.minimize_params else [self.metric]
+                    self.optuna_study.set_metric_names(names)
+                self._enqueue_baselines()
+            self.inspector = Inspector(
+                self.optuna_study, self.method, self.dataset, self.metric, self.artifact_store, self.diagram
             )
-        if stored is None:
-            self.optuna_study.set_user_attr(attrs.META, meta)
-            self.optuna_study.set_user_attr(attrs.DATASET_SUMMARY, self.dataset.summary())
-            self.optuna_study.set_user_attr(attrs.METRIC, self.metric)
-            with warnings.catch_warnings():  # set_metric_names is marked experimental
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                names = [self.metric, "parameters"] if self.minimize_params else [self.metric]
-                self.optuna_study.set_metric_names(names)
-            self._enqueue_baselines()
-        self.inspector = Inspector(
-            self.optuna_study, self.method, self.dataset, self.metric, self.artifact_store, self.diagram
-        )
-        self._objective: FusionObjective | None = None
-        self._final: FinalTrainer | None = None
-        self.last_budget: TimeBudget | None = None  # the time budget of the last `run_trials`, if any
+            self._objective: FusionObjective | None = None
+            self._final: FinalTrainer | None = None
+            self.last_budget: TimeBudget | None = None  # the time budget of the last `run_trials`, if any
 
     def _enqueue_baselines(self) -> None:
         """Put what a user tries first (the method's `baseline_genotypes`) in the first trials."""

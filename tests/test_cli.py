@@ -77,7 +77,8 @@ def test_bad_data_file_exit_2(tmp_path):
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"garbage")
     result = _run("search", "--data", bad, "--runs-dir", tmp_path)
-    assert result.exit_code == 2 and "not a readable .npz" in result.output
+    assert result.exit_code == 2 and "not a .npz file (not a zip archive" in result.output
+    assert not (tmp_path / "bad.db").exists()  # a refused run leaves no empty study file
 
 
 def test_search_on_a_folder_of_npy_files(tmp_path):

@@ -39,8 +39,12 @@ def test_interrupted_study_resumes(toy, fast_config, tmp_path, monkeypatch):
     study = automm.Study(toy, config=fast_config, storage=storage, study_name="s", sampler="random", seed=3)
     with pytest.raises(KeyboardInterrupt):
         study.optimize(5)
-    states = [t.state for t in study.optuna_study.trials]
-    assert states.count(optuna.trial.TrialState.COMPLETE) == 2 and states[-1] == optuna.trial.TrialState.FAIL
+    trials = study.optuna_study.trials
+    states = [t.state for t in trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == 2 and optuna.trial.TrialState.FAIL in states
+    failed = states.index(optuna.trial.TrialState.FAIL)
+    (retry,) = [t for t in trials if t.state == optuna.trial.TrialState.WAITING and t.number > failed]
+    assert retry.params == trials[failed].params  # the interrupted candidate waits to be retried
 
     monkeypatch.setattr(objective_module, "fit", real_fit)
     resumed = automm.Study(toy, storage=storage, study_name="s")  # settings come from the storage
@@ -49,6 +53,8 @@ def test_interrupted_study_resumes(toy, fast_config, tmp_path, monkeypatch):
     assert resumed.n_finished() == 5
     genotypes = [t.user_attrs["genotype"] for t in resumed.optuna_study.trials if t.state.is_finished()]
     assert len(genotypes) == 6  # 5 finished + the failed one
+    redone = resumed.optuna_study.trials[retry.number]
+    assert redone.state == optuna.trial.TrialState.COMPLETE and redone.user_attrs["genotype"] == genotypes[failed]
 
 
 def test_resume_refuses_contradicting_settings(toy, fast_config, tmp_path):

@@ -145,6 +145,8 @@ def _validate(ds: MultimodalDataset) -> None:
             raise _fail(name, "multiclass labels must be integers")
         labels = labels.astype(np.int64)
         n_classes = len(ds.class_names) if ds.class_names else int(labels.max()) + 1
+        if ds.class_names and labels.min() >= 0 and labels.max() >= n_classes:
+            raise _fail(name, f"{n_classes} class names for labels with {int(labels.max()) + 1} classes")
         if labels.min() < 0 or labels.max() >= n_classes:
             raise _fail(name, f"labels must lie in [0, {n_classes}), got [{labels.min()}, {labels.max()}]")
     else:

@@ -11,12 +11,18 @@ def encode_labels(raw: np.ndarray, source: str) -> tuple[np.ndarray, str, list[s
     """Return (labels, task, class_names) for a raw label array.
 
     A vector (or N x 1 / 1 x N matrix) is multiclass: its distinct values, sorted, become
-    classes 0..C-1, so 1-based, 0-based and arbitrary integer codes all work. An N x C
-    matrix of 0/1 with C > 1 is multilabel.
+    classes 0..C-1, so 1-based, 0-based and arbitrary integer codes all work, and so do strings
+    (``"cat"``, ``"dog"``: the class names). An N x C matrix of 0/1 with C > 1 is multilabel.
     """
     arr = np.asarray(raw)
     if arr.dtype == object:
-        raise AutommError(f"{source}: labels must be a numeric array, got a cell/object array")
+        raise AutommError(f"{source}: labels must be a numeric or string array, got a cell/object array")
+    if arr.size == 0:
+        raise AutommError(f"{source}: labels are empty")
+    if arr.dtype.kind in "SU":
+        return _string_labels(arr, source)
+    if arr.dtype.kind not in "biuf":
+        raise AutommError(f"{source}: labels must be integers, 0/1 columns or strings, got dtype {arr.dtype}")
     if arr.ndim == 2 and 1 in arr.shape:
         arr = arr.reshape(-1)
     if arr.ndim == 1:
@@ -32,3 +38,17 @@ def encode_labels(raw: np.ndarray, source: str) -> tuple[np.ndarray, str, list[s
             raise AutommError(f"{source}: a 2-D label matrix must hold 0/1 (multilabel), got other values")
         return arr.astype(np.float32), "multilabel", [str(i) for i in range(arr.shape[1])]
     raise AutommError(f"{source}: labels must be 1-D or 2-D, got shape {arr.shape}")
+
+
+def _string_labels(arr: np.ndarray, source: str) -> tuple[np.ndarray, str, list[str]]:
+    """Multiclass labels given as strings (a MATLAB char matrix arrives as one string per row)."""
+    if arr.ndim == 2 and 1 in arr.shape:
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise AutommError(f"{source}: string labels must be one per sample, got shape {arr.shape}")
+    text = np.array([x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in arr]).astype(str)
+    text = np.char.strip(text)
+    if (text == "").any():
+        raise AutommError(f"{source}: {int((text == '').sum())} labels are empty strings")
+    values, codes = np.unique(text, return_inverse=True)
+    return codes.astype(np.int64), "multiclass", [str(v) for v in values]

@@ -25,6 +25,7 @@ import scipy.io
 import scipy.sparse
 
 from automm.data.dataset import MultimodalDataset
+from automm.data.files import checked_path
 from automm.data.labels import encode_labels
 from automm.data.splits import make_splits
 from automm.errors import AutommError
@@ -55,8 +56,7 @@ def _orient(arr: np.ndarray, n: int, where: str) -> np.ndarray:
 
 
 def _read(path: Path) -> dict[str, object]:
-    if not path.is_file():
-        raise AutommError(f"{path}: no such file")
+    checked_path(path)
     try:
         return scipy.io.loadmat(str(path))
     except NotImplementedError as exc:  # MATLAB v7.3 is HDF5
@@ -78,8 +78,15 @@ def _strings(raw: object, path: Path) -> list[str]:
     return names
 
 
-def _to_index(arr: object) -> np.ndarray:
-    return np.asarray(arr).reshape(-1).astype(np.int64)
+def _to_index(arr: object, what: str) -> np.ndarray:
+    """Whole-numbered indices as int64 (not yet shifted or range-checked)."""
+    values = np.asarray(arr)
+    if values.dtype.kind not in "iuf" or values.size == 0:
+        raise AutommError(f"{what} must be a non-empty vector of row indices, got {values.dtype} {values.shape}")
+    values = values.reshape(-1)
+    if values.dtype.kind == "f" and not (np.isfinite(values).all() and np.all(np.mod(values, 1) == 0)):
+        raise AutommError(f"{what} must hold whole numbers (row indices), got fractional or missing values")
+    return values.astype(np.int64)
 
 
 def load_mat(
@@ -98,10 +105,11 @@ def load_mat(
         (k for k in keys if re.fullmatch(r"[xX]\d+_train", k)), key=lambda k: int(re.findall(r"\d+", k)[0])
     )
     name = name or path.stem
+    train = None
     if split_views:
         views, labels_raw, test = _split_layout(mat, split_views, path)
     else:
-        views, labels_raw, test = _cell_layout(mat, keys, path)
+        views, labels_raw, train, test = _cell_layout(mat, keys, path)
     labels, task, names = encode_labels(labels_raw, str(path))
     n = labels.shape[0]
     views = [_orient(v, n, f"{path}: view {i + 1}") for i, v in enumerate(views)]
@@ -111,7 +119,10 @@ def load_mat(
         view_names = [f"view{i + 1}" for i in range(len(views))]
     if len(view_names) != len(views):
         raise AutommError(f"{path}: {len(views)} views but {len(view_names)} view names")
-    splits = make_splits(labels, seed=seed, test=test)
+    try:
+        splits = make_splits(labels, seed=seed, test=test, train=train)
+    except AutommError as exc:
+        raise AutommError(f"{path}: {exc}") from None
     return MultimodalDataset(
         name=name,
         views=dict(zip(view_names, views, strict=True)),
@@ -149,7 +160,10 @@ def _split_layout(mat: dict, split_views: list[str], path: Path) -> tuple[list[n
     return views, np.concatenate([lt, le]), test
 
 
-def _cell_layout(mat: dict, keys: set[str], path: Path) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None]:
+def _cell_layout(
+    mat: dict, keys: set[str], path: Path
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """(views, labels, train rows, test rows) of the ``X`` cell layout; the split is 0-based here."""
     if "X" not in mat and "x" not in mat:
         raise AutommError(f"{path}: no 'X' cell of views (keys found: {', '.join(sorted(keys))})")
     cell = np.asarray(mat["X"] if "X" in mat else mat["x"])
@@ -161,14 +175,14 @@ def _cell_layout(mat: dict, keys: set[str], path: Path) -> tuple[list[np.ndarray
     views = [_dense(v, f"{path}: X{{{i + 1}}}") for i, v in enumerate(cell.reshape(-1))]
     labels = _label_array(mat[label_key])
     n = labels.shape[0]
-    test = None
     for tr_key, te_key in SPLIT_KEYS:
         if tr_key in mat and te_key in mat:
-            tr, te = _to_index(mat[tr_key]), _to_index(mat[te_key])
+            tr, te = _to_index(mat[tr_key], f"{path}: {tr_key}"), _to_index(mat[te_key], f"{path}: {te_key}")
             if min(tr.min(), te.min()) >= 1:  # MATLAB 1-based unless an index is 0
                 tr, te = tr - 1, te - 1
             if max(tr.max(), te.max()) >= n or min(tr.min(), te.min()) < 0:
                 raise AutommError(f"{path}: {tr_key}/{te_key} indices fall outside the {n} samples")
-            test = te
-            break
-    return views, labels, test
+            return views, labels, tr, te
+        if (tr_key in mat) != (te_key in mat):
+            raise AutommError(f"{path}: {tr_key} and {te_key} come together; the file has only one of them")
+    return views, labels, None, None

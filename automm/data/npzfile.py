@@ -27,36 +27,36 @@ from pathlib import Path
 import numpy as np
 
 from automm.data.dataset import MultimodalDataset, Splits
+from automm.data.files import checked_path, npy_fits, npz_members_fit, shown
 from automm.data.labels import encode_labels
-from automm.data.splits import make_splits
+from automm.data.splits import as_index, make_splits
 from automm.errors import AutommError
 
 
 def load_npz(path: str | Path, *, name: str | None = None, seed: int = 0) -> MultimodalDataset:
     """Load the documented `.npz` layout into a dataset (never unpickles)."""
-    path = Path(path).expanduser()
-    if not path.is_file():
-        raise AutommError(f"{path}: no such file")
+    path = checked_path(path)
+    npz_members_fit(path)  # a zip whose arrays' headers promise no more than they hold
     try:
-        archive = np.load(path, allow_pickle=False)
-        arrays = {k: archive[k] for k in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile) as exc:
-        raise AutommError(f"{path}: not a readable .npz file without pickled objects ({exc})") from exc
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        raise AutommError(f"{shown(path)}: not a readable .npz file ({exc})") from None
     return dataset_from_arrays(arrays, source=path, name=name or path.stem, seed=seed)
 
 
 def load_npy_folder(path: str | Path, *, name: str | None = None, seed: int = 0) -> MultimodalDataset:
     """Load the same layout from a folder of `.npy` files, key = path below the folder (never unpickles)."""
-    path = Path(path).expanduser()
-    if not path.is_dir():
-        raise AutommError(f"{path}: no such folder")
+    path = checked_path(path, folder=True)
     arrays: dict[str, np.ndarray] = {}
     for file in sorted(path.rglob("*.npy")):
         key = file.relative_to(path).with_suffix("").as_posix()
+        with open(checked_path(file), "rb") as handle:
+            npy_fits(handle, file.stat().st_size, shown(file))
         try:
             arrays[key] = np.load(file, allow_pickle=False)
-        except (ValueError, OSError) as exc:
-            raise AutommError(f"{file}: not a readable .npy file without pickled objects ({exc})") from exc
+        except (ValueError, OSError, EOFError) as exc:
+            raise AutommError(f"{shown(file)}: not a readable .npy file ({exc})") from None
     if not arrays:
         raise AutommError(f"{path}: no .npy files; store each view as views/<modality>/<feature>.npy beside labels.npy")
     return dataset_from_arrays(arrays, source=path, name=name or path.name, seed=seed)
@@ -71,13 +71,18 @@ def dataset_from_arrays(
         raise AutommError(f"{source}: no views; store each view under a key 'views/<modality>/<feature>'")
     if "labels" not in arrays:
         raise AutommError(f"{source}: no 'labels' array")
-    labels, task, names = encode_labels(arrays["labels"], str(source))
+    labels, task, names = encode_labels(arrays["labels"], shown(source))
     if "class_names" in arrays:
         names = [str(c) for c in arrays["class_names"]]
-    if all(k in arrays for k in ("train", "val", "test")):
-        splits = Splits(train=arrays["train"], val=arrays["val"], test=arrays["test"])
-    else:
-        splits = make_splits(labels, seed=seed, test=arrays.get("test"))
+    try:
+        if all(k in arrays for k in ("train", "val", "test")):
+            n = labels.shape[0]
+            parts = {k: as_index(arrays[k], f"the {k} split", n) for k in ("train", "val", "test")}
+            splits = Splits(**parts)
+        else:
+            splits = make_splits(labels, seed=seed, test=arrays.get("test"), train=arrays.get("train"))
+    except AutommError as exc:
+        raise AutommError(f"{shown(source)}: {exc}") from None
     return MultimodalDataset(
         name=name,
         views=views,

@@ -11,6 +11,7 @@ from automm.data.cub import MAT_FILE as CUB_FILE
 from automm.data.cub import cub_present, load_cub
 from automm.data.dataset import MultimodalDataset
 from automm.data.digits import load_digits
+from automm.data.files import checked_path, shown
 from automm.data.handwritten import MAT_FILE as HW_FILE
 from automm.data.handwritten import handwritten_present, load_handwritten
 from automm.data.matfile import load_mat
@@ -116,9 +117,7 @@ def load_dataset(
 
 def _load(name: str | None, data: str | Path | None, data_dir: str | Path | None, seed: int) -> MultimodalDataset:
     if data is not None:
-        path = Path(data).expanduser()
-        if not path.exists():
-            raise AutommError(f"{path}: no such file or folder")
+        path = checked_path(data, folder=Path(data).expanduser().is_dir())
         if path.is_dir():
             return load_npy_folder(path, seed=seed)
         if path.suffix.lower() == ".mat":
@@ -126,7 +125,7 @@ def _load(name: str | None, data: str | Path | None, data_dir: str | Path | None
         if path.suffix.lower() == ".npz":
             return load_npz(path, seed=seed)
         raise AutommError(
-            f"{path}: unsupported file type {path.suffix!r}; use a .mat or .npz file or a folder of .npy files"
+            f"{shown(path)}: unsupported file type {path.suffix!r}; use a .mat or .npz file or a folder of .npy files"
         )
     name = name or "digits"
     info = DATASETS.get(name.lower())
