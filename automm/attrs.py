@@ -45,4 +45,5 @@ PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabili
 TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (trial)
 LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)
 MFAS_STEP = "MFASSampler:step:"  # + step -> proposals (study)
+PROPOSED = "automm:proposed"  # the genotype a sampler chose for a trial, before its parameters exist (trial)
 SURROGATE_EVIDENCE = "automm:surrogate:"  # + generation -> trial numbers the surrogate is fitted on (study)

@@ -12,8 +12,13 @@ class AutommError(ValueError):
 
     The message says what is wrong and what to do; the CLI prints it on one line
     and exits with code 2. It is a `ValueError`, as scikit-learn's and Optuna's
-    argument errors are.
+    argument errors are. Line breaks that come with user text (a file's names, an
+    exception's message) are shown as ``\n``, so the message stays one line.
     """
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        text = str(message)
+        super().__init__(text.replace("\r", "\\r").replace("\n", "\\n"), *args)
 
 
 _CLI: ContextVar[bool] = ContextVar("automm_cli", default=False)

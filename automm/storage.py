@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import time
 import warnings
@@ -51,6 +52,7 @@ def _open_rdb(url: str, attempts: int = 6) -> optuna.storages.RDBStorage:
     """`RDBStorage` with a heartbeat. Workers that create the same new database at once race on its
     schema (``UNIQUE constraint failed: alembic_version``, ``table studies already exists``): the
     loser waits and opens what the winner made."""
+    url = _with_driver(url)
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # the heartbeat arguments are marked experimental
@@ -64,6 +66,18 @@ def _open_rdb(url: str, attempts: int = 6) -> optuna.storages.RDBStorage:
         except Exception as exc:  # optuna/sqlalchemy raise many types for a bad file or URL
             raise AutommError(f"cannot open storage {url!r}: {exc}") from exc
     raise AssertionError("unreachable")
+
+
+def _with_driver(url: str) -> str:
+    """A ``postgresql://`` URL names the installed driver (psycopg 3 from ``automm[postgres]``, else psycopg2)."""
+    scheme, sep, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    if importlib.util.find_spec("psycopg") is not None:
+        return f"postgresql+psycopg{sep}{rest}"
+    if importlib.util.find_spec("psycopg2") is not None:
+        return f"postgresql+psycopg2{sep}{rest}"
+    raise AutommError("a PostgreSQL storage needs a driver: pip install 'automm[postgres]'")
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
@@ -175,3 +189,22 @@ def stored_source(storage: StorageLike, study_name: str) -> dict[str, Any]:
             f"study {study_name!r} was made from an in-memory data set; open it with automm.Study(dataset, ...)"
         )
     return source
+
+
+def create_or_join(
+    storage: StorageLike, name: str, directions: list[str], sampler: Any, pruner: Any, new: bool
+) -> tuple[optuna.Study, optuna.study.StudySummary | None]:
+    """Open study ``name`` (``new``: create it). Returns (study, None), or, when another worker created
+    it first (names are unique in a storage, so exactly one creator wins), (study, its settled summary)."""
+    if new:
+        try:
+            study = optuna.create_study(
+                storage=storage, study_name=name, directions=directions, sampler=sampler, pruner=pruner
+            )
+            return study, None
+        except optuna.exceptions.DuplicatedStudyError:
+            summary = settled_summary(storage, name)
+            if summary is None:
+                raise AutommError(f"study {name!r} was created and removed by another worker meanwhile") from None
+            return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), summary
+    return optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner), None

@@ -11,6 +11,7 @@ Queries are in `automm.results`, the delivered model in `automm.final`.
 
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from html import escape
@@ -44,6 +45,7 @@ from automm.settings import SearchConfig, has_preset
 from automm.storage import (
     StorageLike,
     automm_meta,
+    create_or_join,
     existing_storage,
     file_name,
     open_storage,
@@ -162,15 +164,19 @@ class Study(StudyQueries):
             self.device = torch.device(device) if device is not None else default_device()
             self.metric = PRIMARY_METRIC[self.dataset.task]
             n_existing = 0 if summary is None else summary.n_trials
+            sampler = self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir)
+            directions = ["maximize", "minimize"] if self.minimize_params else ["maximize"]
             with optuna_in_step():  # no "A new study created" INFO line
-                self.optuna_study = optuna.create_study(
-                    storage=self.storage,
-                    study_name=self.study_name,
-                    directions=["maximize", "minimize"] if self.minimize_params else ["maximize"],
-                    load_if_exists=True,
-                    sampler=self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir),
-                    pruner=make_pruner(self.pruner_name),
+                self.optuna_study, joined = create_or_join(
+                    self.storage, self.study_name, directions, sampler, make_pruner(self.pruner_name), stored is None
                 )
+            if joined is not None:  # another worker created it just now: its settings must be ours
+                stored = automm_meta(joined)
+                if stored != json.loads(json.dumps(meta)):
+                    raise AutommError(
+                        f"another worker created study {self.study_name!r} just now with other settings; "
+                        "start every worker with the same command"
+                    )
             if stored is None:
                 self.optuna_study.set_user_attr(attrs.META, meta)
                 self.optuna_study.set_user_attr(attrs.DATASET_SUMMARY, self.dataset.summary())

@@ -55,3 +55,24 @@ def fast_config() -> SearchConfig:
     return SearchConfig(
         folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64, max_epochs=30, patience=5
     )
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL server for the session (see `tests.postgres`); skips if none can be had."""
+    from tests.postgres import running_postgres, server_programs
+
+    why = server_programs()
+    if isinstance(why, str):
+        pytest.skip(why)
+    with running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A new empty database on the session's server, one per test."""
+    from tests.postgres import fresh_database
+
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return fresh_database(postgres_server, name)

@@ -151,9 +151,13 @@ def _assert_finished_with_nothing_lost(storage: str, victim: int) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["journal", "sqlite"])
-def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_path, kind):
-    storage = f"journal:{tmp_path / 'j.log'}" if kind == "journal" else f"sqlite:///{tmp_path / 'k.db'}"
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_path, kind, request):
+    storage = {
+        "journal": lambda: f"journal:{tmp_path / 'j.log'}",
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'k.db'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
+    }[kind]()
     cmd = _search_command(_toy_file(tmp_path), storage, tmp_path)
     victim, killed = _stop_mid_trial(cmd, storage, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL

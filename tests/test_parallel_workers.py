@@ -17,8 +17,10 @@ import numpy as np
 import optuna
 import pytest
 
+from automm.artifacts import sha256
 from automm.attrs import KB_POINTER, LAYER_BANK, MFAS_STEP, SURROGATE_EVIDENCE, TRIAL_WEIGHTS
 from automm.methods.ksnas.sampler import trial_generation
+from automm.storage import open_storage
 from tests.conftest import make_toy
 
 WORKER = textwrap.dedent(
@@ -26,9 +28,9 @@ WORKER = textwrap.dedent(
     import json, sys, optuna
     import automm
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    data, journal, artifacts, method, settings = sys.argv[1:6]
+    data, storage, artifacts, method, settings = sys.argv[1:6]
     study = automm.Study(
-        data=data, storage="journal:" + journal, study_name="shared", artifact_dir=artifacts, seed=0, method=method,
+        data=data, storage=storage, study_name="shared", artifact_dir=artifacts, seed=0, method=method,
         config=automm.SearchConfig(folds=1, fusion_dim=16, max_views=3, dropout=0.0, lr=5e-3, batch_size=64,
                                    max_epochs=20, patience=3),
         **json.loads(settings),
@@ -38,7 +40,10 @@ WORKER = textwrap.dedent(
 )
 
 
-def _run_workers(tmp_path: Path, method: str, settings: str, n: int = 3) -> tuple[optuna.Study, Path]:
+def _run_workers(
+    tmp_path: Path, method: str, settings: str, n: int = 3, storage: str | None = None
+) -> tuple[optuna.Study, Path]:
+    """``n`` worker processes on one study (default storage: a journal file); the study and its artifact folder."""
     toy = make_toy(n=240)
     data = tmp_path / "toy.npz"
     s = toy.splits
@@ -46,31 +51,39 @@ def _run_workers(tmp_path: Path, method: str, settings: str, n: int = 3) -> tupl
     np.savez(data, **arrays, labels=toy.labels, train=s.train, val=s.val, test=s.test)
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    journal, artifacts = tmp_path / "journal.log", tmp_path / "artifacts"
+    storage = storage or f"journal:{tmp_path / 'journal.log'}"
+    artifacts = tmp_path / "artifacts"
     root = Path(__file__).resolve().parents[1]
     env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
-    args = [sys.executable, str(script), str(data), str(journal), str(artifacts), method, settings]
+    args = [sys.executable, str(script), str(data), storage, str(artifacts), method, settings]
     workers = [
         subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(n)
     ]
     for w in workers:
         out, _ = w.communicate(timeout=600)
         assert w.returncode == 0, out
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
-    return optuna.load_study(study_name="shared", storage=storage), artifacts
+    return optuna.load_study(study_name="shared", storage=open_storage(storage)), artifacts
 
 
 @pytest.mark.slow
-def test_ksnas_workers_share_one_kb_and_one_surrogate_evidence(tmp_path):
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_ksnas_workers_share_one_kb_and_one_surrogate_evidence(tmp_path, kind, request):
     settings = '{"ksnas": {"population_size": 4, "generations": 4, "surrogate_pool": 2}, "knowledge": {"kb_epochs": 2}}'
-    study, artifacts = _run_workers(tmp_path, "ksnas", settings)
+    storage = request.getfixturevalue("postgres_url") if kind == "postgresql" else None
+    study, artifacts = _run_workers(tmp_path, "ksnas", settings, n=4, storage=storage)
+    assert not [t.number for t in study.trials if t.state != optuna.trial.TrialState.COMPLETE]  # nothing lost
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     gens = Counter(trial_generation(t) for t in complete)
     assert set(gens) == {0, 1, 2, 3} and all(n >= 4 for n in gens.values())  # N=4 per generation, T=4
-    assert len(complete) <= 4 * (4 + 2)  # each generation may take one extra trial per other worker
+    assert len(complete) <= 4 * (4 + 3)  # each generation may take one extra trial per other worker
+    for g in gens:  # no candidate evaluated twice in a generation
+        genotypes = [t.user_attrs["genotype"] for t in complete if trial_generation(t) == g]
+        assert len(set(genotypes)) == len(genotypes)
     attrs = study._storage.get_study_system_attrs(study._study_id)
     pointers = {int(k.removeprefix(KB_POINTER)): v for k, v in attrs.items() if k.startswith(KB_POINTER)}
     assert sorted(pointers) == [0, 1, 2, 3]
+    for pointer in pointers.values():  # each version's bytes are what its pointer recorded
+        assert sha256((artifacts / pointer["artifact_id"]).read_bytes()) == pointer["sha256"]
     for t in complete:  # every worker used the one recorded KB version of a generation
         assert t.user_attrs["kb_sha256"] == pointers[trial_generation(t)]["sha256"]
     diagrams = {t.user_attrs.get("diagram_artifact") for t in study.trials}

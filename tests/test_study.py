@@ -135,3 +135,25 @@ def test_a_study_another_worker_is_creating_is_waited_for(tmp_path):
     optuna.create_study(storage=url, study_name="foreign")
     with pytest.raises(AutommError, match="not made by automm"):
         automm_meta(settled_summary(url, "foreign", wait=0.3))
+
+
+def test_workers_creating_one_study_at_once_join_the_first(toy, fast_config, tmp_path, monkeypatch):
+    from automm import study as study_module
+
+    url = f"sqlite:///{tmp_path}/j.db"
+    first = automm.Study(toy, config=fast_config, storage=url, study_name="s", sampler="random")
+    real = study_module.settled_summary
+    calls = []
+
+    def not_yet_seen(storage, name, wait=15.0):  # this worker looked before the first one created it
+        calls.append(name)
+        return None if len(calls) == 1 else real(storage, name, wait)
+
+    monkeypatch.setattr(study_module, "settled_summary", not_yet_seen)
+    second = automm.Study(toy, config=fast_config, storage=url, study_name="s", sampler="random")
+    assert second.optuna_study._study_id == first.optuna_study._study_id
+    waiting = first.optuna_study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == len({t.user_attrs["baseline"] for t in waiting})  # first tries enqueued once
+    calls.clear()
+    with pytest.raises(AutommError, match="another worker created study 's' just now with other settings"):
+        automm.Study(toy, config=fast_config, storage=url, study_name="s", sampler="tpe")

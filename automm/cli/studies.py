@@ -11,7 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from automm.cli.app import app, out, user_errors
+from automm.cli.app import app, err, out, user_errors
 from automm.data.registry import DATASETS, default_data_dir
 from automm.reporting.report import write_report
 from automm.storage import existing_storage, open_storage
@@ -143,6 +143,9 @@ def report(
     out.print(escape(f"wrote {path}"), highlight=False)
 
 
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 @app.command()
 @user_errors
 def dashboard(
@@ -161,4 +164,10 @@ def dashboard(
     artifacts = artifact_dir or runs_dir / f"{study}_artifacts"
     artifacts.mkdir(parents=True, exist_ok=True)
     out.print(f"optuna-dashboard for {storage} at http://{host}:{port}/dashboard (Ctrl-C to stop)", highlight=False)
+    if host not in LOCAL_HOSTS:
+        err.print(
+            f"warning: {host} is reachable from other machines, and optuna-dashboard has no login: anyone who "
+            "reaches it can delete studies and artifacts (the knowledge base included)",
+            highlight=False,
+        )
     run_server(open_storage(storage), host=host, port=port, artifact_store=FileSystemArtifactStore(str(artifacts)))

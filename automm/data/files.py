@@ -6,6 +6,7 @@ import errno
 import os
 import stat
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,15 +61,19 @@ def npy_fits(header_source: object, available: int, where: str) -> None:
 
 
 def npz_members_fit(path: Path) -> None:
-    """`npy_fits` for every member of a .npz (a zip archive); a file that is no zip is refused here."""
+    """`npy_fits` for every member of a .npz (a zip archive), whose CRC-32 checksums must hold, so a
+    damaged archive is refused rather than read with changed values; a file that is no zip is refused."""
     if not zipfile.is_zipfile(path):
         raise AutommError(f"{shown(path)}: not a .npz file (not a zip archive of .npy arrays)")
     try:
         with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+            if damaged is not None:
+                raise AutommError(f"{shown(path)}: {damaged} is damaged (its checksum does not match)")
             for info in archive.infolist():
                 if not info.filename.endswith(".npy"):
                     continue
                 with archive.open(info) as member:
                     npy_fits(member, info.file_size, f"{shown(path)}: {info.filename}")
-    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError, zlib.error) as exc:
         raise AutommError(f"{shown(path)}: a damaged .npz archive ({exc})") from None

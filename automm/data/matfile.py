@@ -40,11 +40,14 @@ def _dense(arr: object, where: str) -> np.ndarray:
     arr = np.asarray(arr)
     if arr.dtype == object:
         raise AutommError(f"{where}: expected a numeric matrix, found a nested cell")
+    if arr.dtype.kind not in "biuf":
+        raise AutommError(f"{where}: expected a numeric matrix, got {arr.dtype}")
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
         raise AutommError(f"{where}: expected a 2-D matrix, got shape {arr.shape}")
-    return arr.astype(np.float32)
+    with np.errstate(over="ignore"):  # values past float32 become inf, which the data set refuses
+        return arr.astype(np.float32)
 
 
 def _orient(arr: np.ndarray, n: int, where: str) -> np.ndarray:

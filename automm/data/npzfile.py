@@ -21,6 +21,7 @@ Nothing is ever unpickled.
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def load_npz(path: str | Path, *, name: str | None = None, seed: int = 0) -> Mul
     try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+    except (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
         raise AutommError(f"{shown(path)}: not a readable .npz file ({exc})") from None
     return dataset_from_arrays(arrays, source=path, name=name or path.stem, seed=seed)
 
@@ -73,7 +74,10 @@ def dataset_from_arrays(
         raise AutommError(f"{source}: no 'labels' array")
     labels, task, names = encode_labels(arrays["labels"], shown(source))
     if "class_names" in arrays:
-        names = [str(c) for c in arrays["class_names"]]
+        given = np.asarray(arrays["class_names"])
+        if given.ndim != 1 or given.dtype.kind not in "USiu":
+            raise AutommError(f"{shown(source)}: class_names must be a vector of names, not {given.shape}")
+        names = [str(c) for c in given]
     try:
         if all(k in arrays for k in ("train", "val", "test")):
             n = labels.shape[0]

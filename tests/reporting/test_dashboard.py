@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.request
 
+import optuna
 import pytest
 from typer.testing import CliRunner
 
@@ -106,3 +107,17 @@ def test_dashboard_serves_trials_note_figures_and_diagrams(served):
 def test_dashboard_without_storage_is_a_user_error(tmp_path):
     result = CliRunner().invoke(app, ["dashboard", "--runs-dir", str(tmp_path)])
     assert result.exit_code == 2 and "no study storage" in result.output
+
+
+def test_a_non_local_host_is_warned_about(tmp_path, monkeypatch):
+    import optuna_dashboard
+
+    runs = tmp_path
+    optuna.create_study(storage=f"sqlite:///{runs / 'digits.db'}", study_name="digits")
+    monkeypatch.setattr(optuna_dashboard, "run_server", lambda *a, **k: None)
+    result = CliRunner().invoke(app, ["dashboard", "--runs-dir", str(runs), "--host", "0.0.0.0"])
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert "warning: 0.0.0.0 is reachable from other machines" in flat and "has no login" in flat
+    quiet = CliRunner().invoke(app, ["dashboard", "--runs-dir", str(runs)])
+    assert "warning" not in quiet.output

@@ -89,12 +89,14 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             return self.sample_at_random(study, trial, search_space)
         generation = self.get_trial_generation(study, trial)
         rng = np.random.default_rng([self.seed, trial.number])
-        taken = self._taken(study, trial, generation)
-        if generation == 0:
-            child = self._fresh(rng, taken)
-        else:
-            parents = self.get_parent_population(study, generation)
-            child = self._offspring(study, parents, generation, rng, taken)
+        with study_lock(self.lock_dir):  # workers choosing at once see each other's choice
+            taken = self._taken(study, trial, generation)
+            if generation == 0:
+                child = self._fresh(rng, taken)
+            else:
+                parents = self.get_parent_population(study, generation)
+                child = self._offspring(study, parents, generation, rng, taken)
+            study._storage.set_trial_system_attr(trial._trial_id, attrs.PROPOSED, str(child))
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
 
@@ -135,9 +137,14 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         """(genotypes in this generation, genotypes evaluated anywhere in the study)."""
         same_gen, evaluated = set(), set()
         for t in study.get_trials(deepcopy=False):
-            if t.number == trial.number or not self._is_genotype(t):
+            if t.number == trial.number:
                 continue
-            key = str(self.space.decode(t.params))
+            if self._is_genotype(t):
+                key = str(self.space.decode(t.params))
+            elif attrs.PROPOSED in t.system_attrs:  # chosen by another worker, not yet suggested
+                key = str(t.system_attrs[attrs.PROPOSED])
+            else:
+                continue
             if t.system_attrs.get(self._get_generation_key()) == generation:
                 same_gen.add(key)
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
