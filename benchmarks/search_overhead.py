@@ -27,10 +27,14 @@ from pathlib import Path
 
 try:
     from benchmarks._results import record
+    from benchmarks._timing import TIMER
 except ModuleNotFoundError:  # run as a script
     from _results import record  # type: ignore[no-redef]
+    from _timing import TIMER  # type: ignore[no-redef]
 
-CHILD = """
+CHILD = (
+    f"TIMER = {TIMER!r}"
+    + """
 import functools, json, sys, tempfile, time
 start_imports = time.perf_counter()
 import optuna, torch
@@ -41,38 +45,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 if hasattr(automm, "set_verbosity"):  # an older automm has no log of its own
     automm.set_verbosity(30)  # WARNING: no line per trial
-from optuna.storages._cached_storage import _CachedStorage
-
-spent = {"training": 0.0, "storage": 0.0}
-inside = {"training": 0, "storage": 0}
-
-def timed(kind, f):
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        if inside[kind]:
-            return f(*args, **kwargs)
-        inside[kind] += 1
-        t = time.perf_counter()
-        try:
-            return f(*args, **kwargs)
-        finally:
-            spent[kind] += time.perf_counter() - t
-            inside[kind] -= 1
-    return wrapper
-
-import importlib, pkgutil
-for info in pkgutil.walk_packages(automm.__path__, "automm."):  # every module, so every imported copy is wrapped
-    importlib.import_module(info.name)
-import automm.training, automm.linear
-originals = {automm.training.train_epoch, automm.training.predict_logits, automm.linear.fit_linear}
-for name, module in list(sys.modules.items()):
-    if name.startswith("automm") and module is not None:
-        for attr, value in list(vars(module).items()):
-            if callable(value) and any(value is o for o in originals):
-                setattr(module, attr, timed("training", value))
-for attr, value in list(vars(_CachedStorage).items()):
-    if callable(value) and not attr.startswith("_"):
-        setattr(_CachedStorage, attr, timed("storage", value))
+exec(TIMER)  # defines spent: seconds in training and in storage calls (see benchmarks/_timing.py)
 
 folds, trials = int(sys.argv[1]), int(sys.argv[2])
 with tempfile.TemporaryDirectory() as tmp:
@@ -83,6 +56,7 @@ with tempfile.TemporaryDirectory() as tmp:
     wall = time.perf_counter() - start
     print(json.dumps({"wall": wall, **spent, "one_off": one_off, "trials": study.n_finished()}))
 """
+)
 
 SETTINGS = {0: "default (automm's folds)", 1: "one split"}
 

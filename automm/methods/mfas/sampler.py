@@ -14,7 +14,8 @@ steps in trial-number order.
 A step's proposals are computed once, from the evidence available when its first trial
 starts, by whichever worker takes the study lock first, and cached in the study's system
 attributes, so every worker and a resumed study agree. Trials beyond ``iterations`` start
-further iterations at temperature ``t_min``.
+further iterations at temperature ``t_min``. A retried trial (its worker died) evaluates the slot of
+the trial it retries and takes no slot of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
 from automm.artifacts import set_study_system_attr, study_lock, study_system_attrs
+from automm.liveness import retried_from
 from automm.methods.encoding import SpaceSamplerMixin
 from automm.methods.mfas.settings import MFASSettings
 from automm.methods.mfas.space import MFASGenotype, MFASSpace
@@ -58,12 +60,18 @@ class MFASSampler(SpaceSamplerMixin, BaseSampler):
             return {}
         if not self.is_own_space(search_space):  # not this space: behave like random search
             return self.sample_at_random(study, trial, search_space)
-        step, slot = self.locate(trial.number)
+        step, slot = self.locate(trial.number - self._retries_before(study, trial.number))
         proposals = self.proposals(study, step)
         genotype = self.space.parse(proposals[slot % len(proposals)])
         return self.space.encode(genotype)
 
     # -- the schedule --------------------------------------------------------------------------
+    @staticmethod
+    def _retries_before(study: OptunaStudy, number: int) -> int:
+        """Retries (`automm.liveness.retry`) numbered below ``number``: each evaluates its failed
+        trial's slot, so it takes none of its own and the trials after it keep their slots."""
+        return sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and retried_from(t) is not None)
+
     def locate(self, number: int) -> tuple[int, int]:
         """(step index, slot) of trial ``number``: steps are filled in order."""
         step, start = 0, 0

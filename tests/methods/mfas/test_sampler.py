@@ -75,3 +75,22 @@ def test_surrogate_steers_towards_better_architectures():
     random_study.optimize(objective, n_trials=len(study.trials))
     assert sum(last) / 5 > sum(t.value for t in random_study.trials) / len(random_study.trials)
     assert max(level_three) >= 0.5 + 0.1 + 0.06 - 1e-9  # the best chain (all layers read a/2) was found
+
+
+def test_a_retried_trial_keeps_the_schedule():
+    from automm.liveness import retry
+
+    settings = MFASSettings(k=3, iterations=1, max_layers=2, first_level_max=4)
+    sampler = MFASSampler(SPACE, settings, seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(objective, n_trials=2)
+    trial = study.ask()  # its worker dies mid-trial
+    SPACE.suggest(trial)
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    retry(study, study.trials[-1])
+    study.optimize(objective, n_trials=sum(settings.level_sizes(SPACE)))
+    stored = study._storage.get_study_system_attrs(study._study_id)
+    steps = [stored[f"{STEP_ATTR}{s}"] for s in range(2)]
+    done = [str(SPACE.decode(t.params)) for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for proposals in steps:  # every proposal of both steps evaluated, the failed one by its retry
+        assert set(proposals) <= set(done)

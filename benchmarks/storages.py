@@ -1,0 +1,131 @@
+"""Trials per minute on each storage with 1, 2 and 4 workers, and the share of wall time outside training.
+
+The same search (digits preset, KS-NAS, seed 0, ``--trials`` trials at automm's default folds) on
+- SQLite (the default file; one worker: SQLite is not for several processes writing at once),
+- a journal file (``journal:PATH``; Optuna has no heartbeat there, automm writes liveness marks),
+- PostgreSQL (a throwaway local server from Debian's postgresql package, reached by a unix socket,
+  with Optuna's heartbeat; ``--postgres URL`` uses a server of your own),
+each run in a fresh process, workers started by ``Study.optimize(jobs=J)``. Training and storage
+time are timed in the first process by wrapping (see ``benchmarks/_timing.py``), so the shares are
+given for one worker only. On this 2-core machine 4 workers oversubscribe the cores: the rows with 4
+workers show the cost of coordination under contention, not a speed-up.
+
+Usage: python benchmarks/storages.py [--trials 20] [--workers 1,2,4] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._results import record  # noqa: E402
+from benchmarks._timing import TIMER  # noqa: E402
+
+CHILD = (
+    f"TIMER = {TIMER!r}"
+    + """
+import json, sys, time
+import optuna, torch
+import automm
+torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))])  # the first optimiser's one-off imports
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+automm.set_verbosity(30)
+exec(TIMER)
+storage, jobs, trials, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+study = automm.Study("digits", storage=storage, study_name="bench", runs_dir=runs)
+start = time.perf_counter()
+study.optimize(trials, jobs=jobs)
+wall = time.perf_counter() - start
+states = [t.state.name for t in study.optuna_study.trials]
+print(json.dumps({"wall": wall, **spent, "finished": study.n_finished(), "states": sorted(set(states))}))
+"""
+)
+
+
+@contextlib.contextmanager
+def postgres(url: str | None) -> Iterator[str | None]:
+    if url is not None:
+        yield url
+        return
+    from tests.postgres import running_postgres, server_programs
+
+    if isinstance(server_programs(), str):
+        yield None
+        return
+    with running_postgres() as started:
+        yield started
+
+
+def fresh_storage(kind: str, tmp: Path, server: str | None, index: int) -> str:
+    if kind == "SQLite":
+        return f"sqlite:///{tmp / f'run{index}.db'}"
+    if kind == "journal":
+        return f"journal:{tmp / f'run{index}.log'}"
+    from tests.postgres import fresh_database
+
+    assert server is not None
+    return fresh_database(server, f"bench{index}")
+
+
+def run(storage: str, jobs: int, trials: int, runs: Path) -> dict:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, storage, str(jobs), str(trials), str(runs)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of a throwaway local server")
+    args = parser.parse_args()
+    workers = [int(w) for w in args.workers.split(",")]
+    rows = []
+    with postgres(args.postgres) as server, tempfile.TemporaryDirectory() as tmp:
+        plan = [("SQLite", 1)] + [(k, j) for k in ("journal", "PostgreSQL") for j in workers]
+        for index, (kind, jobs) in enumerate(plan):
+            if kind == "PostgreSQL" and server is None:
+                print("no PostgreSQL server: its rows are skipped", flush=True)
+                continue
+            runs = Path(tmp) / f"runs{index}"
+            result = run(fresh_storage(kind, Path(tmp), server, index), jobs, args.trials, runs)
+            print(kind, jobs, result, flush=True)
+            rows.append((kind, jobs, result))
+    lines = [
+        f"A {args.trials}-trial digits search (KS-NAS preset, default folds, seed 0), one fresh process per row.",
+        "",
+        "| storage | workers | wall s | trials / min | outside training | of which storage | trial states |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind, jobs, r in rows:
+        shares = "| - | -"
+        if jobs == 1:
+            shares = f"| {100 * (r['wall'] - r['training']) / r['wall']:.1f}% | {100 * r['storage'] / r['wall']:.1f}%"
+        lines.append(
+            f"| {kind} | {jobs} | {r['wall']:.1f} | {60 * r['finished'] / r['wall']:.1f} {shares} | "
+            f"{', '.join(r['states'])} |"
+        )
+    body = "\n".join(lines)
+    print(body)
+    record("storages", "Storages: trials per minute and time outside training", body)
+
+
+if __name__ == "__main__":
+    main()
