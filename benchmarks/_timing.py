@@ -4,6 +4,27 @@ and every public method of Optuna's cached storage are wrapped, the outermost ca
 Afterwards ``spent`` holds the seconds of each. Wrapping costs microseconds a call, not a profiler's
 inflation. A string, so that it also runs against an older automm checkout."""
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_child(code: str, args: list[str], source: Path) -> dict:
+    """Run ``code`` (a child script printing one JSON line last) in a fresh process on the automm in
+    ``source``; its JSON."""
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=source,
+        env={**os.environ, "PYTHONPATH": str(source)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 TIMER = """
 import functools, importlib, pkgutil, sys, time
 from optuna.storages._cached_storage import _CachedStorage

@@ -19,18 +19,14 @@ Usage: python benchmarks/search_overhead.py [--trials 24] [--repeats 2] [--befor
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 try:
     from benchmarks._results import record
-    from benchmarks._timing import TIMER
+    from benchmarks._timing import TIMER, run_child
 except ModuleNotFoundError:  # run as a script
     from _results import record  # type: ignore[no-redef]
-    from _timing import TIMER  # type: ignore[no-redef]
+    from _timing import TIMER, run_child  # type: ignore[no-redef]
 
 CHILD = (
     f"TIMER = {TIMER!r}"
@@ -62,16 +58,7 @@ SETTINGS = {0: "default (automm's folds)", 1: "one split"}
 
 
 def run(source: Path, folds: int, trials: int) -> dict[str, float]:
-    env = {**os.environ, "PYTHONPATH": str(source)}
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(folds), str(trials)],
-        cwd=source,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, [str(folds), str(trials)], source)
 
 
 def main() -> None:

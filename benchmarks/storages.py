@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -29,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._results import record  # noqa: E402
-from benchmarks._timing import TIMER  # noqa: E402
+from benchmarks._timing import TIMER, run_child  # noqa: E402
 
 CHILD = (
     f"TIMER = {TIMER!r}"
@@ -78,16 +75,7 @@ def fresh_storage(kind: str, tmp: Path, server: str | None, index: int) -> str:
 
 
 def run(storage: str, jobs: int, trials: int, runs: Path) -> dict:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, storage, str(jobs), str(trials), str(runs)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, [storage, str(jobs), str(trials), str(runs)], ROOT)
 
 
 def main() -> None:
