@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any
 
 import optuna
-from optuna.storages import RetryFailedTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from automm import attrs
@@ -86,7 +85,7 @@ def retry(study: optuna.Study, trial: FrozenTrial) -> None:
 
 def retried_from(trial: FrozenTrial) -> int | None:
     """The number of the first trial ``trial`` retries (None: it is no retry)."""
-    return RetryFailedTrialCallback.retried_trial_number(trial)
+    return trial.system_attrs.get("failed_trial")  # what Optuna's RetryFailedTrialCallback records too
 
 
 def needs_own_mark(storage: Any) -> bool:
