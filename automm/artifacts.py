@@ -21,7 +21,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import optuna
 import torch
@@ -125,41 +125,65 @@ def set_trial_system_attr(trial: optuna.Trial, key: str, value: Any) -> None:
 
 
 # -- one writer at a time ------------------------------------------------------------------------
-_THREAD_LOCKS: dict[Path, threading.RLock] = {}
-_DEPTH: dict[Path, int] = {}
+_THREAD_LOCKS: dict[Any, threading.RLock] = {}
+_DEPTH: dict[Any, int] = {}
 _HANDLES: dict[Path, Any] = {}
 _GUARD = threading.Lock()
 
 
-@contextlib.contextmanager
-def study_lock(folder: str | Path | None) -> Iterator[None]:
-    """Hold an exclusive lock on ``folder/.automm.lock`` (the study's artifact folder).
+class SharedLock(Protocol):
+    """A lock every worker of a study can take, wherever it runs (e.g. `automm.places.AdvisoryLock`)."""
 
-    Every worker of a study shares that folder, so the lock orders its processes (a file
-    lock) and the threads of one process (an `RLock`); it is re-entrant within a thread.
-    ``None`` (no shared folder) locks nothing. Blocks until free; a dead process's lock is
-    released by the operating system.
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+@contextlib.contextmanager
+def study_lock(where: str | Path | SharedLock | None) -> Iterator[None]:
+    """Hold the study's exclusive lock: ``where`` is the artifact folder (a file lock on
+    ``folder/.automm.lock``) or a `SharedLock` (workers on several machines that share no folder).
+
+    The lock orders the study's processes and the threads of one process (an `RLock`); it is
+    re-entrant within a thread. ``None`` (no shared folder) locks nothing. Blocks until free; a
+    dead process's lock is released by the operating system (or the database).
     """
-    if folder is None:
+    if where is None:
         yield
         return
-    path = (Path(folder) / LOCK_FILE).resolve()
+    if isinstance(where, (str, Path)):
+        key: Any = (Path(where) / LOCK_FILE).resolve()
+        take, give = _file_lock(key)
+    else:
+        key, take, give = id(where), where.acquire, where.release
     with _GUARD:
-        rlock = _THREAD_LOCKS.setdefault(path, threading.RLock())
+        rlock = _THREAD_LOCKS.setdefault(key, threading.RLock())
     with rlock:
-        if _DEPTH.get(path, 0) == 0:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(path, "a+b")  # noqa: SIM115 - closed below, when the outermost holder leaves
-            if fcntl is not None:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            _HANDLES[path] = handle
-        _DEPTH[path] = _DEPTH.get(path, 0) + 1
+        if _DEPTH.get(key, 0) == 0:
+            take()
+        _DEPTH[key] = _DEPTH.get(key, 0) + 1
         try:
             yield
         finally:
-            _DEPTH[path] -= 1
-            if _DEPTH[path] == 0:
-                handle = _HANDLES.pop(path)
-                if fcntl is not None:
-                    fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-                handle.close()
+            _DEPTH[key] -= 1
+            if _DEPTH[key] == 0:
+                give()
+
+
+def _file_lock(path: Path) -> tuple[Any, Any]:
+    """(take, give) of an exclusive lock on the file ``path``."""
+
+    def take() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+b")  # noqa: SIM115 - closed by give()
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        _HANDLES[path] = handle
+
+    def give() -> None:
+        handle = _HANDLES.pop(path)
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+    return take, give

@@ -43,7 +43,8 @@ class RunnableStudy(Protocol):
     last_budget: TimeBudget | None
     dataset: MultimodalDataset
     study_name: str
-    artifact_dir: Path
+    artifact_dir: Path | str  # a folder, or s3://bucket
+    lock: Any  # what `automm.artifacts.study_lock` takes for this study
     device: Any  # a torch.device
     opened_as: tuple[Any, Any, Any, Any, Any]  # (dataset, data, data_dir, storage, runs_dir) as given to open it
 
@@ -115,7 +116,7 @@ def run_trials(
         if timeout <= 0:
             budget.stopped_by_budget = True
             return budget
-    reap = StaleTrials(study.artifact_dir)
+    reap = StaleTrials(study.lock)
     reap(study.optuna_study)  # a dead worker's trials, before this one adds its own
     with torch_threads(threads):
         study.optuna_study.optimize(
@@ -132,7 +133,7 @@ class StaleTrials:
     """Called before a run and as an Optuna callback: fails and retries trials of dead workers on a
     journal storage (`automm.liveness.fail_stale`; database storages use Optuna's heartbeat)."""
 
-    def __init__(self, lock_dir: Path | None) -> None:
+    def __init__(self, lock_dir: Any) -> None:
         self.lock_dir = lock_dir
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:

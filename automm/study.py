@@ -20,7 +20,6 @@ from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore
 
 from automm import attrs, results
 from automm.baselines import rank_views
@@ -39,6 +38,7 @@ from automm.methods import SearchContext, SearchMethod
 from automm.methods.tuning import TunedSpace, method_space, resolve
 from automm.metrics import PRIMARY_METRIC
 from automm.objective import FusionObjective
+from automm.places import artifact_location, artifact_store, shared_lock
 from automm.reporting.inspection import Inspector
 from automm.results import StudyQueries
 from automm.settings import SearchConfig, has_preset
@@ -116,7 +116,8 @@ class Study(StudyQueries):
         self.storage_url = storage if isinstance(storage, str) else type(storage).__name__  # for display
         with removed_if_refused(storage):  # a refused run leaves no empty study file behind
             self.storage = open_storage(storage)
-            self.artifact_dir = Path(artifact_dir or Path(runs_dir) / f"{self.study_name}_artifacts")
+            self.artifact_dir = artifact_location(artifact_dir, Path(runs_dir) / f"{self.study_name}_artifacts")
+            self.lock = shared_lock(self.artifact_dir, self.storage, self.study_name, Path(runs_dir))
 
             summary = settled_summary(self.storage, self.study_name)  # a worker may be creating it
             stored = automm_meta(summary) if summary is not None else None
@@ -164,7 +165,7 @@ class Study(StudyQueries):
             self.device = torch.device(device) if device is not None else default_device()
             self.metric = PRIMARY_METRIC[self.dataset.task]
             n_existing = 0 if summary is None else summary.n_trials
-            sampler = self.method.make_sampler(self.space, self.seed, n_existing, self.artifact_dir)
+            sampler = self.method.make_sampler(self.space, self.seed, n_existing, self.lock)
             directions = ["maximize", "minimize"] if self.minimize_params else ["maximize"]
             with optuna_in_step():  # no "A new study created" INFO line
                 self.optuna_study, joined = create_or_join(
@@ -202,14 +203,13 @@ class Study(StudyQueries):
 
     # -- storage and context -----------------------------------------------------------------------
     @property
-    def artifact_store(self) -> FileSystemArtifactStore:
-        self.artifact_dir.mkdir(parents=True, exist_ok=True)
-        return FileSystemArtifactStore(str(self.artifact_dir))
+    def artifact_store(self) -> Any:
+        return artifact_store(self.artifact_dir)
 
     @property
     def context(self) -> SearchContext:
         return SearchContext(
-            self.optuna_study, self.artifact_store, self.artifact_dir, self.dataset, self.config, self.seed, self.device
+            self.optuna_study, self.artifact_store, self.lock, self.dataset, self.config, self.seed, self.device
         )
 
     # -- search ------------------------------------------------------------------------------------

@@ -41,7 +41,13 @@ WORKER = textwrap.dedent(
 
 
 def _run_workers(
-    tmp_path: Path, method: str, settings: str, n: int = 3, storage: str | None = None
+    tmp_path: Path,
+    method: str,
+    settings: str,
+    n: int = 3,
+    storage: str | None = None,
+    artifacts: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[optuna.Study, Path]:
     """``n`` worker processes on one study (default storage: a journal file); the study and its artifact folder."""
     toy = make_toy(n=240)
@@ -52,9 +58,9 @@ def _run_workers(
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     storage = storage or f"journal:{tmp_path / 'journal.log'}"
-    artifacts = tmp_path / "artifacts"
+    artifacts = artifacts or tmp_path / "artifacts"
     root = Path(__file__).resolve().parents[1]
-    env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", **(env or {})}
     args = [sys.executable, str(script), str(data), storage, str(artifacts), method, settings]
     workers = [
         subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(n)
@@ -118,3 +124,23 @@ def test_mfas_workers_share_proposals_and_lose_no_layer_update(tmp_path):
     assert layer_files == {p["artifact_id"] for p in bank.values()}  # no lost update, no orphaned file
     offered = {t.number for t in complete if t.user_attrs.get("inherited_layers") is not None}
     assert {p["trial"] for p in bank.values()} <= offered
+
+
+@pytest.mark.slow
+def test_workers_on_postgresql_and_an_s3_store_share_one_kb(tmp_path, postgres_url, s3_bucket):
+    bucket, client, env = s3_bucket
+    settings = '{"ksnas": {"population_size": 4, "generations": 3}, "knowledge": {"kb_epochs": 2}}'
+    study, _ = _run_workers(tmp_path, "ksnas", settings, n=3, storage=postgres_url, artifacts=f"s3://{bucket}", env=env)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) == len(study.trials)
+    gens = Counter(trial_generation(t) for t in complete)
+    assert set(gens) == {0, 1, 2} and all(n >= 4 for n in gens.values())
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    pointers = {int(k.removeprefix(KB_POINTER)): v for k, v in attrs.items() if k.startswith(KB_POINTER)}
+    assert sorted(pointers) == [0, 1, 2]  # one version per generation, decided under the advisory lock
+    for t in complete:
+        assert t.user_attrs["kb_sha256"] == pointers[trial_generation(t)]["sha256"]
+    for pointer in pointers.values():  # in the bucket, byte for byte
+        body = client.get_object(Bucket=bucket, Key=pointer["artifact_id"])["Body"].read()
+        assert sha256(body) == pointer["sha256"]
+    assert not (tmp_path / "artifacts").exists()  # nothing went to a local folder

@@ -118,7 +118,10 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
     ),
     "pruner": (Annotated[str | None, typer.Option(help=f"One of {', '.join(PRUNERS)}.")], None),
     "artifact_dir": (
-        Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/NAME_artifacts).")],
+        Annotated[
+            str | None,
+            typer.Option(help="Artifact store: a folder or s3://BUCKET (default RUNS_DIR/NAME_artifacts)."),
+        ],
         None,
     ),
     "minimize_params": (

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from automm.cli.app import app, err, out, user_errors
 from automm.data.registry import DATASETS, default_data_dir
+from automm.places import artifact_location, artifact_store
 from automm.reporting.report import write_report
 from automm.storage import existing_storage, open_storage
 from automm.study import Study
@@ -56,10 +57,12 @@ StudyOpt = Annotated[str, typer.Option("--study", help="Study name.")]
 StorageOpt = Annotated[str | None, typer.Option(help="Storage URL or journal:PATH (default RUNS_DIR/STUDY.db).")]
 RunsOpt = Annotated[Path, typer.Option(help="Folder of the default SQLite storage.")]
 DataDirOpt = Annotated[Path | None, typer.Option(help="Where registered data sets live.")]
-ArtifactOpt = Annotated[Path | None, typer.Option(help="Artifact store (default RUNS_DIR/STUDY_artifacts).")]
+ArtifactOpt = Annotated[
+    str | None, typer.Option(help="Artifact store: a folder or s3://BUCKET (default RUNS_DIR/STUDY_artifacts).")
+]
 
 
-def _open(study: str, storage: str | None, runs_dir: Path, data_dir: Path | None, artifact_dir: Path | None) -> Study:
+def _open(study: str, storage: str | None, runs_dir: Path, data_dir: Path | None, artifact_dir: str | None) -> Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return Study.load(study, storage=storage, runs_dir=runs_dir, data_dir=data_dir, artifact_dir=artifact_dir)
 
@@ -157,12 +160,10 @@ def dashboard(
     port: Annotated[int, typer.Option(help="Port.")] = 8080,
 ) -> None:
     """Serve optuna-dashboard on the study's storage and artifact store (Ctrl-C stops it)."""
-    from optuna.artifacts import FileSystemArtifactStore
     from optuna_dashboard import run_server
 
     storage = existing_storage(study, storage, runs_dir)
-    artifacts = artifact_dir or runs_dir / f"{study}_artifacts"
-    artifacts.mkdir(parents=True, exist_ok=True)
+    artifacts = artifact_store(artifact_location(artifact_dir, runs_dir / f"{study}_artifacts"))
     out.print(f"optuna-dashboard for {storage} at http://{host}:{port}/dashboard (Ctrl-C to stop)", highlight=False)
     if host not in LOCAL_HOSTS:
         err.print(
@@ -170,4 +171,4 @@ def dashboard(
             "reaches it can delete studies and artifacts (the knowledge base included)",
             highlight=False,
         )
-    run_server(open_storage(storage), host=host, port=port, artifact_store=FileSystemArtifactStore(str(artifacts)))
+    run_server(open_storage(storage), host=host, port=port, artifact_store=artifacts)

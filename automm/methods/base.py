@@ -45,7 +45,7 @@ class SearchContext:
 
     optuna_study: optuna.Study
     artifact_store: Any
-    lock_dir: Path | None  # the folder every worker shares: `automm.artifacts.study_lock`
+    lock_dir: Any  # the study's shared lock: its artifact folder, or a `SharedLock` (`artifacts.study_lock`)
     dataset: MultimodalDataset
     config: SearchConfig
     seed: int
