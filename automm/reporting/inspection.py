@@ -20,6 +20,11 @@ import optuna
 from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
+try:  # a new trial's note is its version 1; the public save_note first reads every note of the study
+    from optuna_dashboard._note import save_note_with_version
+except ImportError:  # pragma: no cover - another optuna-dashboard
+    save_note_with_version = None
+
 from automm import attrs, results
 from automm.ensemble import differs_from_best
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
@@ -132,8 +137,11 @@ class Inspector:
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial`` and write its note."""
-        baseline = trial.user_attrs.get(attrs.BASELINE)
-        save_note(trial, trial_note(str(genotype), self.dataset.view_names, baseline))
+        note = trial_note(str(genotype), self.dataset.view_names, trial.user_attrs.get(attrs.BASELINE))
+        if save_note_with_version is None:
+            save_note(trial, note)
+        else:  # one write, not a read of every trial's note first
+            save_note_with_version(trial.storage, trial.study._study_id, trial._trial_id, 1, note)
         svg = self.draw(genotype)
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"trial{trial.number}_fusion.svg"
