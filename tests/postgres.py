@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+INSTALL_TRIED = "AUTOMM_POSTGRES_INSTALL_TRIED"
 DATABASE = "automm_test"
 USER = "automm"
 
@@ -26,10 +27,14 @@ def _bin(name: str) -> str | None:
 
 
 def _install() -> None:
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=600)
-        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, capture_output=True, timeout=900)
+    """apt-get install postgresql, once per machine and session (`.ci/run` has tried already)."""
+    if os.environ.get(INSTALL_TRIED) or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    os.environ[INSTALL_TRIED] = "1"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True, timeout=300)
+        subprocess.run(["apt-get", "install", "-y", "-q", "postgresql"], env=env, capture_output=True, timeout=300)
 
 
 def server_programs() -> tuple[str, str] | str:
