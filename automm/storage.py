@@ -33,7 +33,8 @@ def open_storage(storage: StorageLike) -> StorageLike:
     (`automm.liveness`); a journal file gets automm's own liveness marks.
     """
     if isinstance(storage, str) and storage.startswith("journal:"):
-        path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
+        path = _storage_file(storage)
+        assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
     if isinstance(storage, str) and "://" in storage and storage != "sqlite:///:memory:":
@@ -97,17 +98,23 @@ def file_name(study_name: str) -> str:
     return study_name
 
 
+def _storage_file(storage: StorageLike) -> Path | None:
+    """The file of a journal or SQLite storage (None: a server, memory or a storage object)."""
+    if not isinstance(storage, str):
+        return None
+    if storage.startswith("journal:"):
+        return Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
+    if storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
+        return Path(storage.removeprefix("sqlite:///"))
+    return None
+
+
 def _new_files(storage: StorageLike) -> list[Path]:
     """The files that opening ``storage`` would create (a SQLite or journal file not there yet)."""
-    if not isinstance(storage, str):
+    path = _storage_file(storage)
+    if path is None or path.exists():
         return []
-    if storage.startswith("journal:"):
-        path = Path(storage.removeprefix("journal:").removeprefix("//")).expanduser()
-    elif storage.startswith("sqlite:///") and storage != "sqlite:///:memory:":
-        path = Path(storage.removeprefix("sqlite:///"))
-    else:
-        return []
-    return [] if path.exists() else [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
+    return [path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")]
 
 
 @contextmanager

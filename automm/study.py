@@ -11,6 +11,7 @@ Queries are in `automm.results`, the delivered model in `automm.final`.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import warnings
@@ -202,8 +203,9 @@ class Study(StudyQueries):
             self.optuna_study.enqueue_trial(self.space.encode(genotype), user_attrs={attrs.BASELINE: name})
 
     # -- storage and context -----------------------------------------------------------------------
-    @property
+    @functools.cached_property
     def artifact_store(self) -> Any:
+        """The study's artifact store, made once (an S3 store holds a client)."""
         return artifact_store(self.artifact_dir)
 
     @property

@@ -27,7 +27,7 @@ import scipy.sparse
 from automm.data.dataset import MultimodalDataset
 from automm.data.files import checked_path
 from automm.data.labels import encode_labels
-from automm.data.splits import make_splits
+from automm.data.splits import make_splits, whole_numbers
 from automm.errors import AutommError
 
 LABEL_KEYS = ("Y", "y", "gt", "gnd", "label", "labels", "truth")
@@ -86,10 +86,7 @@ def _to_index(arr: object, what: str) -> np.ndarray:
     values = np.asarray(arr)
     if values.dtype.kind not in "iuf" or values.size == 0:
         raise AutommError(f"{what} must be a non-empty vector of row indices, got {values.dtype} {values.shape}")
-    values = values.reshape(-1)
-    if values.dtype.kind == "f" and not (np.isfinite(values).all() and np.all(np.mod(values, 1) == 0)):
-        raise AutommError(f"{what} must hold whole numbers (row indices), got fractional or missing values")
-    return values.astype(np.int64)
+    return whole_numbers(values, what)
 
 
 def load_mat(

@@ -31,15 +31,20 @@ def _split(idx: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> t
     return np.sort(keep), np.sort(held)
 
 
+def whole_numbers(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` (numbers, flattened) as int64, if every one is whole (floats such as 3.0 allowed)."""
+    values = values.reshape(-1)
+    if values.dtype.kind == "f" and not (np.isfinite(values).all() and np.all(np.mod(values, 1) == 0)):
+        raise AutommError(f"{what} must hold whole numbers (row indices), got fractional or missing values")
+    return values.astype(np.int64)
+
+
 def as_index(raw: object, what: str, n: int) -> np.ndarray:
     """A 1-D array of distinct row indices in [0, n) (whole-numbered floats allowed), else `AutommError`."""
     arr = np.asarray(raw)
     if arr.dtype.kind not in "iuf" or arr.ndim > 2 or (arr.ndim == 2 and 1 not in arr.shape):
         raise AutommError(f"{what} must be a vector of row indices, got {arr.dtype} of shape {arr.shape}")
-    arr = arr.reshape(-1)
-    if arr.dtype.kind == "f" and not (np.isfinite(arr).all() and np.all(np.mod(arr, 1) == 0)):
-        raise AutommError(f"{what} must hold whole numbers (row indices), got fractional or missing values")
-    idx = arr.astype(np.int64)
+    idx = whole_numbers(arr, what)
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         raise AutommError(f"{what} has indices outside the {n} samples")
     if np.unique(idx).size != idx.size:
