@@ -120,21 +120,33 @@ def _load(storage: str) -> optuna.Study:
 
 
 def _stop_mid_trial(cmd: list[str], storage: str, sig: int) -> tuple[int, subprocess.CompletedProcess]:
-    """Start the search, wait until a trial after the first is running its candidate, send ``sig``."""
-    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    deadline = time.time() + 240
-    victim = None
-    while victim is None and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-        try:
-            running = _load(storage).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        except Exception:  # not created yet
-            continue
-        victim = next((t.number for t in running if t.number >= 1 and attrs.GENOTYPE in t.user_attrs), None)
-    assert victim is not None, "no trial was caught running"
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=120)
-    return victim, subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    """Start the search, wait until a trial after the first is running its candidate, send ``sig``;
+    (the trial the signal stopped, the process). A trial may finish between being seen and the signal
+    landing: then the stopped trial is whichever ran next, and if the signal fell between trials the
+    command is started again."""
+    stopped_state = TrialState.RUNNING if sig == signal.SIGKILL else TrialState.FAIL
+    for _ in range(5):
+        proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        deadline = time.time() + 240
+        seen = None
+        while seen is None and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.02)
+            try:
+                running = _load(storage).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+            except Exception:  # not created yet
+                continue
+            seen = next((t.number for t in running if t.number >= 1 and attrs.GENOTYPE in t.user_attrs), None)
+        assert seen is not None, "no trial was caught running"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+        stopped = [
+            t.number
+            for t in _load(storage).get_trials(deepcopy=False, states=(stopped_state,))
+            if t.number >= seen and attrs.GENOTYPE in t.user_attrs
+        ]
+        if stopped:
+            return stopped[0], subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+    raise AssertionError("the signal never landed inside a trial")
 
 
 def _assert_finished_with_nothing_lost(storage: str, victim: int) -> None:
