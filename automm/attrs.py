@@ -29,6 +29,10 @@ KB_SHA256 = "kb_sha256"
 KB_CONTRIBUTES = "kb_contributes"
 # written by MFAS
 INHERITED_LAYERS = "inherited_layers"
+# written by BM-NAS
+BMNAS_RECIPE = "bmnas_recipe"  # the search's settings (its Optuna parameters, readable)
+BMNAS_SEARCH = "bmnas_search"  # summary: derivation epoch, architecture lr, decidedness, supernet scores
+BMNAS_HISTORY = "bmnas_history_artifact"  # JSON artifact: architecture weights and genotype per epoch
 
 # study user attributes
 META = "automm"  # data source, seed, method, settings: what a resumed study needs

@@ -23,6 +23,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 FUSION_OPS: tuple[str, ...] = ("add", "mul", "concat", "max", "avg")  # binary fusion operators (KS-NAS space)
+EXTRA_OPS: tuple[str, ...] = ("attention", "glu")  # BM-NAS's step ops, opt-in (``--ops``); concat is its ConcatFC
+KNOWN_OPS: tuple[str, ...] = FUSION_OPS + EXTRA_OPS
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 TUNABLE: tuple[str, ...] = ("lr", "weight_decay", "dropout", "fusion_dim")  # see `automm.methods.tuning`
 # what a study stored by an automm without these settings meant: one split, one network, plain training
@@ -102,9 +104,9 @@ class SearchConfig:
         untunable = [n for n in self.tune if n not in TUNABLE]
         if untunable:
             raise AutommError(f"cannot tune {', '.join(untunable)}; tunable: {', '.join(TUNABLE)}")
-        unknown = [op for op in self.ops if op not in FUSION_OPS]
+        unknown = [op for op in self.ops if op not in KNOWN_OPS]
         if unknown or not self.ops:
-            raise AutommError(f"unknown fusion operator(s) {unknown}; known: {', '.join(FUSION_OPS)}")
+            raise AutommError(f"unknown fusion operator(s) {unknown}; known: {', '.join(KNOWN_OPS)}")
 
     def train_config(self) -> TrainConfig:
         return TrainConfig(

@@ -70,6 +70,8 @@ def new_meta(
     """(method class, meta) of a new study; ``name`` picks the preset; ``options`` are CLI option values."""
     cls = method_class(requested["sampler"] or DEFAULT_METHOD)
     overrides = _plain(cls, overrides, options)
+    if _given(requested.get("config_fields")).get("ops") is not None and not cls.uses_ops:
+        raise AutommError(f"--ops (fusion operators) does not apply to method {cls.name}")
     preset = load_preset(name)
     meta = {
         "source": requested["source"],

@@ -68,9 +68,10 @@ class Study(StudyQueries):
     string of ``modality/feature`` names; stored). ``storage`` defaults to
     ``sqlite:///<runs_dir>/<study_name>.db`` and ``study_name`` to the data set's name. ``method``
     (alias ``sampler``; default ``ksnas``, see `automm.methods.METHODS`), ``seed``, ``config`` (or just
-    its ``folds``, ``ensemble_size`` and ``tune``), ``pruner`` and ``minimize_params`` default to the stored
-    values when resuming (to the preset when new). Further keywords (``ksnas=``, ``knowledge=``,
-    ``knowledge_sharing=``, ``mfas=``, ``nsga2=``, or all of them as ``settings={section: ...}``)
+    its ``folds``, ``ensemble_size``, ``tune`` and ``ops``, the fusion operators), ``pruner`` and
+    ``minimize_params`` default to the stored values when resuming (to the preset when new). Further
+    keywords (``ksnas=``, ``knowledge=``, ``knowledge_sharing=``, ``mfas=``, ``bmnas=``, ``nsga2=``, or all
+    of them as ``settings={section: ...}``)
     override sections of the method's settings: a dataclass, a dict of a few fields, or a plain value;
     ``options`` does the same by command-line option name (``{"population": 8}``, see
     `SearchMethod.options`).
@@ -93,6 +94,7 @@ class Study(StudyQueries):
         folds: int | None = None,
         ensemble_size: int | None = None,
         tune: list[str] | tuple[str, ...] | None = None,
+        ops: list[str] | tuple[str, ...] | str | None = None,
         pruner: str | None = None,
         minimize_params: bool | None = None,
         settings: dict[str, Any] | None = None,
@@ -105,9 +107,7 @@ class Study(StudyQueries):
         if method is not None and sampler is not None and method.lower() != sampler.lower():
             raise AutommError(f"method {method!r} and sampler {sampler!r} name different methods; give one")
         method = method or sampler
-        if isinstance(views, str):
-            views = [v.strip() for v in views.split(",")]
-        name, source = data_source(dataset, data, None if views is None else list(views))
+        name, source = data_source(dataset, data, None if views is None else _names(views))
         self.study_name = study_name or name
         self.has_preset = has_preset(name)  # without one, a search gets a default time budget
         if storage is None:
@@ -132,6 +132,7 @@ class Study(StudyQueries):
                     "folds": folds,
                     "ensemble_size": ensemble_size,
                     "tune": None if tune is None else list(tune),
+                    "ops": None if ops is None else _names(ops),
                 },
                 "minimize_params": minimize_params,
             }
@@ -389,3 +390,9 @@ class Study(StudyQueries):
             artifact_dir=artifact_dir,
             device=device,
         )
+
+
+def _names(value: list[str] | tuple[str, ...] | str) -> list[str]:
+    """A list of names from a list or a comma-separated string."""
+    items = value.split(",") if isinstance(value, str) else value
+    return [str(v).strip() for v in items if str(v).strip()]

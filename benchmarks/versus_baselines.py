@@ -60,6 +60,17 @@ def protocol_split(dataset: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.
     return np.sort(train), np.sort(test), None
 
 
+def write_protocol_npz(dataset: Any, seed: int, folder: Path) -> Path:
+    """``dataset`` as a `.npz` whose fixed ``train``/``test`` rows (and ``val``, where the data set fixes
+    them) are ``seed``'s protocol split: the path a user's own data takes."""
+    train, test, val = protocol_split(dataset, seed)
+    npz = folder / f"{dataset.name}_s{seed}.npz"
+    arrays = {f"views/{v}": x for v, x in dataset.views.items()}
+    fixed = {"train": train, "test": test} if val is None else {"train": train, "val": val, "test": test}
+    np.savez(npz, **arrays, labels=dataset.labels, class_names=np.array(dataset.class_names), **fixed)
+    return npz
+
+
 def baselines(dataset: Any, train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
     """Test accuracy of the four baselines, fitted on ``train`` (standardised on it) only."""
     from sklearn.linear_model import LogisticRegression
@@ -106,12 +117,9 @@ def automm_run(job: tuple[str, str, int, str]) -> dict[str, Any]:
     automm.set_verbosity(logging.WARNING)  # no line per trial
     name, column, seed, data_dir = job
     dataset = automm.load_dataset(name, data_dir=data_dir, seed=0)
-    train, test, val = protocol_split(dataset, seed)
+    test = protocol_split(dataset, seed)[1]
     with tempfile.TemporaryDirectory() as tmp:
-        npz = Path(tmp) / f"{name}_s{seed}.npz"
-        arrays = {f"views/{v}": x for v, x in dataset.views.items()}
-        fixed = {"train": train, "test": test} if val is None else {"train": train, "val": val, "test": test}
-        np.savez(npz, **arrays, labels=dataset.labels, class_names=np.array(dataset.class_names), **fixed)
+        npz = write_protocol_npz(dataset, seed, Path(tmp))
         settings: dict[str, Any] = {}
         if column in ("preset", "tuned"):
             preset = load_preset(name)

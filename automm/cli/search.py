@@ -89,6 +89,16 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
         ],
         None,
     ),
+    "ops": (
+        Annotated[
+            str | None,
+            typer.Option(
+                help="Fusion operators of the fusion-tree methods (ksnas, tpe, random, nsga2), comma-separated: "
+                "add, mul, concat, max, avg (the default) and BM-NAS's attention, glu."
+            ),
+        ],
+        None,
+    ),
     "time_budget": (
         Annotated[
             str | None,

@@ -55,9 +55,15 @@ class SearchContext:
 class TrialHooks:
     """What a method adds to the generic objective; the defaults add nothing.
 
-    Call order in a trial: `prepare` (before the duplicate check), then for a new evaluation
-    `before_fit`, `train_config`, training, `after_fit`; for a duplicate, `release`.
+    Call order in a trial: `derive` (the sampler's proposal -> the candidate), `prepare` (before the
+    duplicate check), then for a new evaluation `before_fit`, `train_config`, training, `after_fit`;
+    for a duplicate, `release`.
     """
+
+    def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
+        """The candidate to train for the sampler's ``proposal`` (default: the proposal itself). A method
+        whose trials search (BM-NAS) runs its search here on fold 0's ``train`` and ``val`` tensors."""
+        return proposal
 
     def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
         """Record method attributes on ``trial``; return its cache key (same key, same result)."""
@@ -88,6 +94,7 @@ class SearchMethod:
     proxy_scores: ClassVar[bool] = False  # True: search scores come from short training (retrain the best)
     summary_top: ClassVar[int] = 5  # rows of the summary table after a search
     tunes_settings: ClassVar[bool] = True  # whether its sampler handles `SearchConfig.tune`'s extra parameters
+    uses_ops: ClassVar[bool] = False  # whether its networks fuse with `SearchConfig.ops` (the fusion-tree space)
 
     def __init__(self, settings: dict[str, Any]) -> None:
         """``settings``: the stored section values (dicts or plain values), as `resolve_settings` made them."""
@@ -231,6 +238,10 @@ class SearchMethod:
         for name, value in self.settings.items():
             rows.update(asdict(value) if is_dataclass(value) else {name: value})
         return rows
+
+    def trial_lines(self, user_attrs: dict[str, Any]) -> list[str]:
+        """Extra Markdown lines for a trial's dashboard note, from its user attributes so far."""
+        return []
 
     def note_lines(self, optuna_study: optuna.Study) -> list[str]:
         """Extra Markdown lines for the dashboard note."""

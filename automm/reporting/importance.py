@@ -16,14 +16,18 @@ import numpy as np
 import plotly.graph_objects as go
 
 MIN_TRIALS = 5  # fewer scored trials than this rank nothing
+STRUCTURE = ("bmnas", "cell")  # words of a BM-NAS genotype that are structure, not fusion steps
 
 
 def architecture_features(genotype: str, views: list[str]) -> dict[str, float]:
     """Readable features of one genotype string (any method's: ``op(a,b)``, ``act(a+b)>act(c)``)."""
     tokens = re.findall(r"[^(),+>\s|]+(?=\()|[^(),+>\s|]+", genotype.split(" | ")[0])
-    ops = re.findall(r"([A-Za-z_][\w]*)\(", genotype.split(" | ")[0])
+    found = re.findall(r"([A-Za-z_][\w]*)\(", genotype.split(" | ")[0])
+    ops = [op for op in found if op not in STRUCTURE]
     used = [v for v in views if v in tokens]
     out: dict[str, float] = {f"uses {v}": float(v in used) for v in views}
+    if "cell" in found:  # BM-NAS: its cells hold the fusion steps
+        out["cells"] = float(found.count("cell"))
     for op in sorted(set(ops)):
         out[f"{op} steps"] = float(ops.count(op))
     out["views used"] = float(len(used))

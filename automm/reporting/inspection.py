@@ -137,7 +137,11 @@ class Inspector:
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial`` and write its note."""
-        note = trial_note(str(genotype), self.dataset.view_names, trial.user_attrs.get(attrs.BASELINE))
+        user_attrs = trial.user_attrs
+        note = trial_note(str(genotype), self.dataset.view_names, user_attrs.get(attrs.BASELINE))
+        extra = self.method.trial_lines(user_attrs)
+        if extra:
+            note += "\n\n" + "\n".join(extra)
         if save_note_with_version is None:
             save_note(trial, note)
         else:  # one write, not a read of every trial's note first

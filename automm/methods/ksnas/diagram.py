@@ -5,7 +5,15 @@ from __future__ import annotations
 from automm.methods.ksnas.space import Genotype
 from automm.reporting.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 
-OP_COLOURS = {"add": "#4e79a7", "mul": "#f28e2b", "concat": "#59a14f", "max": "#e15759", "avg": "#b07aa1"}
+OP_COLOURS = {
+    "add": "#4e79a7",
+    "mul": "#f28e2b",
+    "concat": "#59a14f",
+    "max": "#e15759",
+    "avg": "#b07aa1",
+    "attention": "#9c755f",
+    "glu": "#76b7b2",
+}
 
 
 def genotype_svg(genotype: Genotype, view_dims: dict[str, int] | None = None, fusion_dim: int | None = None) -> str:

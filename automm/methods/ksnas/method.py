@@ -26,6 +26,7 @@ class FusionTreeMethod(SearchMethod):
     """What every method over the KS-NAS fusion-tree space shares: space, network, diagram."""
 
     family = "ksnas"
+    uses_ops = True
 
     def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> SearchSpace:
         return SearchSpace(view_names, config.max_views, config.ops)
@@ -207,7 +208,9 @@ class KSNASMethod(FusionTreeMethod):
 
         def make_supernet() -> Supernet:
             torch.manual_seed(context.seed)
-            net = Supernet(dataset.view_dims, dataset.n_classes, config.fusion_dim, space.max_views, config.dropout)
+            net = Supernet(
+                dataset.view_dims, dataset.n_classes, config.fusion_dim, space.max_views, config.dropout, space.ops
+            )
             return net.to(context.device)
 
         builder = KnowledgeBuilder(

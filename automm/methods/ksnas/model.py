@@ -3,7 +3,7 @@
 Every chosen view is aligned to width FD (Linear + ReLU + dropout), fusion nodes combine
 slots as the genotype says, and a linear head maps the last slot to class logits.
 State-dict names are stable per layer role, and are the knowledge base's layer names:
-``align.<view>.*`` (one per view), ``fusion.n<j>_<op>.*`` (node j; only ``concat`` has
+``align.<view>.*`` (one per view), ``fusion.n<j>_<op>.*`` (node j; ``concat`` and ``glu`` have
 parameters), ``head.*``.
 """
 
@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from automm.methods.ksnas.ops import make_op
-from automm.methods.ksnas.space import OPS, Genotype
+from automm.methods.ksnas.space import Genotype
+from automm.settings import FUSION_OPS
 
 
 def align_layer(in_dim: int, fusion_dim: int, dropout: float) -> nn.Module:
@@ -68,12 +69,19 @@ class Supernet(nn.Module):
     """
 
     def __init__(
-        self, view_dims: dict[str, int], n_outputs: int, fusion_dim: int, max_views: int, dropout: float
+        self,
+        view_dims: dict[str, int],
+        n_outputs: int,
+        fusion_dim: int,
+        max_views: int,
+        dropout: float,
+        ops: tuple[str, ...] = FUSION_OPS,
     ) -> None:
+        """``ops``: the space's operators (a layer for each at each node position)."""
         super().__init__()
         self.align = nn.ModuleDict({v: align_layer(d, fusion_dim, dropout) for v, d in view_dims.items()})
         self.fusion = nn.ModuleDict(
-            {fusion_name(j, op): make_op(op, fusion_dim) for j in range(max(max_views - 1, 0)) for op in OPS}
+            {fusion_name(j, op): make_op(op, fusion_dim) for j in range(max(max_views - 1, 0)) for op in ops}
         )
         self.head = nn.Linear(fusion_dim, n_outputs)
 

@@ -27,9 +27,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, IntD
 from automm.data.dataset import FORBIDDEN_IN_VIEW_NAMES
 from automm.errors import AutommError
 from automm.methods.encoding import suggest_all
-from automm.settings import FUSION_OPS
+from automm.settings import FUSION_OPS, KNOWN_OPS
 
-OPS: tuple[str, ...] = FUSION_OPS
+OPS: tuple[str, ...] = KNOWN_OPS  # every operator a genotype may use; a space's default: FUSION_OPS
 
 
 @dataclass(frozen=True)
@@ -203,7 +203,7 @@ class SearchSpace:
 
     view_names: tuple[str, ...]
     max_views: int = 4
-    ops: tuple[str, ...] = OPS
+    ops: tuple[str, ...] = FUSION_OPS
 
     kind = "ksnas"
 

@@ -1,0 +1,176 @@
+"""BM-NAS as a `SearchMethod`: each trial runs a bilevel search, derives a genotype, trains it from scratch.
+
+Optuna's TPE proposes the search's own settings (`BMNASSpace`); the first trial runs the
+settings' defaults, so ``--trials 1`` is one plain BM-NAS run. `BilevelHooks.derive` searches on
+the trial's training rows (weights) and validation rows (architecture), stores the search's
+summary on the trial and its per-epoch architecture weights as a JSON artifact, and returns the
+derived genotype, which the generic objective then trains from scratch with early stopping.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any, ClassVar
+
+import optuna
+from optuna.artifacts import upload_artifact
+from torch import nn
+
+from automm import attrs
+from automm.errors import AutommError
+from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
+from automm.methods.bmnas.diagram import bmnas_svg
+from automm.methods.bmnas.model import BMNASNet
+from automm.methods.bmnas.search import bilevel_search
+from automm.methods.bmnas.settings import BMNASSettings
+from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe, BMNASSpace
+from automm.settings import SearchConfig
+from automm.training import TensorData
+
+DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other shapes and seeds
+
+
+class BilevelHooks(TrialHooks):
+    """Runs each trial's bilevel search (see module docstring); a recipe searched before is not searched again."""
+
+    def __init__(self, settings: BMNASSettings, context: SearchContext) -> None:
+        self.settings = settings
+        self.context = context
+
+    def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> BMNASGenotype:
+        recipe: BMNASRecipe = proposal
+        trial.set_user_attr(attrs.BMNAS_RECIPE, str(recipe))
+        earlier = _searched_with(trial.study, str(recipe))
+        if earlier is not None:  # same recipe, same seed: the same search
+            for name in (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY):
+                if name in earlier.user_attrs:
+                    trial.set_user_attr(name, earlier.user_attrs[name])
+            return BMNASGenotype.from_string(earlier.user_attrs[attrs.GENOTYPE])
+        ds, config = self.context.dataset, self.context.config
+        result = bilevel_search(
+            recipe,
+            self.settings,
+            train,
+            val,
+            ds.task,
+            n_outputs=ds.n_classes,
+            batch_size=config.batch_size,
+            dropout=config.dropout,
+            threshold=config.threshold,
+            seed=zlib.crc32(f"{self.context.seed}:bmnas:{recipe.seed}".encode()),
+        )
+        trial.set_user_attr(attrs.BMNAS_SEARCH, result.summary())
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"trial{trial.number}_bmnas_search.json"
+            path.write_text(json.dumps({"recipe": str(recipe), "arch_lr": result.arch_lr, "epochs": result.history}))
+            artifact_id = upload_artifact(
+                artifact_store=self.context.artifact_store,
+                file_path=str(path),
+                study_or_trial=trial,
+                mimetype="application/json",
+            )
+        trial.set_user_attr(attrs.BMNAS_HISTORY, artifact_id)
+        return result.genotype
+
+
+def _searched_with(study: optuna.Study, recipe: str) -> optuna.trial.FrozenTrial | None:
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if t.user_attrs.get(attrs.BMNAS_RECIPE) == recipe and attrs.BMNAS_SEARCH in t.user_attrs:
+            return t
+    return None
+
+
+class BMNASMethod(SearchMethod):
+    """BM-NAS (Yin et al., 2022): bilevel differentiable search of fusion cells (see module docstring)."""
+
+    name = "bmnas"
+    title = "BM-NAS"
+    family = "bmnas"
+    sections: ClassVar[dict[str, Any]] = {"bmnas": BMNASSettings}
+    tunes_settings = False  # its trials tune the search's own settings
+    options = (
+        MethodOption("bmnas_channels", ("--bmnas-channels",), "bmnas", "channels", int, "Channels C of a feature map."),
+        MethodOption("bmnas_length", ("--bmnas-length",), "bmnas", "length", int, "Positions L of a feature map."),
+        MethodOption("bmnas_cells", ("--bmnas-cells",), "bmnas", "cells", int, "Fusion cells."),
+        MethodOption("bmnas_steps", ("--bmnas-steps",), "bmnas", "steps", int, "Steps per cell."),
+        MethodOption("bmnas_epochs", ("--bmnas-epochs",), "bmnas", "epochs", int, "Search epochs per trial."),
+        MethodOption(
+            "bmnas_arch_lr", ("--bmnas-arch-lr",), "bmnas", "arch_lr", float, "Architecture learning rate (0: auto)."
+        ),
+    )
+
+    @property
+    def bmnas(self) -> BMNASSettings:
+        return self.settings["bmnas"]
+
+    def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> BMNASSpace:
+        if len(view_names) < 2:
+            raise AutommError("BM-NAS fuses two or more views; this data set has one")
+        return BMNASSpace(view_names, self.bmnas)
+
+    def make_sampler(
+        self, space: BMNASSpace, seed: int, n_existing: int, lock_dir: Path | None
+    ) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed + n_existing)
+
+    def build_net(
+        self,
+        space: BMNASSpace,
+        genotype: BMNASGenotype,
+        view_dims: dict[str, int],
+        n_outputs: int,
+        config: SearchConfig,
+    ) -> nn.Module:
+        return BMNASNet(genotype, view_dims, n_outputs, config.dropout)
+
+    @classmethod
+    def net_from_export(cls, meta: dict[str, Any]) -> nn.Module:
+        genotype = BMNASGenotype.from_string(meta["genotype"])
+        return BMNASNet(genotype, meta["view_dims"], len(meta["class_names"]), float(meta["dropout"]))
+
+    def export_info(self, space: BMNASSpace, config: SearchConfig) -> dict[str, Any]:
+        return {"space": self.family, "dropout": config.dropout}
+
+    def diagram(
+        self, space: BMNASSpace, genotype: BMNASGenotype, view_dims: dict[str, int], config: SearchConfig
+    ) -> str:
+        return bmnas_svg(genotype, view_dims)
+
+    def baseline_genotypes(self, space: BMNASSpace, ranked_views: list[str]) -> list[tuple[str, BMNASRecipe]]:
+        """The settings' own search first (what the paper runs)."""
+        return [("BM-NAS with the default settings", space.default_recipe())]
+
+    def default_trials(self, space: BMNASSpace, preset_trials: int) -> int:
+        return DEFAULT_TRIALS
+
+    def hooks(self, context: SearchContext, space: BMNASSpace, train: TensorData) -> TrialHooks:
+        return BilevelHooks(self.bmnas, context)
+
+    def describe(self) -> str:
+        b = self.bmnas
+        lr = f"{b.arch_lr:g}" if b.arch_lr > 0 else "auto"
+        shape = f"C={b.channels}, L={b.length}, {b.cells} cells x {b.steps} steps"
+        return f"{shape}, {b.epochs} search epochs, arch lr {lr}"
+
+    def plan(self, n_trials: int) -> str:
+        if n_trials <= 1:
+            return "one BM-NAS search with the default settings"
+        return f"a BM-NAS search with the default settings, then {n_trials - 1} more with settings TPE proposes"
+
+    def trial_lines(self, user_attrs: dict[str, Any]) -> list[str]:
+        """The search's recipe, how decided its architecture weights were, and its supernet scores."""
+        search = user_attrs.get(attrs.BMNAS_SEARCH)
+        if not search:
+            return []
+        curve = search["supernet_val_curve"]
+        return [
+            f"- search: `{user_attrs.get(attrs.BMNAS_RECIPE)}`, architecture lr {search['arch_lr']:g}, "
+            f"{search['epochs']} epochs, {search['seconds']:.1f} s",
+            f"- derived at epoch {search['best_epoch']} (best supernet validation score "
+            f"{max(curve):.4f}; per epoch: {', '.join(f'{s:.3f}' for s in curve)})",
+            f"- architecture weights decided by a mean margin of {search['margin_mean']:.3f} "
+            f"(smallest {search['margin_min']:.3f}; 0 = uniform); per-epoch weights: the trial's JSON artifact",
+        ]
