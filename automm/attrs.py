@@ -33,6 +33,7 @@ INHERITED_LAYERS = "inherited_layers"
 BMNAS_RECIPE = "bmnas_recipe"  # the search's settings (its Optuna parameters, readable)
 BMNAS_SEARCH = "bmnas_search"  # summary: derivation epoch, architecture lr, decidedness, supernet scores
 BMNAS_HISTORY = "bmnas_history_artifact"  # JSON artifact: architecture weights and genotype per epoch
+BMNAS_SUPERNET = "bmnas_supernet"  # pointer (artifact id, sha256) to the supernet's weights at the derivation epoch
 
 # study user attributes
 META = "automm"  # data source, seed, method, settings: what a resumed study needs

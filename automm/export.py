@@ -34,6 +34,7 @@ from torch import nn
 from automm.artifacts import sha256
 from automm.bagged import combine
 from automm.data.preprocess import Standardizer
+from automm.data.tokens import pool_tokens
 from automm.errors import AutommError, option
 from automm.files import staged_folder
 from automm.methods import network_from_export
@@ -199,12 +200,19 @@ class FusionModel:
         return f"FusionModel({self.task}, {len(self.class_names)} classes, views {views}{score}; {members})"
 
     def _inputs(self, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+        """Standardised tensors of the views the model reads; a token view (N, L, d) is mean-pooled over
+        its real tokens (marked by ``views["<view>_mask"]``, else all), as the search saw it."""
         out = {}
         n = None
         for v, width in self.meta["view_dims"].items():
             if v not in views:
                 raise AutommError(f"the model needs view {v!r}; got {', '.join(views) or 'none'}")
             arr = np.asarray(views[v], dtype=np.float32)
+            if arr.ndim == 3 and arr.shape[2] == width:
+                mask = views.get(f"{v}_mask")
+                if mask is not None and np.shape(mask) != arr.shape[:2]:
+                    raise AutommError(f"the mask of view {v!r} must be {arr.shape[:2]}, got {np.shape(mask)}")
+                arr = pool_tokens(arr, None if mask is None else np.asarray(mask, dtype=bool))
             if arr.ndim != 2 or arr.shape[1] != width:
                 raise AutommError(f"view {v!r} must be (N, {width}), got {arr.shape}")
             if n is not None and arr.shape[0] != n:

@@ -27,6 +27,7 @@ from automm.baselines import rank_views
 from automm.budget import DEFAULT_TIME_BUDGET, TimeBudget, parse_duration
 from automm.data.dataset import MultimodalDataset
 from automm.data.registry import load_dataset
+from automm.data.tokens import pooled
 from automm.device import default_device
 from automm.ensemble import EnsembleChoice
 from automm.errors import AutommError
@@ -149,13 +150,12 @@ class Study(StudyQueries):
             self.preset_trials: int = int(meta.get("preset_trials", 30))
             self.minimize_params: bool = bool(meta.get("minimize_params", False))
 
-            if isinstance(dataset, MultimodalDataset):
-                self.dataset = dataset
-            else:
-                given = meta["source"]
-                self.dataset = load_dataset(
+            given = meta["source"]
+            if not isinstance(dataset, MultimodalDataset):
+                dataset = load_dataset(
                     given["dataset"], data=given["data"], data_dir=data_dir, seed=self.seed, views=given.get("views")
                 )
+            self.dataset = dataset if self.method.uses_tokens else pooled(dataset)  # vectors: tokens mean-pooled
             check_views(self.study_name, meta, dict(self.dataset.view_dims))
             self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
             if self.config.tune:

@@ -46,7 +46,7 @@ def datasets(
                 ds = info.load(where, 0)
                 s = ds.splits
                 row += [
-                    ", ".join(f"{v}[{d}]" for v, d in ds.view_dims.items()),
+                    ", ".join(ds.view_labels()),
                     f"{len(s.train)}/{len(s.val)}/{len(s.test)}",
                 ]
         table.add_row(*row)

@@ -35,8 +35,11 @@ def view_modality(view_name: str) -> str:
 class MultimodalDataset:
     """Features from several views of the same samples, with labels and splits.
 
-    - ``views``: ordered mapping view name -> float array (N, d). A view's name is
+    - ``views``: ordered mapping view name -> float array (N, d), or (N, L, d) for a *token view*
+      (L tokens of d channels: text tokens, image regions, audio frames). A view's name is
       ``modality/feature`` (e.g. ``image/layer3``); a name without '/' is its own modality.
+    - ``masks``: for token views with padding, view name -> (N, L) bool (True: a real token; every row
+      has one); padded positions are set to 0. A token view without a mask has no padding.
     - ``labels``: (N,) ints in [0, C) for ``multiclass``; (N, C) of 0/1 for ``multilabel``.
     - ``splits``: train/val/test row indices; test rows are for final evaluation only.
     - ``fixed_validation``: the validation rows were given with the data (they may keep groups,
@@ -53,9 +56,11 @@ class MultimodalDataset:
     class_names: list[str] = field(default_factory=list)
     description: str = ""
     fixed_validation: bool = False
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.views = {str(k): v for k, v in self.views.items()}
+        self.masks = {str(k): v for k, v in self.masks.items()}
         _validate(self)
 
     @property
@@ -72,7 +77,13 @@ class MultimodalDataset:
 
     @property
     def view_dims(self) -> dict[str, int]:
-        return {k: int(v.shape[1]) for k, v in self.views.items()}
+        """Each view's width: its features, or a token view's channels."""
+        return {k: int(v.shape[-1]) for k, v in self.views.items()}
+
+    @property
+    def token_lengths(self) -> dict[str, int]:
+        """The token views and their token counts L."""
+        return {k: int(v.shape[1]) for k, v in self.views.items() if v.ndim == 3}
 
     @property
     def modalities(self) -> dict[str, list[str]]:
@@ -91,11 +102,21 @@ class MultimodalDataset:
             )
         if len(set(names)) != len(names):
             raise _fail(self.name, f"view names repeat: {', '.join(names)}")
-        return replace(self, views=dict(zip(names, self.views.values(), strict=True)))
+        renamed = dict(zip(self.views, names, strict=True))
+        return replace(
+            self,
+            views={renamed[k]: v for k, v in self.views.items()},
+            masks={renamed[k]: m for k, m in self.masks.items()},
+        )
+
+    def view_labels(self) -> list[str]:
+        """Each view with its shape: ``image/fc[64]``, a token view ``text/minilm[32 x 384]`` (L x d)."""
+        lengths = self.token_lengths
+        return [f"{k}[{lengths[k]} x {d}]" if k in lengths else f"{k}[{d}]" for k, d in self.view_dims.items()]
 
     def summary(self) -> str:
         s, n_modalities = self.splits, len(self.modalities)
-        views = ", ".join(f"{k}[{d}]" for k, d in self.view_dims.items())
+        views = ", ".join(self.view_labels())
         return (
             f"{self.name}: {self.task}, {self.n_samples} samples, {self.n_classes} classes, "
             f"{len(self.views)} views of {n_modalities} modalit{'y' if n_modalities == 1 else 'ies'} ({views}), "
@@ -121,19 +142,31 @@ def _validate(ds: MultimodalDataset) -> None:
         if not view_name or any(c in view_name for c in FORBIDDEN_IN_VIEW_NAMES):
             raise _fail(name, f"view name {view_name!r} must be non-empty without any of {FORBIDDEN_IN_VIEW_NAMES!r}")
         arr = np.asarray(arr)
-        if arr.ndim != 2:
-            raise _fail(name, f"view {view_name!r} must be 2-D (samples x features), got shape {arr.shape}")
-        if arr.shape[1] == 0:
-            raise _fail(name, f"view {view_name!r} has zero width")
+        if arr.ndim not in (2, 3):
+            raise _fail(
+                name,
+                f"view {view_name!r} must be 2-D (samples x features) or 3-D (samples x tokens x channels), "
+                f"got shape {arr.shape}",
+            )
+        if arr.shape[-1] == 0 or arr.shape[1] == 0:
+            raise _fail(
+                name,
+                f"view {view_name!r} has zero width" if arr.shape[-1] == 0 else f"view {view_name!r} has no tokens",
+            )
         if arr.shape[0] != n:
             raise _fail(name, f"view {view_name!r} has {arr.shape[0]} samples but labels have {n}")
         if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
             raise _fail(name, f"view {view_name!r} must be real numbers, got dtype {arr.dtype}")
         arr = arr.astype(np.float32, copy=False)
+        if view_name in ds.masks:
+            arr = _masked(ds, view_name, arr)
         if not np.isfinite(arr).all():
-            bad = int((~np.isfinite(arr)).any(axis=1).sum())
+            bad = int((~np.isfinite(arr)).reshape(n, -1).any(axis=1).sum())
             raise _fail(name, f"view {view_name!r} has NaN or inf values in {bad} samples; impute or drop them")
         ds.views[view_name] = arr
+    stray = sorted(set(ds.masks) - set(ds.views))
+    if stray:
+        raise _fail(name, f"mask(s) for view(s) {', '.join(stray)} that the data set does not have")
 
     if ds.task == "multiclass":
         if labels.ndim != 1:
@@ -166,6 +199,24 @@ def _validate(ds: MultimodalDataset) -> None:
         raise _fail(name, f"needs at least 2 classes, got {n_classes}")
 
     _validate_splits(ds, n)
+
+
+def _masked(ds: MultimodalDataset, view_name: str, arr: np.ndarray) -> np.ndarray:
+    """A token view with its padded positions set to 0, after checking its mask (kept as bool)."""
+    mask = np.asarray(ds.masks[view_name])
+    if arr.ndim != 3:
+        raise _fail(ds.name, f"view {view_name!r} has a mask but no tokens (shape {arr.shape})")
+    if mask.shape != arr.shape[:2]:
+        raise _fail(ds.name, f"the mask of view {view_name!r} has shape {mask.shape}, expected {arr.shape[:2]}")
+    if mask.dtype != np.bool_:
+        if not np.isin(mask, (0, 1)).all():
+            raise _fail(ds.name, f"the mask of view {view_name!r} must be bool (or 0/1)")
+        mask = mask.astype(bool)
+    empty = int((~mask.any(axis=1)).sum())
+    if empty:
+        raise _fail(ds.name, f"view {view_name!r} has {empty} samples without any token; drop them")
+    ds.masks[view_name] = mask
+    return np.where(mask[:, :, None], arr, np.float32(0.0))
 
 
 def _validate_splits(ds: MultimodalDataset, n: int) -> None:

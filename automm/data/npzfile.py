@@ -4,7 +4,9 @@ Keys (all arrays, rows aligned); in a folder, key ``k`` is the file ``<folder>/k
 folder is exactly an unzipped `.npz` (``views/image/layer3.npy``, ``labels.npy``, ...):
 
 - ``views/<modality>/<feature>``: one (N, d) float array per view, e.g. ``views/image/layer3``;
-  a key ``views/<name>`` without a second '/' is a view that is its own modality.
+  a key ``views/<name>`` without a second '/' is a view that is its own modality. A *token view*
+  is (N, L, d): L tokens (text tokens, image regions, audio frames) of d channels; padding is
+  marked by an optional (N, L) bool ``views/<name>_mask`` (True: a real token).
 - ``labels``: (N,) integer class codes (any integers; sorted distinct values become classes)
   or (N, C) 0/1 for multilabel.
 - optional ``class_names``: (C,) strings.
@@ -68,6 +70,7 @@ def dataset_from_arrays(
 ) -> MultimodalDataset:
     """Build a dataset from the layout's keys; ``source`` names the file or folder in errors."""
     views = {k.removeprefix("views/"): v for k, v in arrays.items() if k.startswith("views/")}
+    masks = {k.removesuffix("_mask"): views.pop(k) for k in list(views) if _is_mask(k, views)}
     if not views:
         raise AutommError(f"{source}: no views; store each view under a key 'views/<modality>/<feature>'")
     if "labels" not in arrays:
@@ -96,4 +99,11 @@ def dataset_from_arrays(
         class_names=names,
         description=f"from {source}",
         fixed_validation="val" in arrays,
+        masks=masks,
     )
+
+
+def _is_mask(key: str, views: Mapping[str, np.ndarray]) -> bool:
+    """Whether ``key`` names the padding mask of a token view (``<view>_mask`` beside a 3-D ``<view>``)."""
+    base = key.removesuffix("_mask")
+    return key.endswith("_mask") and base in views and np.ndim(views[base]) == 3

@@ -95,6 +95,7 @@ class SearchMethod:
     summary_top: ClassVar[int] = 5  # rows of the summary table after a search
     tunes_settings: ClassVar[bool] = True  # whether its sampler handles `SearchConfig.tune`'s extra parameters
     uses_ops: ClassVar[bool] = False  # whether its networks fuse with `SearchConfig.ops` (the fusion-tree space)
+    uses_tokens: ClassVar[bool] = False  # whether its networks take token views (N, L, d); else they are pooled
 
     def __init__(self, settings: dict[str, Any]) -> None:
         """``settings``: the stored section values (dicts or plain values), as `resolve_settings` made them."""

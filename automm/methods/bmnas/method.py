@@ -4,7 +4,8 @@ Optuna's TPE proposes the search's own settings (`BMNASSpace`); the first trial 
 settings' defaults, so ``--trials 1`` is one plain BM-NAS run. `BilevelHooks.derive` searches on
 the trial's training rows (weights) and validation rows (architecture), stores the search's
 summary on the trial and its per-epoch architecture weights as a JSON artifact, and returns the
-derived genotype, which the generic objective then trains from scratch with early stopping.
+derived genotype, which the generic objective then trains from scratch with early stopping. The
+supernet at the derivation epoch is kept as a safetensors artifact (`supernet_weights` reads it back).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
+import torch
 from optuna.artifacts import upload_artifact
 from torch import nn
 
-from automm import attrs
+from automm import artifacts, attrs
 from automm.errors import AutommError
 from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.bmnas.diagram import bmnas_svg
@@ -45,7 +47,7 @@ class BilevelHooks(TrialHooks):
         trial.set_user_attr(attrs.BMNAS_RECIPE, str(recipe))
         earlier = _searched_with(trial.study, str(recipe))
         if earlier is not None:  # same recipe, same seed: the same search
-            for name in (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY):
+            for name in (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY, attrs.BMNAS_SUPERNET):
                 if name in earlier.user_attrs:
                     trial.set_user_attr(name, earlier.user_attrs[name])
             return BMNASGenotype.from_string(earlier.user_attrs[attrs.GENOTYPE])
@@ -73,7 +75,20 @@ class BilevelHooks(TrialHooks):
                 mimetype="application/json",
             )
         trial.set_user_attr(attrs.BMNAS_HISTORY, artifact_id)
+        supernet = f"trial{trial.number}_bmnas_supernet.safetensors"
+        trial.set_user_attr(
+            attrs.BMNAS_SUPERNET, artifacts.upload_weights(self.context.artifact_store, result.state, trial, supernet)
+        )
         return result.genotype
+
+
+def supernet_weights(artifact_store: Any, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor]:
+    """The supernet of ``trial``'s search at its derivation epoch (`automm.methods.bmnas.supernet`), read
+    from its safetensors artifact and checked against the sha256 recorded on the trial."""
+    pointer = trial.user_attrs.get(attrs.BMNAS_SUPERNET)
+    if pointer is None:
+        raise AutommError(f"trial {trial.number} holds no BM-NAS supernet")
+    return artifacts.get_weights(artifact_store, pointer, f"the BM-NAS supernet of trial {trial.number}")
 
 
 def _searched_with(study: optuna.Study, recipe: str) -> optuna.trial.FrozenTrial | None:

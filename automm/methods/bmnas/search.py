@@ -34,6 +34,7 @@ class SearchResult:
     arch_lr: float
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)  # one entry per epoch
+    state: dict[str, torch.Tensor] = field(default_factory=dict)  # the supernet at the derivation epoch (CPU)
 
     def summary(self) -> dict[str, Any]:
         """A few numbers for the trial's attributes and note."""
@@ -80,7 +81,7 @@ def bilevel_search(
     val_labels = val.labels.cpu().numpy()
     val_batches = _batches(len(val), batch_size, generator, device)
     history: list[dict[str, Any]] = []
-    best_score, best_epoch, best = -np.inf, 0, net.derive()
+    best_score, best_epoch, best, state = -np.inf, 0, net.derive(), {}
     for epoch in range(settings.epochs):
         for group in weights.param_groups:
             group["lr"] = settings.lr_min + (settings.lr - settings.lr_min) * 0.5 * (
@@ -107,7 +108,8 @@ def bilevel_search(
         )
         if score >= best_score:
             best_score, best_epoch, best = score, epoch + 1, genotype
-    return SearchResult(best, best_epoch, arch_lr, time.perf_counter() - start, history)
+            state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+    return SearchResult(best, best_epoch, arch_lr, time.perf_counter() - start, history, state)
 
 
 def _step(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from automm.methods.bmnas.ops import LinearGLU, ScaledDotAttention
+from automm.methods.bmnas.ops import ConcatFC, LinearGLU, ScaledDotAttention
 
 
 class Add(nn.Module):
@@ -33,17 +33,6 @@ class Max(nn.Module):
 class Avg(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return 0.5 * (x + y)
-
-
-class ConcatProject(nn.Module):
-    """Concatenate, then project back to FD with a fully connected layer and ReLU."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.proj = nn.Linear(2 * dim, dim)
-
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.proj(torch.cat([x, y], dim=-1)))
 
 
 def positions(dim: int) -> int:
@@ -67,7 +56,7 @@ class VectorAttention(nn.Module):
 def make_op(name: str, dim: int) -> nn.Module:
     """The fusion operator called ``name`` (one of `automm.settings.KNOWN_OPS`) for width ``dim``."""
     if name == "concat":
-        return ConcatProject(dim)
+        return ConcatFC(dim)  # concatenate, then project back to FD with a fully connected layer and ReLU
     if name == "glu":
         return LinearGLU(dim)
     if name == "attention":

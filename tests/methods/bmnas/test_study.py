@@ -1,12 +1,17 @@
+import dataclasses
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import automm
 from automm import attrs
 from automm.cli import app
+from automm.errors import AutommError
+from automm.methods.bmnas.method import supernet_weights
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe
+from automm.methods.bmnas.supernet import BMNASSupernet
 from tests.conftest import make_toy
 
 SMALL = {"channels": 8, "length": 2, "cells": 1, "steps": 1, "epochs": 3, "warmup": 1}
@@ -31,6 +36,15 @@ def test_a_bmnas_trial_searches_derives_and_trains_and_the_result_is_delivered(t
     history = json.loads((study.artifact_dir / first.user_attrs[attrs.BMNAS_HISTORY]).read_text())
     assert len(history["epochs"]) == 3
     assert {"cell.0.x", "cell.0.y", "cell.0.step.0.op"} <= set(history["epochs"][0]["weights"])
+    # the supernet is a safetensors artifact, verified on load; a damaged file is refused
+    state = supernet_weights(study.artifact_store, first)
+    recipe = study.space.decode(first.params)
+    fresh = BMNASSupernet(recipe, study.dataset.view_dims, study.dataset.n_classes, 0.0)
+    assert set(state) == set(fresh.state_dict())
+    path = study.artifact_dir / first.user_attrs[attrs.BMNAS_SUPERNET]["artifact_id"]
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    with pytest.raises(AutommError, match="corrupted or was modified"):
+        supernet_weights(study.artifact_store, first)
     # the dashboard note tells how decided the search was
     from optuna_dashboard._note import get_note_from_system_attrs
 
@@ -66,6 +80,14 @@ def test_bmnas_needs_two_views_and_refuses_options_of_other_methods(tmp_path):
         app, ["search", "--dataset", "digits", "--method", "bmnas", "--population", "4", "--runs-dir", str(tmp_path)]
     )
     assert result.exit_code == 2 and "--population does not apply to method bmnas" in result.output
+    result = runner.invoke(
+        app, ["search", "--dataset", "digits", "--method", "bmnas", "--ops", "glu", "--runs-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2 and "--ops (fusion operators) does not apply to method bmnas" in result.output
+    toy = make_toy(n=240)
+    one_view = dataclasses.replace(toy, views={"left/feat": toy.views["left/feat"]})
+    with pytest.raises(AutommError, match="BM-NAS fuses two or more views"):
+        automm.Study(one_view, method="bmnas", runs_dir=tmp_path / "one")
 
 
 def test_cli_search_with_bmnas_on_digits_end_to_end(tmp_path):

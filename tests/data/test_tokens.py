@@ -1,0 +1,127 @@
+"""Token views (N, L, d): validation, masks, the `.npz` and `.npy`-folder layouts, pooling, a search."""
+
+import numpy as np
+import pytest
+
+import automm
+from automm.data.dataset import MultimodalDataset
+from automm.data.npzfile import load_npy_folder, load_npz
+from automm.data.splits import make_splits
+from automm.data.tokens import pool_tokens, pooled
+from automm.errors import AutommError
+
+
+def _token_data(n: int = 200, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """A vector view and a padded token view (L 6, d 3); the label is in the token view's real tokens."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    lengths = rng.integers(1, 7, n)
+    mask = np.arange(6)[None, :] < lengths[:, None]
+    tokens = rng.standard_normal((n, 6, 3)).astype(np.float32)
+    tokens[:, :, 0] += 2.0 * labels[:, None]  # every real token carries the label
+    tokens[~mask] = np.nan  # padding may hold anything
+    return {"text/tokens": tokens, "image/vec": rng.standard_normal((n, 4))}, mask, labels
+
+
+MASK = _token_data()[1]
+
+
+def _dataset(**changes) -> MultimodalDataset:
+    views, mask, labels = _token_data()
+    fields = {
+        "name": "tok",
+        "views": views,
+        "labels": labels,
+        "task": "multiclass",
+        "splits": make_splits(labels, seed=0),
+        "masks": {"text/tokens": mask},
+    }
+    return MultimodalDataset(**{**fields, **changes})
+
+
+def test_a_token_view_keeps_its_tokens_and_its_padding_becomes_zero():
+    ds = _dataset()
+    assert ds.view_dims == {"text/tokens": 3, "image/vec": 4}
+    assert ds.token_lengths == {"text/tokens": 6}
+    assert "text/tokens[6 x 3]" in ds.summary() and "image/vec[4]" in ds.summary()
+    mask = ds.masks["text/tokens"]
+    assert mask.dtype == bool and np.isfinite(ds.views["text/tokens"]).all()
+    assert (ds.views["text/tokens"][~mask] == 0).all()
+    renamed = ds.with_view_names(["text/minilm", "image/fc"])
+    assert set(renamed.masks) == {"text/minilm"}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"masks": {"text/tokens": np.ones((200, 5), bool)}}, "expected \\(200, 6\\)"),
+        ({"masks": {"text/tokens": MASK, "image/vec": np.ones((200, 4), bool)}}, "has a mask but no tokens"),
+        ({"masks": {"text/tokens": MASK, "text/other": np.ones((200, 6), bool)}}, "does not have"),
+        ({"masks": {"text/tokens": np.zeros((200, 6), bool)}}, "200 samples without any token"),
+        ({"masks": {"text/tokens": np.full((200, 6), 2)}}, "must be bool"),
+        ({"masks": {}}, "NaN or inf values in"),  # without a mask, NaN tokens are real tokens
+        ({"views": {"x": np.zeros((200, 2, 2, 2))}, "masks": {}}, "2-D \\(samples x features\\) or 3-D"),
+        ({"views": {"x": np.zeros((200, 0, 2))}, "masks": {}}, "has no tokens"),
+    ],
+)
+def test_bad_token_views_and_masks_are_refused_with_a_message(change, message):
+    with pytest.raises(AutommError, match=message):
+        _dataset(**change)
+
+
+def test_pooling_is_the_mean_over_real_tokens():
+    tokens = np.arange(12, dtype=np.float32).reshape(2, 3, 2)
+    mask = np.array([[True, True, False], [True, False, False]])
+    tokens[~mask] = np.nan
+    assert np.allclose(pool_tokens(tokens, mask), [[1.0, 2.0], [6.0, 7.0]])
+    assert np.allclose(pool_tokens(np.ones((2, 3, 2)), None), 1.0)
+    flat = pooled(_dataset())
+    assert flat.token_lengths == {} and flat.masks == {} and flat.view_dims == {"text/tokens": 3, "image/vec": 4}
+    ds = _dataset()
+    expected = pool_tokens(ds.views["text/tokens"], ds.masks["text/tokens"])
+    assert np.allclose(flat.views["text/tokens"], expected)
+
+
+@pytest.mark.parametrize("form", ["npz", "folder"])
+def test_the_npz_and_npy_folder_layouts_take_token_views_and_their_masks(tmp_path, form):
+    views, mask, labels = _token_data()
+    arrays = {"views/text/tokens": views["text/tokens"], "views/text/tokens_mask": mask}
+    arrays |= {"views/image/vec": views["image/vec"], "labels": labels}
+    if form == "npz":
+        np.savez(tmp_path / "d.npz", **arrays)
+        ds = load_npz(tmp_path / "d.npz")
+    else:
+        for key, value in arrays.items():
+            (tmp_path / "d" / key).parent.mkdir(parents=True, exist_ok=True)
+            np.save(tmp_path / "d" / f"{key}.npy", value)
+        ds = load_npy_folder(tmp_path / "d")
+    assert ds.view_names == ["text/tokens", "image/vec"] or set(ds.view_names) == {"text/tokens", "image/vec"}
+    assert np.array_equal(ds.masks["text/tokens"], mask)
+    # a *_mask key beside a vector view is a view of its own
+    np.savez(
+        tmp_path / "e.npz", **{"views/a": views["image/vec"], "views/a_mask": views["image/vec"], "labels": labels}
+    )
+    assert set(load_npz(tmp_path / "e.npz").view_names) == {"a", "a_mask"}
+
+
+def test_a_search_over_token_views_pools_them_and_the_model_pools_token_arrays(tmp_path):
+    ds = _dataset()
+    study = automm.Study(ds, method="tpe", runs_dir=tmp_path, folds=1, ensemble_size=1)
+    assert study.dataset.token_lengths == {}  # the fusion-tree networks take vectors
+    study.optimize(3)
+    model = automm.load_model(study.export(tmp_path / "model", genotype=study.best_genotype))
+    test = ds.splits.test
+    tokens, mask = ds.views["text/tokens"][test].copy(), ds.masks["text/tokens"][test]
+    tokens[~mask] = np.nan  # what a user's padding may hold
+    with_tokens = model.predict_proba(
+        {"text/tokens": tokens, "text/tokens_mask": mask, "image/vec": ds.views["image/vec"][test]}
+    )
+    flat = study.dataset.views
+    with_vectors = model.predict_proba({v: flat[v][test] for v in flat})
+    assert np.allclose(with_tokens, with_vectors, atol=1e-6)
+    accuracy = (with_tokens.argmax(1) == ds.labels[test]).mean()
+    assert accuracy > 0.8  # the label is in the pooled tokens
+    with pytest.raises(AutommError, match="the mask of view"):
+        model.predict(
+            {"text/tokens": tokens, "text/tokens_mask": mask[:, :3], "image/vec": ds.views["image/vec"][test]}
+        )
