@@ -9,8 +9,9 @@ A slot's input is the weighted sum of its candidates (``none`` adds nothing); a 
 the weighted sum of its ops over its two inputs.
 
 Derivation (`derive`): cell k reads the pair (i, j), i != j, with the largest product of slot x's
-weight of i and slot y's weight of j, ``none`` left out; each step reads its slots' strongest
-candidates other than ``none`` (repeats allowed) with its strongest op. `decidedness` says how
+weight of i and slot y's weight of j, ``none`` left out; each step reads its two inputs by the same
+rule (two different nodes: the paper lets a step read one node twice, which left derived steps such
+as ``glu(y,y)`` that fuse nothing; benchmarks/RESULTS.md, "BM-NAS") with its strongest op. `decidedness` says how
 far the weights are from uniform: per choice, the margin of its strongest candidate over the next.
 """
 
@@ -148,12 +149,9 @@ class BMNASSupernet(nn.Module):
         arch, r = self.arch, self.recipe
         out: dict[str, int] = {}
         for k in range(r.cells):
-            pair = torch.outer(_strengths(arch.alpha_x[k]), _strengths(arch.alpha_y[k]))
-            pair.fill_diagonal_(-1.0)  # a cell's two inputs differ
-            out[f"alpha_x.{k}"], out[f"alpha_y.{k}"] = divmod(int(pair.argmax()), pair.shape[1])
+            out[f"alpha_x.{k}"], out[f"alpha_y.{k}"] = _pair(arch.alpha_x[k], arch.alpha_y[k])
         for i in range(r.cells * r.steps):
-            out[f"beta_x.{i}"] = int(_strengths(arch.beta_x[i]).argmax())
-            out[f"beta_y.{i}"] = int(_strengths(arch.beta_y[i]).argmax())
+            out[f"beta_x.{i}"], out[f"beta_y.{i}"] = _pair(arch.beta_x[i], arch.beta_y[i])
             out[f"gamma.{i}"] = int(arch.gamma[i].detach().argmax())
         return out
 
@@ -187,6 +185,15 @@ class BMNASSupernet(nn.Module):
                 out[f"cell.{k}.step.{s}.y"] = _named(arch.beta_y[index], nodes)
                 out[f"cell.{k}.step.{s}.op"] = _named(arch.gamma[index], list(STEP_OPS))
         return out
+
+
+def _pair(x_logits: torch.Tensor, y_logits: torch.Tensor) -> tuple[int, int]:
+    """The two different candidates (i, j) with the largest product of slot x's weight of i and slot y's
+    weight of j, ``none`` left out."""
+    pair = torch.outer(_strengths(x_logits), _strengths(y_logits))
+    pair.fill_diagonal_(-1.0)
+    i, j = divmod(int(pair.argmax()), pair.shape[1])
+    return i, j
 
 
 def _strengths(logits: torch.Tensor) -> torch.Tensor:

@@ -39,8 +39,8 @@ def test_derivation_takes_the_strongest_pair_and_the_strongest_edges_and_ops():
     # cell 1 over (a, b, c, cell.0, none)
     _set(net.arch.alpha_x[1], [0.0, 0.0, 0.0, 4.0, 0.0])
     _set(net.arch.alpha_y[1], [3.0, 0.0, 0.0, 0.0, 0.0])
-    _set(net.arch.beta_x[2], [0.0, 2.0, 0.0])  # step 0 of cell 1 reads y ...
-    _set(net.arch.beta_y[2], [0.0, 2.0, 0.0])  # ... twice (repeats allowed inside a cell)
+    _set(net.arch.beta_x[2], [0.0, 2.0, 0.0])  # step 0 of cell 1: both slots want y most; two different
+    _set(net.arch.beta_y[2], [1.0, 2.0, 0.0])  # nodes by the cells' rule: (y, x) e^3 beats (x, y) e^2
     _set(net.arch.beta_x[3], [0.0, 0.0, 2.0, 0.0])  # step 1 of cell 1 reads step.0 and x
     _set(net.arch.beta_y[3], [2.0, 0.0, 0.0, 5.0])
     _set(net.arch.gamma[2], [0.0, 3.0, 0.0, 0.0])
@@ -49,7 +49,7 @@ def test_derivation_takes_the_strongest_pair_and_the_strongest_edges_and_ops():
     assert (genotype.cells[0].x, genotype.cells[0].y) == ("a", "c")
     cell = genotype.cells[1]
     assert (cell.x, cell.y) == ("cell.0", "a")
-    assert str(cell.steps[0]) == "attention(y,y)"
+    assert str(cell.steps[0]) == "attention(y,x)"
     assert str(cell.steps[1]) == "concatfc(step.0,x)"
     assert genotype.channels == 8 and genotype.length == 4
     BMNASGenotype.from_string(str(genotype))  # a valid genotype

@@ -98,4 +98,5 @@ def test_space_limits():
         space.encode(Genotype.from_string("mul(a,b)"))
     with pytest.raises(AutommError, match="unknown fusion operator"):
         SearchSpace(("a",), ops=("sub",))
-    assert set(OPS) == {"add", "mul", "concat", "max", "avg"}
+    assert set(OPS) == {"add", "mul", "concat", "max", "avg", "attention", "glu"}  # glu, attention: opt-in
+    assert SearchSpace(("a", "b")).ops == ("add", "mul", "concat", "max", "avg")  # the default pool
