@@ -82,15 +82,18 @@ def put_weights(store: Any, state: State, kind: str) -> dict[str, Any]:
     return {"artifact_id": artifact_id, "sha256": sha256(data), "bytes": len(data)}
 
 
-def upload_weights(store: Any, state: State, owner: optuna.Study | optuna.Trial, filename: str) -> dict[str, Any]:
-    """Like `put_weights`, but registered as an artifact of ``owner`` (listed in optuna-dashboard)."""
-    data = state_to_bytes(state)
+def upload_bytes(store: Any, data: bytes, owner: optuna.Study | optuna.Trial, filename: str, mimetype: str) -> str:
+    """Register ``data`` as an artifact of ``owner`` named ``filename`` (listed in optuna-dashboard); its id."""
     with tempfile.TemporaryDirectory() as tmp:  # upload_artifact takes a file path
         path = Path(tmp) / filename
         path.write_bytes(data)
-        artifact_id = upload_artifact(
-            artifact_store=store, file_path=str(path), study_or_trial=owner, mimetype=WEIGHT_MIMETYPE
-        )
+        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=owner, mimetype=mimetype)
+
+
+def upload_weights(store: Any, state: State, owner: optuna.Study | optuna.Trial, filename: str) -> dict[str, Any]:
+    """Like `put_weights`, but registered as an artifact of ``owner`` (listed in optuna-dashboard)."""
+    data = state_to_bytes(state)
+    artifact_id = upload_bytes(store, data, owner, filename, WEIGHT_MIMETYPE)
     return {"artifact_id": artifact_id, "sha256": sha256(data), "bytes": len(data)}
 
 

@@ -39,6 +39,13 @@ LEGACY_CONFIG: dict[str, object] = {
 }
 
 
+def refuse_invalid(settings: object, checks: dict[str, bool], what: str) -> None:
+    """Raise `AutommError` ``invalid <what> <field>=<value>`` for the first field whose check is False."""
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        raise AutommError(f"invalid {what} {bad[0]}={getattr(settings, bad[0])!r}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimiser and stopping rule for one network."""
@@ -98,9 +105,7 @@ class SearchConfig:
             "folds": self.folds == 0 or 2 <= self.folds <= 20 or self.folds == 1,
             "ensemble_size": 1 <= self.ensemble_size <= 100,
         }
-        bad = [k for k, ok in checks.items() if not ok]
-        if bad:
-            raise AutommError(f"invalid setting {bad[0]}={getattr(self, bad[0])!r}")
+        refuse_invalid(self, checks, "setting")
         untunable = [n for n in self.tune if n not in TUNABLE]
         if untunable:
             raise AutommError(f"cannot tune {', '.join(untunable)}; tunable: {', '.join(TUNABLE)}")

@@ -29,7 +29,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
@@ -37,17 +36,9 @@ from automm.liveness import HEARTBEAT_ENV, retried_from  # noqa: E402
 from automm.methods.ksnas.sampler import trial_generation  # noqa: E402
 from automm.storage import open_storage  # noqa: E402
 from benchmarks._results import record  # noqa: E402
-from tests.conftest import make_toy  # noqa: E402
+from tests.conftest import small_search_command, toy_npz  # noqa: E402
 
 HEARTBEAT = 1  # seconds; the grace period is three
-
-
-def command(data: Path, storage: str, runs: Path) -> list[str]:
-    return [
-        sys.executable, "-c", "from automm.cli import app; app()", "search", "--data", str(data),
-        "--storage", storage, "--study-name", "faults", "--runs-dir", str(runs), "--folds", "1",
-        "--population", "4", "--generations", "3", "--kb-epochs", "1", "--no-export", "-q",
-    ]  # fmt: skip
 
 
 def environment() -> dict[str, str]:
@@ -120,13 +111,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        toy, data = make_toy(n=600), tmp / "toy.npz"
-        s = toy.splits
-        np.savez(data, **{f"views/{k}": v for k, v in toy.views.items()}, labels=toy.labels,
-                 train=s.train, val=s.val, test=s.test)  # fmt: skip
+        data = toy_npz(tmp / "toy.npz")
         with storages(args.storages.split(","), tmp) as urls:
             for kind, url in urls.items():
-                cmd = command(data, url, tmp / f"runs_{kind}")
+                cmd = small_search_command(data, url, tmp / f"runs_{kind}", "faults")
                 kills = 0
                 for _ in range(args.kills):
                     kills += kill_mid_trial(cmd, url)

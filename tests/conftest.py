@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +103,21 @@ def s3_bucket(monkeypatch):
     client.create_bucket(Bucket="automm-test")
     yield "automm-test", client, env
     server.stop()
+
+
+def toy_npz(path: Path, n: int = 600) -> Path:
+    """`make_toy` written as a `.npz` with its fixed splits (for searches run as separate processes)."""
+    toy = make_toy(n=n)
+    s = toy.splits
+    np.savez(path, **{f"views/{k}": v for k, v in toy.views.items()}, labels=toy.labels,
+             train=s.train, val=s.val, test=s.test)  # fmt: skip
+    return path
+
+
+def small_search_command(data: Path, storage: str, runs: Path, study_name: str) -> list[str]:
+    """A short KS-NAS search of ``data`` as its own process (one split, 4 x 3 generations, no export)."""
+    return [
+        sys.executable, "-c", "from automm.cli import app; app()", "search", "--data", str(data),
+        "--storage", storage, "--study-name", study_name, "--runs-dir", str(runs), "--folds", "1",
+        "--population", "4", "--generations", "3", "--kb-epochs", "1", "--no-export", "-q",
+    ]  # fmt: skip

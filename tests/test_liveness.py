@@ -5,12 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -28,7 +26,7 @@ from automm.liveness import (
 )
 from automm.methods.ksnas.sampler import trial_generation
 from automm.storage import open_storage
-from tests.conftest import make_toy
+from tests.conftest import small_search_command, toy_npz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -95,22 +93,6 @@ def test_fail_stale_fails_and_retries_only_trials_without_a_sign_of_life(tmp_pat
 # -- real processes, real signals ------------------------------------------------------------------
 
 
-def _search_command(data: Path, storage: str, runs: Path) -> list[str]:
-    return [
-        sys.executable, "-c", "from automm.cli import app; app()", "search", "--data", str(data),
-        "--storage", storage, "--study-name", "killed", "--runs-dir", str(runs), "--folds", "1",
-        "--population", "4", "--generations", "3", "--kb-epochs", "1", "--no-export", "-q",
-    ]  # fmt: skip
-
-
-def _toy_file(tmp_path: Path) -> Path:
-    toy, path = make_toy(n=600), tmp_path / "toy.npz"
-    s = toy.splits
-    np.savez(path, **{f"views/{k}": v for k, v in toy.views.items()}, labels=toy.labels,
-             train=s.train, val=s.val, test=s.test)  # fmt: skip
-    return path
-
-
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", HEARTBEAT_ENV: "1"}
 
@@ -170,7 +152,7 @@ def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_p
         "sqlite": lambda: f"sqlite:///{tmp_path / 'k.db'}",
         "postgresql": lambda: request.getfixturevalue("postgres_url"),
     }[kind]()
-    cmd = _search_command(_toy_file(tmp_path), storage, tmp_path)
+    cmd = small_search_command(toy_npz(tmp_path / "toy.npz"), storage, tmp_path, "killed")
     victim, killed = _stop_mid_trial(cmd, storage, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
     assert _load(storage).trials[victim].state == TrialState.RUNNING  # nobody has noticed yet
@@ -183,7 +165,7 @@ def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_p
 @pytest.mark.slow
 def test_ctrl_c_mid_trial_is_one_line_and_the_trial_is_retried_on_resume(tmp_path):
     storage = f"sqlite:///{tmp_path / 'c.db'}"
-    cmd = _search_command(_toy_file(tmp_path), storage, tmp_path)
+    cmd = small_search_command(toy_npz(tmp_path / "toy.npz"), storage, tmp_path, "killed")
     victim, stopped = _stop_mid_trial(cmd, storage, signal.SIGINT)
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr, stopped.stderr

@@ -148,11 +148,10 @@ def _validate(ds: MultimodalDataset) -> None:
                 f"view {view_name!r} must be 2-D (samples x features) or 3-D (samples x tokens x channels), "
                 f"got shape {arr.shape}",
             )
-        if arr.shape[-1] == 0 or arr.shape[1] == 0:
-            raise _fail(
-                name,
-                f"view {view_name!r} has zero width" if arr.shape[-1] == 0 else f"view {view_name!r} has no tokens",
-            )
+        if arr.shape[-1] == 0:
+            raise _fail(name, f"view {view_name!r} has zero width")
+        if arr.shape[1] == 0:
+            raise _fail(name, f"view {view_name!r} has no tokens")
         if arr.shape[0] != n:
             raise _fail(name, f"view {view_name!r} has {arr.shape[0]} samples but labels have {n}")
         if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):

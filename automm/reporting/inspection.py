@@ -11,13 +11,10 @@ plotly figures when a generation completes; `refresh` does it at the end of a se
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.artifacts import upload_artifact
 from optuna_dashboard import save_note, save_plotly_graph_object
 
 try:  # a new trial's note is its version 1; the public save_note first reads every note of the study
@@ -26,6 +23,7 @@ except ImportError:  # pragma: no cover - another optuna-dashboard
     save_note_with_version = None
 
 from automm import attrs, results
+from automm.artifacts import upload_bytes
 from automm.ensemble import differs_from_best
 from automm.reporting.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.reporting.importance import architecture_features, importance_figure, importance_rows
@@ -146,13 +144,8 @@ class Inspector:
             save_note(trial, note)
         else:  # one write, not a read of every trial's note first
             save_note_with_version(trial.storage, trial.study._study_id, trial._trial_id, 1, note)
-        svg = self.draw(genotype)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"trial{trial.number}_fusion.svg"
-            path.write_text(svg)
-            artifact_id = upload_artifact(
-                artifact_store=self.artifact_store, file_path=str(path), study_or_trial=trial, mimetype="image/svg+xml"
-            )
+        svg = self.draw(genotype).encode()
+        artifact_id = upload_bytes(self.artifact_store, svg, trial, f"trial{trial.number}_fusion.svg", "image/svg+xml")
         trial.set_user_attr(attrs.DIAGRAM, artifact_id)
         return artifact_id
 

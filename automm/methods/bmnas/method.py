@@ -11,17 +11,15 @@ supernet at the derivation epoch is kept as a safetensors artifact (`supernet_we
 from __future__ import annotations
 
 import json
-import tempfile
 import zlib
 from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
 import torch
-from optuna.artifacts import upload_artifact
 from torch import nn
 
-from automm import artifacts, attrs
+from automm import artifacts, attrs, results
 from automm.errors import AutommError
 from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.bmnas.diagram import bmnas_svg
@@ -65,19 +63,14 @@ class BilevelHooks(TrialHooks):
             seed=zlib.crc32(f"{self.context.seed}:bmnas:{recipe.seed}".encode()),
         )
         trial.set_user_attr(attrs.BMNAS_SEARCH, result.summary())
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"trial{trial.number}_bmnas_search.json"
-            path.write_text(json.dumps({"recipe": str(recipe), "arch_lr": result.arch_lr, "epochs": result.history}))
-            artifact_id = upload_artifact(
-                artifact_store=self.context.artifact_store,
-                file_path=str(path),
-                study_or_trial=trial,
-                mimetype="application/json",
-            )
-        trial.set_user_attr(attrs.BMNAS_HISTORY, artifact_id)
-        supernet = f"trial{trial.number}_bmnas_supernet.safetensors"
+        store = self.context.artifact_store
+        history = json.dumps({"recipe": str(recipe), "arch_lr": result.arch_lr, "epochs": result.history}).encode()
+        name = f"trial{trial.number}_bmnas_"
         trial.set_user_attr(
-            attrs.BMNAS_SUPERNET, artifacts.upload_weights(self.context.artifact_store, result.state, trial, supernet)
+            attrs.BMNAS_HISTORY, artifacts.upload_bytes(store, history, trial, name + "search.json", "application/json")
+        )
+        trial.set_user_attr(
+            attrs.BMNAS_SUPERNET, artifacts.upload_weights(store, result.state, trial, name + "supernet.safetensors")
         )
         return result.genotype
 
@@ -92,7 +85,7 @@ def supernet_weights(artifact_store: Any, trial: optuna.trial.FrozenTrial) -> di
 
 
 def _searched_with(study: optuna.Study, recipe: str) -> optuna.trial.FrozenTrial | None:
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    for t in results.completed(study):
         if t.user_attrs.get(attrs.BMNAS_RECIPE) == recipe and attrs.BMNAS_SEARCH in t.user_attrs:
             return t
     return None

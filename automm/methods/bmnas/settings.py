@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from automm.errors import AutommError
+from automm.settings import refuse_invalid
 
 RELAXATIONS = ("softmax", "gumbel")  # see `automm.methods.bmnas.supernet.Choices`
 PAPER_ARCH_LR = 3e-4  # the paper's architecture learning rate (MM-IMDB, NTU, EgoGesture)
@@ -50,9 +50,7 @@ class BMNASSettings:
             "weight_decay": self.weight_decay >= 0,
             "relaxation": self.relaxation in RELAXATIONS,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise AutommError(f"invalid BM-NAS setting {bad[0]}={getattr(self, bad[0])!r}")
+        refuse_invalid(self, checks, "BM-NAS setting")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

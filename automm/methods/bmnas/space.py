@@ -28,7 +28,6 @@ from automm.methods.bmnas.settings import BMNASSettings
 from automm.methods.encoding import suggest_all
 
 SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
-PARAMS = ("bmnas_channels", "bmnas_length", "bmnas_cells", "bmnas_steps", "bmnas_arch_lr_factor", "bmnas_seed")
 
 
 @dataclass(frozen=True)
@@ -212,10 +211,6 @@ class BMNASSpace:
             if params[f"bmnas_{name}"] not in values:
                 raise AutommError(f"BM-NAS {name}={params[f'bmnas_{name}']} is not one of {values}")
         return params
-
-    def contains(self, genotype: Any) -> bool:
-        """Whether ``genotype`` is a BM-NAS network over this space's views."""
-        return isinstance(genotype, BMNASGenotype) and set(genotype.views) <= set(self.view_names)
 
     def parse(self, text: str) -> BMNASGenotype:
         genotype = BMNASGenotype.from_string(text)

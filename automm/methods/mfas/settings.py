@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from automm.errors import AutommError
+from automm.settings import refuse_invalid
 
 
 @dataclass(frozen=True)
@@ -31,9 +31,7 @@ class MFASSettings:
             "epochs": self.epochs >= 1,
             "hidden": self.hidden >= 1,
         }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise AutommError(f"invalid MFAS setting {bad[0]}={getattr(self, bad[0])!r}")
+        refuse_invalid(self, checks, "MFAS setting")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
