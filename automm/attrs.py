@@ -34,6 +34,10 @@ BMNAS_RECIPE = "bmnas_recipe"  # the search's settings (its Optuna parameters, r
 BMNAS_SEARCH = "bmnas_search"  # summary: derivation epoch, architecture lr, decidedness, supernet scores
 BMNAS_HISTORY = "bmnas_history_artifact"  # JSON artifact: architecture weights and genotype per epoch
 BMNAS_SUPERNET = "bmnas_supernet"  # pointer (artifact id, sha256) to the supernet's weights at the derivation epoch
+# written by MMnas
+MMNAS_RECIPE = "mmnas_recipe"  # the search's settings (its Optuna parameters, readable)
+MMNAS_SEARCH = "mmnas_search"  # summary: architecture lr, supernet scores, how decided the probabilities are
+MMNAS_HISTORY = "mmnas_history_artifact"  # JSON artifact: op probabilities and genotype per epoch
 
 # study user attributes
 META = "automm"  # data source, seed, method, settings: what a resumed study needs

@@ -1,4 +1,7 @@
-"""Reference scores a fusion search must beat: concatenate all views, fit logistic regression."""
+"""Reference scores a fusion search must beat: concatenate all views, fit logistic regression.
+
+Token views enter as the mean of their real tokens (`automm.data.tokens.pooled`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
+from automm.data.tokens import pooled
 from automm.metrics import primary_score
 
 
@@ -19,6 +23,7 @@ def concat_logistic_regression(
     Views are standardised with statistics from ``fit_rows`` only. Multilabel tasks use one
     classifier per label; its decision values go through the same 0.5-sigmoid threshold rule.
     """
+    dataset = pooled(dataset)
     st = Standardizer.fit(dataset.views, fit_rows)
     x_fit = np.concatenate(list(st.transform(dataset.views, fit_rows).values()), axis=1)
     x_score = np.concatenate(list(st.transform(dataset.views, score_rows).values()), axis=1)
@@ -38,6 +43,7 @@ def rank_views(
 ) -> list[str]:
     """View names, best first, by the score on ``score_rows`` of a ridge classifier fitted on each
     view alone (on at most ``max_rows`` of ``fit_rows``; a cheap closed form, ties by name)."""
+    dataset = pooled(dataset)
     rng = np.random.default_rng(seed)
     fit_rows = np.sort(rng.choice(fit_rows, max_rows, replace=False)) if len(fit_rows) > max_rows else fit_rows
     st = Standardizer.fit(dataset.views, fit_rows)

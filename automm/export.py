@@ -5,10 +5,13 @@ An export folder holds
   their view names and widths, task, class names, threshold, provenance;
 - ``model.safetensors`` (first member), ``model_1.safetensors``, ...: each member's weights (a member
   recorded with ``bagged: K`` is K networks of its genotype whose probabilities are averaged);
-- ``preprocessing.safetensors``: per-view ``mean/<view>`` and ``scale/<view>`` of standardisation;
+- ``preprocessing.safetensors``: per-view ``mean/<view>`` and ``scale/<view>`` of standardisation
+  (per channel for a token view);
 - ``model.torchscript.pt``: a traced module taking raw (unstandardised) view tensors to logits
   (for an ensemble: scores whose softmax, or sigmoid for multilabel, is the weighted mean of the
-  members' probabilities), for serving without automm (``torch.jit.load``);
+  members' probabilities), for serving without automm (``torch.jit.load``); a model that reads
+  token views (``token_lengths`` in ``genotype.json``) takes each as (N, L, d) with its (N, L) bool
+  padding mask under ``<view>_mask`` (all True without padding; any L);
 - ``manifest.json``: the sha256 of every file above.
 The folder is written whole (staged beside the target, then renamed) and an existing export
 is replaced only with ``overwrite``. `load_model` verifies every checksum and the format
@@ -34,7 +37,7 @@ from torch import nn
 from automm.artifacts import sha256
 from automm.bagged import combine
 from automm.data.preprocess import Standardizer
-from automm.data.tokens import pool_tokens
+from automm.data.tokens import mask_key, pool_tokens
 from automm.errors import AutommError, option
 from automm.files import staged_folder
 from automm.methods import network_from_export
@@ -54,12 +57,20 @@ def member_file(i: int) -> str:
 class _ServingModule(nn.Module):
     """Standardise raw views, run every member, combine (what the TorchScript file contains)."""
 
-    def __init__(self, nets: list[nn.Module], weights: list[float], standardizer: Standardizer, task: str) -> None:
+    def __init__(
+        self,
+        nets: list[nn.Module],
+        weights: list[float],
+        standardizer: Standardizer,
+        task: str,
+        token_views: set[str],
+    ) -> None:
         super().__init__()
         self.nets = nn.ModuleList(nets)
         self.weights = [float(w) for w in weights]
         self.multiclass = task == "multiclass"
         self.views = sorted({v for net in nets for v in net.view_order})
+        self.token_views = sorted(token_views & set(self.views))
         for i, v in enumerate(self.views):
             self.register_buffer(f"mean_{i}", torch.from_numpy(standardizer.mean[v]))
             self.register_buffer(f"scale_{i}", torch.from_numpy(standardizer.scale[v]))
@@ -68,6 +79,10 @@ class _ServingModule(nn.Module):
         scaled = {
             v: (views[v] - getattr(self, f"mean_{i}")) / getattr(self, f"scale_{i}") for i, v in enumerate(self.views)
         }
+        for v in self.token_views:  # padding is 0 after standardisation, as in training
+            mask = views[mask_key(v)]
+            scaled[v] = scaled[v] * mask.unsqueeze(-1).to(scaled[v].dtype)
+            scaled[mask_key(v)] = mask
         return combine([net(scaled) for net in self.nets], self.weights, self.multiclass)
 
 
@@ -83,10 +98,12 @@ def export_model(
     info: dict[str, Any],
     weights: list[float] | None = None,
     member_info: list[dict[str, Any]] | None = None,
+    token_lengths: dict[str, int] | None = None,
     overwrite: bool = False,
 ) -> Path:
     """Write ``nets`` (one network or ensemble members: a method's networks with ``genotype`` and
-    ``view_order``), their ``weights`` (default equal) and the preprocessing.
+    ``view_order``), their ``weights`` (default equal) and the preprocessing. ``token_lengths``: the
+    token views the networks read as tokens, with the token count L of the training data.
 
     ``info`` must hold what `automm.methods.network_from_export` needs to rebuild a network
     (``space`` and its widths, see `SearchMethod.export_info`); ``member_info`` the same per member,
@@ -107,6 +124,7 @@ def export_model(
         raise AutommError(f"{out} is not empty; pass {option('overwrite', 'True')} to replace it")
     members = [net.cpu().eval() for net in members]
     views = sorted({v for net in members for v in net.view_order})
+    tokens = {v: int(n) for v, n in (token_lengths or {}).items() if v in views}
     meta = {
         "format_version": FORMAT_VERSION,
         **info,
@@ -123,6 +141,7 @@ def export_model(
         ],
         "views": views,
         "view_dims": {v: int(view_dims[v]) for v in views},
+        **({"token_lengths": tokens} if tokens else {}),
         "task": task,
         "class_names": list(class_names),
         "threshold": threshold,
@@ -135,8 +154,11 @@ def export_model(
         stats = {f"mean/{v}": torch.from_numpy(standardizer.mean[v]) for v in views}
         stats |= {f"scale/{v}": torch.from_numpy(standardizer.scale[v]) for v in views}
         save_file(stats, str(stage / "preprocessing.safetensors"))
-        serving = _ServingModule(members, weights, standardizer, task).eval()
-        example = {v: torch.zeros(2, view_dims[v]) for v in views}
+        serving = _ServingModule(members, weights, standardizer, task, set(tokens)).eval()
+        example = {
+            v: torch.zeros(2, tokens[v], view_dims[v]) if v in tokens else torch.zeros(2, view_dims[v]) for v in views
+        }
+        example |= {mask_key(v): torch.ones(2, n, dtype=torch.bool) for v, n in tokens.items()}
         with warnings.catch_warnings():  # TorchScript is deprecated in torch >= 2.10 but still loads everywhere
             warnings.simplefilter("ignore", DeprecationWarning)
             torch.jit.trace(serving, (example,), strict=False).save(str(stage / "model.torchscript.pt"))
@@ -199,28 +221,46 @@ class FusionModel:
         score = f", test {metric} {self.test_metrics[metric]:.4f}" if metric in self.test_metrics else ""
         return f"FusionModel({self.task}, {len(self.class_names)} classes, views {views}{score}; {members})"
 
+    @property
+    def token_views(self) -> dict[str, int]:
+        """The views the model reads as tokens (N, L, d), with the token count L it was trained with."""
+        return dict(self.meta.get("token_lengths") or {})
+
     def _inputs(self, views: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        """Standardised tensors of the views the model reads; a token view (N, L, d) is mean-pooled over
-        its real tokens (marked by ``views["<view>_mask"]``, else all), as the search saw it."""
+        """Standardised tensors of the views the model reads. A token view (N, L, d) with its padding
+        mask ``views["<view>_mask"]`` (N, L) (absent: no padding): kept as tokens, padding 0, where the
+        model reads tokens; else mean-pooled over its real tokens, as the search saw it."""
         out = {}
         n = None
+        tokens = self.token_views
         for v, width in self.meta["view_dims"].items():
             if v not in views:
                 raise AutommError(f"the model needs view {v!r}; got {', '.join(views) or 'none'}")
             arr = np.asarray(views[v], dtype=np.float32)
+            mask = None
             if arr.ndim == 3 and arr.shape[2] == width:
-                mask = views.get(f"{v}_mask")
-                if mask is not None and np.shape(mask) != arr.shape[:2]:
+                mask = np.ones(arr.shape[:2], bool) if views.get(mask_key(v)) is None else views[mask_key(v)]
+                if np.shape(mask) != arr.shape[:2]:
                     raise AutommError(f"the mask of view {v!r} must be {arr.shape[:2]}, got {np.shape(mask)}")
-                arr = pool_tokens(arr, None if mask is None else np.asarray(mask, dtype=bool))
-            if arr.ndim != 2 or arr.shape[1] != width:
-                raise AutommError(f"view {v!r} must be (N, {width}), got {arr.shape}")
+                mask = np.asarray(mask, dtype=bool)
+                if not mask.any(axis=1).all():
+                    raise AutommError(f"view {v!r} has rows without any real token in its mask")
+                if v not in tokens:
+                    arr, mask = pool_tokens(arr, mask), None
+                arr = np.where(mask[:, :, None], arr, np.float32(0)) if mask is not None else arr
+            shape = f"(N, L, {width})" if v in tokens else f"(N, {width})"
+            if arr.ndim != (3 if v in tokens else 2) or arr.shape[-1] != width:
+                raise AutommError(f"view {v!r} must be {shape}, got {arr.shape}")
             if n is not None and arr.shape[0] != n:
                 raise AutommError(f"view {v!r} has {arr.shape[0]} rows, other views {n}")
             if not np.isfinite(arr).all():
                 raise AutommError(f"view {v!r} has NaN or inf values")
             n = arr.shape[0]
-            out[v] = torch.from_numpy((arr - self.mean[v]) / self.scale[v])
+            scaled = (arr - self.mean[v]) / self.scale[v]
+            if mask is not None:
+                scaled = np.where(mask[:, :, None], scaled, np.float32(0))
+                out[mask_key(v)] = torch.from_numpy(mask)
+            out[v] = torch.from_numpy(scaled.astype(np.float32))
         return out
 
     @torch.no_grad()
@@ -295,6 +335,9 @@ def _check_meta(path: Path, meta: Any, version: int) -> None:
         raise AutommError(f"{path}: genotype.json needs distinct class names")
     if not isinstance(dims, dict) or not all(isinstance(d, int) and d > 0 for d in dims.values()):
         raise AutommError(f"{path}: genotype.json needs positive integer view widths")
+    tokens = meta.get("token_lengths", {})
+    if not isinstance(tokens, dict) or not all(v in dims and isinstance(n, int) and n > 0 for v, n in tokens.items()):
+        raise AutommError(f"{path}: token_lengths must give recorded views positive integer token counts")
     threshold = meta.get("threshold")
     if not isinstance(threshold, int | float) or not 0 < threshold < 1:
         raise AutommError(f"{path}: threshold must lie in (0, 1), got {threshold!r}")

@@ -26,6 +26,7 @@ from torch import nn
 
 from automm import artifacts, attrs
 from automm.data.preprocess import Standardizer
+from automm.data.tokens import mask_key, pool_token_tensor
 from automm.errors import AutommError
 from automm.folds import Fold, study_folds
 from automm.metrics import log_loss, primary_score, probabilities
@@ -69,7 +70,8 @@ def is_linear(text: Any) -> bool:
 
 
 class LinearNet(nn.Module):
-    """Logits = one linear layer over the concatenation of the views in ``view_order``."""
+    """Logits = one linear layer over the concatenation of the views in ``view_order``; a token view
+    (N, L, d) enters as the mean of its real tokens (its ``<view>_mask`` in the input marks them)."""
 
     def __init__(self, view_dims: dict[str, int], views: Sequence[str], n_outputs: int) -> None:
         super().__init__()
@@ -78,7 +80,7 @@ class LinearNet(nn.Module):
         self.linear = nn.Linear(sum(int(view_dims[v]) for v in views), n_outputs)
 
     def forward(self, views: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.linear(torch.cat([views[v] for v in self.view_order], dim=1))
+        return self.linear(_concatenated(views, self.view_order))
 
     @classmethod
     def from_export(cls, meta: dict[str, Any]) -> LinearNet:
@@ -90,16 +92,20 @@ class LinearNet(nn.Module):
         return cls(dims, genotype.views, len(meta["class_names"]))
 
 
+def _concatenated(views: dict[str, torch.Tensor], names: Sequence[str]) -> torch.Tensor:
+    return torch.cat([pool_token_tensor(views[v], views.get(mask_key(v))) for v in names], dim=1)
+
+
 def fit_linear(data: TensorData, views: Sequence[str], task: str, n_outputs: int, c: float) -> LinearNet:
     """Logistic regression (softmax for multiclass, one sigmoid per label for multilabel) with
     L2 strength ``c`` on ``data``, fitted to convergence by L-BFGS from zero weights."""
     if c <= 0:
         raise AutommError(f"C must be positive, got {c}")
     device = data.labels.device
-    net = LinearNet({v: int(data.views[v].shape[1]) for v in views}, views, n_outputs).to(device)
+    net = LinearNet({v: int(data.views[v].shape[-1]) for v in views}, views, n_outputs).to(device)
     nn.init.zeros_(net.linear.weight)
     nn.init.zeros_(net.linear.bias)
-    x = torch.cat([data.views[v] for v in views], dim=1)
+    x = _concatenated(data.batch(slice(None)), views)
     n = x.shape[0]
     if task == "multiclass":
         labels = data.labels.long()
@@ -196,7 +202,7 @@ def study_linear_candidate(context: SearchContext) -> LinearCandidate:
         )
     folds = []
     for fold in study_folds(dataset, context.config.folds, context.seed):
-        standardizer = Standardizer.fit(dataset.views, fold.train)
+        standardizer = Standardizer.fit(dataset.views, fold.train, dataset.masks)
         train = TensorData.from_dataset(dataset, fold.train, standardizer, context.device)
         folds.append((fold, train, TensorData.from_dataset(dataset, fold.val, standardizer, context.device)))
     candidate = choose_linear(folds, views, dataset.task, dataset.n_classes, context.config.threshold)

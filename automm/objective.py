@@ -83,7 +83,7 @@ class FusionObjective:
         """Fold ``k``'s training and validation tensors, standardised on its training rows."""
         if k not in self._data:
             fold = self.folds[k]
-            standardizer = Standardizer.fit(self.dataset.views, fold.train)
+            standardizer = Standardizer.fit(self.dataset.views, fold.train, self.dataset.masks)
             self._data[k] = (
                 TensorData.from_dataset(self.dataset, fold.train, standardizer, self.device),
                 TensorData.from_dataset(self.dataset, fold.val, standardizer, self.device),

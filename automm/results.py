@@ -51,6 +51,15 @@ def trial_of(study: optuna.Study, genotype: object) -> FrozenTrial | None:
     return max(matches, key=lambda t: (fully_scored(t), score_of(t), -t.number)) if matches else None
 
 
+def searched_before(study: optuna.Study, recipe_attr: str, recipe: str, search_attr: str) -> FrozenTrial | None:
+    """The first completed trial whose ``recipe_attr`` is ``recipe`` and that holds ``search_attr``: a
+    method whose trials search (BM-NAS, MMnas) reuses its search instead of repeating it."""
+    for t in completed(study):
+        if t.user_attrs.get(recipe_attr) == recipe and search_attr in t.user_attrs:
+            return t
+    return None
+
+
 def pareto_front_numbers(study: optuna.Study) -> set[int]:
     """Trial numbers on the (score, parameters) Pareto front; empty for a single objective."""
     if len(study.directions) < 2:

@@ -56,7 +56,7 @@ from automm.storage import (
     stored_source,
 )
 from automm.stored_settings import PRUNERS, check_views, data_source, make_pruner, new_meta, resumed_meta
-from automm.threads import batch_work, choose_threads, torch_threads
+from automm.threads import choose_threads, torch_threads
 
 __all__ = ["PRUNERS", "Evaluation", "Study"]
 
@@ -273,8 +273,7 @@ class Study(StudyQueries):
             time_budget = DEFAULT_TIME_BUDGET
         unbounded = time_budget is None or time_budget == "none"
         deadline = None if unbounded else time.time() + parse_duration(time_budget)  # type: ignore[arg-type]
-        ds, config = self.dataset, self.config
-        work = batch_work(dict(ds.view_dims), config.fusion_dim, config.batch_size, ds.n_classes)
+        work = self.method.batch_work(self.dataset, self.config)
         per_job = choose_threads(threads, jobs, work)
         logger.info("%s", self.progress_line(n_trials))
         with optuna_in_step():

@@ -14,6 +14,7 @@ from torch import nn
 
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
+from automm.data.tokens import is_mask_key, mask_key
 from automm.metrics import primary_score
 from automm.settings import TrainConfig
 
@@ -31,23 +32,33 @@ __all__ = [
 
 @dataclass
 class TensorData:
-    """Standardised views and labels of some rows, on one device."""
+    """Standardised views and labels of some rows, on one device; the padding masks (N, L) of its
+    token views (N, L, d), if any (padded positions are 0 in ``views``)."""
 
     views: dict[str, torch.Tensor]
     labels: torch.Tensor
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def batch(self, idx: torch.Tensor | slice) -> dict[str, torch.Tensor]:
+        """What a network's ``forward`` takes for rows ``idx``: every view, and each token view's mask
+        under ``<view>_mask`` (`automm.data.tokens.mask_key`)."""
+        out = {k: v[idx] for k, v in self.views.items()}
+        out |= {mask_key(k): m[idx] for k, m in self.masks.items()}
+        return out
 
     @classmethod
     def from_dataset(
         cls, dataset: MultimodalDataset, rows: np.ndarray, standardizer: Standardizer, device: torch.device
     ) -> TensorData:
-        views = standardizer.transform(dataset.views, rows)
+        views = standardizer.transform(dataset.views, rows, dataset.masks)
         labels = dataset.labels[rows]
         return cls(
             views={k: torch.from_numpy(v).to(device) for k, v in views.items()},
             labels=torch.from_numpy(labels).to(device),
+            masks={k: torch.from_numpy(np.ascontiguousarray(m[rows])).to(device) for k, m in dataset.masks.items()},
         )
 
 
@@ -74,15 +85,20 @@ def loss_function(task: str, label_smoothing: float = 0.0) -> nn.Module:
 
 
 def drop_views(views: dict[str, torch.Tensor], rate: float, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """Zero each view of each row with chance ``rate`` (standardised: zero is the mean), never all views of a row."""
-    if rate <= 0 or len(views) < 2:
+    """Zero each view of each row with chance ``rate`` (standardised: zero is the mean), never all views of a
+    row; a token view loses all its tokens. Padding masks (``<view>_mask``) pass through unchanged."""
+    names = [k for k in views if not is_mask_key(k, views)]
+    if rate <= 0 or len(names) < 2:
         return views
-    names = list(views)
-    n = next(iter(views.values())).shape[0]
+    n = views[names[0]].shape[0]
     dropped = torch.rand(n, len(names), generator=generator) < rate
     dropped[dropped.all(dim=1)] = False
-    keep = (~dropped).to(next(iter(views.values())).device)
-    return {v: views[v] * keep[:, i : i + 1].to(views[v].dtype) for i, v in enumerate(names)}
+    keep = (~dropped).to(views[names[0]].device)
+    out = dict(views)
+    for i, v in enumerate(names):
+        shape = (n,) + (1,) * (views[v].ndim - 1)
+        out[v] = views[v] * keep[:, i].reshape(shape).to(views[v].dtype)
+    return out
 
 
 class WeightAverage:
@@ -137,7 +153,7 @@ def train_epoch(
         idx = order[i : i + batch_size]
         model = model_for_batch()
         optimiser.zero_grad(set_to_none=True)
-        logits = model(drop_views({k: v[idx] for k, v in data.views.items()}, view_dropout, generator))
+        logits = model(drop_views(data.batch(idx), view_dropout, generator))
         loss = criterion(logits, data.labels[idx])
         loss.backward()
         optimiser.step()
@@ -157,8 +173,7 @@ def predict_logits(model: nn.Module, data: TensorData, batch_size: int = 4096) -
     model.eval()
     outs = []
     for start in range(0, len(data), batch_size):
-        batch = {k: v[start : start + batch_size] for k, v in data.views.items()}
-        outs.append(model(batch).float().cpu())
+        outs.append(model(data.batch(slice(start, start + batch_size))).float().cpu())
     return torch.cat(outs).numpy()
 
 

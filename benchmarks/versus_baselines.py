@@ -66,6 +66,7 @@ def write_protocol_npz(dataset: Any, seed: int, folder: Path) -> Path:
     train, test, val = protocol_split(dataset, seed)
     npz = folder / f"{dataset.name}_s{seed}.npz"
     arrays = {f"views/{v}": x for v, x in dataset.views.items()}
+    arrays |= {f"views/{v}_mask": m for v, m in dataset.masks.items()}  # token views' padding
     fixed = {"train": train, "test": test} if val is None else {"train": train, "val": val, "test": test}
     np.savez(npz, **arrays, labels=dataset.labels, class_names=np.array(dataset.class_names), **fixed)
     return npz

@@ -46,6 +46,39 @@ def make_toy(n: int = 300, seed: int = 0, task: str = "multiclass") -> Multimoda
     )
 
 
+def make_token_toy(n: int = 240, seed: int = 0) -> MultimodalDataset:
+    """Two token views, one padded: the label is (is a marked token in the text) x 2 + (which half of the
+    image grid holds the bright cell), so it needs the tokens' positions and the padding rule."""
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    lengths = rng.integers(2, 7, n)
+    mask = np.arange(6)[None, :] < lengths[:, None]
+    text = rng.standard_normal((n, 6, 3)).astype(np.float32)
+    marked = rng.integers(0, 10**6, n) % lengths  # a real token
+    text[np.arange(n)[a == 1], marked[a == 1], 0] += 3.0
+    text[~mask] = 9.0  # padding holds garbage that must not count
+    grid = 0.3 * rng.standard_normal((n, 4, 2)).astype(np.float32)
+    cell = 2 * b + rng.integers(0, 2, n)  # cells 0-1: first half, 2-3: second half
+    grid[np.arange(n), cell, 1] += 2.0
+    return MultimodalDataset(
+        name="tokentoy",
+        views={"text/tokens": text, "image/grid": grid},
+        labels=2 * a + b,
+        task="multiclass",
+        splits=make_splits(2 * a + b, seed=seed),
+        masks={"text/tokens": mask},
+    )
+
+
+def token_toy_npz(path: Path, n: int = 240) -> Path:
+    """`make_token_toy` as an `.npz` (token views, the text view's mask, its fixed splits)."""
+    toy = make_token_toy(n=n)
+    s = toy.splits
+    arrays = {f"views/{k}": v for k, v in toy.views.items()} | {f"views/{k}_mask": m for k, m in toy.masks.items()}
+    np.savez(path, **arrays, labels=toy.labels, train=s.train, val=s.val, test=s.test)
+    return path
+
+
 @pytest.fixture
 def toy() -> MultimodalDataset:
     return make_toy()

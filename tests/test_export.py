@@ -268,16 +268,16 @@ def test_loaded_model_prints_short_and_names_its_views(finished, exported):
 def test_delivery_trains_with_automm_thread_rule(finished, tmp_path, monkeypatch):
     import torch
 
-    import automm.final
+    import automm.delivery
 
     seen = []
-    real_fit = automm.final.fit
+    real_fit = automm.delivery.fit
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(automm.final, "fit", spy)
+    monkeypatch.setattr(automm.delivery, "fit", spy)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # those would override the rule
         monkeypatch.delenv(name, raising=False)
     before = torch.get_num_threads()

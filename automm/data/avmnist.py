@@ -14,6 +14,11 @@ Unimodal backbones (a small image CNN and a small audio CNN) are trained on the 
 their layer outputs (conv blocks average-pooled, then the penultimate layer) become the views, so
 each modality offers features from several depths. The built set is cached as an `.npz` under
 ``cache_dir`` (default ``$AUTOMM_CACHE_DIR`` or ``~/.cache/automm``), keyed by its settings.
+
+`load_avmnist_tokens` (the data set ``avmnist-tokens``) gives the same rows, labels and splits as
+token views taken from the second conv block of each backbone: ``image/grid`` (the 7 x 7 positions
+of its conv map, 32 channels each) and ``audio/frames`` (its 16 time frames, 32 channels each, the
+mean over the frequency axis).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from automm.paths import default_cache_dir
 MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 FSDD_DIR = "fsdd/recordings"
 WAV = re.compile(r"(\d)_([a-z]+)_(\d+)\.wav")
+TOKENS = "tokens:"  # the features that are token views (stored under "tokens/<modality>/<name>")
 
 
 def avmnist_present(data_dir: Path) -> bool:
@@ -90,7 +96,8 @@ class _ImageCNN(nn.Module):
         a = self.block1(x)
         b = self.block2(a)
         c = self.fc(b)
-        return {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "fc": c}
+        grid = b.flatten(2).transpose(1, 2)  # (N, 49 positions, 32 channels)
+        return {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "fc": c, TOKENS + "grid": grid}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.fc(self.block2(self.block1(x))))
@@ -110,7 +117,9 @@ class _AudioCNN(nn.Module):
         b = self.block2(a)
         c = self.block3(b)
         d = self.fc(c)
-        return {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "conv3": c.mean(dim=(2, 3)), "fc": d}
+        frames = b.mean(dim=2).transpose(1, 2)  # (N, 16 time frames, 32 channels): frequency averaged
+        views = {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "conv3": c.mean(dim=(2, 3)), "fc": d}
+        return {**views, TOKENS + "frames": frames}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.fc(self.block3(self.block2(self.block1(x)))))
@@ -158,6 +167,11 @@ def load_avmnist(data_dir: str | Path, seed: int = 0, **kwargs: Any) -> Multimod
     return build_avmnist(data_dir, seed, **kwargs)[0]
 
 
+def load_avmnist_tokens(data_dir: str | Path, seed: int = 0, **kwargs: Any) -> MultimodalDataset:
+    """The same set with token views only: ``image/grid`` (N, 49, 32) and ``audio/frames`` (N, 16, 32)."""
+    return build_avmnist(data_dir, seed, tokens=True, **kwargs)[0]
+
+
 def build_avmnist(
     data_dir: str | Path,
     seed: int = 0,
@@ -168,8 +182,10 @@ def build_avmnist(
     snr_db: float = -8.0,
     max_recordings: int | None = None,
     cache_dir: str | Path | None = None,
+    tokens: bool = False,
 ) -> tuple[MultimodalDataset, dict[str, Any]]:
-    """Build (or read from the cache) the set; also return the build info (backbone test accuracies)."""
+    """Build (or read from the cache) the set; also return the build info (backbone test accuracies).
+    ``tokens``: its token views instead of its vector views (one cache holds both)."""
     data_dir = Path(data_dir).expanduser()
     if not avmnist_present(data_dir):
         raise AutommError(
@@ -193,7 +209,7 @@ def build_avmnist(
         "energy": energy_removed,
         "snr": snr_db,
         "recordings": [w.name for w in wavs],
-        "version": 2,
+        "version": 3,
     }
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
     cache = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
@@ -203,12 +219,13 @@ def build_avmnist(
         arrays = _build(data_dir, wavs, seed, pairs_per_recording, backbone_epochs, energy_removed, snr_db)
         # atomic: an interrupted build leaves no half-written cache
         atomic_write(path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")
-    with np.load(path, allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
+    prefix = "tokens/" if tokens else "views/"
+    with np.load(path, allow_pickle=False) as archive:  # only the views asked for
+        arrays = {k: archive[k] for k in archive.files if k.startswith(prefix) or "/" not in k}
     info = json.loads(str(arrays["info"]))
-    views = {k.removeprefix("views/"): v for k, v in arrays.items() if k.startswith("views/")}
+    views = {k.removeprefix(prefix): v for k, v in arrays.items() if k.startswith(prefix)}
     dataset = MultimodalDataset(
-        name="avmnist",
+        name="avmnist-tokens" if tokens else "avmnist",
         views=views,
         labels=arrays["labels"],
         task="multiclass",
@@ -280,7 +297,10 @@ def _build(
         "image_test_accuracy": float((image_pred[test] == labels_arr[test]).mean()),
         "audio_test_accuracy": float((audio_pred[test] == labels_arr[test]).mean()),
     }
-    arrays: dict[str, np.ndarray] = {f"views/image/{k}": v for k, v in image_feats.items()}
-    arrays |= {f"views/audio/{k}": v for k, v in audio_feats.items()}
+    arrays: dict[str, np.ndarray] = {}
+    for modality, feats in (("image", image_feats), ("audio", audio_feats)):
+        for k, v in feats.items():
+            token = k.startswith(TOKENS)
+            arrays[f"{'tokens' if token else 'views'}/{modality}/{k.removeprefix(TOKENS)}"] = v
     arrays |= {"labels": labels_arr, **idx, "info": np.asarray(json.dumps(info))}
     return arrays

@@ -8,6 +8,9 @@ and how to fuse them matters:
 - ``shape/profiles``: row and column ink sums (16)
 - ``shape/gradients``: gradient-orientation histograms over 2x2 image quadrants (32)
 - ``shape/moments``: centroid, spread and normalised central moments up to order 3 (10)
+
+`load_digits_tokens` (the data set ``digits-tokens``) gives the same rows and split as two token
+views: ``top/rows`` and ``bottom/rows``, the top and bottom four pixel rows as 4 tokens of 8 pixels.
 """
 
 from __future__ import annotations
@@ -69,4 +72,19 @@ def load_digits(seed: int = 0) -> MultimodalDataset:
         splits=make_splits(labels, seed=seed),
         class_names=[str(d) for d in range(10)],
         description="scikit-learn 8x8 digits, five views (embedded; no download)",
+    )
+
+
+def load_digits_tokens(seed: int = 0) -> MultimodalDataset:
+    """The 1,797 digits as two token views (module docstring), with `load_digits`'s split."""
+    flat = load_digits(seed)
+    images = _sk_load_digits().images.astype(np.float32)
+    return MultimodalDataset(
+        name="digits-tokens",
+        views={"top/rows": images[:, :4, :], "bottom/rows": images[:, 4:, :]},
+        labels=flat.labels,
+        task="multiclass",
+        splits=flat.splits,
+        class_names=flat.class_names,
+        description="scikit-learn 8x8 digits, top and bottom pixel rows as tokens (embedded; no download)",
     )

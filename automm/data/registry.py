@@ -6,11 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from automm.data.avmnist import avmnist_present, load_avmnist
+from automm.data.avmnist import avmnist_present, load_avmnist, load_avmnist_tokens
 from automm.data.cub import MAT_FILE as CUB_FILE
 from automm.data.cub import cub_present, load_cub
 from automm.data.dataset import MultimodalDataset
-from automm.data.digits import load_digits
+from automm.data.digits import load_digits, load_digits_tokens
 from automm.data.files import checked_path, shown
 from automm.data.handwritten import MAT_FILE as HW_FILE
 from automm.data.handwritten import handwritten_present, load_handwritten
@@ -58,6 +58,15 @@ DATASETS: dict[str, DatasetInfo] = {
             lambda _d, seed: load_digits(seed),
         ),
         DatasetInfo(
+            "digits-tokens",
+            "multiclass",
+            "scikit-learn 8x8 digits, top and bottom pixel rows as token views (4 x 8 each; embedded)",
+            "none (ships with scikit-learn)",
+            True,
+            lambda _d: True,
+            lambda _d, seed: load_digits_tokens(seed),
+        ),
+        DatasetInfo(
             "handwritten",
             "multiclass",
             "UCI Multiple Features, 2,000 digits, 6 views",
@@ -84,6 +93,15 @@ DATASETS: dict[str, DatasetInfo] = {
             False,
             avmnist_present,
             load_avmnist,
+        ),
+        DatasetInfo(
+            "avmnist-tokens",
+            "multiclass",
+            "avmnist's rows as token views: image conv-map positions (49 x 32), audio frames (16 x 32)",
+            "mnist/t10k-*-idx*-ubyte.gz and fsdd/recordings/*.wav (built once, then cached)",
+            False,
+            avmnist_present,
+            load_avmnist_tokens,
         ),
         DatasetInfo(
             "cub",

@@ -8,10 +8,25 @@ same way when `automm.export.FusionModel.predict` is given token arrays.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+import torch
 
 from automm.data.dataset import MultimodalDataset
+
+MASK_SUFFIX = "_mask"  # a token view's padding mask travels beside it as "<view>_mask"
+
+
+def mask_key(view: str) -> str:
+    """The key of ``view``'s padding mask in a batch, an ``.npz`` file or `FusionModel.predict`'s input."""
+    return view + MASK_SUFFIX
+
+
+def is_mask_key(key: str, views: Mapping[str, Any]) -> bool:
+    """Whether ``key`` is the padding mask of a view in ``views`` (a token view's ``<view>_mask``)."""
+    return key.endswith(MASK_SUFFIX) and key.removesuffix(MASK_SUFFIX) in views
 
 
 def pool_tokens(tokens: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
@@ -30,3 +45,14 @@ def pooled(dataset: MultimodalDataset) -> MultimodalDataset:
         return dataset
     views = {v: pool_tokens(x, dataset.masks.get(v)) if x.ndim == 3 else x for v, x in dataset.views.items()}
     return dataclasses.replace(dataset, views=views, masks={})
+
+
+def pool_token_tensor(tokens: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """`pool_tokens` in torch: (N, L, d) -> (N, d), the mean over the real tokens (padding must be 0);
+    a 2-D tensor is returned as it is."""
+    if tokens.ndim == 2:
+        return tokens
+    if mask is None:
+        return tokens.mean(dim=1)
+    counts = mask.sum(dim=1, keepdim=True).clamp(min=1).to(tokens.dtype)
+    return (tokens * mask.unsqueeze(-1).to(tokens.dtype)).sum(dim=1) / counts

@@ -1,4 +1,5 @@
-"""Search methods by name: one wing per method (``ksnas/``, ``mfas/``, ``bmnas/``), Optuna's samplers in `tuners`.
+"""Search methods by name: one wing per method (``ksnas/``, ``mfas/``, ``bmnas/``, ``mmnas/``), Optuna's samplers
+in `tuners`.
 
 A new method is a new folder with a `SearchMethod` subclass and one line in `METHODS`.
 """
@@ -17,10 +18,11 @@ from automm.methods.base import MethodOption, SearchContext, SearchMethod, Trial
 from automm.methods.bmnas.method import BMNASMethod
 from automm.methods.ksnas.method import KSNASMethod
 from automm.methods.mfas.method import MFASMethod
+from automm.methods.mmnas.method import MMNASMethod
 from automm.methods.tuners import NSGA2Method, RandomMethod, TPEMethod
 
 METHODS: dict[str, type[SearchMethod]] = {
-    m.name: m for m in (KSNASMethod, MFASMethod, BMNASMethod, TPEMethod, RandomMethod, NSGA2Method)
+    m.name: m for m in (KSNASMethod, MFASMethod, BMNASMethod, MMNASMethod, TPEMethod, RandomMethod, NSGA2Method)
 }
 DEFAULT_METHOD = "ksnas"
 

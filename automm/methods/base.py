@@ -24,6 +24,7 @@ from torch import nn
 from automm.data.dataset import MultimodalDataset
 from automm.errors import AutommError
 from automm.settings import Preset, SearchConfig, TrainConfig, settings_from_dict
+from automm.threads import batch_work
 from automm.training import FitResult, TensorData
 
 
@@ -247,6 +248,11 @@ class SearchMethod:
     def note_lines(self, optuna_study: optuna.Study) -> list[str]:
         """Extra Markdown lines for the dashboard note."""
         return []
+
+    def batch_work(self, dataset: MultimodalDataset, config: SearchConfig) -> int:
+        """Multiply-accumulates of one training batch of the largest network, for the thread rule
+        (`automm.threads`); default: every view aligned to the fusion width, then fused and the head."""
+        return batch_work(dict(dataset.view_dims), config.fusion_dim, config.batch_size, dataset.n_classes)
 
     def pretraining_cost(self, optuna_study: optuna.Study) -> tuple[int, float]:
         """(epochs, seconds) spent before the first trial (e.g. supernet pretraining)."""

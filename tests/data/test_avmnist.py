@@ -1,7 +1,7 @@
 import numpy as np
 
 import automm
-from automm.data.avmnist import load_avmnist
+from automm.data.avmnist import load_avmnist, load_avmnist_tokens
 from tests.conftest import shared_file
 
 
@@ -27,6 +27,14 @@ def test_small_build_is_split_by_recording_and_cached(tmp_path):
     again = load_avmnist(data_dir, max_recordings=300, backbone_epochs=2, cache_dir=tmp_path)
     assert all(np.array_equal(again.views[v], ds.views[v]) for v in ds.view_names)
     assert "backbone test accuracy image" in ds.description
+    # the same cache holds the token views of the same rows
+    tokens = load_avmnist_tokens(data_dir, max_recordings=300, backbone_epochs=2, cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("avmnist-*.npz"))) == 1
+    assert tokens.name == "avmnist-tokens" and tokens.token_lengths == {"image/grid": 49, "audio/frames": 16}
+    assert tokens.view_dims == {"image/grid": 32, "audio/frames": 32}
+    assert np.array_equal(tokens.labels, ds.labels) and np.array_equal(tokens.splits.test, s.test)
+    # pooled over positions, the image grid is the image CNN's conv2 view
+    assert np.allclose(tokens.views["image/grid"].mean(axis=1), ds.views["image/conv2"], atol=1e-5)
     # a short MFAS search runs on it: two modalities, several depths each
     study = automm.Study(
         ds, sampler="mfas", runs_dir=tmp_path / "runs", mfas={"k": 3, "iterations": 1, "max_layers": 2}

@@ -125,3 +125,67 @@ def test_a_search_over_token_views_pools_them_and_the_model_pools_token_arrays(t
         model.predict(
             {"text/tokens": tokens, "text/tokens_mask": mask[:, :3], "image/vec": ds.views["image/vec"][test]}
         )
+
+
+def test_token_views_are_standardised_per_channel_over_real_tokens_only():
+    from automm.data.preprocess import Standardizer
+
+    ds = _dataset()
+    rows = ds.splits.train
+    st = Standardizer.fit(ds.views, rows, ds.masks)
+    mask = ds.masks["text/tokens"][rows]
+    real = ds.views["text/tokens"][rows][mask]  # (tokens, 3)
+    assert st.mean["text/tokens"].shape == (3,)
+    assert np.allclose(st.mean["text/tokens"], real.mean(axis=0), atol=1e-5)
+    out = st.transform(ds.views, rows, ds.masks)["text/tokens"]
+    assert np.allclose(out[mask].mean(axis=0), 0, atol=1e-5) and np.allclose(out[mask].std(axis=0), 1, atol=1e-4)
+    assert (out[~mask] == 0).all()  # padding stays 0
+
+
+def test_tensor_batches_carry_the_masks_and_view_dropout_spares_them():
+    import torch
+
+    from automm.data.preprocess import Standardizer
+    from automm.training import TensorData, drop_views
+
+    ds = _dataset()
+    rows = ds.splits.train
+    data = TensorData.from_dataset(ds, rows, Standardizer.fit(ds.views, rows, ds.masks), torch.device("cpu"))
+    batch = data.batch(torch.arange(5))
+    assert set(batch) == {"text/tokens", "text/tokens_mask", "image/vec"}
+    assert batch["text/tokens"].shape == (5, 6, 3) and batch["text/tokens_mask"].dtype == torch.bool
+    dropped = drop_views(data.batch(slice(None)), 0.5, torch.Generator().manual_seed(0))
+    gone_tokens = (dropped["text/tokens"] == 0).flatten(1).all(dim=1)
+    gone_vec = (dropped["image/vec"] == 0).all(dim=1)
+    assert gone_tokens.any() and gone_vec.any() and not (gone_tokens & gone_vec).any()
+    assert torch.equal(dropped["text/tokens_mask"], data.masks["text/tokens"])
+
+
+def test_the_linear_candidate_reads_a_token_view_as_the_mean_of_its_real_tokens():
+    import torch
+
+    from automm.data.preprocess import Standardizer
+    from automm.linear import fit_linear
+    from automm.training import TensorData
+
+    ds = _dataset()
+    rows = ds.splits.train
+    data = TensorData.from_dataset(ds, rows, Standardizer.fit(ds.views, rows, ds.masks), torch.device("cpu"))
+    net = fit_linear(data, ["text/tokens", "image/vec"], "multiclass", 2, 1.0)
+    assert net.linear.in_features == 7
+    batch = data.batch(slice(None))
+    flat = pool_tokens(batch["text/tokens"].numpy(), batch["text/tokens_mask"].numpy())
+    expected = net.linear(torch.cat([torch.from_numpy(flat), batch["image/vec"]], dim=1))
+    assert torch.allclose(net(batch), expected, atol=1e-5)
+    assert (net(batch).argmax(1).numpy() == ds.labels[rows]).mean() > 0.9
+
+
+def test_digits_tokens_are_the_digits_pixel_rows_with_the_digits_split():
+    flat = automm.load_dataset("digits")
+    tokens = automm.load_dataset("digits-tokens")
+    assert tokens.token_lengths == {"top/rows": 4, "bottom/rows": 4} and tokens.view_dims == {
+        "top/rows": 8,
+        "bottom/rows": 8,
+    }
+    assert np.array_equal(tokens.splits.test, flat.splits.test)
+    assert np.allclose(tokens.views["top/rows"].reshape(len(flat.labels), -1), flat.views["pixels/top"])

@@ -43,7 +43,7 @@ class BilevelHooks(TrialHooks):
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> BMNASGenotype:
         recipe: BMNASRecipe = proposal
         trial.set_user_attr(attrs.BMNAS_RECIPE, str(recipe))
-        earlier = _searched_with(trial.study, str(recipe))
+        earlier = results.searched_before(trial.study, attrs.BMNAS_RECIPE, str(recipe), attrs.BMNAS_SEARCH)
         if earlier is not None:  # same recipe, same seed: the same search
             for name in (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY, attrs.BMNAS_SUPERNET):
                 if name in earlier.user_attrs:
@@ -82,13 +82,6 @@ def supernet_weights(artifact_store: Any, trial: optuna.trial.FrozenTrial) -> di
     if pointer is None:
         raise AutommError(f"trial {trial.number} holds no BM-NAS supernet")
     return artifacts.get_weights(artifact_store, pointer, f"the BM-NAS supernet of trial {trial.number}")
-
-
-def _searched_with(study: optuna.Study, recipe: str) -> optuna.trial.FrozenTrial | None:
-    for t in results.completed(study):
-        if t.user_attrs.get(attrs.BMNAS_RECIPE) == recipe and attrs.BMNAS_SEARCH in t.user_attrs:
-            return t
-    return None
 
 
 class BMNASMethod(SearchMethod):

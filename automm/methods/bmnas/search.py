@@ -69,7 +69,7 @@ def bilevel_search(
     torch.manual_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     device = train.labels.device
-    view_dims = {v: int(t.shape[1]) for v, t in train.views.items()}
+    view_dims = {v: int(t.shape[-1]) for v, t in train.views.items()}
     net = BMNASSupernet(recipe, view_dims, n_outputs, dropout, settings.relaxation).to(device)
     batches = math.ceil(len(train) / batch_size)
     arch_lr = arch_learning_rate(settings, batches * (settings.epochs - settings.warmup_epochs), recipe.arch_lr_factor)
@@ -121,7 +121,7 @@ def _step(
 ) -> None:
     """One optimiser step on rows ``idx`` of ``data`` (only ``optimiser``'s parameters change)."""
     net.zero_grad(set_to_none=True)
-    loss = criterion(net({k: v[idx] for k, v in data.views.items()}), data.labels[idx])
+    loss = criterion(net(data.batch(idx)), data.labels[idx])
     loss.backward()
     optimiser.step()
 

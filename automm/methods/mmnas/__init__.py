@@ -1,0 +1,1 @@
+"""MMnas (Yu et al., 2020): a gated search of the operation of every block of an encoder-decoder over token views."""
