@@ -92,6 +92,7 @@ class BMNASMethod(SearchMethod):
     family = "bmnas"
     sections: ClassVar[dict[str, Any]] = {"bmnas": BMNASSettings}
     tunes_settings = False  # its trials tune the search's own settings
+    uses_tokens = True  # a token view's chunks become the feature map's positions (`FeatureMap`)
     options = (
         MethodOption("bmnas_channels", ("--bmnas-channels",), "bmnas", "channels", int, "Channels C of a feature map."),
         MethodOption("bmnas_length", ("--bmnas-length",), "bmnas", "length", int, "Positions L of a feature map."),

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from automm.data.tokens import mask_key
 from automm.methods.bmnas.model import CellOutput, FeatureMap, classifier_head
 from automm.methods.bmnas.ops import STEP_OPS, make_step_op
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe, Cell, Step
@@ -130,7 +131,7 @@ class BMNASSupernet(nn.Module):
             choose = Choices("fixed", self.derived_choices())
         else:
             choose = Choices(self.relaxation if self.training else "softmax")
-        states = [self.maps[v](views[v]) for v in self.view_names]
+        states = [self.maps[v](views[v], views.get(mask_key(v))) for v in self.view_names]
         outs = []
         for k, cell in enumerate(self.cells):
             x = _mix(choose(f"alpha_x.{k}", self.arch.alpha_x[k]), states)
