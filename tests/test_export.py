@@ -155,7 +155,7 @@ CONSISTENT = {  # edited, then the manifest recomputed: caught by the format and
     "wrong view width": (_edit_json(view_dims=lambda m: {v: d + 1 for v, d in m["view_dims"].items()}), "corrupted"),
     "duplicate class names": (_edit_json(class_names=lambda m: ["a"] * len(m["class_names"])), "distinct class"),
     "unknown family": (
-        _edit_json(space="mmnas", members=lambda m: [{**x, "space": "mmnas"} for x in m["members"]]),
+        _edit_json(space="darts", members=lambda m: [{**x, "space": "darts"} for x in m["members"]]),
         "unknown network family",
     ),
     "malformed genotype": (

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from automm.data.tokens import mask_key
 from automm.errors import AutommError
 from automm.extract.backbones import Backbone
 from automm.extract.cache import FeatureCache, file_key, text_key
@@ -19,6 +18,7 @@ from automm.files import atomic_write
 from automm.paths import default_cache_dir
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
+MASK_SUFFIX = "_mask"  # a token view's padding mask in the .npz format (`automm.data.npzfile`)
 
 
 def view_name(column: str, backbone: Backbone, level: str) -> str:
@@ -79,7 +79,7 @@ def extract_views(
             views.update({view_name(column, backbone, lv): feats[lv] for lv in backbone.levels})
             if "mask" in feats:
                 mask = feats["mask"] > 0.5
-                views.update({mask_key(view_name(column, backbone, lv)): mask for lv in backbone.levels})
+                views.update({view_name(column, backbone, lv) + MASK_SUFFIX: mask for lv in backbone.levels})
     return views
 
 

@@ -27,11 +27,11 @@ def _request(**changes):
 
 
 def test_registry_names_every_method_and_refuses_unknown_ones():
-    assert set(METHODS) == {"ksnas", "mfas", "bmnas", "tpe", "random", "nsga2"}
+    assert set(METHODS) == {"ksnas", "mfas", "bmnas", "mmnas", "tpe", "random", "nsga2"}
     assert all(issubclass(m, SearchMethod) and m.name == name for name, m in METHODS.items())
     assert method_class("KSNAS") is METHODS["ksnas"]
-    with pytest.raises(AutommError, match="unknown sampler 'mmnas'; known: ksnas, mfas, bmnas"):
-        method_class("mmnas")
+    with pytest.raises(AutommError, match="unknown sampler 'darts'; known: ksnas, mfas, bmnas, mmnas"):
+        method_class("darts")
 
 
 def test_every_method_option_is_a_search_option_and_maps_to_its_section():
@@ -79,8 +79,8 @@ def test_studies_of_automm_0_1_resume_with_their_stored_settings():
 
 
 def test_unknown_network_family_in_an_export():
-    with pytest.raises(AutommError, match="unknown network family 'mmnas'"):
-        network_from_export({"space": "mmnas"})
+    with pytest.raises(AutommError, match="unknown network family 'darts'"):
+        network_from_export({"space": "darts"})
 
 
 def test_defaults_of_a_method_without_a_preset_section():

@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import numpy as np
 import torch
 
 import automm
@@ -54,3 +55,17 @@ def test_the_vector_methods_see_token_views_pooled_and_mmnas_sees_tokens(tmp_pat
     assert mm.dataset.token_lengths == {"text/tokens": 6, "image/grid": 4}
     assert ks.dataset.token_lengths == {} and ks.dataset.view_dims == mm.dataset.view_dims
     assert "E=2, D=3 blocks, H=32, 4 heads, 10 search epochs" in mm.method.describe()
+
+
+def test_mmnas_handles_multilabel_tasks(tmp_path):
+    ds = make_token_toy()
+    a, b = ds.labels // 2, ds.labels % 2
+    multi = dataclasses.replace(ds, labels=np.stack([a, b, a & b], axis=1), task="multilabel", class_names=[])
+    small = {"encoder_blocks": 1, "decoder_blocks": 1, "hidden": 8, "heads": 2, "epochs": 2, "warmup": 1}
+    study = automm.Study(multi, method="mmnas", runs_dir=tmp_path, folds=1, ensemble_size=1, mmnas=small)
+    study.optimize(1)
+    assert study.metric == "weighted_f1" and 0 <= study.best_value <= 1
+    model = automm.load_model(study.export(tmp_path / "m"))
+    test = multi.splits.test
+    views = {v: multi.views[v][test] for v in multi.view_names} | {"text/tokens_mask": multi.masks["text/tokens"][test]}
+    assert model.predict(views).shape == (len(test), 3) and set(np.unique(model.predict(views))) <= {0, 1}
