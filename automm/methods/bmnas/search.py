@@ -21,6 +21,7 @@ import torch
 from automm.methods.bmnas.settings import BMNASSettings, arch_learning_rate
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe
 from automm.methods.bmnas.supernet import BMNASSupernet, decidedness
+from automm.methods.search_steps import endless_batches, optimiser_step
 from automm.metrics import primary_score
 from automm.training import TensorData, loss_function, predict_logits
 
@@ -79,7 +80,7 @@ def bilevel_search(
     )
     criterion = loss_function(task)
     val_labels = val.labels.cpu().numpy()
-    val_batches = _batches(len(val), batch_size, generator, device)
+    val_batches = endless_batches(len(val), batch_size, generator, device)
     history: list[dict[str, Any]] = []
     best_score, best_epoch, best, state = -np.inf, 0, net.derive(), {}
     for epoch in range(settings.epochs):
@@ -91,9 +92,9 @@ def bilevel_search(
         order = torch.randperm(len(train), generator=generator).to(device)
         for i in range(0, len(train), batch_size):
             idx = order[i : i + batch_size]
-            _step(net, weights, criterion, train, idx)
+            optimiser_step(net, weights, criterion, train, idx)
             if epoch >= settings.warmup_epochs:
-                _step(net, architecture, criterion, val, next(val_batches))
+                optimiser_step(net, architecture, criterion, val, next(val_batches))
         score = primary_score(predict_logits(net, val), val_labels, task, threshold)
         table = net.weights_table()
         genotype = net.derive()
@@ -110,25 +111,3 @@ def bilevel_search(
             best_score, best_epoch, best = score, epoch + 1, genotype
             state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     return SearchResult(best, best_epoch, arch_lr, time.perf_counter() - start, history, state)
-
-
-def _step(
-    net: BMNASSupernet,
-    optimiser: torch.optim.Optimizer,
-    criterion: torch.nn.Module,
-    data: TensorData,
-    idx: torch.Tensor,
-) -> None:
-    """One optimiser step on rows ``idx`` of ``data`` (only ``optimiser``'s parameters change)."""
-    net.zero_grad(set_to_none=True)
-    loss = criterion(net(data.batch(idx)), data.labels[idx])
-    loss.backward()
-    optimiser.step()
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Any:
-    """Row batches of ``n`` rows, reshuffled on every pass, without end."""
-    while True:
-        order = torch.randperm(n, generator=generator).to(device)
-        for i in range(0, n, batch_size):
-            yield order[i : i + batch_size]

@@ -18,16 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from automm.errors import AutommError
 from automm.methods.bmnas.ops import STEP_OPS
 from automm.methods.bmnas.settings import BMNASSettings
-from automm.methods.encoding import suggest_all
-
-SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
+from automm.methods.recipes import RecipeSpace
 
 
 @dataclass(frozen=True)
@@ -170,51 +165,18 @@ class BMNASRecipe:
         )
 
 
-class BMNASSpace:
+class BMNASSpace(RecipeSpace):
     """Optuna parameters ``bmnas_*`` over recipes (`BMNASSettings.choices`), and genotype parsing."""
+
+    prefix = "bmnas"
+    genotype_type = BMNASGenotype
+    title = "BM-NAS"
 
     def __init__(self, view_names: tuple[str, ...], settings: BMNASSettings) -> None:
         self.view_names = tuple(view_names)
         self.settings = settings
         self.grid = settings.choices()
 
-    def distributions(self) -> dict[str, BaseDistribution]:
-        out: dict[str, BaseDistribution] = {
-            f"bmnas_{name}": CategoricalDistribution(values) for name, values in self.grid.items()
-        }
-        out["bmnas_seed"] = IntDistribution(0, SEEDS - 1)
-        return out
-
     def default_recipe(self) -> BMNASRecipe:
         s = self.settings
         return BMNASRecipe(s.channels, s.length, s.cells, s.steps)
-
-    def decode(self, params: dict[str, Any]) -> BMNASRecipe:
-        d = self.default_recipe()
-        return BMNASRecipe(
-            channels=int(params.get("bmnas_channels", d.channels)),
-            length=int(params.get("bmnas_length", d.length)),
-            cells=int(params.get("bmnas_cells", d.cells)),
-            steps=int(params.get("bmnas_steps", d.steps)),
-            arch_lr_factor=float(params.get("bmnas_arch_lr_factor", d.arch_lr_factor)),
-            seed=int(params.get("bmnas_seed", d.seed)),
-        )
-
-    def suggest(self, trial: Any) -> BMNASRecipe:
-        return self.decode(suggest_all(trial, self.distributions()))
-
-    def encode(self, recipe: BMNASRecipe) -> dict[str, Any]:
-        """A recipe's parameters (to enqueue it); one outside the choices raises `AutommError`."""
-        params = {f"bmnas_{n}": getattr(recipe, n) for n in self.grid}
-        params["bmnas_seed"] = recipe.seed
-        for name, values in self.grid.items():
-            if params[f"bmnas_{name}"] not in values:
-                raise AutommError(f"BM-NAS {name}={params[f'bmnas_{name}']} is not one of {values}")
-        return params
-
-    def parse(self, text: str) -> BMNASGenotype:
-        genotype = BMNASGenotype.from_string(text)
-        unknown = [v for v in genotype.views if v not in self.view_names]
-        if unknown:
-            raise AutommError(f"{text!r} reads view(s) {', '.join(unknown)} this data set does not have")
-        return genotype

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +21,7 @@ import torch
 from automm.methods.mmnas.settings import MMNASSettings, arch_learning_rate
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe
 from automm.methods.mmnas.supernet import MMNASSupernet
+from automm.methods.search_steps import endless_batches, optimiser_step
 from automm.metrics import primary_score
 from automm.training import TensorData, loss_function, predict_logits
 
@@ -87,7 +87,7 @@ def gated_search(
     architecture = torch.optim.Adam(net.arch.parameters(), lr=arch_lr, betas=(0.0, 0.999))
     criterion = loss_function(task)
     val_labels = val.labels.cpu().numpy()
-    val_batches = _batches(len(val), batch_size, generator, device)
+    val_batches = endless_batches(len(val), batch_size, generator, device)
     history: list[dict[str, Any]] = []
     for epoch in range(settings.epochs):
         for group in weights.param_groups:
@@ -98,10 +98,10 @@ def gated_search(
         order = torch.randperm(len(train), generator=generator).to(device)
         for i in range(0, len(train), batch_size):
             net.sample_path(generator)
-            _step(net, weights, criterion, train, order[i : i + batch_size])
+            optimiser_step(net, weights, criterion, train, order[i : i + batch_size])
             if epoch >= settings.warmup_epochs:
                 net.sample_gates(generator)
-                _step(net, architecture, criterion, val, next(val_batches))
+                optimiser_step(net, architecture, criterion, val, next(val_batches))
         net.path = net.gates = None
         score = primary_score(predict_logits(net, val), val_labels, task, threshold)
         probabilities = net.arch.probabilities()
@@ -117,25 +117,3 @@ def gated_search(
         )
     state = {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
     return GatedSearchResult(net.derive(), arch_lr, time.perf_counter() - start, history, state)
-
-
-def _step(
-    net: MMNASSupernet,
-    optimiser: torch.optim.Optimizer,
-    criterion: torch.nn.Module,
-    data: TensorData,
-    idx: torch.Tensor,
-) -> None:
-    """One optimiser step on rows ``idx`` of ``data`` (only ``optimiser``'s parameters change)."""
-    net.zero_grad(set_to_none=True)
-    loss = criterion(net(data.batch(idx)), data.labels[idx])
-    loss.backward()
-    optimiser.step()
-
-
-def _batches(n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
-    """Row batches of ``n`` rows, reshuffled on every pass, without end."""
-    while True:
-        order = torch.randperm(n, generator=generator).to(device)
-        for i in range(0, n, batch_size):
-            yield order[i : i + batch_size]

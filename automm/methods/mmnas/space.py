@@ -19,15 +19,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
-
 from automm.data.dataset import view_modality
 from automm.errors import AutommError
-from automm.methods.encoding import suggest_all
 from automm.methods.mmnas.ops import DECODER_OPS, ENCODER_OPS
 from automm.methods.mmnas.settings import MMNASSettings
+from automm.methods.recipes import RecipeSpace
 
-SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
 _GENOTYPE = re.compile(r"mmnas\(H=(\d+),heads=(\d+),x\(([^()]*)\),y\(([^()]*)\),enc\(([^()]*)\),dec\(([^()]*)\)\)")
 
 
@@ -117,8 +114,12 @@ def view_groups(view_names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     return {v: (v,) for v in view_names}
 
 
-class MMNASSpace:
+class MMNASSpace(RecipeSpace):
     """Optuna parameters ``mmnas_*`` over recipes (`MMNASSettings.choices` and the view groups), and parsing."""
+
+    prefix = "mmnas"
+    genotype_type = MMNASGenotype
+    title = "MMnas"
 
     def __init__(self, view_names: tuple[str, ...], settings: MMNASSettings) -> None:
         if len(view_names) < 2:
@@ -133,43 +134,6 @@ class MMNASSpace:
         x = self.groups[recipe.encoder_side]
         return x, tuple(v for v in self.view_names if v not in x)
 
-    def distributions(self) -> dict[str, BaseDistribution]:
-        out: dict[str, BaseDistribution] = {
-            f"mmnas_{name}": CategoricalDistribution(values) for name, values in self.grid.items()
-        }
-        out["mmnas_seed"] = IntDistribution(0, SEEDS - 1)
-        return out
-
     def default_recipe(self) -> MMNASRecipe:
         s = self.settings
         return MMNASRecipe(s.encoder_blocks, s.decoder_blocks, s.hidden, next(iter(self.groups)))
-
-    def decode(self, params: dict[str, Any]) -> MMNASRecipe:
-        d = self.default_recipe()
-        return MMNASRecipe(
-            encoder_blocks=int(params.get("mmnas_encoder_blocks", d.encoder_blocks)),
-            decoder_blocks=int(params.get("mmnas_decoder_blocks", d.decoder_blocks)),
-            hidden=int(params.get("mmnas_hidden", d.hidden)),
-            encoder_side=str(params.get("mmnas_encoder_side", d.encoder_side)),
-            arch_lr_factor=float(params.get("mmnas_arch_lr_factor", d.arch_lr_factor)),
-            seed=int(params.get("mmnas_seed", d.seed)),
-        )
-
-    def suggest(self, trial: Any) -> MMNASRecipe:
-        return self.decode(suggest_all(trial, self.distributions()))
-
-    def encode(self, recipe: MMNASRecipe) -> dict[str, Any]:
-        """A recipe's parameters (to enqueue it); one outside the choices raises `AutommError`."""
-        params = {f"mmnas_{n}": getattr(recipe, n) for n in self.grid}
-        params["mmnas_seed"] = recipe.seed
-        for name, values in self.grid.items():
-            if params[f"mmnas_{name}"] not in values:
-                raise AutommError(f"MMnas {name}={params[f'mmnas_{name}']} is not one of {values}")
-        return params
-
-    def parse(self, text: str) -> MMNASGenotype:
-        genotype = MMNASGenotype.from_string(text)
-        unknown = [v for v in genotype.views if v not in self.view_names]
-        if unknown:
-            raise AutommError(f"{text!r} reads view(s) {', '.join(unknown)} this data set does not have")
-        return genotype

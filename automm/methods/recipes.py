@@ -1,0 +1,69 @@
+"""Optuna spaces over search *recipes*: for methods whose trial is a whole search (BM-NAS, MMnas).
+
+A recipe is a frozen dataclass of the search's own settings (network shape, a factor on the
+architecture learning rate, the search ``seed``, ...). `RecipeSpace` gives each field named in its
+``grid`` a categorical parameter ``<prefix>_<field>`` and the seed an integer one; fields without a
+parameter keep the default recipe's value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+
+from automm.errors import AutommError
+from automm.methods.encoding import suggest_all
+
+SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
+
+
+class RecipeSpace:
+    """Optuna parameters over recipes (module docstring); subclasses set ``prefix``, ``title``,
+    ``genotype_type``, ``grid``, ``view_names`` and `default_recipe`."""
+
+    prefix: str
+    title: str  # e.g. "BM-NAS", in messages
+    genotype_type: Any  # what a search derives: a class with ``from_string`` and ``views``
+    grid: dict[str, tuple[Any, ...]]
+    view_names: tuple[str, ...]
+
+    def default_recipe(self) -> Any:
+        raise NotImplementedError
+
+    def distributions(self) -> dict[str, BaseDistribution]:
+        out: dict[str, BaseDistribution] = {
+            f"{self.prefix}_{name}": CategoricalDistribution(values) for name, values in self.grid.items()
+        }
+        out[f"{self.prefix}_seed"] = IntDistribution(0, SEEDS - 1)
+        return out
+
+    def decode(self, params: dict[str, Any]) -> Any:
+        """The recipe of ``params``; a missing parameter keeps the default recipe's value."""
+        default = self.default_recipe()
+        values = {}
+        for f in dataclasses.fields(default):
+            value = getattr(default, f.name)
+            values[f.name] = type(value)(params.get(f"{self.prefix}_{f.name}", value))
+        return type(default)(**values)
+
+    def suggest(self, trial: Any) -> Any:
+        return self.decode(suggest_all(trial, self.distributions()))
+
+    def encode(self, recipe: Any) -> dict[str, Any]:
+        """A recipe's parameters (to enqueue it); one outside the choices raises `AutommError`."""
+        params = {f"{self.prefix}_{n}": getattr(recipe, n) for n in self.grid}
+        params[f"{self.prefix}_seed"] = recipe.seed
+        for name, values in self.grid.items():
+            if params[f"{self.prefix}_{name}"] not in values:
+                raise AutommError(f"{self.title} {name}={params[f'{self.prefix}_{name}']} is not one of {values}")
+        return params
+
+    def parse(self, text: str) -> Any:
+        """A derived genotype from its string; one reading views this data set lacks raises `AutommError`."""
+        genotype = self.genotype_type.from_string(text)
+        unknown = [v for v in genotype.views if v not in self.view_names]
+        if unknown:
+            raise AutommError(f"{text!r} reads view(s) {', '.join(unknown)} this data set does not have")
+        return genotype
