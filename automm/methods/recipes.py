@@ -1,22 +1,27 @@
-"""Optuna spaces over search *recipes*: for methods whose trial is a whole search (BM-NAS, MMnas).
+"""Methods whose trial is a whole search (BM-NAS, MMnas), and the Optuna spaces over their *recipes*.
 
 A recipe is a frozen dataclass of the search's own settings (network shape, a factor on the
 architecture learning rate, the search ``seed``, ...). `RecipeSpace` gives each field named in its
 ``grid`` a categorical parameter ``<prefix>_<field>`` and the seed an integer one; fields without a
-parameter keep the default recipe's value.
+parameter keep the default recipe's value. `RecipeMethod` is what such methods share: Optuna's TPE
+proposes recipes, the first trial runs the default one, a few trials by default.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
+import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
 from automm.errors import AutommError
+from automm.methods.base import SearchMethod
 from automm.methods.encoding import suggest_all
 
 SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
+DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other recipes and seeds
 
 
 class RecipeSpace:
@@ -67,3 +72,29 @@ class RecipeSpace:
         if unknown:
             raise AutommError(f"{text!r} reads view(s) {', '.join(unknown)} this data set does not have")
         return genotype
+
+
+class RecipeMethod(SearchMethod):
+    """A method whose trial runs a whole search from a recipe (its hooks' `derive`), then trains the
+    derived network; subclasses name their search in ``search_name`` (e.g. "a BM-NAS search")."""
+
+    search_name: str
+    tunes_settings = False  # its trials tune the search's own settings
+
+    def make_sampler(
+        self, space: RecipeSpace, seed: int, n_existing: int, lock_dir: Path | None
+    ) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(seed=seed + n_existing)
+
+    def baseline_genotypes(self, space: RecipeSpace, ranked_views: list[str]) -> list[tuple[str, Any]]:
+        """The settings' own search first (what the paper runs)."""
+        return [(f"{space.title} with the default settings", space.default_recipe())]
+
+    def default_trials(self, space: RecipeSpace, preset_trials: int) -> int:
+        return DEFAULT_TRIALS
+
+    def plan(self, n_trials: int) -> str:
+        first = f"{self.search_name} with the default settings"
+        if n_trials <= 1:
+            return "one" + first[first.index(" ") :]
+        return f"{first}, then {n_trials - 1} more with settings TPE proposes"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
@@ -21,16 +20,15 @@ from torch import nn
 
 from automm import artifacts, attrs, results
 from automm.errors import AutommError
-from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
+from automm.methods.base import MethodOption, SearchContext, TrialHooks
 from automm.methods.bmnas.diagram import bmnas_svg
 from automm.methods.bmnas.model import BMNASNet
 from automm.methods.bmnas.search import bilevel_search
 from automm.methods.bmnas.settings import BMNASSettings
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe, BMNASSpace
+from automm.methods.recipes import RecipeMethod
 from automm.settings import SearchConfig
 from automm.training import TensorData
-
-DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other shapes and seeds
 
 
 class BilevelHooks(TrialHooks):
@@ -84,14 +82,14 @@ def supernet_weights(artifact_store: Any, trial: optuna.trial.FrozenTrial) -> di
     return artifacts.get_weights(artifact_store, pointer, f"the BM-NAS supernet of trial {trial.number}")
 
 
-class BMNASMethod(SearchMethod):
+class BMNASMethod(RecipeMethod):
     """BM-NAS (Yin et al., 2022): bilevel differentiable search of fusion cells (see module docstring)."""
 
     name = "bmnas"
     title = "BM-NAS"
     family = "bmnas"
     sections: ClassVar[dict[str, Any]] = {"bmnas": BMNASSettings}
-    tunes_settings = False  # its trials tune the search's own settings
+    search_name = "a BM-NAS search"
     uses_tokens = True  # a token view's chunks become the feature map's positions (`FeatureMap`)
     options = (
         MethodOption("bmnas_channels", ("--bmnas-channels",), "bmnas", "channels", int, "Channels C of a feature map."),
@@ -112,11 +110,6 @@ class BMNASMethod(SearchMethod):
         if len(view_names) < 2:
             raise AutommError("BM-NAS fuses two or more views; this data set has one")
         return BMNASSpace(view_names, self.bmnas)
-
-    def make_sampler(
-        self, space: BMNASSpace, seed: int, n_existing: int, lock_dir: Path | None
-    ) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(seed=seed + n_existing)
 
     def build_net(
         self,
@@ -141,13 +134,6 @@ class BMNASMethod(SearchMethod):
     ) -> str:
         return bmnas_svg(genotype, view_dims)
 
-    def baseline_genotypes(self, space: BMNASSpace, ranked_views: list[str]) -> list[tuple[str, BMNASRecipe]]:
-        """The settings' own search first (what the paper runs)."""
-        return [("BM-NAS with the default settings", space.default_recipe())]
-
-    def default_trials(self, space: BMNASSpace, preset_trials: int) -> int:
-        return DEFAULT_TRIALS
-
     def hooks(self, context: SearchContext, space: BMNASSpace, train: TensorData) -> TrialHooks:
         return BilevelHooks(self.bmnas, context)
 
@@ -156,11 +142,6 @@ class BMNASMethod(SearchMethod):
         lr = f"{b.arch_lr:g}" if b.arch_lr > 0 else "auto"
         shape = f"C={b.channels}, L={b.length}, {b.cells} cells x {b.steps} steps"
         return f"{shape}, {b.epochs} search epochs, arch lr {lr}"
-
-    def plan(self, n_trials: int) -> str:
-        if n_trials <= 1:
-            return "one BM-NAS search with the default settings"
-        return f"a BM-NAS search with the default settings, then {n_trials - 1} more with settings TPE proposes"
 
     def trial_lines(self, user_attrs: dict[str, Any]) -> list[str]:
         """The search's recipe, how decided its architecture weights were, and its supernet scores."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import zlib
-from pathlib import Path
 from typing import Any, ClassVar
 
 import optuna
@@ -20,16 +19,15 @@ from torch import nn
 
 from automm import artifacts, attrs, results
 from automm.data.dataset import MultimodalDataset
-from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
+from automm.methods.base import MethodOption, SearchContext, TrialHooks
 from automm.methods.mmnas.diagram import mmnas_svg
 from automm.methods.mmnas.model import MMNASNet
 from automm.methods.mmnas.search import gated_search
 from automm.methods.mmnas.settings import MMNASSettings
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe, MMNASSpace
+from automm.methods.recipes import RecipeMethod
 from automm.settings import SearchConfig
 from automm.training import TensorData
-
-DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other shapes, sides and seeds
 
 
 class GatedHooks(TrialHooks):
@@ -72,14 +70,14 @@ class GatedHooks(TrialHooks):
         return result.genotype
 
 
-class MMNASMethod(SearchMethod):
+class MMNASMethod(RecipeMethod):
     """MMnas (Yu et al., 2020): gated search of an encoder-decoder's block ops over token views."""
 
     name = "mmnas"
     title = "MMnas"
     family = "mmnas"
     sections: ClassVar[dict[str, Any]] = {"mmnas": MMNASSettings}
-    tunes_settings = False  # its trials tune the search's own settings
+    search_name = "an MMnas search"
     uses_tokens = True
     options = (
         MethodOption(
@@ -102,11 +100,6 @@ class MMNASMethod(SearchMethod):
 
     def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> MMNASSpace:
         return MMNASSpace(view_names, self.mmnas)
-
-    def make_sampler(
-        self, space: MMNASSpace, seed: int, n_existing: int, lock_dir: Path | None
-    ) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(seed=seed + n_existing)
 
     def build_net(
         self,
@@ -132,13 +125,6 @@ class MMNASMethod(SearchMethod):
     ) -> str:
         return mmnas_svg(genotype, view_dims)
 
-    def baseline_genotypes(self, space: MMNASSpace, ranked_views: list[str]) -> list[tuple[str, MMNASRecipe]]:
-        """The settings' own search first (what the paper runs)."""
-        return [("MMnas with the default settings", space.default_recipe())]
-
-    def default_trials(self, space: MMNASSpace, preset_trials: int) -> int:
-        return DEFAULT_TRIALS
-
     def hooks(self, context: SearchContext, space: MMNASSpace, train: TensorData) -> TrialHooks:
         return GatedHooks(self.mmnas, context, space)
 
@@ -159,11 +145,6 @@ class MMNASMethod(SearchMethod):
         lr = f"{m.arch_lr:g}" if m.arch_lr > 0 else "auto"
         shape = f"E={m.encoder_blocks}, D={m.decoder_blocks} blocks, H={m.hidden}, {m.heads} heads"
         return f"{shape}, {m.epochs} search epochs, arch lr {lr}"
-
-    def plan(self, n_trials: int) -> str:
-        if n_trials <= 1:
-            return "one MMnas search with the default settings"
-        return f"an MMnas search with the default settings, then {n_trials - 1} more with settings TPE proposes"
 
     def trial_lines(self, user_attrs: dict[str, Any]) -> list[str]:
         """The search's recipe, how decided its op probabilities were, and its supernet scores."""
