@@ -24,8 +24,9 @@ DECODER_OPS = ("sa", "ga", "ffn")
 
 
 class Attention(nn.Module):
-    """Multi-head scaled dot-product attention of ``queries`` over ``keys`` (values = keys), padded keys
-    masked out (PyTorch's fused `scaled_dot_product_attention`; no dropout on the attention weights)."""
+    """Multi-head scaled dot-product attention of ``queries`` over ``keys`` (keys and values are both
+    projected from ``keys``), padded keys masked out (PyTorch's fused `scaled_dot_product_attention`;
+    no dropout on the attention weights)."""
 
     def __init__(self, hidden: int, heads: int) -> None:
         super().__init__()
