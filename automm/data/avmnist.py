@@ -44,7 +44,7 @@ from automm.paths import default_cache_dir
 MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 FSDD_DIR = "fsdd/recordings"
 WAV = re.compile(r"(\d)_([a-z]+)_(\d+)\.wav")
-TOKENS = "tokens:"  # the features that are token views (stored under "tokens/<modality>/<name>")
+TOKEN_FEATURES = ("grid", "frames")  # the backbones' token views, stored under "tokens/<modality>/<name>"
 
 
 def avmnist_present(data_dir: Path) -> bool:
@@ -97,7 +97,7 @@ class _ImageCNN(nn.Module):
         b = self.block2(a)
         c = self.fc(b)
         grid = b.flatten(2).transpose(1, 2)  # (N, 49 positions, 32 channels)
-        return {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "fc": c, TOKENS + "grid": grid}
+        return {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "fc": c, "grid": grid}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.fc(self.block2(self.block1(x))))
@@ -119,7 +119,7 @@ class _AudioCNN(nn.Module):
         d = self.fc(c)
         frames = b.mean(dim=2).transpose(1, 2)  # (N, 16 time frames, 32 channels): frequency averaged
         views = {"conv1": a.mean(dim=(2, 3)), "conv2": b.mean(dim=(2, 3)), "conv3": c.mean(dim=(2, 3)), "fc": d}
-        return {**views, TOKENS + "frames": frames}
+        return {**views, "frames": frames}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.out(self.fc(self.block3(self.block2(self.block1(x)))))
@@ -300,7 +300,6 @@ def _build(
     arrays: dict[str, np.ndarray] = {}
     for modality, feats in (("image", image_feats), ("audio", audio_feats)):
         for k, v in feats.items():
-            token = k.startswith(TOKENS)
-            arrays[f"{'tokens' if token else 'views'}/{modality}/{k.removeprefix(TOKENS)}"] = v
+            arrays[f"{'tokens' if k in TOKEN_FEATURES else 'views'}/{modality}/{k}"] = v
     arrays |= {"labels": labels_arr, **idx, "info": np.asarray(json.dumps(info))}
     return arrays

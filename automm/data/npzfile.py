@@ -33,6 +33,7 @@ from automm.data.dataset import MultimodalDataset, Splits
 from automm.data.files import checked_path, npy_fits, npz_members_fit, shown
 from automm.data.labels import encode_labels
 from automm.data.splits import as_index, make_splits
+from automm.data.tokens import MASK_SUFFIX, is_mask_key
 from automm.errors import AutommError
 
 
@@ -70,7 +71,7 @@ def dataset_from_arrays(
 ) -> MultimodalDataset:
     """Build a dataset from the layout's keys; ``source`` names the file or folder in errors."""
     views = {k.removeprefix("views/"): v for k, v in arrays.items() if k.startswith("views/")}
-    masks = {k.removesuffix("_mask"): views.pop(k) for k in list(views) if _is_mask(k, views)}
+    masks = {k.removesuffix(MASK_SUFFIX): views.pop(k) for k in list(views) if _is_mask(k, views)}
     if not views:
         raise AutommError(f"{source}: no views; store each view under a key 'views/<modality>/<feature>'")
     if "labels" not in arrays:
@@ -105,5 +106,4 @@ def dataset_from_arrays(
 
 def _is_mask(key: str, views: Mapping[str, np.ndarray]) -> bool:
     """Whether ``key`` names the padding mask of a token view (``<view>_mask`` beside a 3-D ``<view>``)."""
-    base = key.removesuffix("_mask")
-    return key.endswith("_mask") and base in views and np.ndim(views[base]) == 3
+    return is_mask_key(key, views) and np.ndim(views[key.removesuffix(MASK_SUFFIX)]) == 3

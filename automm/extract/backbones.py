@@ -123,8 +123,9 @@ class Backbone:
         names = ["embeddings"] + [f"layer{i}" for i in range(1, len(hidden))]
         if self.tokens:  # every token's state, padding zeroed, and the mask
             real = tokens["attention_mask"]
-            states = {n: h * real.unsqueeze(-1).to(h.dtype) for n, h in zip(names, hidden, strict=True)}
-            return {n: states[n] for n in self.levels} | {"mask": real.float()}
+            states = dict(zip(names, hidden, strict=True))
+            zeroed = {n: states[n] * real.unsqueeze(-1).to(states[n].dtype) for n in self.levels}
+            return zeroed | {"mask": real.float()}
         mask = tokens["attention_mask"].unsqueeze(-1).to(hidden[0].dtype)
         return {
             name: (h * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)

@@ -4,21 +4,26 @@ A recipe is a frozen dataclass of the search's own settings (network shape, a fa
 architecture learning rate, the search ``seed``, ...). `RecipeSpace` gives each field named in its
 ``grid`` a categorical parameter ``<prefix>_<field>`` and the seed an integer one; fields without a
 parameter keep the default recipe's value. `RecipeMethod` is what such methods share: Optuna's TPE
-proposes recipes, the first trial runs the default one, a few trials by default.
+proposes recipes, the first trial runs the default one, a few trials by default. `RecipeHooks` runs a
+trial's search in `derive`, and reuses an earlier trial's search of the same recipe instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import zlib
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from automm import artifacts, attrs, results
 from automm.errors import AutommError
-from automm.methods.base import SearchMethod
+from automm.methods.base import SearchContext, SearchMethod, TrialHooks
 from automm.methods.encoding import suggest_all
+from automm.training import TensorData
 
 SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
 DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other recipes and seeds
@@ -98,3 +103,40 @@ class RecipeMethod(SearchMethod):
         if n_trials <= 1:
             return "one" + first[first.index(" ") :]
         return f"{first}, then {n_trials - 1} more with settings TPE proposes"
+
+
+class RecipeHooks(TrialHooks):
+    """`derive` records the trial's recipe (``recipe_attr``), then copies the ``kept_attrs`` (the first
+    being the search's summary) and the genotype of an earlier completed trial of the same recipe (same
+    seed: the same search), or else runs `search`. Subclasses set the attribute names and `search`."""
+
+    recipe_attr: str
+    kept_attrs: tuple[str, ...]
+
+    def __init__(self, space: RecipeSpace, context: SearchContext) -> None:
+        self.space = space
+        self.context = context
+
+    def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
+        recipe = str(proposal)
+        trial.set_user_attr(self.recipe_attr, recipe)
+        earlier = results.searched_before(trial.study, self.recipe_attr, recipe, self.kept_attrs[0])
+        if earlier is not None:
+            for name in self.kept_attrs:
+                if name in earlier.user_attrs:
+                    trial.set_user_attr(name, earlier.user_attrs[name])
+            return self.space.genotype_type.from_string(earlier.user_attrs[attrs.GENOTYPE])
+        seed = zlib.crc32(f"{self.context.seed}:{self.space.prefix}:{proposal.seed}".encode())
+        return self.search(trial, proposal, train, val, seed)
+
+    def search(self, trial: optuna.Trial, recipe: Any, train: TensorData, val: TensorData, seed: int) -> Any:
+        """Search with ``recipe`` on ``train`` (weights) and ``val`` (architecture) from ``seed``, record
+        what `derive` keeps on ``trial``, and return the derived genotype."""
+        raise NotImplementedError
+
+    def keep_history(self, trial: optuna.Trial, attr: str, recipe: Any, arch_lr: float, epochs: list[Any]) -> None:
+        """The search's per-epoch ``epochs`` as the trial's JSON artifact, its pointer under ``attr``."""
+        history = json.dumps({"recipe": str(recipe), "arch_lr": arch_lr, "epochs": epochs}).encode()
+        name = f"trial{trial.number}_{self.space.prefix}_search.json"
+        pointer = artifacts.upload_bytes(self.context.artifact_store, history, trial, name, "application/json")
+        trial.set_user_attr(attr, pointer)

@@ -1,13 +1,21 @@
-"""What the gradient-based searches (BM-NAS, MMnas) share: one optimiser step, and endless validation batches."""
+"""What the gradient-based searches (BM-NAS, MMnas) share: the annealed weight learning rate, one
+optimiser step, and endless validation batches."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import torch
 from torch import nn
 
 from automm.training import TensorData
+
+
+def anneal(optimiser: torch.optim.Optimizer, lr: float, lr_min: float, epoch: int, epochs: int) -> None:
+    """Set ``optimiser``'s learning rate for (0-based) ``epoch`` of ``epochs``: cosine from ``lr`` to ``lr_min``."""
+    for group in optimiser.param_groups:
+        group["lr"] = lr_min + (lr - lr_min) * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
 
 
 def optimiser_step(

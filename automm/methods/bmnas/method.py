@@ -10,15 +10,13 @@ supernet at the derivation epoch is kept as a safetensors artifact (`supernet_we
 
 from __future__ import annotations
 
-import json
-import zlib
 from typing import Any, ClassVar
 
 import optuna
 import torch
 from torch import nn
 
-from automm import artifacts, attrs, results
+from automm import artifacts, attrs
 from automm.errors import AutommError
 from automm.methods.base import MethodOption, SearchContext, TrialHooks
 from automm.methods.bmnas.diagram import bmnas_svg
@@ -26,27 +24,22 @@ from automm.methods.bmnas.model import BMNASNet
 from automm.methods.bmnas.search import bilevel_search
 from automm.methods.bmnas.settings import BMNASSettings
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe, BMNASSpace
-from automm.methods.recipes import RecipeMethod
+from automm.methods.recipes import RecipeHooks, RecipeMethod
 from automm.settings import SearchConfig
 from automm.training import TensorData
 
 
-class BilevelHooks(TrialHooks):
+class BilevelHooks(RecipeHooks):
     """Runs each trial's bilevel search (see module docstring); a recipe searched before is not searched again."""
 
-    def __init__(self, settings: BMNASSettings, context: SearchContext) -> None:
-        self.settings = settings
-        self.context = context
+    recipe_attr = attrs.BMNAS_RECIPE
+    kept_attrs = (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY, attrs.BMNAS_SUPERNET)
 
-    def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> BMNASGenotype:
-        recipe: BMNASRecipe = proposal
-        trial.set_user_attr(attrs.BMNAS_RECIPE, str(recipe))
-        earlier = results.searched_before(trial.study, attrs.BMNAS_RECIPE, str(recipe), attrs.BMNAS_SEARCH)
-        if earlier is not None:  # same recipe, same seed: the same search
-            for name in (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY, attrs.BMNAS_SUPERNET):
-                if name in earlier.user_attrs:
-                    trial.set_user_attr(name, earlier.user_attrs[name])
-            return BMNASGenotype.from_string(earlier.user_attrs[attrs.GENOTYPE])
+    def __init__(self, settings: BMNASSettings, context: SearchContext, space: BMNASSpace) -> None:
+        super().__init__(space, context)
+        self.settings = settings
+
+    def search(self, trial: optuna.Trial, recipe: BMNASRecipe, train: TensorData, val: TensorData, seed: int) -> Any:
         ds, config = self.context.dataset, self.context.config
         result = bilevel_search(
             recipe,
@@ -58,18 +51,13 @@ class BilevelHooks(TrialHooks):
             batch_size=config.batch_size,
             dropout=config.dropout,
             threshold=config.threshold,
-            seed=zlib.crc32(f"{self.context.seed}:bmnas:{recipe.seed}".encode()),
+            seed=seed,
         )
         trial.set_user_attr(attrs.BMNAS_SEARCH, result.summary())
-        store = self.context.artifact_store
-        history = json.dumps({"recipe": str(recipe), "arch_lr": result.arch_lr, "epochs": result.history}).encode()
-        name = f"trial{trial.number}_bmnas_"
-        trial.set_user_attr(
-            attrs.BMNAS_HISTORY, artifacts.upload_bytes(store, history, trial, name + "search.json", "application/json")
-        )
-        trial.set_user_attr(
-            attrs.BMNAS_SUPERNET, artifacts.upload_weights(store, result.state, trial, name + "supernet.safetensors")
-        )
+        self.keep_history(trial, attrs.BMNAS_HISTORY, recipe, result.arch_lr, result.history)
+        name = f"trial{trial.number}_bmnas_supernet.safetensors"
+        pointer = artifacts.upload_weights(self.context.artifact_store, result.state, trial, name)
+        trial.set_user_attr(attrs.BMNAS_SUPERNET, pointer)
         return result.genotype
 
 
@@ -135,7 +123,7 @@ class BMNASMethod(RecipeMethod):
         return bmnas_svg(genotype, view_dims)
 
     def hooks(self, context: SearchContext, space: BMNASSpace, train: TensorData) -> TrialHooks:
-        return BilevelHooks(self.bmnas, context)
+        return BilevelHooks(self.bmnas, context, space)
 
     def describe(self) -> str:
         b = self.bmnas

@@ -21,7 +21,7 @@ import torch
 from automm.methods.bmnas.settings import BMNASSettings, arch_learning_rate
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe
 from automm.methods.bmnas.supernet import BMNASSupernet, decidedness
-from automm.methods.search_steps import endless_batches, optimiser_step
+from automm.methods.search_steps import anneal, endless_batches, optimiser_step
 from automm.metrics import primary_score
 from automm.training import TensorData, loss_function, predict_logits
 
@@ -84,10 +84,7 @@ def bilevel_search(
     history: list[dict[str, Any]] = []
     best_score, best_epoch, best, state = -np.inf, 0, net.derive(), {}
     for epoch in range(settings.epochs):
-        for group in weights.param_groups:
-            group["lr"] = settings.lr_min + (settings.lr - settings.lr_min) * 0.5 * (
-                1 + math.cos(math.pi * epoch / settings.epochs)
-            )
+        anneal(weights, settings.lr, settings.lr_min, epoch, settings.epochs)
         net.train()
         order = torch.randperm(len(train), generator=generator).to(device)
         for i in range(0, len(train), batch_size):

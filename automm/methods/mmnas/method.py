@@ -10,14 +10,12 @@ views as tokens (`SearchMethod.uses_tokens`); a vector view is one token.
 
 from __future__ import annotations
 
-import json
-import zlib
 from typing import Any, ClassVar
 
 import optuna
 from torch import nn
 
-from automm import artifacts, attrs, results
+from automm import attrs
 from automm.data.dataset import MultimodalDataset
 from automm.methods.base import MethodOption, SearchContext, TrialHooks
 from automm.methods.mmnas.diagram import mmnas_svg
@@ -25,28 +23,23 @@ from automm.methods.mmnas.model import MMNASNet
 from automm.methods.mmnas.search import gated_search
 from automm.methods.mmnas.settings import MMNASSettings
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe, MMNASSpace
-from automm.methods.recipes import RecipeMethod
+from automm.methods.recipes import RecipeHooks, RecipeMethod
 from automm.settings import SearchConfig
 from automm.training import TensorData
 
 
-class GatedHooks(TrialHooks):
+class GatedHooks(RecipeHooks):
     """Runs each trial's gated search (see module docstring); a recipe searched before is not searched again."""
 
-    def __init__(self, settings: MMNASSettings, context: SearchContext, space: MMNASSpace) -> None:
-        self.settings = settings
-        self.context = context
-        self.space = space
+    recipe_attr = attrs.MMNAS_RECIPE
+    kept_attrs = (attrs.MMNAS_SEARCH, attrs.MMNAS_HISTORY)
+    space: MMNASSpace
 
-    def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> MMNASGenotype:
-        recipe: MMNASRecipe = proposal
-        trial.set_user_attr(attrs.MMNAS_RECIPE, str(recipe))
-        earlier = results.searched_before(trial.study, attrs.MMNAS_RECIPE, str(recipe), attrs.MMNAS_SEARCH)
-        if earlier is not None:  # same recipe, same seed: the same search
-            for name in (attrs.MMNAS_SEARCH, attrs.MMNAS_HISTORY):
-                if name in earlier.user_attrs:
-                    trial.set_user_attr(name, earlier.user_attrs[name])
-            return MMNASGenotype.from_string(earlier.user_attrs[attrs.GENOTYPE])
+    def __init__(self, settings: MMNASSettings, context: SearchContext, space: MMNASSpace) -> None:
+        super().__init__(space, context)
+        self.settings = settings
+
+    def search(self, trial: optuna.Trial, recipe: MMNASRecipe, train: TensorData, val: TensorData, seed: int) -> Any:
         ds, config = self.context.dataset, self.context.config
         result = gated_search(
             recipe,
@@ -59,14 +52,10 @@ class GatedHooks(TrialHooks):
             batch_size=config.batch_size,
             dropout=config.dropout,
             threshold=config.threshold,
-            seed=zlib.crc32(f"{self.context.seed}:mmnas:{recipe.seed}".encode()),
+            seed=seed,
         )
         trial.set_user_attr(attrs.MMNAS_SEARCH, result.summary())
-        history = json.dumps({"recipe": str(recipe), "arch_lr": result.arch_lr, "epochs": result.history}).encode()
-        pointer = artifacts.upload_bytes(
-            self.context.artifact_store, history, trial, f"trial{trial.number}_mmnas_search.json", "application/json"
-        )
-        trial.set_user_attr(attrs.MMNAS_HISTORY, pointer)
+        self.keep_history(trial, attrs.MMNAS_HISTORY, recipe, result.arch_lr, result.history)
         return result.genotype
 
 

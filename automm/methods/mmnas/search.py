@@ -21,7 +21,7 @@ import torch
 from automm.methods.mmnas.settings import MMNASSettings, arch_learning_rate
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe
 from automm.methods.mmnas.supernet import MMNASSupernet
-from automm.methods.search_steps import endless_batches, optimiser_step
+from automm.methods.search_steps import anneal, endless_batches, optimiser_step
 from automm.metrics import primary_score
 from automm.training import TensorData, loss_function, predict_logits
 
@@ -90,10 +90,7 @@ def gated_search(
     val_batches = endless_batches(len(val), batch_size, generator, device)
     history: list[dict[str, Any]] = []
     for epoch in range(settings.epochs):
-        for group in weights.param_groups:
-            group["lr"] = settings.lr_min + (settings.lr - settings.lr_min) * 0.5 * (
-                1 + math.cos(math.pi * epoch / settings.epochs)
-            )
+        anneal(weights, settings.lr, settings.lr_min, epoch, settings.epochs)
         net.train()
         order = torch.randperm(len(train), generator=generator).to(device)
         for i in range(0, len(train), batch_size):
