@@ -15,7 +15,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +26,7 @@ FUSION_OPS: tuple[str, ...] = ("add", "mul", "concat", "max", "avg")  # binary f
 EXTRA_OPS: tuple[str, ...] = ("attention", "glu")  # BM-NAS's step ops, opt-in (``--ops``); concat is its ConcatFC
 KNOWN_OPS: tuple[str, ...] = FUSION_OPS + EXTRA_OPS
 SCHEDULES: tuple[str, ...] = ("constant", "cosine")
-TUNABLE: tuple[str, ...] = ("lr", "weight_decay", "dropout", "fusion_dim")  # see `automm.methods.tuning`
+TUNABLE: tuple[str, ...] = ("lr", "weight_decay", "dropout", "fusion_dim")  # see `automm.methods.hyperparams`
 # what a study stored by an automm without these settings meant: one split, one network, plain training
 LEGACY_CONFIG: dict[str, object] = {
     "label_smoothing": 0.0,

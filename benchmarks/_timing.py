@@ -49,8 +49,9 @@ def timed(kind, f):
 
 for info in pkgutil.walk_packages(automm.__path__, "automm."):  # every module, so every imported copy is wrapped
     importlib.import_module(info.name)
-import automm.training, automm.linear
-originals = {automm.training.train_epoch, automm.training.predict_logits, automm.linear.fit_linear}
+import automm.engine.linear_net, automm.engine.training
+training = automm.engine.training
+originals = {training.train_epoch, training.predict_logits, automm.engine.linear_net.fit_linear}
 for name, module in list(sys.modules.items()):
     if name.startswith("automm") and module is not None:
         for attr, value in list(vars(module).items()):

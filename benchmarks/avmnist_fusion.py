@@ -22,9 +22,9 @@ import numpy as np
 import optuna
 
 import automm
-from automm.baselines import concat_logistic_regression
 from automm.data.avmnist import build_avmnist
 from automm.data.dataset import MultimodalDataset
+from automm.search.first_tries import concat_logistic_regression
 
 try:
     from benchmarks._results import record

@@ -69,7 +69,7 @@ def run(job: tuple[str, int, str, str]) -> dict[str, Any]:
     import torch
 
     import automm
-    from automm.training import count_parameters
+    from automm.engine.training import count_parameters
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 import optuna  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from automm.liveness import HEARTBEAT_ENV, retried_from  # noqa: E402
 from automm.methods.ksnas.sampler import trial_generation  # noqa: E402
-from automm.storage import open_storage  # noqa: E402
+from automm.store.liveness import HEARTBEAT_ENV, retried_from  # noqa: E402
+from automm.store.storages import open_storage  # noqa: E402
 from benchmarks._results import record  # noqa: E402
 from tests.conftest import small_search_command, toy_npz  # noqa: E402
 

@@ -72,9 +72,9 @@ def run(job: tuple[str, int, str]) -> dict[str, Any]:
     import torch
 
     import automm
-    from automm.baselines import concat_logistic_regression
+    from automm.engine.training import count_parameters
     from automm.methods.mmnas.space import mcan_pattern
-    from automm.training import count_parameters
+    from automm.search.first_tries import concat_logistic_regression
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -22,8 +22,8 @@ import numpy as np
 import optuna
 
 import automm
-from automm.baselines import concat_logistic_regression
 from automm.data.registry import load_dataset
+from automm.search.first_tries import concat_logistic_regression
 
 try:
     from benchmarks._results import record

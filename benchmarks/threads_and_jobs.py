@@ -3,7 +3,7 @@ competing process, and for ``--jobs 1/2/4``, in one run.
 
 Part 1 (threads): the same search (random sampler, seed 0, one split, fixed epochs, so every
 setting trains identical trials) on synthetic data whose widths set the work per batch (the
-quantity `automm.threads` decides by), once with 1 intra-op thread and once with torch's default
+quantity `automm.core.threads` decides by), once with 1 intra-op thread and once with torch's default
 (one per core); each idle and beside a competing process (another torch process multiplying
 matrices with its default threads, as a second search would). Part 2 (jobs): a digits search of
 the same trials with ``jobs`` = 1, 2, 4 and automm's thread rule; trials per minute of wall time,
@@ -81,7 +81,7 @@ def main() -> None:
     import torch
 
     import automm
-    from automm.threads import SMALL_WORK, available_cores, batch_work, choose_threads
+    from automm.core.threads import SMALL_WORK, available_cores, batch_work, choose_threads
 
     cores = available_cores()
     default_threads = torch.get_num_threads()

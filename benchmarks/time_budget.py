@@ -36,8 +36,8 @@ def main() -> None:
     import optuna
 
     import automm
-    from automm.attrs import GENERATION
-    from automm.budget import format_duration
+    from automm.core.keys import GENERATION
+    from automm.search.budget import format_duration
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     automm.set_verbosity(logging.WARNING)  # no line per trial

@@ -44,16 +44,16 @@ def run(job: tuple[str, int, str, dict[str, dict[str, Any]]]) -> list[dict[str, 
     import torch
 
     import automm
-    from automm.baselines import rank_views
+    from automm.core.metrics import primary_score
     from automm.data.dataset import Splits
     from automm.data.preprocess import Standardizer
     from automm.data.splits import make_splits
+    from automm.engine.training import TensorData, fit, predict_logits
     from automm.methods.ksnas.method import KSNASMethod
     from automm.methods.ksnas.model import build_fusion_net
     from automm.methods.ksnas.space import SearchSpace
-    from automm.metrics import primary_score
+    from automm.search.first_tries import rank_views
     from automm.settings import load_preset
-    from automm.training import TensorData, fit, predict_logits
 
     torch.set_num_threads(1)
     name, seed, data_dir, recipes = job

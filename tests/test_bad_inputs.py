@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 import automm
 from automm import settings
 from automm.cli import app
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 RNG = np.random.default_rng(0)
 X, Y = RNG.standard_normal((40, 3)), np.arange(40) % 2

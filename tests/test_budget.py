@@ -9,8 +9,8 @@ import optuna
 import pytest
 
 import automm
-from automm.budget import TimeBudget, format_duration, parse_duration
-from automm.errors import AutommError
+from automm.core.errors import AutommError
+from automm.search.budget import TimeBudget, format_duration, parse_duration
 from tests.conftest import make_toy
 
 

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 import automm
-from automm.ensemble import as_logits, greedy_selection
-from automm.errors import AutommError
-from automm.metrics import primary_score
+from automm.core.errors import AutommError
+from automm.core.metrics import primary_score
+from automm.delivery.ensemble import as_logits, greedy_selection
 from tests.conftest import make_toy
 
 
@@ -120,8 +120,8 @@ def test_retrain_scores_the_ensemble(searched):
 
 
 def test_report_and_note_show_the_ensemble(searched, tmp_path):
-    from automm.reporting.inspection import study_note
-    from automm.reporting.report import write_report
+    from automm.inspection.dashboard import study_note
+    from automm.report.html import write_report
 
     choice = searched.ensemble(6)
     html = write_report(searched, tmp_path / "r.html").read_text()
@@ -148,7 +148,7 @@ def test_the_linear_candidate_joins_the_pool(searched):
 
 
 def test_an_extra_candidate_that_is_better_is_chosen(searched):
-    from automm.ensemble import choose_ensemble
+    from automm.delivery.ensemble import choose_ensemble
 
     ds = searched.dataset
     rows = np.sort(np.concatenate([ds.splits.train, ds.splits.val]))

@@ -5,11 +5,11 @@ import pytest
 import torch
 
 import automm
-from automm.activity import listening
-from automm.errors import AutommError
-from automm.export import FILES, MANIFEST
-from automm.final import RETRAINING
-from automm.reporting.report import write_report
+from automm.core.errors import AutommError
+from automm.core.progress import listening
+from automm.delivery.export import FILES, MANIFEST
+from automm.delivery.final_trainer import RETRAINING
+from automm.report.html import write_report
 from tests.conftest import make_toy
 
 CONFIG = automm.SearchConfig(
@@ -268,16 +268,16 @@ def test_loaded_model_prints_short_and_names_its_views(finished, exported):
 def test_delivery_trains_with_automm_thread_rule(finished, tmp_path, monkeypatch):
     import torch
 
-    import automm.delivery
+    import automm.delivery.trainer
 
     seen = []
-    real_fit = automm.delivery.fit
+    real_fit = automm.delivery.trainer.fit
 
     def spy(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real_fit(*args, **kwargs)
 
-    monkeypatch.setattr(automm.delivery, "fit", spy)
+    monkeypatch.setattr(automm.delivery.trainer, "fit", spy)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # those would override the rule
         monkeypatch.delenv(name, raising=False)
     before = torch.get_num_threads()

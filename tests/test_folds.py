@@ -5,10 +5,20 @@ import optuna
 import pytest
 
 import automm
-from automm import attrs, results
-from automm.errors import AutommError
-from automm.folds import AUTO_FOLDS, AUTO_MAX_ROWS, estimate, goes_on, make_folds, resolve_folds, rungs, search_rows
-from automm.training import TensorData
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.engine.training import TensorData
+from automm.search import queries
+from automm.search.folds import (
+    AUTO_FOLDS,
+    AUTO_MAX_ROWS,
+    estimate,
+    goes_on,
+    make_folds,
+    resolve_folds,
+    rungs,
+    search_rows,
+)
 from tests.conftest import make_toy
 
 FOLDS_CONFIG = automm.SearchConfig(
@@ -46,7 +56,7 @@ def test_automatic_fold_count_and_rungs():
 
 def _trial(study, scores):
     trial = study.ask()
-    trial.set_user_attr(attrs.FOLD_SCORES, scores)
+    trial.set_user_attr(keys.FOLD_SCORES, scores)
     study.tell(trial, float(np.mean(scores)))
 
 
@@ -91,18 +101,18 @@ def test_no_test_row_reaches_search_or_ensemble_selection(raced):
 
 def test_trials_record_fold_scores_and_race(raced):
     study, _, _ = raced
-    trials = results.completed(study.optuna_study)
-    full = [t for t in trials if not t.user_attrs.get(attrs.RACED_OUT)]
-    out = [t for t in trials if t.user_attrs.get(attrs.RACED_OUT)]
+    trials = queries.completed(study.optuna_study)
+    full = [t for t in trials if not t.user_attrs.get(keys.RACED_OUT)]
+    out = [t for t in trials if t.user_attrs.get(keys.RACED_OUT)]
     assert full and out  # racing stopped some candidates after the first fold
     for t in full:
-        scores = t.user_attrs[attrs.FOLD_SCORES]
+        scores = t.user_attrs[keys.FOLD_SCORES]
         assert len(scores) == 3 and t.values[0] == pytest.approx(np.mean(scores))
-        assert attrs.PREDICTIONS in t.system_attrs
+        assert keys.PREDICTIONS in t.system_attrs
     for t in out:
-        assert len(t.user_attrs[attrs.FOLD_SCORES]) < 3 and attrs.PREDICTIONS not in t.system_attrs
+        assert len(t.user_attrs[keys.FOLD_SCORES]) < 3 and keys.PREDICTIONS not in t.system_attrs
     best = study.best_trial
-    assert not best.user_attrs.get(attrs.RACED_OUT)  # a raced-out trial is never delivered
+    assert not best.user_attrs.get(keys.RACED_OUT)  # a raced-out trial is never delivered
     mean, std, n = estimate(best)
     assert n == 3 and std >= 0 and mean == pytest.approx(best.values[0])
     assert next(r["folds"] for r in study.trials_table() if not r["raced_out"]) == 3
@@ -110,11 +120,11 @@ def test_trials_record_fold_scores_and_race(raced):
 
 def test_baselines_are_the_first_trials(raced):
     study, _, _ = raced
-    first = sorted(results.completed(study.optuna_study), key=lambda t: t.number)[:3]
-    assert [t.user_attrs.get(attrs.BASELINE) for t in first] == ["best view", "concatenation", "late fusion"]
-    concat = first[1].user_attrs[attrs.GENOTYPE]
+    first = sorted(queries.completed(study.optuna_study), key=lambda t: t.number)[:3]
+    assert [t.user_attrs.get(keys.BASELINE) for t in first] == ["best view", "concatenation", "late fusion"]
+    concat = first[1].user_attrs[keys.GENOTYPE]
     assert concat.count("concat(") == 2 and "noise/feat" in concat  # all three views (max_views 3)
-    assert first[0].user_attrs[attrs.GENOTYPE] in ("left/feat", "right/feat")  # an informative view, not noise
+    assert first[0].user_attrs[keys.GENOTYPE] in ("left/feat", "right/feat")  # an informative view, not noise
 
 
 def test_first_fold_only_feeds_and_uses_the_knowledge_base(tmp_path, monkeypatch):
@@ -140,9 +150,9 @@ def test_first_fold_only_feeds_and_uses_the_knowledge_base(tmp_path, monkeypatch
     assert np.array_equal(objective.folds[0].train, make_folds(study.dataset, 3, study.seed)[0].train)
     # the KB was pretrained on the first fold's training rows: the data the hooks were given
     assert len(objective.train_data) == len(objective.folds[0].train)
-    trained = [t for t in results.completed(study.optuna_study) if attrs.DUPLICATE_OF not in t.user_attrs]
+    trained = [t for t in queries.completed(study.optuna_study) if keys.DUPLICATE_OF not in t.user_attrs]
     assert sorted(calls) == sorted(t.number for t in trained)  # once per trial: fold 0 only
-    assert any(attrs.KB_VERSION in t.user_attrs for t in trained)
+    assert any(keys.KB_VERSION in t.user_attrs for t in trained)
 
 
 def test_folds_are_stored_and_resume_refuses_others(tmp_path):

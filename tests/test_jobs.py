@@ -9,7 +9,7 @@ import optuna
 import pytest
 
 import automm
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.ksnas.sampler import trial_generation
 from tests.conftest import make_toy
 

@@ -5,10 +5,11 @@ import pytest
 import torch
 from sklearn.linear_model import LogisticRegression
 
-from automm.errors import AutommError
-from automm.folds import Fold
-from automm.linear import LinearGenotype, choose_linear, fit_linear, is_linear
-from automm.training import TensorData
+from automm.core.errors import AutommError
+from automm.delivery.linear_candidate import choose_linear
+from automm.engine.linear_net import LinearGenotype, fit_linear, is_linear
+from automm.engine.training import TensorData
+from automm.search.folds import Fold
 
 
 def _data(n: int = 300, seed: int = 0, classes: int = 3) -> tuple[TensorData, np.ndarray]:

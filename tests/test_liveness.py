@@ -13,9 +13,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from automm import attrs
-from automm.errors import AutommError
-from automm.liveness import (
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.methods.ksnas.sampler import trial_generation
+from automm.store.liveness import (
     ALIVE,
     HEARTBEAT_ENV,
     MAX_RETRY,
@@ -24,8 +25,7 @@ from automm.liveness import (
     retried_from,
     retry,
 )
-from automm.methods.ksnas.sampler import trial_generation
-from automm.storage import open_storage
+from automm.store.storages import open_storage
 from tests.conftest import small_search_command, toy_npz
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,8 +58,8 @@ def test_a_retry_keeps_the_candidate_its_generation_and_first_try_name(tmp_path)
     study = _journal_study(tmp_path)
     trial = study.ask({"x": optuna.distributions.IntDistribution(0, 9)})
     study._storage.set_trial_system_attr(trial._trial_id, "KSNASSampler:generation", 2)
-    trial.set_user_attr(attrs.BASELINE, "late fusion")
-    trial.set_user_attr(attrs.FOLD_SCORES, [0.5])  # half-done work is not carried over
+    trial.set_user_attr(keys.BASELINE, "late fusion")
+    trial.set_user_attr(keys.FOLD_SCORES, [0.5])  # half-done work is not carried over
     study.tell(trial, state=TrialState.FAIL)
     frozen = study.trials[0]
     for _ in range(MAX_RETRY + 2):  # each retry fails again
@@ -70,7 +70,7 @@ def test_a_retry_keeps_the_candidate_its_generation_and_first_try_name(tmp_path)
         frozen = waiting[-1]
         assert frozen.params == study.trials[0].params and retried_from(frozen) == 0
         assert frozen.system_attrs["KSNASSampler:generation"] == 2
-        assert frozen.user_attrs == {attrs.BASELINE: "late fusion"}
+        assert frozen.user_attrs == {keys.BASELINE: "late fusion"}
         study._storage.set_trial_state_values(frozen._trial_id, TrialState.RUNNING)
         study._storage.set_trial_state_values(frozen._trial_id, TrialState.FAIL)
         frozen = study._storage.get_trial(frozen._trial_id)
@@ -117,14 +117,14 @@ def _stop_mid_trial(cmd: list[str], storage: str, sig: int) -> tuple[int, subpro
                 running = _load(storage).get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             except Exception:  # not created yet
                 continue
-            seen = next((t.number for t in running if t.number >= 1 and attrs.GENOTYPE in t.user_attrs), None)
+            seen = next((t.number for t in running if t.number >= 1 and keys.GENOTYPE in t.user_attrs), None)
         assert seen is not None, "no trial was caught running"
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=120)
         stopped = [
             t.number
             for t in _load(storage).get_trials(deepcopy=False, states=(stopped_state,))
-            if t.number >= seen and attrs.GENOTYPE in t.user_attrs
+            if t.number >= seen and keys.GENOTYPE in t.user_attrs
         ]
         if stopped:
             return stopped[0], subprocess.CompletedProcess(cmd, proc.returncode, out, err)

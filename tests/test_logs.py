@@ -6,12 +6,12 @@ import optuna
 import pytest
 
 import automm
-from automm.activity import listening
-from automm.errors import AutommError, cli_names, option
-from automm.linear import LinearGenotype
+from automm.core.errors import AutommError, cli_names, option
+from automm.core.progress import listening
+from automm.engine.linear_net import LinearGenotype
+from automm.inspection.tables import breakable
 from automm.methods.ksnas.knowledge import PRETRAINING
 from automm.methods.ksnas.space import Genotype
-from automm.reporting.tables import breakable
 
 
 def test_library_search_logs_a_line_per_trial_and_keeps_optuna_quiet(toy, fast_config, tmp_path, capsys):

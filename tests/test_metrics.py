@@ -1,6 +1,6 @@
 import numpy as np
 
-from automm.metrics import all_metrics, predict_labels, primary_score
+from automm.core.metrics import all_metrics, predict_labels, primary_score
 
 
 def test_multiclass_accuracy():

@@ -2,11 +2,11 @@ import numpy as np
 import optuna
 import pytest
 
-import automm.objective as objective_module
+import automm.search.objective as objective_module
+from automm.engine.training import TensorData
 from automm.methods.ksnas.space import SearchSpace
-from automm.methods.tuners import RandomMethod
-from automm.objective import FusionObjective
-from automm.training import TensorData
+from automm.methods.optuna_samplers import RandomMethod
+from automm.search.objective import FusionObjective
 
 
 def test_objective_records_attrs_and_never_touches_test_rows(toy, fast_config, monkeypatch):

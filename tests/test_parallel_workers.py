@@ -17,10 +17,10 @@ import numpy as np
 import optuna
 import pytest
 
-from automm.artifacts import sha256
-from automm.attrs import KB_POINTER, LAYER_BANK, MFAS_STEP, SURROGATE_EVIDENCE, TRIAL_WEIGHTS
+from automm.core.keys import KB_POINTER, LAYER_BANK, MFAS_STEP, SURROGATE_EVIDENCE, TRIAL_WEIGHTS
 from automm.methods.ksnas.sampler import trial_generation
-from automm.storage import open_storage
+from automm.store.artifacts import sha256
+from automm.store.storages import open_storage
 from tests.conftest import make_toy
 
 WORKER = textwrap.dedent(

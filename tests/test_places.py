@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 import automm
-from automm.artifacts import study_lock
-from automm.errors import AutommError
-from automm.places import AdvisoryLock, artifact_location, shared_lock
-from automm.storage import open_storage
+from automm.core.errors import AutommError
+from automm.store.artifact_stores import AdvisoryLock, artifact_location, shared_lock
+from automm.store.artifacts import study_lock
+from automm.store.storages import open_storage
 
 
 def test_artifact_locations_are_folders_or_buckets(tmp_path):

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OPEN = textwrap.dedent(
     """
     import sys, optuna
-    from automm.storage import open_storage
+    from automm.store.storages import open_storage
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     optuna.create_study(storage=open_storage(sys.argv[1]), study_name="s", load_if_exists=True)
     print("opened")

@@ -5,10 +5,10 @@ import optuna
 import pytest
 
 import automm
-import automm.objective as objective_module
-from automm.errors import AutommError
+import automm.search.objective as objective_module
+from automm.core.errors import AutommError
 from automm.methods.ksnas.space import Genotype
-from automm.objective import FusionObjective
+from automm.search.objective import FusionObjective
 
 
 def test_study_runs_and_reports(toy, fast_config, tmp_path):
@@ -118,8 +118,8 @@ def test_search_on_digits_beats_best_single_view(tmp_path):
 def test_a_study_another_worker_is_creating_is_waited_for(tmp_path):
     import threading
 
-    from automm import attrs
-    from automm.storage import automm_meta, settled_summary
+    from automm.core import keys
+    from automm.store.storages import automm_meta, settled_summary
 
     url = f"sqlite:///{tmp_path}/s.db"
     bare = optuna.create_study(storage=url, study_name="s")  # created, not yet described by its creator
@@ -128,7 +128,7 @@ def test_a_study_another_worker_is_creating_is_waited_for(tmp_path):
         import time
 
         time.sleep(0.5)
-        bare.set_user_attr(attrs.META, {"sampler": "random"})
+        bare.set_user_attr(keys.META, {"sampler": "random"})
 
     threading.Thread(target=describe_later).start()
     assert automm_meta(settled_summary(url, "s", wait=10.0)) == {"sampler": "random"}
@@ -138,7 +138,7 @@ def test_a_study_another_worker_is_creating_is_waited_for(tmp_path):
 
 
 def test_workers_creating_one_study_at_once_join_the_first(toy, fast_config, tmp_path, monkeypatch):
-    from automm import study as study_module
+    from automm.study import study as study_module
 
     url = f"sqlite:///{tmp_path}/j.db"
     first = automm.Study(toy, config=fast_config, storage=url, study_name="s", sampler="random")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from automm.errors import AutommError
-from automm.threads import SMALL_WORK, batch_work, choose_threads, torch_threads
+from automm.core.errors import AutommError
+from automm.core.threads import SMALL_WORK, batch_work, choose_threads, torch_threads
 
 
 @pytest.fixture(autouse=True)

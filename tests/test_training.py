@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from automm.data.preprocess import Standardizer
+from automm.engine.training import TensorData, TrainConfig, fit, predict_logits
 from automm.methods.ksnas.model import build_fusion_net
 from automm.methods.ksnas.space import Genotype
-from automm.training import TensorData, TrainConfig, fit, predict_logits
 from tests.conftest import make_toy
 
 
@@ -71,7 +71,7 @@ def test_fixed_epochs_without_validation_and_callback():
 
 
 def test_view_dropout_never_drops_every_view():
-    from automm.training import drop_views
+    from automm.engine.training import drop_views
 
     gen = torch.Generator().manual_seed(0)
     views = {"a": torch.ones(2000, 3), "b": torch.ones(2000, 2)}
@@ -84,7 +84,7 @@ def test_view_dropout_never_drops_every_view():
 
 
 def test_cosine_schedule_and_label_smoothing():
-    from automm.training import learning_rate_factor, loss_function
+    from automm.engine.training import learning_rate_factor, loss_function
 
     assert learning_rate_factor("constant", 50, 100) == 1.0
     assert learning_rate_factor("cosine", 0, 100) == 1.0

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from automm.activity import listening
-from automm.errors import AutommError, cli_names
-from automm.logs import get_verbosity, set_verbosity
+from automm.core.errors import AutommError, cli_names
+from automm.core.log import get_verbosity, set_verbosity
+from automm.core.progress import listening
 
 app = typer.Typer(
     help="Search multimodal fusion architectures with Optuna.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -28,7 +28,7 @@ BAR_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn
 
 
 class StepBars:
-    """Shows each long step (`automm.activity.step`) as a bar: in the command's own live `progress`
+    """Shows each long step (`automm.core.progress.step`) as a bar: in the command's own live `progress`
     when it has one (``automm search``), else in a transient display of its own."""
 
     def __init__(self) -> None:

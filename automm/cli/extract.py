@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.table import Table
 
 from automm.cli.app import app, err, out, user_errors
-from automm.errors import AutommError
+from automm.core.errors import AutommError
+from automm.core.paths import default_data_dir
 from automm.extract.backbones import IMAGE_BACKBONES, TEXT_BACKBONES
-from automm.paths import default_data_dir
 
 
 def _parse_levels(specs: list[str]) -> dict[str, list[str]]:

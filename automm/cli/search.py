@@ -14,13 +14,13 @@ import typer
 from rich.markup import escape
 from rich.progress import Progress
 
-from automm import attrs
-from automm.budget import DEFAULT_TIME_BUDGET, format_duration, parse_duration
 from automm.cli.app import BAR_COLUMNS, app, out, steps, user_errors
 from automm.cli.summary import best_lines, delivered_line, generation_table, next_steps, summary_table, time_summary
-from automm.errors import AutommError
+from automm.core import keys
+from automm.core.errors import AutommError
 from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
-from automm.study import PRUNERS, Study
+from automm.search.budget import DEFAULT_TIME_BUDGET, format_duration, parse_duration
+from automm.study.study import PRUNERS, Study
 
 COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
     "dataset": (Annotated[str, typer.Option(help="Registered data set (see `automm datasets`).")], "digits"),
@@ -199,10 +199,10 @@ def _progress_callback(
         except AutommError:
             best = "-"
         parts = [f"best {study.metric} {best}"]
-        if attrs.GENERATION in trial.user_attrs:
-            parts.insert(0, f"gen {trial.user_attrs[attrs.GENERATION]}")
-        if attrs.KB_VERSION in trial.user_attrs:
-            parts.append(f"KB v{trial.user_attrs[attrs.KB_VERSION]}")
+        if keys.GENERATION in trial.user_attrs:
+            parts.insert(0, f"gen {trial.user_attrs[keys.GENERATION]}")
+        if keys.KB_VERSION in trial.user_attrs:
+            parts.append(f"KB v{trial.user_attrs[keys.KB_VERSION]}")
         finished, now = study.n_finished(), time.time()
         if finished > finished_before:  # ETA: this run's pace, capped by the time budget
             eta = (now - started) / (finished - finished_before) * max(0, target - finished)

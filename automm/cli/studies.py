@@ -13,10 +13,10 @@ from rich.table import Table
 
 from automm.cli.app import app, err, out, user_errors
 from automm.data.registry import DATASETS, default_data_dir
-from automm.places import artifact_location, artifact_store
-from automm.reporting.report import write_report
-from automm.storage import existing_storage, open_storage
-from automm.study import Study
+from automm.report.html import write_report
+from automm.store.artifact_stores import artifact_location, artifact_store
+from automm.store.storages import existing_storage, open_storage
+from automm.study.study import Study
 
 
 @app.command()

@@ -9,12 +9,13 @@ from typing import Any
 
 from rich.table import Table
 
-from automm import attrs, results
-from automm.budget import format_duration
-from automm.ensemble import differs_from_best
-from automm.folds import estimate
-from automm.reporting.tables import GENERATION_COLUMNS, breakable, cells
-from automm.study import Study
+from automm.core import keys
+from automm.delivery.ensemble import differs_from_best
+from automm.inspection.tables import GENERATION_COLUMNS, breakable, cells
+from automm.search import queries
+from automm.search.budget import format_duration
+from automm.search.folds import estimate
+from automm.study.study import Study
 
 
 def time_summary(study: Study, started: float, took: float, budget: float | None, delivery: float | None) -> str:
@@ -28,7 +29,7 @@ def time_summary(study: Study, started: float, took: float, budget: float | None
         )
     if delivery is not None:
         line += f", delivering the model {format_duration(delivery)}"
-    curve = results.best_over_time(study.optuna_study, since=started)
+    curve = queries.best_over_time(study.optuna_study, since=started)
     if curve:
         at_half = max((v for t, v in curve if t <= took / 2), default=None)
         points = ", ".join(f"{format_duration(max(t, 0))} {v:.4f}" for t, v in curve[-4:])
@@ -76,7 +77,7 @@ def best_lines(study: Study) -> list[str]:
     mean, std, folds = estimate(best)
     spread = f" ± {std:.4f} over {folds} folds" if folds > 1 else ""
     lines = [f"best {study.metric} {mean:.4f}{spread} (trial {best.number}, validation): {study.best_genotype}"]
-    choice = study.optuna_study.user_attrs.get(attrs.ENSEMBLE)  # chosen at the end of the search
+    choice = study.optuna_study.user_attrs.get(keys.ENSEMBLE)  # chosen at the end of the search
     if differs_from_best(choice, str(study.best_genotype)):
         members = ", ".join(f"{w:.2f} x {g}" for g, w in zip(choice["genotypes"], choice["weights"], strict=True))
         what = "an ensemble" if len(choice["genotypes"]) > 1 else "one candidate"

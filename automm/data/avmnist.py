@@ -35,11 +35,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from automm.activity import step
+from automm.core.atomic import atomic_write
+from automm.core.errors import AutommError
+from automm.core.paths import default_cache_dir
+from automm.core.progress import step
 from automm.data.dataset import MultimodalDataset, Splits
-from automm.errors import AutommError
-from automm.files import atomic_write
-from automm.paths import default_cache_dir
 
 MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
 FSDD_DIR = "fsdd/recordings"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset
 from automm.data.matfile import load_mat
-from automm.errors import AutommError
 
 MAT_FILE = "CUB.mat"
 

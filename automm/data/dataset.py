@@ -7,7 +7,7 @@ from typing import Literal
 
 import numpy as np
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 Task = Literal["multiclass", "multilabel"]
 TASKS: tuple[str, ...] = ("multiclass", "multilabel")

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset
 from automm.data.matfile import load_mat
 from automm.data.splits import make_splits
-from automm.errors import AutommError
 
 # View order of handwritten_6views.mat (x1..x6) and the UCI file for each.
 VIEWS = (

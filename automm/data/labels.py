@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 
 def encode_labels(raw: np.ndarray, source: str) -> tuple[np.ndarray, str, list[str]]:

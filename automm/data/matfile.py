@@ -24,11 +24,11 @@ import numpy as np
 import scipy.io
 import scipy.sparse
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset
-from automm.data.files import checked_path
+from automm.data.file_checks import checked_path
 from automm.data.labels import encode_labels
 from automm.data.splits import make_splits, whole_numbers
-from automm.errors import AutommError
 
 LABEL_KEYS = ("Y", "y", "gt", "gnd", "label", "labels", "truth")
 SPLIT_KEYS = (("train", "test"), ("train_idx", "test_idx"), ("train_index", "test_index"))

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset, Splits
 from automm.data.features import to_dataset
-from automm.errors import AutommError
 from automm.extract.manifest import SPLIT_NAMES, Manifest
 from automm.extract.pipeline import ConsoleProgress, Progress, extract_views
 from automm.extract.requirements import extra_installed

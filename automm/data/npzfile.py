@@ -29,12 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset, Splits
-from automm.data.files import checked_path, npy_fits, npz_members_fit, shown
+from automm.data.file_checks import checked_path, npy_fits, npz_members_fit, shown
 from automm.data.labels import encode_labels
 from automm.data.splits import as_index, make_splits
 from automm.data.tokens import MASK_SUFFIX, is_mask_key
-from automm.errors import AutommError
 
 
 def load_npz(path: str | Path, *, name: str | None = None, seed: int = 0) -> MultimodalDataset:

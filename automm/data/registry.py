@@ -6,20 +6,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from automm.core.errors import AutommError, option
+from automm.core.paths import DATA_DIR_ENV, default_data_dir
 from automm.data.avmnist import avmnist_present, load_avmnist, load_avmnist_tokens
 from automm.data.cub import MAT_FILE as CUB_FILE
 from automm.data.cub import cub_present, load_cub
 from automm.data.dataset import MultimodalDataset
 from automm.data.digits import load_digits, load_digits_tokens
-from automm.data.files import checked_path, shown
+from automm.data.file_checks import checked_path, shown
 from automm.data.handwritten import MAT_FILE as HW_FILE
 from automm.data.handwritten import handwritten_present, load_handwritten
 from automm.data.matfile import load_mat
 from automm.data.mmimdb import EXPECTED as MMIMDB_FILES
 from automm.data.mmimdb import load_mmimdb, mmimdb_form, mmimdb_present
 from automm.data.npzfile import load_npy_folder, load_npz
-from automm.errors import AutommError, option
-from automm.paths import DATA_DIR_ENV, default_data_dir
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from automm.core.errors import AutommError
 from automm.data.dataset import Splits
-from automm.errors import AutommError
 
 MIN_SAMPLES = 10  # fewer rows cannot be split into train, validation and test and still be scored
 

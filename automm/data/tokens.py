@@ -2,7 +2,7 @@
 
 Methods whose networks take vectors (`SearchMethod.uses_tokens` False: KS-NAS, MFAS, Optuna's
 samplers) see every token view of a data set mean-pooled (`pooled`); a delivered model pools the
-same way when `automm.export.FusionModel.predict` is given token arrays.
+same way when `automm.delivery.export.FusionModel.predict` is given token arrays.
 """
 
 from __future__ import annotations

@@ -4,11 +4,11 @@ The backbones need the optional ``extract`` extra (``pip install 'automm[extract
 they raise a one-line `AutommError` naming the extra. Importing this package needs only torch.
 """
 
+from automm.core.paths import default_cache_dir
 from automm.extract.backbones import IMAGE_BACKBONES, TEXT_BACKBONES, Backbone, load_backbone
 from automm.extract.cache import FeatureCache
 from automm.extract.manifest import Manifest, read_manifest
 from automm.extract.pipeline import extract_views, write_features
-from automm.paths import default_cache_dir
 
 __all__ = [
     "IMAGE_BACKBONES",

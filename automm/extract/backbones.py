@@ -26,8 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from automm.device import default_device
-from automm.errors import AutommError
+from automm.core.device import default_device
+from automm.core.errors import AutommError
 from automm.extract import efficientnet_lite, vgg
 from automm.extract.images import load_image
 from automm.extract.requirements import require, require_installed

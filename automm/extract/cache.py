@@ -18,8 +18,8 @@ import numpy as np
 from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
-from automm.errors import AutommError
-from automm.files import atomic_write
+from automm.core.atomic import atomic_write
+from automm.core.errors import AutommError
 
 
 def text_key(text: str) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.extract.requirements import require
 
 RESIZE = 256  # shorter side before the centre crop

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "dev": "val", "test": "test"}
 

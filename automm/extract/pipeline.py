@@ -10,12 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 
-from automm.errors import AutommError
+from automm.core.atomic import atomic_write
+from automm.core.errors import AutommError
+from automm.core.paths import default_cache_dir
 from automm.extract.backbones import Backbone
 from automm.extract.cache import FeatureCache, file_key, text_key
 from automm.extract.manifest import Manifest
-from automm.files import atomic_write
-from automm.paths import default_cache_dir
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 MASK_SUFFIX = "_mask"  # a token view's padding mask in the .npz format (`automm.data.npzfile`)

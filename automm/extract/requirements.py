@@ -6,7 +6,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 EXTRA = "pip install 'automm[extract]'"
 EXTRA_MODULES = {  # top-level module -> PyPI package, for everything the extra brings

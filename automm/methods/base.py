@@ -21,11 +21,11 @@ import optuna
 import torch
 from torch import nn
 
+from automm.core.errors import AutommError
+from automm.core.threads import batch_work
 from automm.data.dataset import MultimodalDataset
-from automm.errors import AutommError
+from automm.engine.training import FitResult, TensorData
 from automm.settings import Preset, SearchConfig, TrainConfig, settings_from_dict
-from automm.threads import batch_work
-from automm.training import FitResult, TensorData
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class SearchMethod:
     title: ClassVar[str]  # human name, e.g. "KS-NAS"
     sections: ClassVar[dict[str, Any]] = {}  # section -> settings dataclass, or a default value
     options: ClassVar[tuple[MethodOption, ...]] = ()
-    family: ClassVar[str] = "ksnas"  # the network family an export is rebuilt with (`automm.export`)
+    family: ClassVar[str] = "ksnas"  # the network family an export is rebuilt with (`automm.delivery.export`)
     proxy_scores: ClassVar[bool] = False  # True: search scores come from short training (retrain the best)
     summary_top: ClassVar[int] = 5  # rows of the summary table after a search
     tunes_settings: ClassVar[bool] = True  # whether its sampler handles `SearchConfig.tune`'s extra parameters
@@ -156,7 +156,7 @@ class SearchMethod:
         raise NotImplementedError
 
     def export_info(self, space: Any, config: SearchConfig) -> dict[str, Any]:
-        """What `automm.export.load_model` needs, besides the genotype, to rebuild the network."""
+        """What `automm.delivery.export.load_model` needs, besides the genotype, to rebuild the network."""
         return {"space": self.family, "fusion_dim": config.fusion_dim, "dropout": config.dropout}
 
     # -- the search -------------------------------------------------------------------------------
@@ -251,7 +251,7 @@ class SearchMethod:
 
     def batch_work(self, dataset: MultimodalDataset, config: SearchConfig) -> int:
         """Multiply-accumulates of one training batch of the largest network, for the thread rule
-        (`automm.threads`); default: every view aligned to the fusion width, then fused and the head."""
+        (`automm.core.threads`); default: every view aligned to the fusion width, then fused and the head."""
         return batch_work(dict(dataset.view_dims), config.fusion_dim, config.batch_size, dataset.n_classes)
 
     def pretraining_cost(self, optuna_study: optuna.Study) -> tuple[int, float]:

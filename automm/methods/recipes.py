@@ -18,12 +18,14 @@ from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
 
-from automm import artifacts, attrs, results
-from automm.errors import AutommError
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.engine.training import TensorData
 from automm.methods.base import SearchContext, SearchMethod, TrialHooks
 from automm.methods.encoding import suggest_all
-from automm.training import TensorData
+from automm.store import artifacts
 
 SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
 DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other recipes and seeds
@@ -120,12 +122,12 @@ class RecipeHooks(TrialHooks):
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
         recipe = str(proposal)
         trial.set_user_attr(self.recipe_attr, recipe)
-        earlier = results.searched_before(trial.study, self.recipe_attr, recipe, self.kept_attrs[0])
+        earlier = _searched_before(trial.study, self.recipe_attr, recipe, self.kept_attrs[0])
         if earlier is not None:
             for name in self.kept_attrs:
                 if name in earlier.user_attrs:
                     trial.set_user_attr(name, earlier.user_attrs[name])
-            return self.space.genotype_type.from_string(earlier.user_attrs[attrs.GENOTYPE])
+            return self.space.genotype_type.from_string(earlier.user_attrs[keys.GENOTYPE])
         seed = zlib.crc32(f"{self.context.seed}:{self.space.prefix}:{proposal.seed}".encode())
         return self.search(trial, proposal, train, val, seed)
 
@@ -140,3 +142,12 @@ class RecipeHooks(TrialHooks):
         name = f"trial{trial.number}_{self.space.prefix}_search.json"
         pointer = artifacts.upload_bytes(self.context.artifact_store, history, trial, name, "application/json")
         trial.set_user_attr(attr, pointer)
+
+
+def _searched_before(study: optuna.Study, recipe_attr: str, recipe: str, search_attr: str) -> FrozenTrial | None:
+    """The first completed trial whose ``recipe_attr`` is ``recipe`` and that holds ``search_attr``: a
+    method whose trials search (BM-NAS, MMnas) reuses its search instead of repeating it."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if t.user_attrs.get(recipe_attr) == recipe and search_attr in t.user_attrs:
+            return t
+    return None

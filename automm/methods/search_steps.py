@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
-from automm.training import TensorData
+from automm.engine.training import TensorData
 
 
 def anneal(optimiser: torch.optim.Optimizer, lr: float, lr_min: float, epoch: int, epochs: int) -> None:

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset, Splits
-from automm.errors import AutommError
 
 
 def _make(**over):

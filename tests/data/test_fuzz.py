@@ -25,11 +25,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset
 from automm.data.matfile import load_mat
 from automm.data.mmimdb import GENRES, HDF5_FILE, VIEWS, load_mmimdb_hdf5
 from automm.data.npzfile import load_npy_folder, load_npz
-from automm.errors import AutommError
 from automm.extract.manifest import Manifest, read_manifest
 
 FUZZ = settings(  # derandomized: CI runs the same cases every time (AUTOMM_FUZZ_EXAMPLES for more)

@@ -3,12 +3,12 @@ import pytest
 import scipy.io
 import scipy.sparse
 
+from automm.core.errors import AutommError
 from automm.data import load_dataset
 from automm.data.digits import load_digits
 from automm.data.handwritten import VIEWS, load_handwritten
 from automm.data.matfile import load_mat
 from automm.data.npzfile import load_npy_folder, load_npz
-from automm.errors import AutommError
 from tests.conftest import SHARED_DATA, shared_file
 
 

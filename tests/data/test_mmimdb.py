@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 import automm
+from automm.core.errors import AutommError
 from automm.data.mmimdb import GENRES, load_mmimdb
-from automm.errors import AutommError
 
 
 def write_release(path, n=48, split_attr=True, seed=0):

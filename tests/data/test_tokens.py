@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 import automm
+from automm.core.errors import AutommError
 from automm.data.dataset import MultimodalDataset
 from automm.data.npzfile import load_npy_folder, load_npz
 from automm.data.splits import make_splits
 from automm.data.tokens import pool_tokens, pooled
-from automm.errors import AutommError
 
 
 def _token_data(n: int = 200, seed: int = 0) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
@@ -146,7 +146,7 @@ def test_tensor_batches_carry_the_masks_and_view_dropout_spares_them():
     import torch
 
     from automm.data.preprocess import Standardizer
-    from automm.training import TensorData, drop_views
+    from automm.engine.training import TensorData, drop_views
 
     ds = _dataset()
     rows = ds.splits.train
@@ -165,8 +165,8 @@ def test_the_linear_candidate_reads_a_token_view_as_the_mean_of_its_real_tokens(
     import torch
 
     from automm.data.preprocess import Standardizer
-    from automm.linear import fit_linear
-    from automm.training import TensorData
+    from automm.engine.linear_net import fit_linear
+    from automm.engine.training import TensorData
 
     ds = _dataset()
     rows = ds.splits.train

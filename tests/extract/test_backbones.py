@@ -3,7 +3,7 @@ import sys
 import numpy as np
 import pytest
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.extract import backbones
 
 

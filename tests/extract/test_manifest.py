@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.extract.manifest import read_manifest
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.extract import backbones
 from automm.extract.vgg import LEVELS, VGG19
 

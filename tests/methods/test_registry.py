@@ -5,11 +5,12 @@ import typer
 
 import automm
 from automm.cli import app
-from automm.errors import AutommError
-from automm.methods import METHODS, method_class, network_from_export
+from automm.core.errors import AutommError
+from automm.delivery.networks import network_from_export
+from automm.methods import METHODS, method_class
 from automm.methods.base import SearchMethod
 from automm.settings import Preset, SearchConfig
-from automm.stored_settings import new_meta, resumed_meta
+from automm.study.stored_settings import new_meta, resumed_meta
 
 SOURCE = {"dataset": "toy", "data": None, "in_memory": True}
 

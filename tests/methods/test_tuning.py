@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 
 import automm
-from automm import attrs, results
-from automm.errors import AutommError
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.methods.hyperparams import Candidate, TunedSpace, choices, resolve
 from automm.methods.ksnas.sampler import KSNASSampler
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import Genotype, SearchSpace
-from automm.methods.tuning import Candidate, TunedSpace, choices, resolve
+from automm.search import queries
 from tests.conftest import make_toy
 
 BASE = automm.SearchConfig(
@@ -83,25 +84,25 @@ def tuned(tmp_path_factory):
 
 
 def test_tuned_search_trains_with_each_candidates_settings(tuned):
-    trials = [t for t in results.completed(tuned.optuna_study) if attrs.DUPLICATE_OF not in t.user_attrs]
+    trials = [t for t in queries.completed(tuned.optuna_study) if keys.DUPLICATE_OF not in t.user_attrs]
     assert all(set(t.params) >= {"hp_lr", "hp_dropout", "hp_fusion_dim"} for t in trials)
     for t in trials:
-        candidate = tuned.space.parse(t.user_attrs[attrs.GENOTYPE])
+        candidate = tuned.space.parse(t.user_attrs[keys.GENOTYPE])
         assert isinstance(candidate, Candidate) and dict(candidate.hparams)["lr"] == t.params["hp_lr"]
         width = dict(candidate.hparams)["fusion_dim"]
         # the KB has the base width: only candidates of that width start from it
-        assert (attrs.KB_VERSION in t.user_attrs) == (width == BASE.fusion_dim)
-        n_params = t.user_attrs[attrs.N_PARAMS]
+        assert (keys.KB_VERSION in t.user_attrs) == (width == BASE.fusion_dim)
+        n_params = t.user_attrs[keys.N_PARAMS]
         net = tuned.objective.build(candidate)
         assert sum(p.numel() for p in net.parameters()) == n_params
 
 
 def test_tuned_candidate_exports_with_its_width(tuned, tmp_path):
-    trials = results.completed(tuned.optuna_study)
+    trials = queries.completed(tuned.optuna_study)
     wide = next((t for t in trials if t.params["hp_fusion_dim"] != BASE.fusion_dim), None)
     if wide is None:
         pytest.skip("no candidate of another width in this short search")
-    genotype = wide.user_attrs[attrs.GENOTYPE]
+    genotype = wide.user_attrs[keys.GENOTYPE]
     path = tuned.export(tmp_path / "m", genotype=genotype)
     meta = json.loads((path / "genotype.json").read_text())
     assert meta["members"][0]["fusion_dim"] == wide.params["hp_fusion_dim"]

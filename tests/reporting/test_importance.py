@@ -1,6 +1,6 @@
 import numpy as np
 
-from automm.reporting.importance import MIN_TRIALS, architecture_features, importance_figure, importance_rows
+from automm.inspection.importance import MIN_TRIALS, architecture_features, importance_figure, importance_rows
 
 VIEWS = ["image/a", "image/b", "text/c"]
 

@@ -4,3 +4,14 @@
 One Optuna trial is one complete bilevel search (`search`), the derivation of its genotype
 (`space`), and the from-scratch training of the derived network (`model`) by the generic objective.
 """
+
+__all__ = [
+    "diagram",
+    "method",
+    "model",
+    "ops",
+    "search",
+    "settings",
+    "space",
+    "supernet",
+]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from automm.core.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 from automm.methods.bmnas.space import BMNASGenotype
-from automm.reporting.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 
 OP_COLOURS = {"sum": "#4e79a7", "attention": "#f28e2b", "glu": "#b07aa1", "concatfc": "#59a14f"}
 

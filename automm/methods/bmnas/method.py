@@ -16,8 +16,9 @@ import optuna
 import torch
 from torch import nn
 
-from automm import artifacts, attrs
-from automm.errors import AutommError
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.engine.training import TensorData
 from automm.methods.base import MethodOption, SearchContext, TrialHooks
 from automm.methods.bmnas.diagram import bmnas_svg
 from automm.methods.bmnas.model import BMNASNet
@@ -26,14 +27,14 @@ from automm.methods.bmnas.settings import BMNASSettings
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe, BMNASSpace
 from automm.methods.recipes import RecipeHooks, RecipeMethod
 from automm.settings import SearchConfig
-from automm.training import TensorData
+from automm.store import artifacts
 
 
 class BilevelHooks(RecipeHooks):
     """Runs each trial's bilevel search (see module docstring); a recipe searched before is not searched again."""
 
-    recipe_attr = attrs.BMNAS_RECIPE
-    kept_attrs = (attrs.BMNAS_SEARCH, attrs.BMNAS_HISTORY, attrs.BMNAS_SUPERNET)
+    recipe_attr = keys.BMNAS_RECIPE
+    kept_attrs = (keys.BMNAS_SEARCH, keys.BMNAS_HISTORY, keys.BMNAS_SUPERNET)
 
     def __init__(self, settings: BMNASSettings, context: SearchContext, space: BMNASSpace) -> None:
         super().__init__(space, context)
@@ -53,18 +54,18 @@ class BilevelHooks(RecipeHooks):
             threshold=config.threshold,
             seed=seed,
         )
-        trial.set_user_attr(attrs.BMNAS_SEARCH, result.summary())
-        self.keep_history(trial, attrs.BMNAS_HISTORY, recipe, result.arch_lr, result.history)
+        trial.set_user_attr(keys.BMNAS_SEARCH, result.summary())
+        self.keep_history(trial, keys.BMNAS_HISTORY, recipe, result.arch_lr, result.history)
         name = f"trial{trial.number}_bmnas_supernet.safetensors"
         pointer = artifacts.upload_weights(self.context.artifact_store, result.state, trial, name)
-        trial.set_user_attr(attrs.BMNAS_SUPERNET, pointer)
+        trial.set_user_attr(keys.BMNAS_SUPERNET, pointer)
         return result.genotype
 
 
 def supernet_weights(artifact_store: Any, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor]:
     """The supernet of ``trial``'s search at its derivation epoch (`automm.methods.bmnas.supernet`), read
     from its safetensors artifact and checked against the sha256 recorded on the trial."""
-    pointer = trial.user_attrs.get(attrs.BMNAS_SUPERNET)
+    pointer = trial.user_attrs.get(keys.BMNAS_SUPERNET)
     if pointer is None:
         raise AutommError(f"trial {trial.number} holds no BM-NAS supernet")
     return artifacts.get_weights(artifact_store, pointer, f"the BM-NAS supernet of trial {trial.number}")
@@ -133,12 +134,12 @@ class BMNASMethod(RecipeMethod):
 
     def trial_lines(self, user_attrs: dict[str, Any]) -> list[str]:
         """The search's recipe, how decided its architecture weights were, and its supernet scores."""
-        search = user_attrs.get(attrs.BMNAS_SEARCH)
+        search = user_attrs.get(keys.BMNAS_SEARCH)
         if not search:
             return []
         curve = search["supernet_val_curve"]
         return [
-            f"- search: `{user_attrs.get(attrs.BMNAS_RECIPE)}`, architecture lr {search['arch_lr']:g}, "
+            f"- search: `{user_attrs.get(keys.BMNAS_RECIPE)}`, architecture lr {search['arch_lr']:g}, "
             f"{search['epochs']} epochs, {search['seconds']:.1f} s",
             f"- derived at epoch {search['best_epoch']} (best supernet validation score "
             f"{max(curve):.4f}; per epoch: {', '.join(f'{s:.3f}' for s in curve)})",

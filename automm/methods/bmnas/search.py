@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from automm.core.metrics import primary_score
+from automm.engine.training import TensorData, loss_function, predict_logits
 from automm.methods.bmnas.settings import BMNASSettings, arch_learning_rate
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe
 from automm.methods.bmnas.supernet import BMNASSupernet, decidedness
 from automm.methods.search_steps import anneal, endless_batches, optimiser_step
-from automm.metrics import primary_score
-from automm.training import TensorData, loss_function, predict_logits
 
 
 @dataclass

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.bmnas.ops import STEP_OPS
 from automm.methods.bmnas.settings import BMNASSettings
 from automm.methods.recipes import RecipeSpace

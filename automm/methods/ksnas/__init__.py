@@ -1,5 +1,16 @@
 """KS-NAS (knowledge-sharing evolutionary NAS): the fusion-tree space, `FusionNet` and its supernet,
 the evolutionary sampler, the knowledge base, the diagram, and `KSNASMethod` that ties them together.
 
-Optuna's own samplers search the same space through `automm.methods.tuners`.
+Optuna's own samplers search the same space through `automm.methods.optuna_samplers`.
 """
+
+__all__ = [
+    "diagram",
+    "knowledge",
+    "method",
+    "model",
+    "ops",
+    "sampler",
+    "settings",
+    "space",
+]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from automm.core.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 from automm.methods.ksnas.space import Genotype
-from automm.reporting.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 
 OP_COLOURS = {
     "add": "#4e79a7",

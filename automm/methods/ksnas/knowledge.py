@@ -27,9 +27,15 @@ import optuna
 import torch
 from optuna.trial import FrozenTrial, TrialState
 
-from automm import attrs
-from automm.activity import step
-from automm.artifacts import (
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.core.progress import step
+from automm.engine.training import TensorData, TrainConfig, loss_function, train_epoch
+from automm.methods.ksnas.model import FusionNet, Supernet
+from automm.methods.ksnas.sampler import trial_generation
+from automm.methods.ksnas.settings import KnowledgeSettings
+from automm.methods.ksnas.space import SearchSpace
+from automm.store.artifacts import (
     State,
     get_weights,
     put_weights,
@@ -40,12 +46,6 @@ from automm.artifacts import (
     study_system_attrs,
     upload_weights,
 )
-from automm.errors import AutommError
-from automm.methods.ksnas.model import FusionNet, Supernet
-from automm.methods.ksnas.sampler import trial_generation
-from automm.methods.ksnas.settings import KnowledgeSettings
-from automm.methods.ksnas.space import SearchSpace
-from automm.training import TensorData, TrainConfig, loss_function, train_epoch
 
 PRETRAINING = "pretraining the knowledge base (supernet)"
 
@@ -116,7 +116,7 @@ def merge_states(kb: State, contributions: list[State], rate: float = 1.0) -> St
 
 def kb_versions(study: optuna.Study) -> list[dict[str, Any]]:
     """All recorded KB versions' pointers, oldest first (reads the storage only)."""
-    found = [v for k, v in study_system_attrs(study).items() if k.startswith(attrs.KB_POINTER)]
+    found = [v for k, v in study_system_attrs(study).items() if k.startswith(keys.KB_POINTER)]
     return sorted(found, key=lambda p: p["version"])
 
 
@@ -154,7 +154,7 @@ class KnowledgeBase:
         self._cache: dict[int, tuple[State, dict[str, Any]]] = {}
 
     def pointer(self, version: int) -> dict[str, Any] | None:
-        return study_system_attrs(self.study).get(f"{attrs.KB_POINTER}{version}")
+        return study_system_attrs(self.study).get(f"{keys.KB_POINTER}{version}")
 
     def versions(self) -> list[dict[str, Any]]:
         return kb_versions(self.study)
@@ -185,14 +185,14 @@ class KnowledgeBase:
             previous, _ = self.load(version - 1)
             chosen = self.contributors(version - 1)
             contributions = [
-                get_weights(self.store, t.system_attrs[attrs.TRIAL_WEIGHTS], f"weights of trial {t.number}")
+                get_weights(self.store, t.system_attrs[keys.TRIAL_WEIGHTS], f"weights of trial {t.number}")
                 for t in chosen
             ]
             state = merge_states(previous, contributions, self.settings.merge_rate)
             info = {"contributors": [t.number for t in chosen]}
         stored = upload_weights(self.store, state, self.study, f"kb_v{version}.safetensors")
         pointer = {"version": version, **stored, **info}
-        set_study_system_attr(self.study, f"{attrs.KB_POINTER}{version}", pointer)
+        set_study_system_attr(self.study, f"{keys.KB_POINTER}{version}", pointer)
         self._drop_weights(version - 2)
         return pointer
 
@@ -209,7 +209,7 @@ class KnowledgeBase:
             if trial_generation(t) == generation
         ]
         members = sorted(members, key=lambda t: t.number)[: self.builder.population_size]
-        return [t for t in members if attrs.TRIAL_WEIGHTS in t.system_attrs]
+        return [t for t in members if keys.TRIAL_WEIGHTS in t.system_attrs]
 
     def threshold(self, generation: int) -> float | None:
         """Fitness an individual of ``generation`` must beat to contribute (None: all do)."""
@@ -224,7 +224,7 @@ class KnowledgeBase:
         if bar is not None and not fitness > bar:
             return False
         pointer = put_weights(self.store, net.state_dict(), "weights")
-        set_trial_system_attr(trial, attrs.TRIAL_WEIGHTS, pointer)
+        set_trial_system_attr(trial, keys.TRIAL_WEIGHTS, pointer)
         return True
 
     def _drop_weights(self, generation: int) -> None:
@@ -232,6 +232,6 @@ class KnowledgeBase:
         if generation < 0:
             return
         for t in self.study.get_trials(deepcopy=False):
-            pointer = t.system_attrs.get(attrs.TRIAL_WEIGHTS)
+            pointer = t.system_attrs.get(keys.TRIAL_WEIGHTS)
             if pointer and trial_generation(t) == generation:
                 remove_artifact(self.store, pointer["artifact_id"])

@@ -10,7 +10,8 @@ import optuna
 import torch
 from torch import nn
 
-from automm import attrs
+from automm.core import keys
+from automm.engine.training import FitResult, TensorData
 from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.ksnas.diagram import genotype_svg
 from automm.methods.ksnas.knowledge import KnowledgeBase, KnowledgeBuilder, kb_versions, pretrain_supernet, warm_start
@@ -19,7 +20,6 @@ from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
-from automm.training import FitResult, TensorData
 
 
 class FusionTreeMethod(SearchMethod):
@@ -78,14 +78,14 @@ class KnowledgeHooks(TrialHooks):
     def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
         generation = trial_generation(trial)
         if generation is not None:
-            trial.set_user_attr(attrs.GENERATION, generation)
+            trial.set_user_attr(keys.GENERATION, generation)
         width = dict(getattr(genotype, "hparams", ())).get("fusion_dim", self.fusion_dim)
         if self.knowledge is None or generation is None or width != self.fusion_dim:
             self._pending[trial.number] = (-1, None)
             return str(genotype)
         state, pointer = self.knowledge.load(generation)
-        trial.set_user_attr(attrs.KB_VERSION, pointer["version"])
-        trial.set_user_attr(attrs.KB_SHA256, pointer["sha256"])
+        trial.set_user_attr(keys.KB_VERSION, pointer["version"])
+        trial.set_user_attr(keys.KB_SHA256, pointer["sha256"])
         self._pending[trial.number] = (generation, state)
         return f"{genotype}@kb{pointer['version']}"
 
@@ -108,7 +108,7 @@ class KnowledgeHooks(TrialHooks):
         generation, _ = self._pending.pop(trial.number, (-1, None))
         if self.knowledge is not None and generation >= 0:
             offered = self.knowledge.offer(trial, generation, net, result.best_score)  # type: ignore[arg-type]
-            trial.set_user_attr(attrs.KB_CONTRIBUTES, offered)
+            trial.set_user_attr(keys.KB_CONTRIBUTES, offered)
 
 
 class KSNASMethod(FusionTreeMethod):
@@ -230,12 +230,12 @@ class KSNASMethod(FusionTreeMethod):
         return KnowledgeHooks(self._knowledge_base(context, builder), config.fusion_dim)
 
     def warm_started(self, trial: optuna.trial.FrozenTrial) -> bool:
-        return attrs.KB_VERSION in trial.user_attrs
+        return keys.KB_VERSION in trial.user_attrs
 
     def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
         if not self.warm_started(trial):
             return None
-        state, _ = self._knowledge_base(context).load(int(trial.user_attrs[attrs.KB_VERSION]))
+        state, _ = self._knowledge_base(context).load(int(trial.user_attrs[keys.KB_VERSION]))
         return state
 
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:

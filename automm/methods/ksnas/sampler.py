@@ -31,14 +31,14 @@ from optuna.samplers import BaseGASampler
 from optuna.study import Study as OptunaStudy
 from optuna.trial import FrozenTrial, TrialState
 
-from automm import attrs
-from automm.artifacts import set_study_system_attr, study_lock, study_system_attrs, trial_system_attrs
+from automm.core import keys
 from automm.methods.encoding import SpaceSamplerMixin
+from automm.methods.hyperparams import PREFIX
 from automm.methods.ksnas._pareto import elitist_order, pareto_ranks
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import Genotype, SearchSpace
 from automm.methods.surrogate import SequenceSurrogate
-from automm.methods.tuning import PREFIX
+from automm.store.artifacts import set_study_system_attr, study_lock, study_system_attrs, trial_system_attrs
 
 
 def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
@@ -59,7 +59,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         seed: int | None = None,
         lock_dir: str | Path | None = None,
     ) -> None:
-        """``lock_dir``: the study's artifact folder, shared by its workers (see `automm.artifacts.study_lock`)."""
+        """``lock_dir``: the study's artifact folder, shared by its workers (`automm.store.artifacts.study_lock`)."""
         self.settings = settings or KSNASSettings()
         super().__init__(population_size=self.settings.population_size)
         self._init_space(space, seed, lock_dir)
@@ -96,7 +96,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             else:
                 parents = self.get_parent_population(study, generation)
                 child = self._offspring(study, parents, generation, rng, taken)
-            study._storage.set_trial_system_attr(trial._trial_id, attrs.PROPOSED, str(child))
+            study._storage.set_trial_system_attr(trial._trial_id, keys.PROPOSED, str(child))
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
 
@@ -141,8 +141,8 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
                 continue
             if self._is_genotype(t):
                 key = str(self.space.decode(t.params))
-            elif attrs.PROPOSED in t.system_attrs:  # chosen by another worker, not yet suggested
-                key = str(t.system_attrs[attrs.PROPOSED])
+            elif keys.PROPOSED in t.system_attrs:  # chosen by another worker, not yet suggested
+                key = str(t.system_attrs[keys.PROPOSED])
             else:
                 continue
             if t.system_attrs.get(self._get_generation_key()) == generation:
@@ -189,7 +189,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         (under the study lock); every other worker fits on exactly those, so all agree.
         """
         if generation not in self._surrogates:
-            key = f"{attrs.SURROGATE_EVIDENCE}{generation}"
+            key = f"{keys.SURROGATE_EVIDENCE}{generation}"
             with study_lock(self.lock_dir):
                 numbers = study_system_attrs(study).get(key)
                 if numbers is None:
@@ -252,7 +252,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         return groups + [[name] for name in self._settings_genes()]
 
     def _settings_genes(self) -> list[str]:
-        """Searched training settings (`automm.methods.tuning`): genes of their own."""
+        """Searched training settings (`automm.methods.hyperparams`): genes of their own."""
         return [name for name in self._distributions if name.startswith(PREFIX)]
 
     def crossover(self, a: dict[str, Any], b: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:

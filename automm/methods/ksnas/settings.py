@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 
 
 @dataclass(frozen=True)

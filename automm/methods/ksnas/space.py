@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from automm.core.errors import AutommError
 from automm.data.dataset import FORBIDDEN_IN_VIEW_NAMES
-from automm.errors import AutommError
 from automm.methods.encoding import suggest_all
 from automm.settings import FUSION_OPS, KNOWN_OPS
 

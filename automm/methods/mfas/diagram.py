@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from automm.core.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 from automm.methods.mfas.space import MFASGenotype
-from automm.reporting.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 
 
 def mfas_svg(genotype: MFASGenotype, view_dims: dict[str, int] | None = None, hidden: int | None = None) -> str:

@@ -15,8 +15,9 @@ from typing import Any
 import optuna
 from torch import nn
 
-from automm import attrs
-from automm.artifacts import (
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.store.artifacts import (
     get_weights,
     put_weights,
     remove_artifact,
@@ -24,7 +25,6 @@ from automm.artifacts import (
     study_lock,
     study_system_attrs,
 )
-from automm.errors import AutommError
 
 
 class LayerBank:
@@ -41,7 +41,7 @@ class LayerBank:
         return {f"{i}:{block[0].in_features}": i for i, block in enumerate(net.layers)}
 
     def bank(self) -> dict[str, dict[str, Any]]:
-        return dict(study_system_attrs(self.study).get(attrs.LAYER_BANK, {}))
+        return dict(study_system_attrs(self.study).get(keys.LAYER_BANK, {}))
 
     def warm_start(self, net: nn.Module) -> int:
         """Load every layer the bank holds into ``net``; return how many were inherited."""
@@ -78,7 +78,7 @@ class LayerBank:
             bank = self.bank()
             before = {p["artifact_id"] for p in bank.values()}
             bank.update({key: pointer for key in self.keys(net)})
-            set_study_system_attr(self.study, attrs.LAYER_BANK, bank)
+            set_study_system_attr(self.study, keys.LAYER_BANK, bank)
             stale = before - {p["artifact_id"] for p in bank.values()}
             for artifact_id in stale:
                 remove_artifact(self.store, artifact_id)

@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 import optuna
 from torch import nn
 
-from automm import attrs
+from automm.core import keys
+from automm.engine.training import FitResult, TensorData
 from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.mfas.diagram import mfas_svg
 from automm.methods.mfas.layer_bank import LayerBank
@@ -18,7 +19,6 @@ from automm.methods.mfas.sampler import MFASSampler
 from automm.methods.mfas.settings import MFASSettings
 from automm.methods.mfas.space import MFASGenotype, MFASSpace
 from automm.settings import SearchConfig, TrainConfig
-from automm.training import FitResult, TensorData
 
 
 class LayerBankHooks(TrialHooks):
@@ -35,7 +35,7 @@ class LayerBankHooks(TrialHooks):
 
     def before_fit(self, trial: optuna.Trial, net: nn.Module) -> bool:
         if self.bank is not None:
-            trial.set_user_attr(attrs.INHERITED_LAYERS, self.bank.warm_start(net))
+            trial.set_user_attr(keys.INHERITED_LAYERS, self.bank.warm_start(net))
         return False  # inherited layers are a head start, not a converged warm start
 
     def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:

@@ -29,13 +29,13 @@ from optuna.samplers import BaseSampler
 from optuna.study import Study as OptunaStudy
 from optuna.trial import FrozenTrial, TrialState
 
-from automm import attrs
-from automm.artifacts import set_study_system_attr, study_lock, study_system_attrs
-from automm.liveness import retried_from
+from automm.core import keys
 from automm.methods.encoding import SpaceSamplerMixin
 from automm.methods.mfas.settings import MFASSettings
 from automm.methods.mfas.space import MFASGenotype, MFASSpace
 from automm.methods.surrogate import SequenceSurrogate
+from automm.store.artifacts import set_study_system_attr, study_lock, study_system_attrs
+from automm.store.liveness import retried_from
 
 
 class MFASSampler(SpaceSamplerMixin, BaseSampler):
@@ -48,7 +48,7 @@ class MFASSampler(SpaceSamplerMixin, BaseSampler):
         seed: int | None = None,
         lock_dir: str | Path | None = None,
     ) -> None:
-        """``lock_dir``: the study's artifact folder, shared by its workers (see `automm.artifacts.study_lock`)."""
+        """``lock_dir``: the study's artifact folder, shared by its workers (`automm.store.artifacts.study_lock`)."""
         self.settings = settings or MFASSettings()
         self._init_space(space, seed, lock_dir)
         self._sizes = self.settings.level_sizes(space)
@@ -68,7 +68,7 @@ class MFASSampler(SpaceSamplerMixin, BaseSampler):
     # -- the schedule --------------------------------------------------------------------------
     @staticmethod
     def _retries_before(study: OptunaStudy, number: int) -> int:
-        """Retries (`automm.liveness.retry`) numbered below ``number``: each evaluates its failed
+        """Retries (`automm.store.liveness.retry`) numbered below ``number``: each evaluates its failed
         trial's slot, so it takes none of its own and the trials after it keep their slots."""
         return sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and retried_from(t) is not None)
 
@@ -87,7 +87,7 @@ class MFASSampler(SpaceSamplerMixin, BaseSampler):
 
     def proposals(self, study: OptunaStudy, step: int) -> list[str]:
         """The genotype strings of ``step``: computed once (under the study lock), then read from the study."""
-        key = f"{attrs.MFAS_STEP}{step}"
+        key = f"{keys.MFAS_STEP}{step}"
         cached = study_system_attrs(study).get(key)
         if cached is not None:
             return cached

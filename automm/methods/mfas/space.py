@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 
+from automm.core.errors import AutommError
 from automm.data.dataset import view_modality
-from automm.errors import AutommError
 from automm.methods.encoding import suggest_all
 
 ACTIVATIONS: tuple[str, ...] = ("relu", "sigmoid", "leaky_relu")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from automm.core.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 from automm.methods.mmnas.space import MMNASGenotype
-from automm.reporting.svg import BOX_H, BOX_W, COL_W, MARGIN, ROW_H, SvgCanvas
 
 OP_COLOURS = {"sa": "#4e79a7", "ga": "#f28e2b", "ffn": "#59a14f"}
 OP_NAMES = {"sa": "self-attention", "ga": "guided attention", "ffn": "feed-forward"}

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 import optuna
 from torch import nn
 
-from automm import attrs
+from automm.core import keys
 from automm.data.dataset import MultimodalDataset
+from automm.engine.training import TensorData
 from automm.methods.base import MethodOption, SearchContext, TrialHooks
 from automm.methods.mmnas.diagram import mmnas_svg
 from automm.methods.mmnas.model import MMNASNet
@@ -25,14 +26,13 @@ from automm.methods.mmnas.settings import MMNASSettings
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe, MMNASSpace
 from automm.methods.recipes import RecipeHooks, RecipeMethod
 from automm.settings import SearchConfig
-from automm.training import TensorData
 
 
 class GatedHooks(RecipeHooks):
     """Runs each trial's gated search (see module docstring); a recipe searched before is not searched again."""
 
-    recipe_attr = attrs.MMNAS_RECIPE
-    kept_attrs = (attrs.MMNAS_SEARCH, attrs.MMNAS_HISTORY)
+    recipe_attr = keys.MMNAS_RECIPE
+    kept_attrs = (keys.MMNAS_SEARCH, keys.MMNAS_HISTORY)
     space: MMNASSpace
 
     def __init__(self, settings: MMNASSettings, context: SearchContext, space: MMNASSpace) -> None:
@@ -54,8 +54,8 @@ class GatedHooks(RecipeHooks):
             threshold=config.threshold,
             seed=seed,
         )
-        trial.set_user_attr(attrs.MMNAS_SEARCH, result.summary())
-        self.keep_history(trial, attrs.MMNAS_HISTORY, recipe, result.arch_lr, result.history)
+        trial.set_user_attr(keys.MMNAS_SEARCH, result.summary())
+        self.keep_history(trial, keys.MMNAS_HISTORY, recipe, result.arch_lr, result.history)
         return result.genotype
 
 
@@ -137,12 +137,12 @@ class MMNASMethod(RecipeMethod):
 
     def trial_lines(self, user_attrs: dict[str, Any]) -> list[str]:
         """The search's recipe, how decided its op probabilities were, and its supernet scores."""
-        search = user_attrs.get(attrs.MMNAS_SEARCH)
+        search = user_attrs.get(keys.MMNAS_SEARCH)
         if not search:
             return []
         curve = search["supernet_val_curve"]
         return [
-            f"- search: `{user_attrs.get(attrs.MMNAS_RECIPE)}`, architecture lr {search['arch_lr']:g}, "
+            f"- search: `{user_attrs.get(keys.MMNAS_RECIPE)}`, architecture lr {search['arch_lr']:g}, "
             f"{search['epochs']} epochs, {search['seconds']:.1f} s",
             f"- argmax network's validation score per search epoch: {', '.join(f'{s:.3f}' for s in curve)}",
             f"- mean probability of the chosen op per block {search['top_mean']:.3f} "

@@ -18,12 +18,12 @@ from typing import Any
 
 import torch
 
+from automm.core.metrics import primary_score
+from automm.engine.training import TensorData, loss_function, predict_logits
 from automm.methods.mmnas.settings import MMNASSettings, arch_learning_rate
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe
 from automm.methods.mmnas.supernet import MMNASSupernet
 from automm.methods.search_steps import anneal, endless_batches, optimiser_step
-from automm.metrics import primary_score
-from automm.training import TensorData, loss_function, predict_logits
 
 
 @dataclass

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from automm.core.errors import AutommError
 from automm.data.dataset import view_modality
-from automm.errors import AutommError
 from automm.methods.mmnas.ops import DECODER_OPS, ENCODER_OPS
 from automm.methods.mmnas.settings import MMNASSettings
 from automm.methods.recipes import RecipeSpace

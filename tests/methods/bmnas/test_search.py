@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from automm.data.preprocess import Standardizer
+from automm.engine.training import TensorData
 from automm.methods.bmnas.search import bilevel_search
 from automm.methods.bmnas.settings import BMNASSettings
 from automm.methods.bmnas.space import BMNASRecipe
-from automm.training import TensorData
 from tests.conftest import make_toy
 
 

@@ -1,7 +1,7 @@
 import optuna
 import pytest
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.bmnas.settings import BMNASSettings, arch_learning_rate
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe, BMNASSpace, Cell, Step
 

@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 import automm
-from automm import attrs
 from automm.cli import app
-from automm.errors import AutommError
+from automm.core import keys
+from automm.core.errors import AutommError
 from automm.methods.bmnas.method import supernet_weights
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe
 from automm.methods.bmnas.supernet import BMNASSupernet
@@ -22,18 +22,18 @@ def test_a_bmnas_trial_searches_derives_and_trains_and_the_result_is_delivered(t
     assert study.default_trials == 4
     study.optimize(2)
     first, second = study.optuna_study.trials
-    assert first.user_attrs[attrs.BASELINE]  # the first trial runs the default settings
+    assert first.user_attrs[keys.BASELINE]  # the first trial runs the default settings
     assert first.params == study.space.encode(BMNASRecipe(8, 2, 1, 1))
     for trial in (first, second):
-        genotype = BMNASGenotype.from_string(trial.user_attrs[attrs.GENOTYPE])
+        genotype = BMNASGenotype.from_string(trial.user_attrs[keys.GENOTYPE])
         recipe = study.space.decode(trial.params)
         shape = (genotype.channels, genotype.length, len(genotype.cells))
         assert shape == (recipe.channels, recipe.length, recipe.cells)
-        search = trial.user_attrs[attrs.BMNAS_SEARCH]
+        search = trial.user_attrs[keys.BMNAS_SEARCH]
         assert search["epochs"] == 3 and len(search["supernet_val_curve"]) == 3
-        assert trial.user_attrs[attrs.SECONDS] >= search["seconds"]  # the search counts in the trial's time
+        assert trial.user_attrs[keys.SECONDS] >= search["seconds"]  # the search counts in the trial's time
     # the per-epoch architecture weights are a JSON artifact of the trial
-    history = json.loads((study.artifact_dir / first.user_attrs[attrs.BMNAS_HISTORY]).read_text())
+    history = json.loads((study.artifact_dir / first.user_attrs[keys.BMNAS_HISTORY]).read_text())
     assert len(history["epochs"]) == 3
     assert {"cell.0.x", "cell.0.y", "cell.0.step.0.op"} <= set(history["epochs"][0]["weights"])
     # the supernet is a safetensors artifact, verified on load; a damaged file is refused
@@ -41,7 +41,7 @@ def test_a_bmnas_trial_searches_derives_and_trains_and_the_result_is_delivered(t
     recipe = study.space.decode(first.params)
     fresh = BMNASSupernet(recipe, study.dataset.view_dims, study.dataset.n_classes, 0.0)
     assert set(state) == set(fresh.state_dict())
-    path = study.artifact_dir / first.user_attrs[attrs.BMNAS_SUPERNET]["artifact_id"]
+    path = study.artifact_dir / first.user_attrs[keys.BMNAS_SUPERNET]["artifact_id"]
     path.write_bytes(path.read_bytes()[:-1] + b"!")
     with pytest.raises(AutommError, match="corrupted or was modified"):
         supernet_weights(study.artifact_store, first)
@@ -69,9 +69,9 @@ def test_a_recipe_searched_before_is_not_searched_again(tmp_path):
     study.optuna_study.enqueue_trial(params)  # the default recipe again, after the first try
     study.optimize(2)
     first, again = study.optuna_study.trials
-    assert again.user_attrs[attrs.GENOTYPE] == first.user_attrs[attrs.GENOTYPE]
-    assert again.user_attrs[attrs.BMNAS_SEARCH] == first.user_attrs[attrs.BMNAS_SEARCH]
-    assert again.user_attrs[attrs.DUPLICATE_OF] == first.number  # the same network: not trained again
+    assert again.user_attrs[keys.GENOTYPE] == first.user_attrs[keys.GENOTYPE]
+    assert again.user_attrs[keys.BMNAS_SEARCH] == first.user_attrs[keys.BMNAS_SEARCH]
+    assert again.user_attrs[keys.DUPLICATE_OF] == first.number  # the same network: not trained again
 
 
 def test_bmnas_needs_two_views_and_refuses_options_of_other_methods(tmp_path):

@@ -3,16 +3,16 @@ import pytest
 import torch
 
 import automm
-from automm import results
-from automm.artifacts import state_from_bytes, state_to_bytes
-from automm.attrs import TRIAL_WEIGHTS as WEIGHTS_ATTR
-from automm.errors import AutommError
+from automm.core.errors import AutommError
+from automm.core.keys import TRIAL_WEIGHTS as WEIGHTS_ATTR
+from automm.engine.training import predict_logits
 from automm.methods.ksnas.knowledge import kb_versions, merge_states, pretrain_supernet, warm_start
 from automm.methods.ksnas.model import Supernet, build_fusion_net
 from automm.methods.ksnas.sampler import trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import SearchSpace
-from automm.training import predict_logits
+from automm.search import queries
+from automm.store.artifacts import state_from_bytes, state_to_bytes
 from tests.conftest import make_toy
 
 DIMS = {"a/x": 5, "b/y": 3, "c/z": 4}
@@ -186,7 +186,7 @@ def test_auto_start_keeps_the_warm_start_only_when_it_scored_better(tmp_path):
     study.optimize()
     final, checked = study.final, 0
     for genotype in study.top_genotypes(3):
-        trial = results.trial_of(study.optuna_study, genotype)
+        trial = queries.trial_of(study.optuna_study, genotype)
         if not study.method.warm_started(trial):
             continue
         scratch_epochs, scratch_score = final._scratch_epochs(genotype, trial)

@@ -1,8 +1,8 @@
 import torch
 
+from automm.engine.training import count_parameters
 from automm.methods.ksnas.model import build_fusion_net
 from automm.methods.ksnas.space import Genotype
-from automm.training import count_parameters
 
 DIMS = {"a/x": 5, "b/y": 3, "c/z": 4}
 

@@ -46,7 +46,7 @@ def test_bmnas_step_ops_on_vectors():
 
 def test_the_extra_ops_join_a_ksnas_study_and_its_knowledge_base_by_role(tmp_path):
     import automm
-    from automm.errors import AutommError
+    from automm.core.errors import AutommError
     from automm.methods.ksnas.model import Supernet
     from tests.conftest import make_toy
 

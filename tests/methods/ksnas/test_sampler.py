@@ -11,7 +11,7 @@ from optuna.testing.pytest_samplers import (
     RelativeSamplerTestCase,
 )
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.ksnas.sampler import KSNASSampler, roulette, trial_generation
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import SearchSpace

@@ -2,7 +2,7 @@ import numpy as np
 import optuna
 import pytest
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.ksnas.space import OPS, FusionNode, Genotype, SearchSpace
 
 VIEWS = ("a/x", "b/y", "c/z", "d/w", "e/v")

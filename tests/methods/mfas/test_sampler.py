@@ -2,8 +2,8 @@ import optuna
 import pytest
 from optuna.testing.pytest_samplers import BasicSamplerTestCase, RelativeSamplerTestCase
 
-from automm.attrs import MFAS_STEP as STEP_ATTR
-from automm.errors import AutommError
+from automm.core.errors import AutommError
+from automm.core.keys import MFAS_STEP as STEP_ATTR
 from automm.methods.mfas.sampler import MFASSampler, sampling_probabilities
 from automm.methods.mfas.settings import MFASSettings
 from automm.methods.mfas.space import MFASSpace
@@ -78,7 +78,7 @@ def test_surrogate_steers_towards_better_architectures():
 
 
 def test_a_retried_trial_keeps_the_schedule():
-    from automm.liveness import retry
+    from automm.store.liveness import retry
 
     settings = MFASSettings(k=3, iterations=1, max_layers=2, first_level_max=4)
     sampler = MFASSampler(SPACE, settings, seed=0)

@@ -3,7 +3,7 @@ import optuna
 import pytest
 import torch
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.mfas.model import MFASNet
 from automm.methods.mfas.space import MFASGenotype, MFASLayer, MFASSpace
 

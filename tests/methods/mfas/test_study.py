@@ -4,8 +4,8 @@ import torch
 from typer.testing import CliRunner
 
 import automm
-from automm.attrs import LAYER_BANK as BANK_ATTR
 from automm.cli import app
+from automm.core.keys import LAYER_BANK as BANK_ATTR
 from automm.methods.ksnas import sampler as ksnas_module
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import SearchSpace

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 import automm
-from automm.methods import network_from_export
+from automm.delivery.networks import network_from_export
 from automm.methods.mmnas.method import MMNASMethod
 from automm.settings import SearchConfig
 from tests.conftest import make_token_toy

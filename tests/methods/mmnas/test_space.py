@@ -3,7 +3,7 @@
 import optuna
 import pytest
 
-from automm.errors import AutommError
+from automm.core.errors import AutommError
 from automm.methods.mmnas.settings import MMNASSettings, arch_learning_rate
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe, MMNASSpace, mcan_pattern, view_groups
 

@@ -8,8 +8,8 @@ import torch
 from typer.testing import CliRunner
 
 import automm
-from automm import attrs
 from automm.cli import app
+from automm.core import keys
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe
 from tests.conftest import make_token_toy, token_toy_npz
 
@@ -29,10 +29,10 @@ def test_a_mmnas_trial_searches_derives_and_trains_on_tokens(searched):
     assert study.dataset.token_lengths == {"text/tokens": 6, "image/grid": 4}  # not pooled
     assert study.default_trials == 4
     first, second = study.optuna_study.trials
-    assert first.user_attrs[attrs.BASELINE]  # the first trial runs the default settings
+    assert first.user_attrs[keys.BASELINE]  # the first trial runs the default settings
     assert first.params == study.space.encode(MMNASRecipe(1, 2, 8, "text"))
     for trial in (first, second):
-        genotype = MMNASGenotype.from_string(trial.user_attrs[attrs.GENOTYPE])
+        genotype = MMNASGenotype.from_string(trial.user_attrs[keys.GENOTYPE])
         recipe = study.space.decode(trial.params)
         assert (len(genotype.encoder), len(genotype.decoder), genotype.hidden) == (
             recipe.encoder_blocks,
@@ -40,10 +40,10 @@ def test_a_mmnas_trial_searches_derives_and_trains_on_tokens(searched):
             recipe.hidden,
         )
         assert genotype.x_views == study.space.sides(recipe)[0]
-        search = trial.user_attrs[attrs.MMNAS_SEARCH]
+        search = trial.user_attrs[keys.MMNAS_SEARCH]
         assert search["epochs"] == 3 and len(search["supernet_val_curve"]) == 3
-        assert trial.user_attrs[attrs.SECONDS] >= search["seconds"]
-    history = json.loads((study.artifact_dir / first.user_attrs[attrs.MMNAS_HISTORY]).read_text())
+        assert trial.user_attrs[keys.SECONDS] >= search["seconds"]
+    history = json.loads((study.artifact_dir / first.user_attrs[keys.MMNAS_HISTORY]).read_text())
     probabilities = history["epochs"][-1]["probabilities"]
     assert len(probabilities["encoder"]) == 1 and len(probabilities["decoder"][0]) == 3
     assert all(abs(sum(row) - 1) < 1e-3 for row in probabilities["decoder"])
@@ -89,8 +89,8 @@ def test_a_recipe_searched_before_is_not_searched_again(tmp_path):
     study.optuna_study.enqueue_trial(study.space.encode(MMNASRecipe(1, 2, 8, "text")))  # the default, again
     study.optimize(2)
     first, again = study.optuna_study.trials
-    assert again.user_attrs[attrs.MMNAS_SEARCH] == first.user_attrs[attrs.MMNAS_SEARCH]
-    assert again.user_attrs[attrs.DUPLICATE_OF] == first.number
+    assert again.user_attrs[keys.MMNAS_SEARCH] == first.user_attrs[keys.MMNAS_SEARCH]
+    assert again.user_attrs[keys.DUPLICATE_OF] == first.number
 
 
 def test_cli_search_with_mmnas_on_a_token_file_end_to_end(tmp_path):

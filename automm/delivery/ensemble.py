@@ -1,0 +1,148 @@
+"""Greedy ensemble selection with replacement (Caruana et al., ICML 2004) over out-of-fold predictions.
+
+Every candidate scored on all folds keeps its out-of-fold probabilities (`automm.search.objective`):
+one prediction per search row, each from a network that did not train on that row (with one
+split: the validation rows). Starting from nothing, each round adds the candidate (again, if it
+is already in) whose addition gives the best score of the averaged probabilities, ties broken by
+the lower log loss; member weights are the counts over the rounds. The choice uses search rows
+only, never test rows. Candidates that are not trials (the linear candidate, `automm.delivery.linear_candidate`)
+join the pool with their own out-of-fold predictions on the same rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.core.metrics import log_loss, primary_score
+from automm.search import queries
+from automm.store import artifacts
+
+POOL = 20  # the best candidates (by mean fold score) the greedy rounds may pick from
+
+
+@dataclass(frozen=True)
+class EnsembleChoice:
+    """Members (genotype strings, their trial numbers: None for a candidate that is not a trial),
+    weights summing to 1, and out-of-fold scores."""
+
+    genotypes: list[str]
+    trials: list[int | None]
+    weights: list[float]
+    score: float  # out-of-fold score of the ensemble
+    best_single: float  # out-of-fold score of the best single candidate
+    rows: int  # rows the scores are on
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def differs_from_best(choice: dict[str, Any] | None, best_genotype: str) -> bool:
+    """Whether a stored choice delivers something other than the best trial alone (several members,
+    or one candidate that is not the best trial, such as the linear one)."""
+    return bool(choice) and (len(choice["genotypes"]) > 1 or choice["genotypes"][0] != best_genotype)
+
+
+def as_logits(probs: np.ndarray, task: str) -> np.ndarray:
+    """Scores whose softmax (multiclass) or sigmoid (multilabel) are ``probs``."""
+    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
+
+
+def greedy_selection(
+    probs: list[np.ndarray], labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
+) -> list[int]:
+    """How often each candidate is picked in up to ``rounds`` greedy rounds with replacement (see
+    module docstring); the counts after the best-scoring round are returned (Caruana's rule), so the
+    ensemble never scores below the best single candidate on these rows."""
+    if not probs:
+        raise AutommError("no candidate has out-of-fold predictions to build an ensemble from")
+    counts = [0] * len(probs)
+    total = np.zeros_like(probs[0], dtype=np.float64)
+    best: tuple[tuple[float, float], list[int]] | None = None
+    for r in range(rounds):
+        round_key, pick = None, 0
+        for i, p in enumerate(probs):
+            mixed = (total + p) / (r + 1)
+            key = (primary_score(as_logits(mixed, task), labels, task, threshold), -log_loss(mixed, labels, task))
+            if round_key is None or key > round_key:
+                round_key, pick = key, i
+        counts[pick] += 1
+        total += probs[pick]
+        assert round_key is not None
+        if best is None or round_key > best[0]:
+            best = (round_key, list(counts))
+    assert best is not None
+    return best[1]
+
+
+def trial_predictions(store: Any, trial: optuna.trial.FrozenTrial) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, probabilities) a trial kept, verified; None if it kept none."""
+    pointer = trial.system_attrs.get(keys.PREDICTIONS)
+    if pointer is None:
+        return None
+    state = artifacts.get_weights(store, pointer, f"predictions of trial {trial.number}")
+    return state["rows"].numpy(), state["probabilities"].float().numpy()
+
+
+def choose_ensemble(
+    study: optuna.Study,
+    store: Any,
+    labels: np.ndarray,
+    task: str,
+    rounds: int,
+    threshold: float = 0.5,
+    extra: Sequence[tuple[str, np.ndarray, np.ndarray]] = (),
+) -> EnsembleChoice:
+    """The greedy ensemble of ``rounds`` rounds over the `POOL` best trials with predictions and the
+    ``extra`` candidates ((genotype string, rows, out-of-fold probabilities); always in the pool).
+
+    ``labels``: the data set's labels (indexed by the stored rows). Falls back to the single best
+    candidate when no trial kept predictions (studies of an older automm).
+    """
+    seen: set[str] = set()
+    pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
+    for t in sorted(queries.candidates(study), key=lambda t: -(queries.score_of(t) or -np.inf)):
+        genotype = t.user_attrs.get(keys.GENOTYPE)
+        if genotype in seen or keys.DUPLICATE_OF in t.user_attrs:
+            continue
+        kept = trial_predictions(store, t)
+        if kept is None:
+            continue
+        seen.add(genotype)
+        pool.append((t, *kept))
+        if len(pool) == POOL:
+            break
+    if not pool:
+        best = queries.best_trial(study)
+        value = float(queries.score_of(best) or float("nan"))
+        return EnsembleChoice([best.user_attrs[keys.GENOTYPE]], [best.number], [1.0], value, value, 0)
+    rows = pool[0][1]
+    entries: list[tuple[str, int | None, np.ndarray, np.ndarray]] = [
+        (t.user_attrs[keys.GENOTYPE], t.number, r, p) for t, r, p in pool
+    ] + [(name, None, r, p) for name, r, p in extra]
+    entries = [e for e in entries if np.array_equal(e[2], rows)]  # a resumed study with other folds: same rows only
+    names = [e[0] for e in entries]
+    numbers = [e[1] for e in entries]
+    probs = [e[3] for e in entries]
+    y = labels[rows]
+    counts = greedy_selection(probs, y, task, max(1, rounds), threshold)
+    singles = [primary_score(as_logits(p, task), y, task, threshold) for p in probs]
+    total = sum(counts)
+    mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / total
+    chosen = [i for i, c in enumerate(counts) if c]
+    chosen.sort(key=lambda i: -counts[i])
+    return EnsembleChoice(
+        genotypes=[names[i] for i in chosen],
+        trials=[numbers[i] for i in chosen],
+        weights=[counts[i] / total for i in chosen],
+        score=primary_score(as_logits(mixed, task), y, task, threshold),
+        best_single=max(singles),
+        rows=len(rows),
+    )

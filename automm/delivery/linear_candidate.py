@@ -1,0 +1,127 @@
+"""The linear candidate: logistic regression on the concatenated standardised views.
+
+It is the model a user tries first (concatenate every view, fit a logistic regression), and on
+small or nearly linearly separable data it is hard to beat. Every search offers it to ensemble
+selection next to the searched networks, so the delivered model starts where that first try ends:
+
+- Its L2 strength ``C`` (scikit-learn's meaning: the loss is the summed log loss plus
+  ``|W|^2 / (2 C)``; the bias is not penalised) is chosen from `C_GRID` by the out-of-fold score
+  on the search's own folds (ties: lower log loss). Only search rows are used, never test rows.
+- The out-of-fold probabilities of that choice join the ensemble pool as ``linear(<views>)``.
+- Delivered, it is refitted on train+validation and is a `LinearNet` (one ``nn.Linear`` over the
+  concatenated views), so export, TorchScript and `automm.load_model` treat it like any member.
+
+Fitting is full-batch L-BFGS from zero weights (the problem is convex), on the study's device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.core.metrics import log_loss, primary_score, probabilities
+from automm.data.preprocess import Standardizer
+from automm.engine.linear_net import LinearGenotype, fit_linear
+from automm.engine.training import TensorData, predict_logits
+from automm.search.folds import Fold, study_folds
+from automm.store import artifacts
+
+if TYPE_CHECKING:
+    from automm.methods.base import SearchContext
+
+C_GRID = (0.01, 0.1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class LinearCandidate:
+    """The chosen ``c``, the out-of-fold ``probabilities`` on ``rows`` (sorted), and the scores."""
+
+    genotype: LinearGenotype
+    c: float
+    rows: np.ndarray
+    probabilities: np.ndarray
+    fold_scores: list[float]
+    scores_by_c: dict[float, float]  # out-of-fold score of every C tried
+
+    @property
+    def score(self) -> float:
+        return float(np.mean(self.fold_scores))
+
+
+def choose_linear(
+    folds: Sequence[tuple[Fold, TensorData, TensorData]],
+    views: Sequence[str],
+    task: str,
+    n_outputs: int,
+    threshold: float = 0.5,
+    grid: Sequence[float] = C_GRID,
+) -> LinearCandidate:
+    """The linear candidate with ``C`` chosen by out-of-fold score over ``folds``
+    ((fold, its training tensors, its validation tensors); see module docstring)."""
+    if not folds:
+        raise AutommError("the linear candidate needs at least one fold")
+    rows = np.concatenate([fold.val for fold, _, _ in folds])
+    order = np.argsort(rows)
+    labels = np.concatenate([val.labels.cpu().numpy() for _, _, val in folds])[order]
+    best: tuple[tuple[float, float], float, np.ndarray, list[float]] | None = None
+    scores_by_c: dict[float, float] = {}
+    for c in grid:
+        probs, fold_scores = [], []
+        for _, train, val in folds:
+            logits = predict_logits(fit_linear(train, views, task, n_outputs, c), val)
+            fold_scores.append(primary_score(logits, val.labels.cpu().numpy(), task, threshold))
+            probs.append(probabilities(logits, task))
+        oof = np.concatenate(probs)[order]
+        score = float(np.mean(fold_scores))
+        scores_by_c[float(c)] = score
+        key = (score, -log_loss(oof, labels, task))
+        if best is None or key > best[0]:
+            best = (key, float(c), oof, fold_scores)
+    assert best is not None
+    _, c, oof, fold_scores = best
+    return LinearCandidate(LinearGenotype(tuple(views)), c, rows[order], oof, fold_scores, scores_by_c)
+
+
+def study_linear_candidate(context: SearchContext) -> LinearCandidate:
+    """The linear candidate of a study over all its views, on its folds: read back from the study
+    (system attribute `keys.LINEAR`, predictions in its artifact store) or chosen and kept there."""
+    study, store, dataset = context.optuna_study, context.artifact_store, context.dataset
+    views = tuple(dataset.view_names)
+    kept = artifacts.study_system_attrs(study).get(keys.LINEAR) if store is not None else None
+    if kept is not None and tuple(kept.get("views", ())) == views:
+        state = artifacts.get_weights(store, kept["predictions"], "the linear candidate")
+        return LinearCandidate(
+            LinearGenotype(views),
+            float(kept["c"]),
+            state["rows"].numpy(),
+            state["probabilities"].double().numpy(),
+            [float(s) for s in kept["fold_scores"]],
+            {float(c): float(v) for c, v in kept["scores_by_c"]},
+        )
+    folds = []
+    for fold in study_folds(dataset, context.config.folds, context.seed):
+        standardizer = Standardizer.fit(dataset.views, fold.train, dataset.masks)
+        train = TensorData.from_dataset(dataset, fold.train, standardizer, context.device)
+        folds.append((fold, train, TensorData.from_dataset(dataset, fold.val, standardizer, context.device)))
+    candidate = choose_linear(folds, views, dataset.task, dataset.n_classes, context.config.threshold)
+    if store is None:
+        return candidate
+    state = {
+        "rows": torch.from_numpy(candidate.rows.astype(np.int64)),
+        "probabilities": torch.from_numpy(candidate.probabilities.astype(np.float32)),
+    }
+    record = {
+        "views": list(views),
+        "c": candidate.c,
+        "fold_scores": candidate.fold_scores,
+        "scores_by_c": [[c, v] for c, v in candidate.scores_by_c.items()],
+        "predictions": artifacts.put_weights(store, state, "linear"),
+    }
+    artifacts.set_study_system_attr(study, keys.LINEAR, record)
+    return candidate

@@ -1,0 +1,188 @@
+"""Training a study's genotype as a delivered model, on train+validation.
+
+`Delivery.deliver` trains a genotype as the study's settings say: its fold networks (K > 1 folds),
+the linear candidate refitted, or one network from the shared weights its trial used or from
+scratch, for the epochs `Delivery.recipe` finds. Only search rows (train, validation) are used here;
+`automm.delivery.final_trainer` turns the test rows into tensors after the choice and only scores them.
+"""
+
+from __future__ import annotations
+
+import functools
+import statistics
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+from automm.core import keys
+from automm.core.errors import AutommError
+from automm.core.metrics import PRIMARY_METRIC
+from automm.data.preprocess import Standardizer
+from automm.delivery.fold_bags import fold_tensors, train_bag
+from automm.delivery.linear_candidate import LinearCandidate, study_linear_candidate
+from automm.engine.linear_net import LinearGenotype, fit_linear, is_linear
+from automm.engine.training import TensorData, fit
+from automm.methods.base import SearchContext, SearchMethod
+from automm.methods.hyperparams import resolve
+from automm.search import queries
+from automm.search.folds import Fold, fold_scores, scratch_best_epochs, study_folds
+from automm.search.objective import fold_seed, genotype_seed
+
+STARTS = ("auto", "kb", "scratch", "bag")
+
+
+class Delivery:
+    """How one study's genotypes are trained as delivered models (see module docstring); `FinalTrainer`
+    scores, ensembles and exports them."""
+
+    def __init__(self, context: SearchContext, method: SearchMethod, space: Any) -> None:
+        self.context = context
+        self.method = method
+        self.space = space
+        self.dataset = context.dataset
+        self.metric = PRIMARY_METRIC[self.dataset.task]
+        self._bag_data: tuple[Standardizer, list[tuple[TensorData, TensorData]]] | None = None  # fold tensors
+        self._linear: LinearCandidate | None = None
+        self._recipes: dict[tuple[str, str], tuple[dict[str, torch.Tensor] | None, int]] = {}
+
+    @property
+    def study(self) -> optuna.Study:
+        return self.context.optuna_study
+
+    def recipe(self, genotype: Any, start: str) -> tuple[dict[str, torch.Tensor] | None, int]:
+        """(weights to start from or None, epochs) for training ``genotype`` on train+validation.
+
+        ``kb``: from the KB weights its trial used, for the epoch its validation score peaked at;
+        ``scratch``: from random weights, for the epochs early stopping found from scratch (median
+        over the trial's from-scratch folds, else a fit on the train split); ``auto``: ``scratch``
+        unless the warm start scored strictly better on the same validation rows (a 1-2 epoch
+        warm schedule must not underfit the delivered model).
+        """
+        if start not in STARTS:
+            raise AutommError(f"start must be auto, bag, kb or scratch, got {start!r}")
+        if is_linear(genotype):  # fitted to convergence: no start, no epochs
+            return None, 0
+        trial = queries.trial_of(self.study, genotype)
+        state = self.method.final_start(self.context, trial) if trial is not None and start != "scratch" else None
+        if start == "kb" and state is None:
+            raise AutommError(f"{genotype} was not trained from a knowledge base in this study")
+        warm_epochs = max(1, int(trial.user_attrs.get(keys.BEST_EPOCH) or 1)) if trial is not None else 1
+        if start == "kb":
+            return state, warm_epochs
+        epochs, scratch_score = self._scratch_epochs(genotype, trial)
+        if state is not None and scratch_score is not None and trial is not None:
+            scores = fold_scores(trial)
+            warm_score = scores[0] if scores else None
+            if warm_score is not None and warm_score > scratch_score:
+                return state, warm_epochs
+        return None, epochs
+
+    def _scratch_epochs(self, genotype: Any, trial: optuna.trial.FrozenTrial | None) -> tuple[int, float | None]:
+        """(epochs to train ``genotype`` from scratch, the validation score of the fit that found them:
+        None when they come from the trial's from-scratch folds)."""
+        scratch_epochs = scratch_best_epochs(trial, self.method.warm_started(trial)) if trial is not None else []
+        if scratch_epochs and not self.method.proxy_scores:  # searched from scratch: its folds' median
+            return max(1, round(statistics.median(scratch_epochs))), None
+        # early stopping from scratch with the full training settings (proxy scores had short training)
+        train, val = self._search_data()
+        seed = genotype_seed(self.context.seed, genotype)
+        torch.manual_seed(seed)
+        net = self._net(genotype)
+        settings = resolve(self.space, genotype, self.context.config)[2]
+        result = fit(net, train, val, self.dataset.task, settings.train_config(), seed=seed)
+        return max(1, result.best_epoch), result.best_score
+
+    def _net(self, genotype: Any) -> nn.Module:
+        ds = self.dataset
+        space, inner, config = resolve(self.space, genotype, self.context.config)
+        net = self.method.build_net(space, inner, ds.view_dims, ds.n_classes, config)
+        return net.to(self.context.device)
+
+    def _search_data(self) -> tuple[TensorData, TensorData]:
+        """The search's train and validation tensors (standardised on train)."""
+        splits, device = self.dataset.splits, self.context.device
+        standardizer = Standardizer.fit(self.dataset.views, splits.train, self.dataset.masks)
+        return (
+            TensorData.from_dataset(self.dataset, splits.train, standardizer, device),
+            TensorData.from_dataset(self.dataset, splits.val, standardizer, device),
+        )
+
+    def final_data(self) -> tuple[Standardizer, TensorData, TensorData]:
+        """Standardiser fitted on train+validation, and the train+validation and test tensors."""
+        splits = self.dataset.splits
+        if splits.test.size == 0:
+            raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
+        fit_rows = np.concatenate([splits.train, splits.val])
+        standardizer = Standardizer.fit(self.dataset.views, fit_rows, self.dataset.masks)
+        device = self.context.device
+        train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, device)
+        test = TensorData.from_dataset(self.dataset, splits.test, standardizer, device)
+        return standardizer, train, test
+
+    def parse(self, text: Any) -> Any:
+        """A member's genotype from its string: the linear candidate or a genotype of the study's space."""
+        return LinearGenotype.parse(text) if is_linear(text) else self.space.parse(str(text))
+
+    def linear_candidate(self) -> LinearCandidate:
+        """The linear candidate (`automm.delivery.linear_candidate`) on the study's folds, kept in the study."""
+        self._linear = self._linear or study_linear_candidate(self.context)
+        return self._linear
+
+    @functools.cached_property
+    def folds(self) -> list[Fold]:  # what the study's candidates were scored on
+        return study_folds(self.dataset, self.context.config.folds, self.context.seed)
+
+    def train(
+        self, genotype: Any, state: dict[str, torch.Tensor] | None, epochs: int, seed: int, data: TensorData
+    ) -> nn.Module:
+        """Train ``genotype`` on ``data`` (train+validation) for ``epochs`` epochs (the linear
+        candidate: to convergence, with its chosen C)."""
+        if is_linear(genotype):
+            c = self.linear_candidate().c
+            return fit_linear(data, genotype.views, self.dataset.task, self.dataset.n_classes, c)
+        torch.manual_seed(seed)
+        net = self._net(genotype)
+        if state is not None:
+            self.method.warm_start(net, state)
+        settings = resolve(self.space, genotype, self.context.config)[2]
+        fit(net, data, None, self.dataset.task, settings.train_config(), seed=seed, epochs=epochs)
+        return net
+
+    def deliver(
+        self, genotype: Any, start: str, seed: int, standardizer: Standardizer, data: TensorData
+    ) -> tuple[nn.Module, int, str]:
+        """(network, epochs, how): with ``auto``/``bag`` and K > 1 folds its K fold networks (``bag``,
+        `automm.delivery.fold_bags`); the linear candidate refitted on ``data`` (``fit``); else one network
+        trained on ``data`` as `recipe` says (``kb`` or ``scratch``)."""
+        if is_linear(genotype):
+            return self.train(genotype, None, 0, seed, data), 0, "fit"
+        if start == "bag" or (start == "auto" and len(self.folds) > 1):
+            if self._bag_data is None or self._bag_data[0] is not standardizer:
+                self._bag_data = (
+                    standardizer,
+                    fold_tensors(self.dataset, self.folds, standardizer, self.context.device),
+                )
+            settings = resolve(self.space, genotype, self.context.config)[2]
+            bag, epochs = train_bag(
+                self._bag_data[1],
+                lambda: self._net(genotype),
+                settings.train_config(),
+                self.dataset.task,
+                lambda k: fold_seed(seed, genotype, k),
+            )
+            return bag, epochs, "bag"
+        key = (str(genotype), start)
+        if key not in self._recipes:  # a recipe may train (a from-scratch fit): once per genotype and start
+            self._recipes[key] = self.recipe(genotype, start)
+        state, epochs = self._recipes[key]
+        net = self.train(genotype, state, epochs, genotype_seed(seed, genotype), data)
+        return net, epochs, "kb" if state is not None else "scratch"
+
+    def _export_info(self, genotype: Any) -> dict[str, Any]:
+        if is_linear(genotype):
+            return {"space": "linear", "c": self.linear_candidate().c}
+        inner_space, _, settings = resolve(self.space, genotype, self.context.config)
+        return self.method.export_info(inner_space, settings)

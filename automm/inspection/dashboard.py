@@ -1,0 +1,157 @@
+"""What optuna-dashboard shows of a study: trial diagrams, a study note, figures.
+
+`Inspector.attach_diagram` runs inside each trial (a finished trial takes no new artifacts):
+it uploads the trial's architecture diagram as an SVG artifact and writes the trial's note, which
+the dashboard shows first on the trial's page: the genotype and what it is made of, in words
+(the trial's parameters are the sampler's encoding). The learning curve is the per-epoch
+validation values the objective reports. Called after each trial, the inspector
+rewrites the study note (one row per generation: best, mean, epochs, KB version) and the
+plotly figures when a generation completes; `refresh` does it at the end of a search.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna_dashboard import save_note, save_plotly_graph_object
+
+try:  # a new trial's note is its version 1; the public save_note first reads every note of the study
+    from optuna_dashboard._note import save_note_with_version
+except ImportError:  # pragma: no cover - another optuna-dashboard
+    save_note_with_version = None
+
+from automm.core import keys
+from automm.delivery.ensemble import differs_from_best
+from automm.inspection.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
+from automm.inspection.importance import architecture_features, importance_figure, importance_rows
+from automm.inspection.tables import GENERATION_COLUMNS, markdown
+from automm.search import queries
+from automm.store.artifacts import upload_bytes
+
+if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
+    from automm.data.dataset import MultimodalDataset
+    from automm.methods.base import SearchMethod
+
+
+def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, metric: str) -> str:
+    """Markdown: data set, method and settings, generations, best trials, test scores."""
+    lines = [f"# automm study `{study.study_name}`", "", dataset_summary, ""]
+    lines.append(f"Sampler **{method.name}**, metric **{metric}** (validation during search).")
+    lines += method.note_lines(study)
+    report = queries.generation_report(study)
+    if report:
+        lines += ["", *markdown(GENERATION_COLUMNS, report)]
+    top = queries.trials_table(study, top=5)
+    if top:
+        lines += ["", "| trial | score | genotype | params | epochs |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r['number']} | {r['value'] if r['value'] is None else round(r['value'], 4)} | "
+            f"`{r['genotype']}` | {r['n_params']} | {r['epochs']} |"
+            for r in top
+        ]
+    ensemble = study.user_attrs.get(keys.ENSEMBLE)
+    best = queries.best_trial(study) if queries.candidates(study) else None
+    if best is not None and differs_from_best(ensemble, str(best.user_attrs.get(keys.GENOTYPE))):
+        lines += [
+            "",
+            f"Delivered ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
+        ]
+        lines += [f"- {w:.2f} x `{g}`" for g, w in zip(ensemble["genotypes"], ensemble["weights"], strict=True)]
+    evaluation = study.user_attrs.get(keys.EVALUATION)
+    if evaluation:
+        lines += [
+            "",
+            f"Test {evaluation['metric']} of `{evaluation['genotype']}` retrained on train+validation: "
+            f"{evaluation['mean']:.4f} ± {evaluation['std']:.4f} over {len(evaluation['scores'])} seeds.",
+        ]
+    return "\n".join(lines)
+
+
+def trial_note(genotype: str, views: list[str], baseline: str | None = None) -> str:
+    """Markdown for a trial's page: the genotype, its views, its fusion steps and searched settings."""
+    architecture, _, settings = genotype.partition(" | ")
+    features = architecture_features(genotype, views)
+    used = [v for v in views if features.get(f"uses {v}")]
+    steps = {k[: -len(" steps")]: int(n) for k, n in features.items() if k.endswith(" steps") and k != "fusion steps"}
+    lines = [f"### `{architecture}`", ""]
+    if baseline:
+        lines.append(f"A first try: **{baseline}**.")
+        lines.append("")
+    lines.append(f"- views: {len(used)} of {len(views)} ({', '.join(used) or 'none'})")
+    counted = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in steps.items())
+    lines.append(f"- fusion steps: {sum(steps.values())}" + (f" ({counted})" if counted else ""))
+    if settings:
+        lines.append(f"- searched settings: {settings}")
+    lines += ["", "The diagram is this trial's SVG artifact; the parameters below encode the genotype for the sampler."]
+    return "\n".join(lines)
+
+
+def study_figures(study: optuna.Study, metric: str, importance: bool = True) -> dict[str, Any]:
+    """The plotly figures of a study, by graph id (``importance``: with the architecture importance)."""
+    rows = queries.trials_table(study, repeats=True)
+    figures: dict[str, Any] = {
+        "automm-best-score": best_score_figure(rows, metric),
+        "automm-score-vs-params": score_vs_params_figure(rows, metric, queries.pareto_front_numbers(study)),
+    }
+    report = queries.generation_report(study)
+    if report:
+        figures["automm-epochs-per-generation"] = epochs_per_generation_figure(report)
+    views = list(study.user_attrs.get(keys.META, {}).get("views", {}))
+    ranked = importance_rows(queries.trials_table(study), views) if importance else []  # each candidate once
+    if ranked:
+        figures["automm-architecture-importance"] = importance_figure(ranked, metric)
+    return figures
+
+
+class Inspector:
+    """Keeps a study inspectable in optuna-dashboard (see module docstring)."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        method: SearchMethod,
+        dataset: MultimodalDataset,
+        metric: str,
+        artifact_store: Any,
+        draw: Callable[[Any], str],
+    ) -> None:
+        """``draw(genotype)``: the SVG diagram of a candidate (`Study.diagram`)."""
+        self.study = study
+        self.method = method
+        self.dataset = dataset
+        self.metric = metric
+        self.artifact_store = artifact_store
+        self.draw = draw
+
+    def __call__(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        generation = trial.user_attrs.get(keys.GENERATION)
+        size = self.method.generation_size
+        if generation is None or size is None or trial.state != optuna.trial.TrialState.COMPLETE:
+            return
+        done = sum(1 for t in queries.completed(optuna_study) if t.user_attrs.get(keys.GENERATION) == generation)
+        if done == size:
+            self.refresh(importance=False)  # that figure's forest is fitted once, at the end of a run
+
+    def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
+        """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial`` and write its note."""
+        user_attrs = trial.user_attrs
+        note = trial_note(str(genotype), self.dataset.view_names, user_attrs.get(keys.BASELINE))
+        extra = self.method.trial_lines(user_attrs)
+        if extra:
+            note += "\n\n" + "\n".join(extra)
+        if save_note_with_version is None:
+            save_note(trial, note)
+        else:  # one write, not a read of every trial's note first
+            save_note_with_version(trial.storage, trial.study._study_id, trial._trial_id, 1, note)
+        svg = self.draw(genotype).encode()
+        artifact_id = upload_bytes(self.artifact_store, svg, trial, f"trial{trial.number}_fusion.svg", "image/svg+xml")
+        trial.set_user_attr(keys.DIAGRAM, artifact_id)
+        return artifact_id
+
+    def refresh(self, importance: bool = True) -> None:
+        """Rewrite the study note and figures from the current trials (``importance``: that figure too)."""
+        save_note(self.study, study_note(self.study, self.method, self.dataset.summary(), self.metric))
+        for graph_id, fig in study_figures(self.study, self.metric, importance).items():
+            save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)

@@ -1,1 +1,0 @@
-"""What a person sees of a study: diagrams' SVG primitives, figures, tables, dashboard notes, the HTML report."""

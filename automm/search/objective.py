@@ -1,0 +1,242 @@
+"""The objective: Optuna trial -> genotype -> network -> trained on each fold -> mean validation score.
+
+Generic over search methods: the method supplies the space, the network and `TrialHooks`
+(warm starts, weight sharing); `automm.search.folds` the folds and the racing rule. Only train and
+validation rows become tensors here: the test split is never seen during search or model selection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import optuna
+import torch
+from torch import nn
+
+from automm.core import keys
+from automm.core.device import default_device
+from automm.core.metrics import probabilities
+from automm.data.dataset import MultimodalDataset
+from automm.data.preprocess import Standardizer
+from automm.engine.training import FitResult, TensorData, count_parameters, fit, predict_logits
+from automm.methods.base import SearchMethod, TrialHooks
+from automm.methods.hyperparams import resolve
+from automm.search.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
+from automm.settings import SearchConfig
+from automm.store import artifacts
+from automm.store.liveness import LivenessMark, needs_own_mark, retry
+
+
+def genotype_seed(seed: int, genotype: Any) -> int:
+    """A seed fixed by the study seed and the architecture, so one genotype trains identically."""
+    return zlib.crc32(f"{seed}:{genotype}".encode())
+
+
+class FusionObjective:
+    """Callable objective for ``optuna.Study.optimize`` (maximise the validation score).
+
+    A candidate is scored on the folds of `automm.search.folds` (one split, or K raced folds): its value
+    is the mean of its fold scores. The method's hooks (warm starts, weight sharing) act on the
+    first fold only, and whatever they share is trained on the first fold's training rows only,
+    so no fold is scored by a network that saw its rows, directly or through shared weights.
+    With ``minimize_params`` it returns (score, parameter count), the second minimised.
+    ``on_genotype(trial, genotype)`` runs first in each trial (e.g. to attach a diagram).
+    With an ``artifact_store``, a candidate scored on every fold keeps its out-of-fold
+    probabilities there (``automm:predictions``) for ensemble selection.
+    """
+
+    def __init__(
+        self,
+        dataset: MultimodalDataset,
+        method: SearchMethod,
+        space: Any,
+        config: SearchConfig,
+        *,
+        seed: int = 0,
+        device: torch.device | None = None,
+        minimize_params: bool = False,
+        on_genotype: Callable[[optuna.Trial, Any], object] | None = None,
+        artifact_store: Any = None,
+    ) -> None:
+        self.dataset = dataset
+        self.method = method
+        self.space = space
+        self.config = config
+        self.train_config = config.train_config()
+        self.seed = seed
+        self.device = device or default_device()
+        self.minimize_params = minimize_params
+        self.on_genotype = on_genotype
+        self.artifact_store = artifact_store
+        self.hooks: TrialHooks = TrialHooks()
+        self.n_folds = resolve_folds(config.folds, len(search_rows(dataset)), dataset.fixed_validation)
+        self.folds = make_folds(dataset, self.n_folds, seed)
+        self.rungs = rungs(self.n_folds)
+        self._data: dict[int, tuple[TensorData, TensorData]] = {}
+        self.train_data, self.val_data = self.fold_data(0)
+
+    def fold_data(self, k: int) -> tuple[TensorData, TensorData]:
+        """Fold ``k``'s training and validation tensors, standardised on its training rows."""
+        if k not in self._data:
+            fold = self.folds[k]
+            standardizer = Standardizer.fit(self.dataset.views, fold.train, self.dataset.masks)
+            self._data[k] = (
+                TensorData.from_dataset(self.dataset, fold.train, standardizer, self.device),
+                TensorData.from_dataset(self.dataset, fold.val, standardizer, self.device),
+            )
+        return self._data[k]
+
+    def build(self, genotype: Any, fold: int = 0) -> nn.Module:
+        """A freshly initialised network (seeded by the genotype and fold) on the objective's device."""
+        torch.manual_seed(fold_seed(self.seed, genotype, fold))
+        ds = self.dataset
+        space, inner, config = resolve(self.space, genotype, self.config)
+        net = self.method.build_net(space, inner, ds.view_dims, ds.n_classes, config)
+        return net.to(self.device)
+
+    def train(
+        self, net: nn.Module, genotype: Any, trial: optuna.Trial | None = None, *, warm: bool = False, fold: int = 0
+    ) -> FitResult:
+        """Train to convergence on fold ``fold``'s training rows; report each epoch of fold 0 to
+        ``trial`` for pruning.
+
+        A ``warm`` net is scored before training (epoch 0), and the method's hooks may change
+        the training settings (e.g. a shorter patience for warm starts).
+        """
+
+        def report(epoch: int, score: float) -> None:
+            if (
+                trial is None or self.minimize_params or fold > 0
+            ):  # Optuna takes no intermediate values with 2 objectives
+                return
+            trial.report(score, epoch)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {epoch} with score {score:.4f}")
+
+        train, val = self.fold_data(fold)
+        settings = resolve(self.space, genotype, self.config)[2].train_config()
+        return fit(
+            net,
+            train,
+            val,
+            self.dataset.task,
+            self.hooks.train_config(settings, warm),
+            seed=fold_seed(self.seed, genotype, fold),
+            on_epoch=report,
+            score_initial=warm,
+        )
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial
+        stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.store.liveness`)."""
+        own_mark = needs_own_mark(trial.study._storage)
+        with LivenessMark(trial) if own_mark else contextlib.nullcontext():
+            try:
+                return self._score(trial)
+            except KeyboardInterrupt:
+                frozen = trial.study._storage.get_trial(trial._trial_id)
+                if keys.GENOTYPE in frozen.user_attrs:  # its candidate is known in full
+                    retry(trial.study, frozen)
+                raise
+
+    def _score(self, trial: optuna.Trial) -> float | tuple[float, float]:
+        started = time.perf_counter()
+        proposal = self.space.suggest(trial)
+        genotype = self.hooks.derive(trial, proposal, *self.fold_data(0))
+        # the seconds of a method's own search in the trial (BM-NAS); none when the proposal is the candidate
+        searched = 0.0 if genotype is proposal else time.perf_counter() - started
+        trial.set_user_attr(keys.GENOTYPE, str(genotype))
+        trial.set_user_attr(keys.FOLDS, self.n_folds)
+        if self.on_genotype is not None:
+            self.on_genotype(trial, genotype)
+        cache_key = self.hooks.prepare(trial, genotype)
+        trial.set_user_attr(keys.CACHE_KEY, cache_key)
+
+        earlier = _completed_with_key(trial.study, cache_key)
+        if earlier is not None and earlier.values is not None:  # same architecture, same start: same result
+            trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
+            for name in _REPEATED:
+                if name in earlier.user_attrs:
+                    trial.set_user_attr(name, earlier.user_attrs[name])
+            trial.set_user_attr(keys.SECONDS, round(searched, 4))
+            if keys.PREDICTIONS in earlier.system_attrs:
+                artifacts.set_trial_system_attr(trial, keys.PREDICTIONS, earlier.system_attrs[keys.PREDICTIONS])
+            self.hooks.release(trial)
+            return tuple(earlier.values) if self.minimize_params else earlier.values[0]  # type: ignore[return-value]
+
+        scores: list[float] = []
+        best_epochs: list[int] = []
+        epochs, seconds, n_params = 0, 0.0, 0
+        predictions: list[tuple[np.ndarray, np.ndarray]] = []
+        for k, fold in enumerate(self.folds):
+            net = self.build(genotype, k)
+            warm = self.hooks.before_fit(trial, net) if k == 0 else False
+            if k == 0:
+                n_params = count_parameters(net)
+                trial.set_user_attr(keys.N_PARAMS, n_params)
+            result = self.train(net, genotype, trial, warm=warm, fold=k)
+            if k == 0:
+                trial.set_user_attr(keys.BEST_EPOCH, result.best_epoch)
+                trial.set_user_attr(keys.VAL_CURVE, [round(s, 5) for s in result.curve])
+                if result.initial_score is not None:
+                    trial.set_user_attr(keys.INITIAL_SCORE, round(result.initial_score, 5))
+                self.hooks.after_fit(trial, net, result)
+            scores.append(result.best_score)
+            best_epochs.append(result.best_epoch)
+            epochs += result.epochs
+            seconds += result.seconds
+            predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
+            if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
+                trial.set_user_attr(keys.RACED_OUT, True)
+                break
+        else:
+            if self.artifact_store is not None:
+                self._keep_predictions(trial, predictions)
+        # written once, when the folds are done: a trial that dies half-way is failed, not partly scored
+        trial.set_user_attr(keys.FOLD_SCORES, [round(s, 6) for s in scores])
+        trial.set_user_attr(keys.FOLD_BEST_EPOCHS, best_epochs)
+        trial.set_user_attr(keys.EPOCHS, epochs)
+        trial.set_user_attr(keys.SECONDS, round(seconds + searched, 4))
+        value = float(np.mean(scores))
+        if self.minimize_params:
+            return value, float(n_params)
+        return value
+
+    def _keep_predictions(self, trial: optuna.Trial, predictions: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        rows = np.concatenate([r for r, _ in predictions])
+        probs = np.concatenate([p for _, p in predictions])
+        order = np.argsort(rows)
+        state = {
+            "rows": torch.from_numpy(rows[order].astype(np.int64)),
+            "probabilities": torch.from_numpy(probs[order].astype(np.float16)),
+        }
+        artifacts.set_trial_system_attr(
+            trial, keys.PREDICTIONS, artifacts.put_weights(self.artifact_store, state, "oof")
+        )
+
+
+_REPEATED = (
+    keys.N_PARAMS,
+    keys.EPOCHS,
+    keys.BEST_EPOCH,
+    keys.FOLD_SCORES,
+    keys.FOLD_BEST_EPOCHS,
+    keys.RACED_OUT,
+)
+
+
+def fold_seed(seed: int, genotype: Any, fold: int) -> int:
+    """The training seed of ``genotype`` on ``fold`` (fold 0: `genotype_seed`, as with one split)."""
+    return genotype_seed(seed if fold == 0 else seed + 7919 * fold, genotype)
+
+
+def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if t.user_attrs.get(keys.CACHE_KEY) == key and keys.DUPLICATE_OF not in t.user_attrs:
+            return t
+    return None

@@ -1,0 +1,36 @@
+"""The trial log: one short line per finished trial on automm's logger, in the study's terms."""
+
+from __future__ import annotations
+
+import logging
+
+import optuna
+
+from automm.core import keys
+from automm.core.log import logger
+from automm.search import folds
+
+
+class TrialLog:
+    """An Optuna callback: one INFO line per finished trial, in the study's terms (metric, genotype)."""
+
+    def __init__(self, metric: str) -> None:
+        self.metric = metric
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        genotype = trial.user_attrs.get(keys.GENOTYPE, "?")
+        if trial.state == optuna.trial.TrialState.PRUNED:
+            logger.info("trial %d pruned: %s", trial.number, genotype)
+            return
+        if trial.state != optuna.trial.TrialState.COMPLETE:
+            return
+        mean, std, n = folds.estimate(trial)
+        spread = f" ± {std:.4f} ({n} folds)" if n > 1 else ""
+        if keys.DUPLICATE_OF in trial.user_attrs:
+            took = f"as trial {trial.user_attrs[keys.DUPLICATE_OF]} (drawn again, not retrained)"
+        else:
+            took = f"in {float(trial.user_attrs.get(keys.SECONDS) or 0.0):.1f} s"
+        raced = ", raced out" if trial.user_attrs.get(keys.RACED_OUT) else ""
+        logger.info("trial %d: %s %.4f%s%s %s: %s", trial.number, self.metric, mean, spread, raced, took, genotype)

@@ -1,0 +1,192 @@
+"""Weights in the study's artifact store, and the study's system attributes.
+
+- Weights are safetensors bytes, addressed by a *pointer* ``{artifact_id, sha256, bytes}`` kept
+  in Optuna's storage; `get_weights` checks the sha256 before parsing and never unpickles.
+- Every artifact name is unique (a UUID), so two studies sharing an artifact folder (the same
+  study name in two storages, say) never overwrite or delete each other's files.
+- `study_lock` serialises the read-modify-write steps of parallel workers on one study
+  (knowledge-base versions, MFAS's layer bank and proposals, surrogate evidence): whoever takes
+  the lock first decides, and later workers read that decision.
+- This is the only module that touches Optuna's private API (``study._storage``,
+  ``trial._trial_id``): Optuna 5 has no public setter for system attributes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import tempfile
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+import torch
+from optuna.artifacts import upload_artifact
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from automm.core.errors import AutommError
+
+State = dict[str, torch.Tensor]
+WEIGHT_MIMETYPE = "application/octet-stream"
+LOCK_FILE = ".automm.lock"
+
+try:  # POSIX
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: one worker per study
+    fcntl = None  # type: ignore[assignment]
+
+
+# -- safetensors bytes ---------------------------------------------------------------------------
+def state_to_bytes(state: State) -> bytes:
+    return save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def state_from_bytes(data: bytes, expected_sha256: str, what: str) -> State:
+    """Parse safetensors bytes after checking their sha256; never unpickles."""
+    digest = sha256(data)
+    if digest != expected_sha256:
+        raise AutommError(
+            f"{what} is corrupted or was modified (sha256 {digest[:12]} != recorded {expected_sha256[:12]})"
+        )
+    try:
+        return load_safetensors(data)
+    except (SafetensorError, ValueError) as exc:  # pragma: no cover - hash already matched
+        raise AutommError(f"{what} is not a valid safetensors file ({exc})") from exc
+
+
+# -- the artifact store --------------------------------------------------------------------------
+def read_artifact(store: Any, artifact_id: str) -> bytes:
+    """The bytes of an artifact; `AutommError` if the store lacks it."""
+    try:
+        with store.open_reader(artifact_id) as reader:
+            return reader.read()
+    except Exception as exc:  # artifact stores raise their own not-found types
+        raise AutommError(f"artifact {artifact_id} is missing from the artifact store ({exc})") from exc
+
+
+def put_weights(store: Any, state: State, kind: str) -> dict[str, Any]:
+    """Write ``state`` under a new unique name; return its pointer."""
+    data = state_to_bytes(state)
+    artifact_id = f"automm-{kind}-{uuid.uuid4().hex}.safetensors"
+    store.write(artifact_id, io.BytesIO(data))
+    return {"artifact_id": artifact_id, "sha256": sha256(data), "bytes": len(data)}
+
+
+def upload_bytes(store: Any, data: bytes, owner: optuna.Study | optuna.Trial, filename: str, mimetype: str) -> str:
+    """Register ``data`` as an artifact of ``owner`` named ``filename`` (listed in optuna-dashboard); its id."""
+    with tempfile.TemporaryDirectory() as tmp:  # upload_artifact takes a file path
+        path = Path(tmp) / filename
+        path.write_bytes(data)
+        return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=owner, mimetype=mimetype)
+
+
+def upload_weights(store: Any, state: State, owner: optuna.Study | optuna.Trial, filename: str) -> dict[str, Any]:
+    """Like `put_weights`, but registered as an artifact of ``owner`` (listed in optuna-dashboard)."""
+    data = state_to_bytes(state)
+    artifact_id = upload_bytes(store, data, owner, filename, WEIGHT_MIMETYPE)
+    return {"artifact_id": artifact_id, "sha256": sha256(data), "bytes": len(data)}
+
+
+def get_weights(store: Any, pointer: dict[str, Any], what: str) -> State:
+    return state_from_bytes(read_artifact(store, pointer["artifact_id"]), pointer["sha256"], what)
+
+
+def remove_artifact(store: Any, artifact_id: str) -> None:
+    """Delete an artifact; one already gone (removed by another worker) is fine."""
+    with contextlib.suppress(Exception):
+        store.remove(artifact_id)
+
+
+# -- system attributes ---------------------------------------------------------------------------
+def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
+    study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def trial_system_attrs(trial: optuna.Trial | optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's system attributes, fresh from storage for a running trial."""
+    if isinstance(trial, optuna.trial.FrozenTrial):
+        return trial.system_attrs
+    return trial.study._storage.get_trial_system_attrs(trial._trial_id)
+
+
+def set_trial_system_attr(trial: optuna.Trial, key: str, value: Any) -> None:
+    trial.study._storage.set_trial_system_attr(trial._trial_id, key, value)
+
+
+# -- one writer at a time ------------------------------------------------------------------------
+_THREAD_LOCKS: dict[Any, threading.RLock] = {}
+_DEPTH: dict[Any, int] = {}
+_HANDLES: dict[Path, Any] = {}
+_GUARD = threading.Lock()
+
+
+class SharedLock(Protocol):
+    """A lock every worker of a study can take, wherever it runs (e.g. `automm.store.artifact_stores.AdvisoryLock`)."""
+
+    def acquire(self) -> None: ...
+
+    def release(self) -> None: ...
+
+
+@contextlib.contextmanager
+def study_lock(where: str | Path | SharedLock | None) -> Iterator[None]:
+    """Hold the study's exclusive lock: ``where`` is the artifact folder (a file lock on
+    ``folder/.automm.lock``) or a `SharedLock` (workers on several machines that share no folder).
+
+    The lock orders the study's processes and the threads of one process (an `RLock`); it is
+    re-entrant within a thread. ``None`` (no shared folder) locks nothing. Blocks until free; a
+    dead process's lock is released by the operating system (or the database).
+    """
+    if where is None:
+        yield
+        return
+    if isinstance(where, (str, Path)):
+        key: Any = (Path(where) / LOCK_FILE).resolve()
+        take, give = _file_lock(key)
+    else:
+        key, take, give = id(where), where.acquire, where.release
+    with _GUARD:
+        rlock = _THREAD_LOCKS.setdefault(key, threading.RLock())
+    with rlock:
+        if _DEPTH.get(key, 0) == 0:
+            take()
+        _DEPTH[key] = _DEPTH.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _DEPTH[key] -= 1
+            if _DEPTH[key] == 0:
+                give()
+
+
+def _file_lock(path: Path) -> tuple[Any, Any]:
+    """(take, give) of an exclusive lock on the file ``path``."""
+
+    def take() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+b")  # noqa: SIM115 - closed by give()
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        _HANDLES[path] = handle
+
+    def give() -> None:
+        handle = _HANDLES.pop(path)
+        if fcntl is not None:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+    return take, give
