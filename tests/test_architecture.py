@@ -212,3 +212,13 @@ def test_settings_modules_import_no_torch():
         names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         heavy += [f"{module}: {n}" for n in names if n.split(".")[0] == "torch"]
     assert seen >= set(roots) and not heavy
+
+
+def test_only_one_module_touches_optunas_private_api():
+    private = re.compile(r"\._(storage|trial_id|study_id)\b")
+    users = sorted(
+        str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if private.search(p.read_text()) and p.name != "optuna_internals.py"
+    )
+    assert not users

@@ -30,7 +30,7 @@ from automm.data.preprocess import Standardizer
 from automm.engine.linear_net import LinearGenotype, fit_linear
 from automm.engine.training import TensorData, predict_logits
 from automm.search.folds import Fold, study_folds
-from automm.store import artifacts
+from automm.store import artifacts, optuna_internals
 
 if TYPE_CHECKING:
     from automm.methods.base import SearchContext
@@ -93,7 +93,7 @@ def study_linear_candidate(context: SearchContext) -> LinearCandidate:
     (system attribute `keys.LINEAR`, predictions in its artifact store) or chosen and kept there."""
     study, store, dataset = context.optuna_study, context.artifact_store, context.dataset
     views = tuple(dataset.view_names)
-    kept = artifacts.study_system_attrs(study).get(keys.LINEAR) if store is not None else None
+    kept = optuna_internals.study_system_attrs(study).get(keys.LINEAR) if store is not None else None
     if kept is not None and tuple(kept.get("views", ())) == views:
         state = artifacts.get_weights(store, kept["predictions"], "the linear candidate")
         return LinearCandidate(
@@ -123,5 +123,5 @@ def study_linear_candidate(context: SearchContext) -> LinearCandidate:
         "scores_by_c": [[c, v] for c, v in candidate.scores_by_c.items()],
         "predictions": artifacts.put_weights(store, state, "linear"),
     }
-    artifacts.set_study_system_attr(study, keys.LINEAR, record)
+    optuna_internals.set_study_system_attr(study, keys.LINEAR, record)
     return candidate

@@ -28,6 +28,7 @@ from automm.inspection.figures import best_score_figure, epochs_per_generation_f
 from automm.inspection.importance import architecture_features, importance_figure, importance_rows
 from automm.inspection.tables import GENERATION_COLUMNS, markdown
 from automm.search import queries
+from automm.store import optuna_internals
 from automm.store.artifacts import upload_bytes
 
 if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
@@ -144,7 +145,8 @@ class Inspector:
         if save_note_with_version is None:
             save_note(trial, note)
         else:  # one write, not a read of every trial's note first
-            save_note_with_version(trial.storage, trial.study._study_id, trial._trial_id, 1, note)
+            study_id, trial_id = optuna_internals.study_id(trial.study), optuna_internals.trial_id(trial)
+            save_note_with_version(trial.storage, study_id, trial_id, 1, note)
         svg = self.draw(genotype).encode()
         artifact_id = upload_bytes(self.artifact_store, svg, trial, f"trial{trial.number}_fusion.svg", "image/svg+xml")
         trial.set_user_attr(keys.DIAGRAM, artifact_id)

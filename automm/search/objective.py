@@ -28,7 +28,7 @@ from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.hyperparams import resolve
 from automm.search.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
 from automm.settings import SearchConfig
-from automm.store import artifacts
+from automm.store import artifacts, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
 
 
@@ -134,12 +134,12 @@ class FusionObjective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial
         stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.store.liveness`)."""
-        own_mark = needs_own_mark(trial.study._storage)
+        own_mark = needs_own_mark(optuna_internals.storage_of(trial.study))
         with LivenessMark(trial) if own_mark else contextlib.nullcontext():
             try:
                 return self._score(trial)
             except KeyboardInterrupt:
-                frozen = trial.study._storage.get_trial(trial._trial_id)
+                frozen = optuna_internals.frozen(trial)
                 if keys.GENOTYPE in frozen.user_attrs:  # its candidate is known in full
                     retry(trial.study, frozen)
                 raise
@@ -165,7 +165,7 @@ class FusionObjective:
                     trial.set_user_attr(name, earlier.user_attrs[name])
             trial.set_user_attr(keys.SECONDS, round(searched, 4))
             if keys.PREDICTIONS in earlier.system_attrs:
-                artifacts.set_trial_system_attr(trial, keys.PREDICTIONS, earlier.system_attrs[keys.PREDICTIONS])
+                optuna_internals.set_trial_system_attr(trial, keys.PREDICTIONS, earlier.system_attrs[keys.PREDICTIONS])
             self.hooks.release(trial)
             return tuple(earlier.values) if self.minimize_params else earlier.values[0]  # type: ignore[return-value]
 
@@ -215,7 +215,7 @@ class FusionObjective:
             "rows": torch.from_numpy(rows[order].astype(np.int64)),
             "probabilities": torch.from_numpy(probs[order].astype(np.float16)),
         }
-        artifacts.set_trial_system_attr(
+        optuna_internals.set_trial_system_attr(
             trial, keys.PREDICTIONS, artifacts.put_weights(self.artifact_store, state, "oof")
         )
 

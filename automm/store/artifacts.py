@@ -1,4 +1,4 @@
-"""Weights in the study's artifact store, and the study's system attributes.
+"""Weights in the study's artifact store, and the lock its workers share.
 
 - Weights are safetensors bytes, addressed by a *pointer* ``{artifact_id, sha256, bytes}`` kept
   in Optuna's storage; `get_weights` checks the sha256 before parsing and never unpickles.
@@ -7,8 +7,7 @@
 - `study_lock` serialises the read-modify-write steps of parallel workers on one study
   (knowledge-base versions, MFAS's layer bank and proposals, surrogate evidence): whoever takes
   the lock first decides, and later workers read that decision.
-- This is the only module that touches Optuna's private API (``study._storage``,
-  ``trial._trial_id``): Optuna 5 has no public setter for system attributes.
+- Pointers live in system attributes, which only `automm.store.optuna_internals` touches.
 """
 
 from __future__ import annotations
@@ -105,26 +104,6 @@ def remove_artifact(store: Any, artifact_id: str) -> None:
     """Delete an artifact; one already gone (removed by another worker) is fine."""
     with contextlib.suppress(Exception):
         store.remove(artifact_id)
-
-
-# -- system attributes ---------------------------------------------------------------------------
-def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
-    return study._storage.get_study_system_attrs(study._study_id)
-
-
-def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
-    study._storage.set_study_system_attr(study._study_id, key, value)
-
-
-def trial_system_attrs(trial: optuna.Trial | optuna.trial.FrozenTrial) -> dict[str, Any]:
-    """A trial's system attributes, fresh from storage for a running trial."""
-    if isinstance(trial, optuna.trial.FrozenTrial):
-        return trial.system_attrs
-    return trial.study._storage.get_trial_system_attrs(trial._trial_id)
-
-
-def set_trial_system_attr(trial: optuna.Trial, key: str, value: Any) -> None:
-    trial.study._storage.set_trial_system_attr(trial._trial_id, key, value)
 
 
 # -- one writer at a time ------------------------------------------------------------------------

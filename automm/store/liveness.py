@@ -28,6 +28,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm.core import keys
 from automm.core.errors import AutommError
+from automm.store import optuna_internals
 from automm.store.artifacts import study_lock
 
 HEARTBEAT_ENV = "AUTOMM_HEARTBEAT_SECONDS"
@@ -97,7 +98,7 @@ class LivenessMark:
     """Within the block, a thread writes the time into the running trial every interval."""
 
     def __init__(self, trial: optuna.Trial, interval: float | None = None) -> None:
-        self.storage, self.trial_id = trial.storage, trial._trial_id
+        self.storage, self.trial_id = trial.storage, optuna_internals.trial_id(trial)
         self.interval = interval or heartbeat_seconds()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True, name="automm-liveness")
@@ -123,7 +124,7 @@ class LivenessMark:
 def fail_stale(study: optuna.Study, lock_dir: Any = None, grace: float | None = None) -> list[int]:
     """Fail and retry the RUNNING trials without a sign of life for ``grace`` seconds (journal storages;
     others are left to Optuna's heartbeat). Returns the numbers of the trials failed."""
-    if not needs_own_mark(study._storage):
+    if not needs_own_mark(optuna_internals.storage_of(study)):
         return []
     grace = grace_seconds() if grace is None else grace
     failed = []
@@ -134,7 +135,7 @@ def fail_stale(study: optuna.Study, lock_dir: Any = None, grace: float | None = 
             if now - float(trial.system_attrs.get(ALIVE, started)) <= grace:
                 continue
             try:
-                if not study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                if not optuna_internals.fail_running(study, trial):
                     continue
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue

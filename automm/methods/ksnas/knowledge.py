@@ -35,17 +35,8 @@ from automm.methods.ksnas.model import FusionNet, Supernet
 from automm.methods.ksnas.sampler import trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.methods.ksnas.space import SearchSpace
-from automm.store.artifacts import (
-    State,
-    get_weights,
-    put_weights,
-    remove_artifact,
-    set_study_system_attr,
-    set_trial_system_attr,
-    study_lock,
-    study_system_attrs,
-    upload_weights,
-)
+from automm.store.artifacts import State, get_weights, put_weights, remove_artifact, study_lock, upload_weights
+from automm.store.optuna_internals import set_study_system_attr, set_trial_system_attr, study_system_attrs
 
 PRETRAINING = "pretraining the knowledge base (supernet)"
 

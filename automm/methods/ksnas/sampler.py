@@ -38,7 +38,13 @@ from automm.methods.ksnas._pareto import elitist_order, pareto_ranks
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import Genotype, SearchSpace
 from automm.methods.surrogate import SequenceSurrogate
-from automm.store.artifacts import set_study_system_attr, study_lock, study_system_attrs, trial_system_attrs
+from automm.store.artifacts import study_lock
+from automm.store.optuna_internals import (
+    set_frozen_trial_system_attr,
+    set_study_system_attr,
+    study_system_attrs,
+    trial_system_attrs,
+)
 
 
 def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
@@ -77,7 +83,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         generation = super().get_trial_generation(study, trial)
         if self.last_generation is not None and generation > self.last_generation:
             generation = self.last_generation
-            study._storage.set_trial_system_attr(trial._trial_id, self._get_generation_key(), generation)
+            set_frozen_trial_system_attr(study, trial, self._get_generation_key(), generation)
         return generation
 
     def sample_relative(
@@ -96,7 +102,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             else:
                 parents = self.get_parent_population(study, generation)
                 child = self._offspring(study, parents, generation, rng, taken)
-            study._storage.set_trial_system_attr(trial._trial_id, keys.PROPOSED, str(child))
+            set_frozen_trial_system_attr(study, trial, keys.PROPOSED, str(child))
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
 

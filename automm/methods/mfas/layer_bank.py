@@ -17,14 +17,8 @@ from torch import nn
 
 from automm.core import keys
 from automm.core.errors import AutommError
-from automm.store.artifacts import (
-    get_weights,
-    put_weights,
-    remove_artifact,
-    set_study_system_attr,
-    study_lock,
-    study_system_attrs,
-)
+from automm.store.artifacts import get_weights, put_weights, remove_artifact, study_lock
+from automm.store.optuna_internals import set_study_system_attr, study_system_attrs
 
 
 class LayerBank:

@@ -34,8 +34,9 @@ from automm.methods.encoding import SpaceSamplerMixin
 from automm.methods.mfas.settings import MFASSettings
 from automm.methods.mfas.space import MFASGenotype, MFASSpace
 from automm.methods.surrogate import SequenceSurrogate
-from automm.store.artifacts import set_study_system_attr, study_lock, study_system_attrs
+from automm.store.artifacts import study_lock
 from automm.store.liveness import retried_from
+from automm.store.optuna_internals import set_study_system_attr, study_system_attrs
 
 
 class MFASSampler(SpaceSamplerMixin, BaseSampler):
