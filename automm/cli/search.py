@@ -18,6 +18,7 @@ from automm.cli.app import BAR_COLUMNS, app, out, steps, user_errors
 from automm.cli.summary import best_lines, delivered_line, generation_table, next_steps, summary_table, time_summary
 from automm.core import keys
 from automm.core.errors import AutommError
+from automm.delivery.export import ExportedModel
 from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
 from automm.search.budget import DEFAULT_TIME_BUDGET, format_duration, parse_duration
 from automm.study.study import PRUNERS, Study
@@ -259,7 +260,7 @@ def search(**kwargs: Any) -> None:
         out.print(delivered_line(study, delivered, reused), highlight=False)
     where = {k: kwargs[k] for k in ("storage", "artifact_dir")}
     where["runs_dir"] = None if kwargs["runs_dir"] == Path("runs") else kwargs["runs_dir"]
-    for line in next_steps(study, delivered, where):
+    for line in next_steps(study, None if delivered is None else delivered.path, where):
         out.print(escape(line), highlight=False, soft_wrap=True)
 
 
@@ -314,13 +315,13 @@ def _model_meta(path: Path) -> dict:
         return {}
 
 
-def deliver(study: Study, model_dir: Path) -> tuple[Path, bool]:
+def deliver(study: Study, model_dir: Path) -> tuple[ExportedModel, bool]:
     """Train and export the delivered model to ``model_dir``, unless it already holds this study's
-    model for the same finished trials; returns (folder, reused)."""
+    model for the same finished trials; returns (the export, reused)."""
     meta = _model_meta(model_dir)
     if meta.get("study") == study.study_name and meta.get("search_trials") == study.n_finished():
-        return model_dir, True
-    return study.export(model_dir, overwrite=True), False
+        return ExportedModel(model_dir, meta), True
+    return study.deliver(model_dir, overwrite=True), False
 
 
 search.__signature__ = _signature()  # type: ignore[attr-defined]

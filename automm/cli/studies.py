@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -116,8 +115,8 @@ def export(
     """Train the delivered model (the study's ensemble, or one genotype) on train+validation and export it
     (JSON, safetensors, TorchScript)."""
     opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
-    path = opened.export(out_dir, genotype=genotype, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
-    meta = json.loads((path / "genotype.json").read_text())
+    exported = opened.deliver(out_dir, genotype=genotype, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
+    path, meta = exported.path, exported.meta
     score = meta["test_metrics"][opened.metric]
     members = meta["members"]
     what = members[0]["genotype"] if len(members) == 1 else f"an ensemble of {len(members)} networks"

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
+from automm.delivery.export import ExportedModel
 from automm.inspection.tables import GENERATION_COLUMNS, breakable, cells
 from automm.search import queries
 from automm.search.budget import format_duration
@@ -88,9 +89,9 @@ def best_lines(study: Study) -> list[str]:
     return [breakable(line) for line in lines]
 
 
-def delivered_line(study: Study, path: Path, reused: bool) -> str:
+def delivered_line(study: Study, exported: ExportedModel, reused: bool) -> str:
     """The exported model: what it is, where, and its score on the test rows the search never saw."""
-    meta = json.loads((path / "genotype.json").read_text())
+    path, meta = exported.path, exported.meta
     members = meta["members"]
     what = "one network" if len(members) == 1 else f"an ensemble of {len(members)} candidates"
     if any(m.get("bagged") for m in members):

@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from sklearn.metrics import f1_score
 
+CLIP = 1e-7  # probabilities are kept this far from 0 and 1 before a log (the one clip constant)
+
 PRIMARY_METRIC = {"multiclass": "accuracy", "multilabel": "weighted_f1"}
 
 
@@ -48,9 +50,15 @@ def probabilities(logits: np.ndarray, task: str) -> np.ndarray:
     return (torch.softmax(tensor, dim=1) if task == "multiclass" else torch.sigmoid(tensor)).numpy()
 
 
+def logits_from_probabilities(probs: np.ndarray, task: str) -> np.ndarray:
+    """Scores whose softmax (multiclass) or sigmoid (multilabel) gives back ``probs`` (clipped by `CLIP`)."""
+    p = np.clip(probs.astype(np.float64), CLIP, 1 - CLIP)
+    return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
+
+
 def log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
-    """Mean log loss of probabilities ``probs`` (clipped away from 0 and 1)."""
-    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+    """Mean log loss of probabilities ``probs`` (clipped away from 0 and 1 by `CLIP`)."""
+    p = np.clip(probs.astype(np.float64), CLIP, 1 - CLIP)
     if task == "multiclass":
         return float(-np.log(p[np.arange(len(labels)), labels]).mean())
     y = labels.astype(np.float64)

@@ -20,7 +20,7 @@ import optuna
 
 from automm.core import keys
 from automm.core.errors import AutommError
-from automm.core.metrics import log_loss, primary_score
+from automm.core.metrics import log_loss, logits_from_probabilities, primary_score
 from automm.search import queries
 from automm.store import artifacts
 
@@ -38,21 +38,28 @@ class EnsembleChoice:
     score: float  # out-of-fold score of the ensemble
     best_single: float  # out-of-fold score of the best single candidate
     rows: int  # rows the scores are on
+    rounds: int = 0  # the greedy rounds it was chosen with (0: unknown, a choice of an older automm)
+    trials_seen: int = 0  # finished trials of the study when it was chosen
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def stored(cls, study: optuna.Study, rounds: int) -> EnsembleChoice | None:
+        """The choice stored in ``study``, if it was made with ``rounds`` rounds over the trials the
+        study has now (so choosing again would give the same members); else None."""
+        saved = study.user_attrs.get(keys.ENSEMBLE)
+        if not isinstance(saved, dict) or saved.get("rounds") != rounds:
+            return None
+        if saved.get("trials_seen") != queries.n_finished(study):
+            return None
+        return cls(**{f: saved[f] for f in cls.__dataclass_fields__ if f in saved})
 
 
 def differs_from_best(choice: dict[str, Any] | None, best_genotype: str) -> bool:
     """Whether a stored choice delivers something other than the best trial alone (several members,
     or one candidate that is not the best trial, such as the linear one)."""
     return bool(choice) and (len(choice["genotypes"]) > 1 or choice["genotypes"][0] != best_genotype)
-
-
-def as_logits(probs: np.ndarray, task: str) -> np.ndarray:
-    """Scores whose softmax (multiclass) or sigmoid (multilabel) are ``probs``."""
-    p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
-    return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
 
 
 def greedy_selection(
@@ -70,7 +77,10 @@ def greedy_selection(
         round_key, pick = None, 0
         for i, p in enumerate(probs):
             mixed = (total + p) / (r + 1)
-            key = (primary_score(as_logits(mixed, task), labels, task, threshold), -log_loss(mixed, labels, task))
+            key = (
+                primary_score(logits_from_probabilities(mixed, task), labels, task, threshold),
+                -log_loss(mixed, labels, task),
+            )
             if round_key is None or key > round_key:
                 round_key, pick = key, i
         counts[pick] += 1
@@ -106,6 +116,7 @@ def choose_ensemble(
     ``labels``: the data set's labels (indexed by the stored rows). Falls back to the single best
     candidate when no trial kept predictions (studies of an older automm).
     """
+    seen_now = queries.n_finished(study)
     seen: set[str] = set()
     pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
     for t in sorted(queries.candidates(study), key=lambda t: -(queries.score_of(t) or -np.inf)):
@@ -122,7 +133,7 @@ def choose_ensemble(
     if not pool:
         best = queries.best_trial(study)
         value = float(queries.score_of(best) or float("nan"))
-        return EnsembleChoice([best.user_attrs[keys.GENOTYPE]], [best.number], [1.0], value, value, 0)
+        return EnsembleChoice([best.user_attrs[keys.GENOTYPE]], [best.number], [1.0], value, value, 0, rounds, seen_now)
     rows = pool[0][1]
     entries: list[tuple[str, int | None, np.ndarray, np.ndarray]] = [
         (t.user_attrs[keys.GENOTYPE], t.number, r, p) for t, r, p in pool
@@ -133,7 +144,7 @@ def choose_ensemble(
     probs = [e[3] for e in entries]
     y = labels[rows]
     counts = greedy_selection(probs, y, task, max(1, rounds), threshold)
-    singles = [primary_score(as_logits(p, task), y, task, threshold) for p in probs]
+    singles = [primary_score(logits_from_probabilities(p, task), y, task, threshold) for p in probs]
     total = sum(counts)
     mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / total
     chosen = [i for i, c in enumerate(counts) if c]
@@ -142,7 +153,9 @@ def choose_ensemble(
         genotypes=[names[i] for i in chosen],
         trials=[numbers[i] for i in chosen],
         weights=[counts[i] / total for i in chosen],
-        score=primary_score(as_logits(mixed, task), y, task, threshold),
+        score=primary_score(logits_from_probabilities(mixed, task), y, task, threshold),
         best_single=max(singles),
         rows=len(rows),
+        rounds=rounds,
+        trials_seen=seen_now,
     )

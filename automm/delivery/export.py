@@ -86,6 +86,18 @@ class _ServingModule(nn.Module):
         return combine([net(scaled) for net in self.nets], self.weights, self.multiclass)
 
 
+@dataclass(frozen=True)
+class ExportedModel:
+    """An export folder and the ``genotype.json`` metadata written into it."""
+
+    path: Path
+    meta: dict[str, Any]
+
+    @property
+    def members(self) -> list[dict[str, Any]]:
+        return _members(self.meta)
+
+
 def export_model(
     nets: nn.Module | list[nn.Module],
     standardizer: Standardizer,
@@ -100,7 +112,7 @@ def export_model(
     member_info: list[dict[str, Any]] | None = None,
     token_lengths: dict[str, int] | None = None,
     overwrite: bool = False,
-) -> Path:
+) -> ExportedModel:
     """Write ``nets`` (one network or ensemble members: a method's networks with ``genotype`` and
     ``view_order``), their ``weights`` (default equal) and the preprocessing. ``token_lengths``: the
     token views the networks read as tokens, with the token count L of the training data.
@@ -108,7 +120,8 @@ def export_model(
     ``info`` must hold what `automm.delivery.networks.network_from_export` needs to rebuild a network
     (``space`` and its widths, see `SearchMethod.export_info`); ``member_info`` the same per member,
     where members differ (searched training settings such as the fusion width). Refuses a non-empty ``out_dir``
-    unless ``overwrite``; the folder is replaced whole or left as it was.
+    unless ``overwrite``; the folder is replaced whole or left as it was. Returns the folder and the
+    metadata written (so a caller need not read ``genotype.json`` back).
     """
     members = [nets] if isinstance(nets, nn.Module) else list(nets)
     if not members:
@@ -165,7 +178,7 @@ def export_model(
         (stage / "genotype.json").write_text(json.dumps(meta, indent=2))
         manifest = {"format_version": FORMAT_VERSION, "sha256": {f: sha256((stage / f).read_bytes()) for f in files}}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=2))
-    return out
+    return ExportedModel(out, meta)
 
 
 @dataclass

@@ -24,7 +24,7 @@ from automm.core.progress import step
 from automm.core.threads import rule_threads
 from automm.delivery.ensemble import EnsembleChoice, choose_ensemble
 from automm.delivery.evaluation import Evaluation, retrain_row
-from automm.delivery.export import export_model
+from automm.delivery.export import ExportedModel, export_model
 from automm.delivery.trainer import Delivery
 from automm.engine.bagged import BaggedNet, combine
 from automm.engine.training import TensorData, predict_logits
@@ -120,10 +120,13 @@ class FinalTrainer(Delivery):
     def ensemble(self, size: int | None = None, store: bool = True) -> EnsembleChoice:
         """Greedy ensemble selection of ``size`` rounds (default: the study's ``ensemble_size``) over
         the candidates' out-of-fold predictions, the linear candidate's among them; stored under the
-        study attribute ``ensemble``."""
+        study attribute ``ensemble`` and reused while the study has no new finished trial."""
         rounds = self.context.config.ensemble_size if size is None else size
         if rounds < 1:
             raise AutommError(f"the ensemble size must be at least 1, got {rounds}")
+        reused = EnsembleChoice.stored(self.study, rounds)
+        if reused is not None:  # chosen once (after the search); export and the summary reuse it
+            return reused
         choice = choose_ensemble(
             self.study,
             self.context.artifact_store,
@@ -193,7 +196,7 @@ class FinalTrainer(Delivery):
         start: str = "auto",
         overwrite: bool = False,
         ensemble_size: int | None = None,
-    ) -> Path:
+    ) -> ExportedModel:
         """Train the delivered model on train+validation and write it to ``out_dir`` (see `automm.delivery.export`).
 
         ``genotype`` None delivers the study's choice: the greedy ensemble of ``ensemble_size``

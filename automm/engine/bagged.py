@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from automm.core.metrics import CLIP
+
 
 def combine(logits: list[torch.Tensor], weights: list[float], multiclass: bool) -> torch.Tensor:
     """One member: its logits. Several: scores whose softmax (sigmoid) is the weighted mean probability."""
@@ -19,9 +21,9 @@ def combine(logits: list[torch.Tensor], weights: list[float], multiclass: bool) 
         return logits[0]
     if multiclass:
         probs = sum(w * torch.softmax(x, dim=1) for w, x in zip(weights, logits, strict=True))
-        return torch.log(torch.clamp(probs, min=1e-12))
+        return torch.log(torch.clamp(probs, min=CLIP))
     probs = sum(w * torch.sigmoid(x) for w, x in zip(weights, logits, strict=True))
-    probs = torch.clamp(probs, 1e-12, 1 - 1e-12)
+    probs = torch.clamp(probs, CLIP, 1 - CLIP)
     return torch.log(probs) - torch.log1p(-probs)
 
 

@@ -33,6 +33,7 @@ from automm.data.registry import load_dataset
 from automm.data.tokens import pooled
 from automm.delivery.ensemble import EnsembleChoice
 from automm.delivery.evaluation import Evaluation
+from automm.delivery.export import ExportedModel
 from automm.delivery.final_trainer import FinalTrainer
 from automm.engine.linear_net import LinearGenotype, is_linear
 from automm.inspection.dashboard import Inspector
@@ -353,7 +354,19 @@ class Study(StudyQueries):
 
         Default: the study's greedy ensemble (``ensemble_size`` rounds, default the study's
         setting; 1: the best candidate alone); a ``genotype`` exports that network alone.
+        Returns the folder; `deliver` returns the metadata written too.
         """
+        return self.deliver(out_dir, genotype, start, overwrite, ensemble_size).path
+
+    def deliver(
+        self,
+        out_dir: str | Path,
+        genotype: Any = None,
+        start: str = "auto",
+        overwrite: bool = False,
+        ensemble_size: int | None = None,
+    ) -> ExportedModel:
+        """`export`, returning the folder and the metadata written into it."""
         chosen = None if genotype is None else self.final.parse(genotype)
         return self.final.export(chosen, out_dir, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
 

@@ -8,8 +8,8 @@ import torch
 
 import automm
 from automm.core.errors import AutommError
-from automm.core.metrics import primary_score
-from automm.delivery.ensemble import as_logits, greedy_selection
+from automm.core.metrics import logits_from_probabilities, primary_score
+from automm.delivery.ensemble import greedy_selection
 from tests.conftest import make_toy
 
 
@@ -28,7 +28,7 @@ def test_greedy_selection_combines_complementary_candidates():
     counts = greedy_selection([a, b, bad], labels, "multiclass", rounds=6)
     mixed = sum(c * p for c, p in zip(counts, [a, b, bad], strict=True)) / sum(counts)
     assert counts[2] == 0 and counts[0] > 0 and counts[1] > 0
-    assert primary_score(as_logits(mixed, "multiclass"), labels, "multiclass") == 1.0  # each alone: 0.5
+    assert primary_score(logits_from_probabilities(mixed, "multiclass"), labels, "multiclass") == 1.0  # each alone: 0.5
     with pytest.raises(AutommError, match="out-of-fold"):
         greedy_selection([], labels, "multiclass", 3)
 
@@ -39,8 +39,8 @@ def test_greedy_selection_never_below_the_best_single():
     probs = [rng.dirichlet(np.ones(3), 200) for _ in range(6)]
     counts = greedy_selection(probs, labels, "multiclass", rounds=10)
     mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / sum(counts)
-    singles = [primary_score(as_logits(p, "multiclass"), labels, "multiclass") for p in probs]
-    assert primary_score(as_logits(mixed, "multiclass"), labels, "multiclass") >= max(singles)
+    singles = [primary_score(logits_from_probabilities(p, "multiclass"), labels, "multiclass") for p in probs]
+    assert primary_score(logits_from_probabilities(mixed, "multiclass"), labels, "multiclass") >= max(singles)
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +196,26 @@ def test_bagged_and_linear_members_export_together(searched, tmp_path, monkeypat
     meta = json.loads((path / "genotype.json").read_text())
     accuracy = float((model.predict(views) == ds.labels[ds.splits.test]).mean())
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
+
+
+def test_the_ensemble_is_chosen_once_and_reused_until_a_trial_finishes(tmp_path, monkeypatch):
+    config = automm.SearchConfig(folds=2, ensemble_size=3, fusion_dim=8, max_views=2, max_epochs=4, patience=2)
+    study = automm.Study(make_toy(n=160), method="random", runs_dir=tmp_path, config=config)
+    study.optimize(4)  # the ensemble is chosen (and stored) at the end
+    stored = study.optuna_study.user_attrs["ensemble"]
+    assert stored["rounds"] == 3 and stored["trials_seen"] == 4
+    import automm.delivery.final_trainer as final_trainer
+
+    calls = []
+    real = final_trainer.choose_ensemble
+    monkeypatch.setattr(final_trainer, "choose_ensemble", lambda *a, **k: calls.append(1) or real(*a, **k))
+    exported = study.deliver(tmp_path / "model")
+    assert calls == []  # export reused the stored choice
+    assert [m["genotype"] for m in exported.members] == stored["genotypes"]
+    assert exported.meta == json.loads((exported.path / "genotype.json").read_text())
+    assert study.ensemble(size=2) and calls == [1]  # other rounds: chosen again
+    study.optimize(5)  # one more finished trial (5 in all) makes the stored choice stale
+    calls.clear()
+    study.ensemble()
+    assert calls == []  # optimize chose it again at its end, and stored it
+    assert study.optuna_study.user_attrs["ensemble"]["trials_seen"] == 5

@@ -59,7 +59,7 @@ def _run_workers(
     script.write_text(WORKER)
     storage = storage or f"journal:{tmp_path / 'journal.log'}"
     artifacts = artifacts or tmp_path / "artifacts"
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {"PYTHONPATH": str(root), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin", **(env or {})}
     args = [sys.executable, str(script), str(data), storage, str(artifacts), method, settings]
     workers = [

@@ -28,7 +28,7 @@ from automm.store.liveness import (
 from automm.store.storages import open_storage
 from tests.conftest import small_search_command, toy_npz
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _journal_study(tmp_path: Path) -> optuna.Study:
