@@ -222,3 +222,23 @@ def test_only_one_module_touches_optunas_private_api():
         if private.search(p.read_text()) and p.name != "optuna_internals.py"
     )
     assert not users
+
+
+def test_trial_record_keys_are_read_and_written_in_one_place():
+    """The objective's trial attributes go through `automm.store.trial_record` (the first-try name is
+    also written when a first try is enqueued, and kept when a dead worker's trial is retried)."""
+    from automm.core import keys
+    from automm.store.trial_record import KEYS
+
+    stored = set(KEYS.values())
+    names = [k for k, v in vars(keys).items() if k.isupper() and isinstance(v, str) and v in stored]
+    names = [n for n in names if n != "BASELINE"]
+    pattern = re.compile(rf"\bkeys\.({'|'.join(names)})\b")
+    users = sorted(
+        f"{p.relative_to(PACKAGE)}:{i}"
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "trial_record.py"
+        for i, line in enumerate(p.read_text().splitlines(), start=1)
+        if pattern.search(line)
+    )
+    assert names and not users

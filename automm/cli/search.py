@@ -16,11 +16,11 @@ from rich.progress import Progress
 
 from automm.cli.app import BAR_COLUMNS, app, out, steps, user_errors
 from automm.cli.summary import best_lines, delivered_line, generation_table, next_steps, summary_table, time_summary
-from automm.core import keys
 from automm.core.errors import AutommError
 from automm.delivery.export import ExportedModel
 from automm.methods import DEFAULT_METHOD, METHODS, MethodOption
 from automm.search.budget import DEFAULT_TIME_BUDGET, format_duration, parse_duration
+from automm.store.trial_record import TrialRecord
 from automm.study.study import PRUNERS, Study
 
 COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
@@ -200,10 +200,11 @@ def _progress_callback(
         except AutommError:
             best = "-"
         parts = [f"best {study.metric} {best}"]
-        if keys.GENERATION in trial.user_attrs:
-            parts.insert(0, f"gen {trial.user_attrs[keys.GENERATION]}")
-        if keys.KB_VERSION in trial.user_attrs:
-            parts.append(f"KB v{trial.user_attrs[keys.KB_VERSION]}")
+        generation, note = TrialRecord.of(trial).generation, study.method.progress_note(trial)
+        if generation is not None:
+            parts.insert(0, f"gen {generation}")
+        if note:
+            parts.append(note)
         finished, now = study.n_finished(), time.time()
         if finished > finished_before:  # ETA: this run's pace, capped by the time budget
             eta = (now - started) / (finished - finished_before) * max(0, target - finished)

@@ -12,7 +12,7 @@ from rich.table import Table
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
 from automm.delivery.export import ExportedModel
-from automm.inspection.tables import GENERATION_COLUMNS, breakable, cells
+from automm.inspection.tables import breakable, cells, generation_columns
 from automm.search import queries
 from automm.search.budget import format_duration
 from automm.search.folds import estimate
@@ -44,7 +44,7 @@ def time_summary(study: Study, started: float, took: float, budget: float | None
 
 def generation_table(report: list[dict[str, Any]]) -> Table:
     table = Table(title="generations (validation)")
-    headers, rows = cells(GENERATION_COLUMNS, report)
+    headers, rows = cells(generation_columns(report), report)
     for col in headers:
         table.add_column(col)
     for row in rows:

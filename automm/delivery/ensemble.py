@@ -23,6 +23,7 @@ from automm.core.errors import AutommError
 from automm.core.metrics import log_loss, logits_from_probabilities, primary_score
 from automm.search import queries
 from automm.store import artifacts
+from automm.store.trial_record import TrialRecord
 
 POOL = 20  # the best candidates (by mean fold score) the greedy rounds may pick from
 
@@ -120,8 +121,9 @@ def choose_ensemble(
     seen: set[str] = set()
     pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
     for t in sorted(queries.candidates(study), key=lambda t: -(queries.score_of(t) or -np.inf)):
-        genotype = t.user_attrs.get(keys.GENOTYPE)
-        if genotype in seen or keys.DUPLICATE_OF in t.user_attrs:
+        record = TrialRecord.of(t)
+        genotype = record.genotype
+        if genotype in seen or not record.trained:
             continue
         kept = trial_predictions(store, t)
         if kept is None:
@@ -133,10 +135,11 @@ def choose_ensemble(
     if not pool:
         best = queries.best_trial(study)
         value = float(queries.score_of(best) or float("nan"))
-        return EnsembleChoice([best.user_attrs[keys.GENOTYPE]], [best.number], [1.0], value, value, 0, rounds, seen_now)
+        genotype = str(TrialRecord.of(best).genotype)
+        return EnsembleChoice([genotype], [best.number], [1.0], value, value, 0, rounds, seen_now)
     rows = pool[0][1]
     entries: list[tuple[str, int | None, np.ndarray, np.ndarray]] = [
-        (t.user_attrs[keys.GENOTYPE], t.number, r, p) for t, r, p in pool
+        (str(TrialRecord.of(t).genotype), t.number, r, p) for t, r, p in pool
     ] + [(name, None, r, p) for name, r, p in extra]
     entries = [e for e in entries if np.array_equal(e[2], rows)]  # a resumed study with other folds: same rows only
     names = [e[0] for e in entries]

@@ -30,6 +30,7 @@ from automm.engine.bagged import BaggedNet, combine
 from automm.engine.training import TensorData, predict_logits
 from automm.search import queries
 from automm.search.queries import score_of
+from automm.store.trial_record import TrialRecord
 
 RETRAINING = "retraining on train+validation, scoring on test"
 DELIVERING = "training the delivered model on train+validation"
@@ -155,7 +156,7 @@ class FinalTrainer(Delivery):
         if genotype is not None:
             return [genotype], [1.0]
         if (self.context.config.ensemble_size if ensemble_size is None else ensemble_size) <= 1:
-            return [self.space.parse(queries.best_trial(self.study).user_attrs[keys.GENOTYPE])], [1.0]
+            return [self.space.parse(TrialRecord.of(queries.best_trial(self.study)).genotype)], [1.0]
         choice = self.ensemble(ensemble_size)
         return [self.parse(g) for g in choice.genotypes], choice.weights
 

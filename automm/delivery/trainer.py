@@ -17,7 +17,6 @@ import optuna
 import torch
 from torch import nn
 
-from automm.core import keys
 from automm.core.errors import AutommError
 from automm.core.metrics import PRIMARY_METRIC
 from automm.data.preprocess import Standardizer
@@ -30,6 +29,7 @@ from automm.methods.hyperparams import resolve
 from automm.search import queries
 from automm.search.folds import Fold, fold_scores, scratch_best_epochs, study_folds
 from automm.search.objective import fold_seed, genotype_seed
+from automm.store.trial_record import TrialRecord
 
 STARTS = ("auto", "kb", "scratch", "bag")
 
@@ -69,7 +69,7 @@ class Delivery:
         state = self.method.final_start(self.context, trial) if trial is not None and start != "scratch" else None
         if start == "kb" and state is None:
             raise AutommError(f"{genotype} was not trained from a knowledge base in this study")
-        warm_epochs = max(1, int(trial.user_attrs.get(keys.BEST_EPOCH) or 1)) if trial is not None else 1
+        warm_epochs = max(1, int(TrialRecord.of(trial).best_epoch or 1)) if trial is not None else 1
         if start == "kb":
             return state, warm_epochs
         epochs, scratch_score = self._scratch_epochs(genotype, trial)

@@ -26,10 +26,11 @@ from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
 from automm.inspection.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.inspection.importance import architecture_features, importance_figure, importance_rows
-from automm.inspection.tables import GENERATION_COLUMNS, markdown
+from automm.inspection.tables import generation_columns, markdown
 from automm.search import queries
 from automm.store import optuna_internals
 from automm.store.artifacts import upload_bytes
+from automm.store.trial_record import TrialRecord, record
 
 if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
     from automm.data.dataset import MultimodalDataset
@@ -41,9 +42,9 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
     lines = [f"# automm study `{study.study_name}`", "", dataset_summary, ""]
     lines.append(f"Sampler **{method.name}**, metric **{metric}** (validation during search).")
     lines += method.note_lines(study)
-    report = queries.generation_report(study)
+    report = queries.generation_report(study, method)
     if report:
-        lines += ["", *markdown(GENERATION_COLUMNS, report)]
+        lines += ["", *markdown(generation_columns(report), report)]
     top = queries.trials_table(study, top=5)
     if top:
         lines += ["", "| trial | score | genotype | params | epochs |", "|---|---|---|---|---|"]
@@ -54,7 +55,7 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
         ]
     ensemble = study.user_attrs.get(keys.ENSEMBLE)
     best = queries.best_trial(study) if queries.candidates(study) else None
-    if best is not None and differs_from_best(ensemble, str(best.user_attrs.get(keys.GENOTYPE))):
+    if best is not None and differs_from_best(ensemble, str(TrialRecord.of(best).genotype)):
         lines += [
             "",
             f"Delivered ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
@@ -127,18 +128,18 @@ class Inspector:
         self.draw = draw
 
     def __call__(self, optuna_study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        generation = trial.user_attrs.get(keys.GENERATION)
+        generation = TrialRecord.of(trial).generation
         size = self.method.generation_size
         if generation is None or size is None or trial.state != optuna.trial.TrialState.COMPLETE:
             return
-        done = sum(1 for t in queries.completed(optuna_study) if t.user_attrs.get(keys.GENERATION) == generation)
+        done = sum(1 for t in queries.completed(optuna_study) if TrialRecord.of(t).generation == generation)
         if done == size:
             self.refresh(importance=False)  # that figure's forest is fitted once, at the end of a run
 
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial`` and write its note."""
         user_attrs = trial.user_attrs
-        note = trial_note(str(genotype), self.dataset.view_names, user_attrs.get(keys.BASELINE))
+        note = trial_note(str(genotype), self.dataset.view_names, TrialRecord.of(trial).first_try)
         extra = self.method.trial_lines(user_attrs)
         if extra:
             note += "\n\n" + "\n".join(extra)
@@ -149,7 +150,7 @@ class Inspector:
             save_note_with_version(trial.storage, study_id, trial_id, 1, note)
         svg = self.draw(genotype).encode()
         artifact_id = upload_bytes(self.artifact_store, svg, trial, f"trial{trial.number}_fusion.svg", "image/svg+xml")
-        trial.set_user_attr(keys.DIAGRAM, artifact_id)
+        record(trial, diagram=artifact_id)
         return artifact_id
 
     def refresh(self, importance: bool = True) -> None:

@@ -21,9 +21,13 @@ GENERATION_COLUMNS = (
     Column("mean", lambda r: f"{r['mean']:.4f}"),
     Column("epochs/individual", lambda r: f"{r['epochs_mean']:.1f}"),
     Column("train s", lambda r: f"{r['seconds']:.1f}"),
-    Column("KB", lambda r: "-" if r["kb_version"] is None else f"v{r['kb_version']}"),
-    Column("into next KB", lambda r: str(r["contributors"])),
 )
+
+
+def generation_columns(report: list[dict[str, Any]]) -> tuple[Column, ...]:
+    """`GENERATION_COLUMNS` and the method's own cells of a `generation_report` (its ``extra``)."""
+    extra = list(dict.fromkeys(h for r in report for h in r.get("extra", {})))
+    return GENERATION_COLUMNS + tuple(Column(h, lambda r, h=h: r.get("extra", {}).get(h, "-")) for h in extra)
 
 
 def cells(columns: tuple[Column, ...], rows: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:

@@ -249,6 +249,19 @@ class SearchMethod:
         """Extra Markdown lines for the dashboard note."""
         return []
 
+    def trial_columns(self, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        """The method's own columns of a row of `Study.trials_table` (KS-NAS: ``kb_version``)."""
+        return {}
+
+    def generation_columns(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, str]:
+        """The method's own cells (header -> text) of a generation's row in the generation table, from
+        the generation's completed trials (KS-NAS: the KB version and how many fed the next one)."""
+        return {}
+
+    def progress_note(self, trial: optuna.trial.FrozenTrial) -> str | None:
+        """A few words on a finished trial for the terminal's progress bar (KS-NAS: ``KB v3``)."""
+        return None
+
     def batch_work(self, dataset: MultimodalDataset, config: SearchConfig) -> int:
         """Multiply-accumulates of one training batch of the largest network, for the thread rule
         (`automm.core.threads`); default: every view aligned to the fusion width, then fused and the head."""

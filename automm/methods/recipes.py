@@ -20,12 +20,12 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
-from automm.core import keys
 from automm.core.errors import AutommError
 from automm.engine.training import TensorData
 from automm.methods.base import SearchContext, SearchMethod, TrialHooks
 from automm.methods.encoding import suggest_all
 from automm.store import artifacts
+from automm.store.trial_record import TrialRecord
 
 SEEDS = 10  # search seeds Optuna may draw (0..SEEDS-1)
 DEFAULT_TRIALS = 4  # each trial is a whole search: a few let TPE try other recipes and seeds
@@ -127,7 +127,7 @@ class RecipeHooks(TrialHooks):
             for name in self.kept_attrs:
                 if name in earlier.user_attrs:
                     trial.set_user_attr(name, earlier.user_attrs[name])
-            return self.space.genotype_type.from_string(earlier.user_attrs[keys.GENOTYPE])
+            return self.space.genotype_type.from_string(TrialRecord.of(earlier).genotype)
         seed = zlib.crc32(f"{self.context.seed}:{self.space.prefix}:{proposal.seed}".encode())
         return self.search(trial, proposal, train, val, seed)
 

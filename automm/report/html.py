@@ -11,9 +11,10 @@ from automm.core.atomic import atomic_write
 from automm.core.errors import AutommError, option
 from automm.delivery.ensemble import differs_from_best
 from automm.inspection.dashboard import study_figures
-from automm.inspection.tables import GENERATION_COLUMNS, cells
+from automm.inspection.tables import cells, generation_columns
 from automm.search import queries
 from automm.search.folds import estimate
+from automm.store.trial_record import TrialRecord
 
 if TYPE_CHECKING:  # the report reads a Study; the study module never imports this one
     from automm.study.study import Study
@@ -81,9 +82,9 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
     method_settings = method.settings_rows()
     if method_settings:
         parts += [f"<h3>{escape(method.title)}</h3>", _settings(method_settings)]
-    generations = queries.generation_report(optuna_study)
+    generations = queries.generation_report(optuna_study, method)
     if generations:
-        parts += ["<h2>Generations</h2>", _html_table(*cells(GENERATION_COLUMNS, generations))]
+        parts += ["<h2>Generations</h2>", _html_table(*cells(generation_columns(generations), generations))]
         cost = study.training_cost()
         parts.append(
             f"<p>Training cost: {cost['epochs']} epochs ({cost['pretrain_epochs']} of them KB pretraining), "
@@ -97,7 +98,7 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         parts.append(
             f"<div class='arch'><h3>{rank}. <code>{escape(str(genotype))}</code></h3>"
             f"<p>validation {study.metric} {_fmt(score)}{_spread(trial)}, trial {trial.number if trial else '-'}, "
-            f"{trial.user_attrs.get(keys.N_PARAMS) if trial else '-'} parameters</p>{diagram}</div>"
+            f"{TrialRecord.of(trial).n_params if trial else '-'} parameters</p>{diagram}</div>"
         )
     ensemble = attrs_.get(keys.ENSEMBLE)
     if differs_from_best(ensemble, str(study.best_genotype)):

@@ -22,8 +22,8 @@ import numpy as np
 import optuna
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from automm.core import keys
 from automm.data.dataset import MultimodalDataset
+from automm.store.trial_record import TrialRecord
 
 AUTO_FOLDS = 5
 # Up to 10,000 search rows, one 20% validation split has at most 2,000 rows: the standard error
@@ -86,15 +86,12 @@ def rungs(k: int) -> list[int]:
 
 def fold_scores(trial: optuna.trial.FrozenTrial) -> list[float]:
     """A trial's per-fold scores (one-split trials of older studies: their value)."""
-    scores = trial.user_attrs.get(keys.FOLD_SCORES)
-    if scores is not None:
-        return [float(s) for s in scores]
-    return [float(trial.values[0])] if trial.values else []
+    return TrialRecord.of(trial).fold_scores
 
 
 def fully_scored(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether ``trial`` was scored on every fold (not raced out)."""
-    return not trial.user_attrs.get(keys.RACED_OUT, False)
+    return TrialRecord.of(trial).fully_scored
 
 
 def goes_on(study: optuna.Study, trial_number: int, scores: list[float]) -> bool:
@@ -103,9 +100,9 @@ def goes_on(study: optuna.Study, trial_number: int, scores: list[float]) -> bool
     mine = float(np.mean(scores))
     peers = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        theirs = fold_scores(t)
-        if t.number != trial_number and len(theirs) >= n and keys.DUPLICATE_OF not in t.user_attrs:
-            peers.append(float(np.mean(theirs[:n])))
+        theirs = TrialRecord.of(t)
+        if t.number != trial_number and len(theirs.fold_scores) >= n and theirs.trained:
+            peers.append(float(np.mean(theirs.fold_scores[:n])))
     if len(peers) < MIN_RUNG_PEERS:
         return True
     keep = max(1, math.ceil((len(peers) + 1) / ETA))
@@ -122,8 +119,5 @@ def estimate(trial: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
 
 def scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
     """The best epochs of ``trial``'s folds trained from scratch (fold 0 is not when it was warm-started)."""
-    epochs = trial.user_attrs.get(keys.FOLD_BEST_EPOCHS)
-    if epochs is None:  # one split, older studies
-        epochs = [trial.user_attrs.get(keys.BEST_EPOCH)] if keys.BEST_EPOCH in trial.user_attrs else []
-    epochs = [int(e) for e in epochs if e is not None]
+    epochs = TrialRecord.of(trial).fold_best_epochs
     return epochs[1:] if warm_first_fold else epochs

@@ -30,6 +30,7 @@ from automm.search.folds import goes_on, make_folds, resolve_folds, rungs, searc
 from automm.settings import SearchConfig
 from automm.store import artifacts, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
+from automm.store.trial_record import TrialRecord, copy_record, record
 
 
 def genotype_seed(seed: int, genotype: Any) -> int:
@@ -140,7 +141,7 @@ class FusionObjective:
                 return self._score(trial)
             except KeyboardInterrupt:
                 frozen = optuna_internals.frozen(trial)
-                if keys.GENOTYPE in frozen.user_attrs:  # its candidate is known in full
+                if TrialRecord.of(frozen).genotype is not None:  # its candidate is known in full
                     retry(trial.study, frozen)
                 raise
 
@@ -150,20 +151,17 @@ class FusionObjective:
         genotype = self.hooks.derive(trial, proposal, *self.fold_data(0))
         # the seconds of a method's own search in the trial (BM-NAS); none when the proposal is the candidate
         searched = 0.0 if genotype is proposal else time.perf_counter() - started
-        trial.set_user_attr(keys.GENOTYPE, str(genotype))
-        trial.set_user_attr(keys.FOLDS, self.n_folds)
+        record(trial, genotype=str(genotype), folds=self.n_folds)
         if self.on_genotype is not None:
             self.on_genotype(trial, genotype)
         cache_key = self.hooks.prepare(trial, genotype)
-        trial.set_user_attr(keys.CACHE_KEY, cache_key)
+        record(trial, cache_key=cache_key)
 
         earlier = _completed_with_key(trial.study, cache_key)
         if earlier is not None and earlier.values is not None:  # same architecture, same start: same result
-            trial.set_user_attr(keys.DUPLICATE_OF, earlier.number)
-            for name in _REPEATED:
-                if name in earlier.user_attrs:
-                    trial.set_user_attr(name, earlier.user_attrs[name])
-            trial.set_user_attr(keys.SECONDS, round(searched, 4))
+            record(trial, duplicate_of=earlier.number)
+            copy_record(earlier, trial, _REPEATED)
+            record(trial, seconds=round(searched, 4))
             if keys.PREDICTIONS in earlier.system_attrs:
                 optuna_internals.set_trial_system_attr(trial, keys.PREDICTIONS, earlier.system_attrs[keys.PREDICTIONS])
             self.hooks.release(trial)
@@ -178,13 +176,12 @@ class FusionObjective:
             warm = self.hooks.before_fit(trial, net) if k == 0 else False
             if k == 0:
                 n_params = count_parameters(net)
-                trial.set_user_attr(keys.N_PARAMS, n_params)
+                record(trial, n_params=n_params)
             result = self.train(net, genotype, trial, warm=warm, fold=k)
             if k == 0:
-                trial.set_user_attr(keys.BEST_EPOCH, result.best_epoch)
-                trial.set_user_attr(keys.VAL_CURVE, [round(s, 5) for s in result.curve])
+                record(trial, best_epoch=result.best_epoch, val_curve=[round(s, 5) for s in result.curve])
                 if result.initial_score is not None:
-                    trial.set_user_attr(keys.INITIAL_SCORE, round(result.initial_score, 5))
+                    record(trial, initial_score=round(result.initial_score, 5))
                 self.hooks.after_fit(trial, net, result)
             scores.append(result.best_score)
             best_epochs.append(result.best_epoch)
@@ -192,16 +189,19 @@ class FusionObjective:
             seconds += result.seconds
             predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
             if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
-                trial.set_user_attr(keys.RACED_OUT, True)
+                record(trial, raced_out=True)
                 break
         else:
             if self.artifact_store is not None:
                 self._keep_predictions(trial, predictions)
         # written once, when the folds are done: a trial that dies half-way is failed, not partly scored
-        trial.set_user_attr(keys.FOLD_SCORES, [round(s, 6) for s in scores])
-        trial.set_user_attr(keys.FOLD_BEST_EPOCHS, best_epochs)
-        trial.set_user_attr(keys.EPOCHS, epochs)
-        trial.set_user_attr(keys.SECONDS, round(seconds + searched, 4))
+        record(
+            trial,
+            fold_scores=[round(s, 6) for s in scores],
+            fold_best_epochs=best_epochs,
+            epochs=epochs,
+            seconds=round(seconds + searched, 4),
+        )
         value = float(np.mean(scores))
         if self.minimize_params:
             return value, float(n_params)
@@ -220,14 +220,7 @@ class FusionObjective:
         )
 
 
-_REPEATED = (
-    keys.N_PARAMS,
-    keys.EPOCHS,
-    keys.BEST_EPOCH,
-    keys.FOLD_SCORES,
-    keys.FOLD_BEST_EPOCHS,
-    keys.RACED_OUT,
-)
+_REPEATED = ("n_params", "epochs", "best_epoch", "fold_scores", "fold_best_epochs", "raced_out")
 
 
 def fold_seed(seed: int, genotype: Any, fold: int) -> int:
@@ -237,6 +230,7 @@ def fold_seed(seed: int, genotype: Any, fold: int) -> int:
 
 def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        if t.user_attrs.get(keys.CACHE_KEY) == key and keys.DUPLICATE_OF not in t.user_attrs:
+        found = TrialRecord.of(t)
+        if found.cache_key == key and found.trained:
             return t
     return None

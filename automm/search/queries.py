@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from automm.core import keys
 from automm.core.errors import AutommError
-from automm.search.folds import estimate, fold_scores, fully_scored
+from automm.search.folds import estimate, fully_scored
+from automm.store.trial_record import TrialRecord
+
+if TYPE_CHECKING:  # the queries ask a method for its own columns; methods sit below search
+    from automm.methods.base import SearchMethod
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -42,12 +45,12 @@ def best_trial(study: optuna.Study) -> FrozenTrial:
     trials = candidates(study)
     if not trials:
         raise AutommError(f"study {study.study_name!r} has no completed trial yet; run a search first")
-    return max(trials, key=lambda t: (score_of(t), -(t.user_attrs.get(keys.N_PARAMS) or 0), -t.number))
+    return max(trials, key=lambda t: (score_of(t), -(TrialRecord.of(t).n_params or 0), -t.number))
 
 
 def trial_of(study: optuna.Study, genotype: object) -> FrozenTrial | None:
     """The best completed trial of ``genotype`` (None if it was never evaluated)."""
-    matches = [t for t in completed(study) if t.user_attrs.get(keys.GENOTYPE) == str(genotype)]
+    matches = [t for t in completed(study) if TrialRecord.of(t).genotype == str(genotype)]
     return max(matches, key=lambda t: (fully_scored(t), score_of(t), -t.number)) if matches else None
 
 
@@ -58,32 +61,35 @@ def pareto_front_numbers(study: optuna.Study) -> set[int]:
     return {t.number for t in study.best_trials}
 
 
-def trials_table(study: optuna.Study, top: int | None = None, repeats: bool = False) -> list[dict[str, Any]]:
+def trials_table(
+    study: optuna.Study, top: int | None = None, repeats: bool = False, method: SearchMethod | None = None
+) -> list[dict[str, Any]]:
     """Finished trials, best first (raced-out ones after those scored on every fold): number, state,
     value (mean over folds), std over folds, folds scored, genotype, n_params, epochs, seconds,
-    generation, KB version, and ``repeats``: how many later trials drew the same candidate and
-    reused this result. Those repeats are rows of their own only with ``repeats=True``."""
-    trials = study.get_trials(deepcopy=False, states=FINISHED)
-    repeated = Counter(t.user_attrs[keys.DUPLICATE_OF] for t in trials if keys.DUPLICATE_OF in t.user_attrs)
+    generation, the ``method``'s own columns (`SearchMethod.trial_columns`, e.g. KS-NAS's KB version),
+    and ``repeats``: how many later trials drew the same candidate and reused this result. Those
+    repeats are rows of their own only with ``repeats=True``."""
+    trials = [(t, TrialRecord.of(t)) for t in study.get_trials(deepcopy=False, states=FINISHED)]
+    repeated = Counter(r.duplicate_of for _, r in trials if not r.trained)
     if not repeats:
-        trials = [t for t in trials if keys.DUPLICATE_OF not in t.user_attrs]
+        trials = [(t, r) for t, r in trials if r.trained]
     rows = [
         {
-            "number": t.number,
-            "state": t.state.name,
-            "value": score_of(t),
-            "std": estimate(t)[1] if t.state == TrialState.COMPLETE else None,
-            "folds": len(fold_scores(t)) if t.state == TrialState.COMPLETE else 0,
-            "raced_out": not fully_scored(t),
-            "genotype": t.user_attrs.get(keys.GENOTYPE),
-            "n_params": t.user_attrs.get(keys.N_PARAMS),
-            "epochs": t.user_attrs.get(keys.EPOCHS),
-            "seconds": t.user_attrs.get(keys.SECONDS),
-            "generation": t.user_attrs.get(keys.GENERATION),
-            "kb_version": t.user_attrs.get(keys.KB_VERSION),
-            "repeats": repeated.get(t.number, 0),
+            "number": r.number,
+            "state": r.state.name,
+            "value": r.value,
+            "std": estimate(t)[1] if r.complete else None,
+            "folds": len(r.fold_scores) if r.complete else 0,
+            "raced_out": r.raced_out,
+            "genotype": r.genotype,
+            "n_params": r.n_params,
+            "epochs": r.epochs,
+            "seconds": r.seconds,
+            "generation": r.generation,
+            **(method.trial_columns(t) if method is not None else {}),
+            "repeats": repeated.get(r.number, 0),
         }
-        for t in trials
+        for t, r in trials
     ]
     rows.sort(
         key=lambda r: (
@@ -106,25 +112,22 @@ def top_genotypes(study: optuna.Study, k: int) -> list[str]:
     return out
 
 
-def _trained(trial: FrozenTrial) -> bool:
-    return keys.DUPLICATE_OF not in trial.user_attrs
-
-
-def generation_report(study: optuna.Study) -> list[dict[str, Any]]:
-    """Per generation: trials, best and mean score, epochs (total, mean), training seconds, KB version.
+def generation_report(study: optuna.Study, method: SearchMethod | None = None) -> list[dict[str, Any]]:
+    """Per generation: trials, best and mean score, epochs (total, mean), training seconds, and under
+    ``extra`` the ``method``'s own cells (`SearchMethod.generation_columns`, e.g. KS-NAS's KB version).
 
     Empty for a method without generations. KS-NAS's Figure 3 is ``epochs_mean`` over generations.
     """
-    groups: dict[int, list[FrozenTrial]] = {}
+    groups: dict[int, list[tuple[FrozenTrial, TrialRecord]]] = {}
     for t in completed(study):
-        g = t.user_attrs.get(keys.GENERATION)
-        if g is not None:
-            groups.setdefault(int(g), []).append(t)
+        r = TrialRecord.of(t)
+        if r.generation is not None:
+            groups.setdefault(r.generation, []).append((t, r))
     report = []
     for g in sorted(groups):
         trials = groups[g]
-        values = [v for v in map(score_of, trials) if v is not None]
-        epochs = [int(t.user_attrs.get(keys.EPOCHS) or 0) for t in trials if _trained(t)]
+        values = [r.value for _, r in trials if r.value is not None]
+        epochs = [r.epochs or 0 for _, r in trials if r.trained]
         report.append(
             {
                 "generation": g,
@@ -133,9 +136,8 @@ def generation_report(study: optuna.Study) -> list[dict[str, Any]]:
                 "mean": float(np.mean(values)),
                 "epochs": sum(epochs),
                 "epochs_mean": float(np.mean(epochs)) if epochs else 0.0,
-                "seconds": round(sum(float(t.user_attrs.get(keys.SECONDS) or 0.0) for t in trials), 3),
-                "kb_version": trials[0].user_attrs.get(keys.KB_VERSION),
-                "contributors": sum(bool(t.user_attrs.get(keys.KB_CONTRIBUTES)) for t in trials),
+                "seconds": round(sum(r.seconds or 0.0 for _, r in trials), 3),
+                "extra": method.generation_columns([t for t, _ in trials]) if method is not None else {},
             }
         )
     return report
@@ -143,9 +145,9 @@ def generation_report(study: optuna.Study) -> list[dict[str, Any]]:
 
 def training_cost(study: optuna.Study, pretraining: tuple[int, float] = (0, 0.0)) -> dict[str, float]:
     """Total epochs and seconds spent training: individuals plus ``pretraining`` (epochs, seconds)."""
-    trials = study.get_trials(deepcopy=False, states=FINISHED)
-    epochs = sum(int(t.user_attrs.get(keys.EPOCHS) or 0) for t in trials if _trained(t))
-    seconds = sum(float(t.user_attrs.get(keys.SECONDS) or 0.0) for t in trials)
+    records = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=FINISHED)]
+    epochs = sum(r.epochs or 0 for r in records if r.trained)
+    seconds = sum(r.seconds or 0.0 for r in records)
     pre_epochs, pre_seconds = pretraining
     return {
         "individual_epochs": epochs,
@@ -191,17 +193,17 @@ class StudyQueries:
 
     @property
     def best_genotype(self) -> Any:
-        return self.space.parse(self.best_trial.user_attrs[keys.GENOTYPE])
+        return self.space.parse(TrialRecord.of(self.best_trial).genotype)
 
     def trials_table(self, top: int | None = None, repeats: bool = False) -> list[dict[str, Any]]:
         """Finished trials, best first; a candidate drawn again is one row (see `trials_table`)."""
-        return trials_table(self.optuna_study, top, repeats)
+        return trials_table(self.optuna_study, top, repeats, self.method)
 
     def top_genotypes(self, k: int) -> list[Any]:
         return [self.space.parse(g) for g in top_genotypes(self.optuna_study, k)]
 
     def generation_report(self) -> list[dict[str, Any]]:
-        return generation_report(self.optuna_study)
+        return generation_report(self.optuna_study, self.method)
 
     def training_cost(self) -> dict[str, float]:
         return training_cost(self.optuna_study, self.method.pretraining_cost(self.optuna_study))

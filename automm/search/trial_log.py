@@ -6,9 +6,9 @@ import logging
 
 import optuna
 
-from automm.core import keys
 from automm.core.log import logger
 from automm.search import folds
+from automm.store.trial_record import TrialRecord
 
 
 class TrialLog:
@@ -20,7 +20,8 @@ class TrialLog:
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if not logger.isEnabledFor(logging.INFO):
             return
-        genotype = trial.user_attrs.get(keys.GENOTYPE, "?")
+        record = TrialRecord.of(trial)
+        genotype = record.genotype or "?"
         if trial.state == optuna.trial.TrialState.PRUNED:
             logger.info("trial %d pruned: %s", trial.number, genotype)
             return
@@ -28,9 +29,9 @@ class TrialLog:
             return
         mean, std, n = folds.estimate(trial)
         spread = f" ± {std:.4f} ({n} folds)" if n > 1 else ""
-        if keys.DUPLICATE_OF in trial.user_attrs:
-            took = f"as trial {trial.user_attrs[keys.DUPLICATE_OF]} (drawn again, not retrained)"
+        if not record.trained:
+            took = f"as trial {record.duplicate_of} (drawn again, not retrained)"
         else:
-            took = f"in {float(trial.user_attrs.get(keys.SECONDS) or 0.0):.1f} s"
-        raced = ", raced out" if trial.user_attrs.get(keys.RACED_OUT) else ""
+            took = f"in {record.seconds or 0.0:.1f} s"
+        raced = ", raced out" if record.raced_out else ""
         logger.info("trial %d: %s %.4f%s%s %s: %s", trial.number, self.metric, mean, spread, raced, took, genotype)

@@ -20,6 +20,7 @@ from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
+from automm.store.trial_record import record
 
 
 class FusionTreeMethod(SearchMethod):
@@ -78,7 +79,7 @@ class KnowledgeHooks(TrialHooks):
     def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
         generation = trial_generation(trial)
         if generation is not None:
-            trial.set_user_attr(keys.GENERATION, generation)
+            record(trial, generation=generation)
         width = dict(getattr(genotype, "hparams", ())).get("fusion_dim", self.fusion_dim)
         if self.knowledge is None or generation is None or width != self.fusion_dim:
             self._pending[trial.number] = (-1, None)
@@ -255,6 +256,20 @@ class KSNASMethod(FusionTreeMethod):
         if n_trials == n * t:
             return f"{covered}: the full search"
         return f"{covered}; the full search is {t} generation{'s' * (t > 1)}, {n * t} trials"
+
+    def trial_columns(self, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        return {"kb_version": trial.user_attrs.get(keys.KB_VERSION)}
+
+    def generation_columns(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, str]:
+        version = trials[0].user_attrs.get(keys.KB_VERSION) if trials else None
+        return {
+            "KB": "-" if version is None else f"v{version}",
+            "into next KB": str(sum(bool(t.user_attrs.get(keys.KB_CONTRIBUTES)) for t in trials)),
+        }
+
+    def progress_note(self, trial: optuna.trial.FrozenTrial) -> str | None:
+        version = trial.user_attrs.get(keys.KB_VERSION)
+        return None if version is None else f"KB v{version}"
 
     def note_lines(self, optuna_study: optuna.Study) -> list[str]:
         lines = [

@@ -1,0 +1,127 @@
+"""`TrialRecord`: what the objective records of a trial, typed, read from one place.
+
+The objective writes these fields with `record` as Optuna user attributes under the keys of
+`automm.core.keys` (the same keys as before the record existed, so stored studies keep loading), and
+every reader takes `TrialRecord.of(trial)` instead of parsing string-keyed attributes itself. A
+method's own attributes (BM-NAS's search summary, KS-NAS's knowledge-base version) stay in its
+wing, read by its `SearchMethod` members.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from automm.core import keys
+
+# field -> user attribute key
+KEYS = {
+    "genotype": keys.GENOTYPE,
+    "cache_key": keys.CACHE_KEY,
+    "duplicate_of": keys.DUPLICATE_OF,
+    "n_params": keys.N_PARAMS,
+    "epochs": keys.EPOCHS,
+    "best_epoch": keys.BEST_EPOCH,
+    "seconds": keys.SECONDS,
+    "val_curve": keys.VAL_CURVE,
+    "initial_score": keys.INITIAL_SCORE,
+    "diagram": keys.DIAGRAM,
+    "first_try": keys.BASELINE,
+    "folds": keys.FOLDS,
+    "fold_scores": keys.FOLD_SCORES,
+    "fold_best_epochs": keys.FOLD_BEST_EPOCHS,
+    "raced_out": keys.RACED_OUT,
+    "generation": keys.GENERATION,
+}
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One trial as the objective left it. ``value``: the first objective (None while running or
+    failed); ``fold_scores``: one validation score per fold scored (a one-split trial of an older
+    study: its value); ``first_try``: the first-try name of an enqueued trial; ``generation``: set by
+    methods with generations."""
+
+    number: int
+    state: TrialState
+    value: float | None
+    genotype: str | None = None
+    cache_key: str | None = None
+    duplicate_of: int | None = None
+    n_params: int | None = None
+    epochs: int | None = None
+    best_epoch: int | None = None
+    seconds: float | None = None
+    val_curve: list[float] = field(default_factory=list)
+    initial_score: float | None = None
+    diagram: str | None = None
+    first_try: str | None = None
+    folds: int | None = None
+    fold_scores: list[float] = field(default_factory=list)
+    fold_best_epochs: list[int] = field(default_factory=list)
+    raced_out: bool = False
+    generation: int | None = None
+
+    @classmethod
+    def of(cls, trial: FrozenTrial | optuna.Trial) -> TrialRecord:
+        """The record of a finished trial, or of a running one so far (state RUNNING, no value)."""
+        attrs = trial.user_attrs
+        values = getattr(trial, "values", None)
+        value = float(values[0]) if values else None
+        scores = attrs.get(keys.FOLD_SCORES)
+        best_epochs = attrs.get(keys.FOLD_BEST_EPOCHS)
+        if best_epochs is None:  # one split, older studies
+            best_epochs = [attrs[keys.BEST_EPOCH]] if attrs.get(keys.BEST_EPOCH) is not None else []
+        generation = attrs.get(keys.GENERATION)
+        duplicate = attrs.get(keys.DUPLICATE_OF)
+        return cls(
+            number=trial.number,
+            state=getattr(trial, "state", TrialState.RUNNING),
+            value=value,
+            genotype=attrs.get(keys.GENOTYPE),
+            cache_key=attrs.get(keys.CACHE_KEY),
+            duplicate_of=None if duplicate is None else int(duplicate),
+            n_params=attrs.get(keys.N_PARAMS),
+            epochs=None if attrs.get(keys.EPOCHS) is None else int(attrs[keys.EPOCHS]),
+            best_epoch=attrs.get(keys.BEST_EPOCH),
+            seconds=None if attrs.get(keys.SECONDS) is None else float(attrs[keys.SECONDS]),
+            val_curve=[float(s) for s in attrs.get(keys.VAL_CURVE) or []],
+            initial_score=attrs.get(keys.INITIAL_SCORE),
+            diagram=attrs.get(keys.DIAGRAM),
+            first_try=attrs.get(keys.BASELINE),
+            folds=attrs.get(keys.FOLDS),
+            fold_scores=[float(s) for s in scores] if scores is not None else ([value] if value is not None else []),
+            fold_best_epochs=[int(e) for e in best_epochs if e is not None],
+            raced_out=bool(attrs.get(keys.RACED_OUT, False)),
+            generation=None if generation is None else int(generation),
+        )
+
+    @property
+    def complete(self) -> bool:
+        return self.state == TrialState.COMPLETE
+
+    @property
+    def trained(self) -> bool:
+        """Whether this trial trained its candidate (not a repeat that reused an earlier result)."""
+        return self.duplicate_of is None
+
+    @property
+    def fully_scored(self) -> bool:
+        """Whether it was scored on every fold (not raced out)."""
+        return not self.raced_out
+
+
+def record(trial: optuna.Trial, **fields: Any) -> None:
+    """Write record fields (`TrialRecord`'s names) into a running trial."""
+    for name, value in fields.items():
+        trial.set_user_attr(KEYS[name], value)
+
+
+def copy_record(source: FrozenTrial, trial: optuna.Trial, names: tuple[str, ...]) -> None:
+    """Copy record fields ``names`` that ``source`` holds into a running trial, as stored."""
+    for name in names:
+        if KEYS[name] in source.user_attrs:
+            trial.set_user_attr(KEYS[name], source.user_attrs[KEYS[name]])
