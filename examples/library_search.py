@@ -10,7 +10,7 @@ import tempfile
 import numpy as np
 
 import automm
-from automm.data.splits import make_splits
+from automm.data import make_splits
 
 
 def main() -> None:

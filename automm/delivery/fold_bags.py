@@ -16,8 +16,8 @@ from torch import nn
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.engine.bagged import BaggedNet
+from automm.engine.fold_data import Fold
 from automm.engine.training import TensorData, fit
-from automm.search.folds import Fold
 from automm.settings import TrainConfig
 
 

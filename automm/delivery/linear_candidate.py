@@ -26,10 +26,9 @@ import torch
 from automm.core import keys
 from automm.core.errors import AutommError
 from automm.core.metrics import log_loss, primary_score, probabilities
-from automm.data.preprocess import Standardizer
+from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear
 from automm.engine.training import TensorData, predict_logits
-from automm.search.folds import Fold, study_folds
 from automm.store import artifacts, optuna_internals
 
 if TYPE_CHECKING:
@@ -104,11 +103,7 @@ def study_linear_candidate(context: SearchContext) -> LinearCandidate:
             [float(s) for s in kept["fold_scores"]],
             {float(c): float(v) for c, v in kept["scores_by_c"]},
         )
-    folds = []
-    for fold in study_folds(dataset, context.config.folds, context.seed):
-        standardizer = Standardizer.fit(dataset.views, fold.train, dataset.masks)
-        train = TensorData.from_dataset(dataset, fold.train, standardizer, context.device)
-        folds.append((fold, train, TensorData.from_dataset(dataset, fold.val, standardizer, context.device)))
+    folds = [(fold, *context.folds.tensors(k)) for k, fold in enumerate(context.folds.folds)]
     candidate = choose_linear(folds, views, dataset.task, dataset.n_classes, context.config.threshold)
     if store is None:
         return candidate

@@ -10,7 +10,7 @@ from automm.core.errors import AutommError
 from automm.engine.bagged import BaggedNet
 from automm.engine.linear_net import FAMILY as LINEAR_FAMILY
 from automm.engine.linear_net import LinearNet
-from automm.methods import METHODS
+from automm.methods import DEFAULT_METHOD, METHODS
 
 
 def network_from_export(meta: dict[str, Any]) -> nn.Module:
@@ -21,7 +21,7 @@ def network_from_export(meta: dict[str, Any]) -> nn.Module:
             raise AutommError(f"a bagged member needs a positive network count, got {bagged!r}")
         single = {k: v for k, v in meta.items() if k != "bagged"}
         return BaggedNet([network_from_export(single) for _ in range(bagged)], meta.get("task") == "multiclass")
-    family = meta.get("space", "ksnas")
+    family = meta.get("space", METHODS[DEFAULT_METHOD].family)  # exports of automm 0.1 name no space
     if family == LINEAR_FAMILY:
         return LinearNet.from_export(meta)
     for method in METHODS.values():

@@ -8,7 +8,6 @@ scratch, for the epochs `Delivery.recipe` finds. Only search rows (train, valida
 
 from __future__ import annotations
 
-import functools
 import statistics
 from typing import Any
 
@@ -22,12 +21,13 @@ from automm.core.metrics import PRIMARY_METRIC
 from automm.data.preprocess import Standardizer
 from automm.delivery.fold_bags import fold_tensors, train_bag
 from automm.delivery.linear_candidate import LinearCandidate, study_linear_candidate
+from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear, is_linear
-from automm.engine.training import TensorData, fit
+from automm.engine.training import TensorData, fit, standardized
 from automm.methods.base import SearchContext, SearchMethod
 from automm.methods.hyperparams import resolve
 from automm.search import queries
-from automm.search.folds import Fold, fold_scores, scratch_best_epochs, study_folds
+from automm.search.folds import fold_scores, scratch_best_epochs
 from automm.search.objective import fold_seed, genotype_seed
 from automm.store.trial_record import TrialRecord
 
@@ -103,12 +103,9 @@ class Delivery:
 
     def _search_data(self) -> tuple[TensorData, TensorData]:
         """The search's train and validation tensors (standardised on train)."""
-        splits, device = self.dataset.splits, self.context.device
-        standardizer = Standardizer.fit(self.dataset.views, splits.train, self.dataset.masks)
-        return (
-            TensorData.from_dataset(self.dataset, splits.train, standardizer, device),
-            TensorData.from_dataset(self.dataset, splits.val, standardizer, device),
-        )
+        splits = self.dataset.splits
+        _, (train, val) = standardized(self.dataset, splits.train, [splits.train, splits.val], self.context.device)
+        return train, val
 
     def final_data(self) -> tuple[Standardizer, TensorData, TensorData]:
         """Standardiser fitted on train+validation, and the train+validation and test tensors."""
@@ -116,10 +113,7 @@ class Delivery:
         if splits.test.size == 0:
             raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
         fit_rows = np.concatenate([splits.train, splits.val])
-        standardizer = Standardizer.fit(self.dataset.views, fit_rows, self.dataset.masks)
-        device = self.context.device
-        train = TensorData.from_dataset(self.dataset, fit_rows, standardizer, device)
-        test = TensorData.from_dataset(self.dataset, splits.test, standardizer, device)
+        standardizer, (train, test) = standardized(self.dataset, fit_rows, [fit_rows, splits.test], self.context.device)
         return standardizer, train, test
 
     def parse(self, text: Any) -> Any:
@@ -131,9 +125,9 @@ class Delivery:
         self._linear = self._linear or study_linear_candidate(self.context)
         return self._linear
 
-    @functools.cached_property
+    @property
     def folds(self) -> list[Fold]:  # what the study's candidates were scored on
-        return study_folds(self.dataset, self.context.config.folds, self.context.seed)
+        return self.context.folds.folds
 
     def train(
         self, genotype: Any, state: dict[str, torch.Tensor] | None, epochs: int, seed: int, data: TensorData

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -253,3 +253,12 @@ def fit(
     if val is None:
         best_score, best_epoch = float("nan"), epoch
     return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve, initial)
+
+
+def standardized(
+    dataset: MultimodalDataset, fit_rows: np.ndarray, row_sets: Sequence[np.ndarray], device: torch.device
+) -> tuple[Standardizer, list[TensorData]]:
+    """A standardiser fitted on ``fit_rows`` (real tokens only), and one `TensorData` per set of rows
+    it standardises: the one way automm turns rows into tensors."""
+    standardizer = Standardizer.fit(dataset.views, fit_rows, dataset.masks)
+    return standardizer, [TensorData.from_dataset(dataset, rows, standardizer, device) for rows in row_sets]

@@ -11,7 +11,7 @@ plotly figures when a generation completes; `refresh` does it at the end of a se
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -71,10 +71,13 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
     return "\n".join(lines)
 
 
-def trial_note(genotype: str, views: list[str], baseline: str | None = None) -> str:
-    """Markdown for a trial's page: the genotype, its views, its fusion steps and searched settings."""
+def trial_note(
+    genotype: str, views: list[str], baseline: str | None = None, structure: Mapping[str, str | None] | None = None
+) -> str:
+    """Markdown for a trial's page: the genotype, its views, its fusion steps and searched settings
+    (``structure``: the method's `SearchMethod.structure_words`)."""
     architecture, _, settings = genotype.partition(" | ")
-    features = architecture_features(genotype, views)
+    features = architecture_features(genotype, views, structure or {})
     used = [v for v in views if features.get(f"uses {v}")]
     steps = {k[: -len(" steps")]: int(n) for k, n in features.items() if k.endswith(" steps") and k != "fusion steps"}
     lines = [f"### `{architecture}`", ""]
@@ -90,8 +93,11 @@ def trial_note(genotype: str, views: list[str], baseline: str | None = None) -> 
     return "\n".join(lines)
 
 
-def study_figures(study: optuna.Study, metric: str, importance: bool = True) -> dict[str, Any]:
-    """The plotly figures of a study, by graph id (``importance``: with the architecture importance)."""
+def study_figures(
+    study: optuna.Study, metric: str, importance: bool = True, structure: Mapping[str, str | None] | None = None
+) -> dict[str, Any]:
+    """The plotly figures of a study, by graph id (``importance``: with the architecture importance over
+    readable features; ``structure``: the method's `SearchMethod.structure_words`)."""
     rows = queries.trials_table(study, repeats=True)
     figures: dict[str, Any] = {
         "automm-best-score": best_score_figure(rows, metric),
@@ -101,7 +107,8 @@ def study_figures(study: optuna.Study, metric: str, importance: bool = True) -> 
     if report:
         figures["automm-epochs-per-generation"] = epochs_per_generation_figure(report)
     views = list(study.user_attrs.get(keys.META, {}).get("views", {}))
-    ranked = importance_rows(queries.trials_table(study), views) if importance else []  # each candidate once
+    once = queries.trials_table(study)  # each candidate once
+    ranked = importance_rows(once, views, structure=structure or {}) if importance else []
     if ranked:
         figures["automm-architecture-importance"] = importance_figure(ranked, metric)
     return figures
@@ -139,7 +146,8 @@ class Inspector:
     def attach_diagram(self, trial: optuna.Trial, genotype: Any) -> str:
         """Upload ``genotype``'s SVG diagram as an artifact of the running ``trial`` and write its note."""
         user_attrs = trial.user_attrs
-        note = trial_note(str(genotype), self.dataset.view_names, TrialRecord.of(trial).first_try)
+        record_so_far = TrialRecord.of(trial)
+        note = trial_note(str(genotype), self.dataset.view_names, record_so_far.first_try, self.method.structure_words)
         extra = self.method.trial_lines(user_attrs)
         if extra:
             note += "\n\n" + "\n".join(extra)
@@ -156,5 +164,5 @@ class Inspector:
     def refresh(self, importance: bool = True) -> None:
         """Rewrite the study note and figures from the current trials (``importance``: that figure too)."""
         save_note(self.study, study_note(self.study, self.method, self.dataset.summary(), self.metric))
-        for graph_id, fig in study_figures(self.study, self.metric, importance).items():
+        for graph_id, fig in study_figures(self.study, self.metric, importance, self.method.structure_words).items():
             save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)

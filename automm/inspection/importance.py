@@ -10,24 +10,30 @@ parameter importance is over encoding slots (``node_2_left``), which mean nothin
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
 
 MIN_TRIALS = 5  # fewer scored trials than this rank nothing
-STRUCTURE = ("bmnas", "cell")  # words of a BM-NAS genotype that are structure, not fusion steps
 
 
-def architecture_features(genotype: str, views: list[str]) -> dict[str, float]:
-    """Readable features of one genotype string (any method's: ``op(a,b)``, ``act(a+b)>act(c)``)."""
+def architecture_features(
+    genotype: str, views: list[str], structure: Mapping[str, str | None] = MappingProxyType({})
+) -> dict[str, float]:
+    """Readable features of one genotype string (any method's: ``op(a,b)``, ``act(a+b)>act(c)``).
+    ``structure``: the method's words that are structure, not fusion steps (`SearchMethod.structure_words`),
+    each counted as the feature it names (None: not counted)."""
     tokens = re.findall(r"[^(),+>\s|]+(?=\()|[^(),+>\s|]+", genotype.split(" | ")[0])
     found = re.findall(r"([A-Za-z_][\w]*)\(", genotype.split(" | ")[0])
-    ops = [op for op in found if op not in STRUCTURE]
+    ops = [op for op in found if op not in structure]
     used = [v for v in views if v in tokens]
     out: dict[str, float] = {f"uses {v}": float(v in used) for v in views}
-    if "cell" in found:  # BM-NAS: its cells hold the fusion steps
-        out["cells"] = float(found.count("cell"))
+    for word, feature in structure.items():
+        if feature is not None and word in found:
+            out[feature] = float(found.count(word))
     for op in sorted(set(ops)):
         out[f"{op} steps"] = float(ops.count(op))
     out["views used"] = float(len(used))
@@ -35,7 +41,12 @@ def architecture_features(genotype: str, views: list[str]) -> dict[str, float]:
     return out
 
 
-def importance_rows(rows: list[dict[str, Any]], views: list[str], seed: int = 0) -> list[dict[str, Any]]:
+def importance_rows(
+    rows: list[dict[str, Any]],
+    views: list[str],
+    seed: int = 0,
+    structure: Mapping[str, str | None] = MappingProxyType({}),
+) -> list[dict[str, Any]]:
     """(feature, importance, mean score with, mean score without) over scored trials, most important first;
     empty with fewer than `MIN_TRIALS` scored trials or when every trial looks the same."""
     from sklearn.ensemble import RandomForestRegressor
@@ -43,7 +54,7 @@ def importance_rows(rows: list[dict[str, Any]], views: list[str], seed: int = 0)
     scored = [r for r in rows if r.get("value") is not None and r.get("genotype")]
     if len(scored) < MIN_TRIALS:
         return []
-    table = [architecture_features(str(r["genotype"]), views) for r in scored]
+    table = [architecture_features(str(r["genotype"]), views, structure) for r in scored]
     names = sorted({k for t in table for k in t})
     x = np.array([[t.get(k, 0.0) for k in names] for t in table])
     y = np.array([float(r["value"]) for r in scored])

@@ -24,6 +24,7 @@ from torch import nn
 from automm.core.errors import AutommError
 from automm.core.threads import batch_work
 from automm.data.dataset import MultimodalDataset
+from automm.engine.fold_data import FoldData
 from automm.engine.training import FitResult, TensorData
 from automm.settings import Preset, SearchConfig, TrainConfig, settings_from_dict
 
@@ -51,6 +52,7 @@ class SearchContext:
     config: SearchConfig
     seed: int
     device: torch.device
+    folds: FoldData  # the study's folds and their tensors, made once (`automm.engine.fold_data`)
 
 
 class TrialHooks:
@@ -91,7 +93,10 @@ class SearchMethod:
     title: ClassVar[str]  # human name, e.g. "KS-NAS"
     sections: ClassVar[dict[str, Any]] = {}  # section -> settings dataclass, or a default value
     options: ClassVar[tuple[MethodOption, ...]] = ()
-    family: ClassVar[str] = "ksnas"  # the network family an export is rebuilt with (`automm.delivery.export`)
+    family: ClassVar[str]  # the network family an export is rebuilt with (`automm.delivery.networks`)
+    # words of the method's genotype strings that are structure, not fusion steps, each with the name of
+    # the feature that counts it (None: not counted); read by the architecture importance and trial notes
+    structure_words: ClassVar[dict[str, str | None]] = {}
     proxy_scores: ClassVar[bool] = False  # True: search scores come from short training (retrain the best)
     summary_top: ClassVar[int] = 5  # rows of the summary table after a search
     tunes_settings: ClassVar[bool] = True  # whether its sampler handles `SearchConfig.tune`'s extra parameters
@@ -99,7 +104,8 @@ class SearchMethod:
     uses_tokens: ClassVar[bool] = False  # whether its networks take token views (N, L, d); else they are pooled
 
     def __init__(self, settings: dict[str, Any]) -> None:
-        """``settings``: the stored section values (dicts or plain values), as `resolve_settings` made them."""
+        """``settings``: the stored section values (dicts or plain values), as `automm.study.stored_settings`
+        resolved them (the preset, then the request)."""
         self.raw = dict(settings)
         self.settings = {name: self._parse(name, settings[name]) for name in self.sections}
 

@@ -128,7 +128,7 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
     else:
         parts.append("<p>Not measured yet: run <code>automm retrain</code>.</p>")
     parts.append("<h2>Figures</h2>")
-    for i, fig in enumerate(study_figures(optuna_study, study.metric).values()):
+    for i, fig in enumerate(study_figures(optuna_study, study.metric, structure=method.structure_words).values()):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
     parts.append("</body></html>")
     html = "\n".join(parts)

@@ -22,11 +22,11 @@ from automm.core import keys
 from automm.core.device import default_device
 from automm.core.metrics import probabilities
 from automm.data.dataset import MultimodalDataset
-from automm.data.preprocess import Standardizer
+from automm.engine.fold_data import FoldData
 from automm.engine.training import FitResult, TensorData, count_parameters, fit, predict_logits
 from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.hyperparams import resolve
-from automm.search.folds import goes_on, make_folds, resolve_folds, rungs, search_rows
+from automm.search.folds import goes_on, rungs
 from automm.settings import SearchConfig
 from automm.store import artifacts, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
@@ -63,7 +63,10 @@ class FusionObjective:
         minimize_params: bool = False,
         on_genotype: Callable[[optuna.Trial, Any], object] | None = None,
         artifact_store: Any = None,
+        fold_data: FoldData | None = None,
     ) -> None:
+        """``fold_data``: the study's folds and their tensors, shared with the rest of the study
+        (default: made here from ``config.folds`` and ``seed``)."""
         self.dataset = dataset
         self.method = method
         self.space = space
@@ -75,22 +78,15 @@ class FusionObjective:
         self.on_genotype = on_genotype
         self.artifact_store = artifact_store
         self.hooks: TrialHooks = TrialHooks()
-        self.n_folds = resolve_folds(config.folds, len(search_rows(dataset)), dataset.fixed_validation)
-        self.folds = make_folds(dataset, self.n_folds, seed)
+        self.shared_folds = fold_data or FoldData(dataset, config.folds, seed, self.device)
+        self.folds = self.shared_folds.folds
+        self.n_folds = len(self.folds)
         self.rungs = rungs(self.n_folds)
-        self._data: dict[int, tuple[TensorData, TensorData]] = {}
         self.train_data, self.val_data = self.fold_data(0)
 
     def fold_data(self, k: int) -> tuple[TensorData, TensorData]:
         """Fold ``k``'s training and validation tensors, standardised on its training rows."""
-        if k not in self._data:
-            fold = self.folds[k]
-            standardizer = Standardizer.fit(self.dataset.views, fold.train, self.dataset.masks)
-            self._data[k] = (
-                TensorData.from_dataset(self.dataset, fold.train, standardizer, self.device),
-                TensorData.from_dataset(self.dataset, fold.val, standardizer, self.device),
-            )
-        return self._data[k]
+        return self.shared_folds.tensors(k)
 
     def build(self, genotype: Any, fold: int = 0) -> nn.Module:
         """A freshly initialised network (seeded by the genotype and fold) on the objective's device."""

@@ -35,6 +35,7 @@ from automm.delivery.ensemble import EnsembleChoice
 from automm.delivery.evaluation import Evaluation
 from automm.delivery.export import ExportedModel
 from automm.delivery.final_trainer import FinalTrainer
+from automm.engine.fold_data import FoldData
 from automm.engine.linear_net import LinearGenotype, is_linear
 from automm.inspection.dashboard import Inspector
 from automm.methods import SearchContext, SearchMethod
@@ -212,10 +213,23 @@ class Study(StudyQueries):
         """The study's artifact store, made once (an S3 store holds a client)."""
         return artifact_store(self.artifact_dir)
 
+    @functools.cached_property
+    def fold_data(self) -> FoldData:
+        """The study's folds and their tensors, made once and shared by the search, the linear
+        candidate and delivery."""
+        return FoldData(self.dataset, self.config.folds, self.seed, self.device)
+
     @property
     def context(self) -> SearchContext:
         return SearchContext(
-            self.optuna_study, self.artifact_store, self.lock, self.dataset, self.config, self.seed, self.device
+            self.optuna_study,
+            self.artifact_store,
+            self.lock,
+            self.dataset,
+            self.config,
+            self.seed,
+            self.device,
+            self.fold_data,
         )
 
     # -- search ------------------------------------------------------------------------------------
@@ -232,6 +246,7 @@ class Study(StudyQueries):
                 minimize_params=self.minimize_params,
                 on_genotype=self.inspector.attach_diagram,
                 artifact_store=self.artifact_store,
+                fold_data=self.fold_data,
             )
             obj.hooks = self.method.hooks(self.context, method_space(self.space), obj.train_data)
             self._objective = obj
@@ -264,7 +279,7 @@ class Study(StudyQueries):
         (KS-NAS: a generation) would end past the budget (`automm.search.budget`; default: none with a
         preset or ``n_trials``, `DEFAULT_TIME_BUDGET` otherwise; ``"none"``: no limit); ``timeout`` stops
         starting trials after that many seconds. ``jobs`` runs that many trials at once, in
-        processes that share the storage (`automm.parallel`); ``threads`` sets torch's threads per
+        processes that share the storage (`automm.search.jobs`); ``threads`` sets torch's threads per
         job (default: `automm.core.threads.choose_threads`). Ctrl-C marks the running trials failed
         and stops; the trials finished so far stay in the storage. Afterwards the ensemble is chosen.
         """

@@ -7,9 +7,9 @@ from sklearn.linear_model import LogisticRegression
 
 from automm.core.errors import AutommError
 from automm.delivery.linear_candidate import choose_linear
+from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear, is_linear
 from automm.engine.training import TensorData
-from automm.search.folds import Fold
 
 
 def _data(n: int = 300, seed: int = 0, classes: int = 3) -> tuple[TensorData, np.ndarray]:

@@ -1,6 +1,7 @@
 import numpy as np
 
 from automm.inspection.importance import MIN_TRIALS, architecture_features, importance_figure, importance_rows
+from automm.methods.bmnas.method import BMNASMethod
 
 VIEWS = ["image/a", "image/b", "text/c"]
 
@@ -18,7 +19,8 @@ def test_features_read_any_methods_genotype():
     mfas = architecture_features("relu(image/a+text/c)>sigmoid(image/b)", VIEWS)
     assert mfas["relu steps"] == 1.0 and mfas["views used"] == 3.0
     assert architecture_features("text/c | lr=0.003", VIEWS)["uses image/a"] == 0.0
-    bmnas = architecture_features("bmnas(C=8,L=2,cell(image/a,text/c,glu(x,y)),cell(cell.0,text/c,sum(x,x)))", VIEWS)
+    genotype = "bmnas(C=8,L=2,cell(image/a,text/c,glu(x,y)),cell(cell.0,text/c,sum(x,x)))"
+    bmnas = architecture_features(genotype, VIEWS, BMNASMethod.structure_words)
     assert bmnas["cells"] == 2.0 and bmnas["fusion steps"] == 2.0  # cells hold the steps; bmnas( is structure
     assert bmnas["glu steps"] == 1.0 and "bmnas steps" not in bmnas and "cell steps" not in bmnas
     assert bmnas["views used"] == 2.0 and bmnas["uses image/b"] == 0.0

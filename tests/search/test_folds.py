@@ -7,18 +7,10 @@ import pytest
 import automm
 from automm.core import keys
 from automm.core.errors import AutommError
+from automm.engine.fold_data import AUTO_FOLDS, AUTO_MAX_ROWS, make_folds, resolve_folds, search_rows
 from automm.engine.training import TensorData
 from automm.search import queries
-from automm.search.folds import (
-    AUTO_FOLDS,
-    AUTO_MAX_ROWS,
-    estimate,
-    goes_on,
-    make_folds,
-    resolve_folds,
-    rungs,
-    search_rows,
-)
+from automm.search.folds import estimate, goes_on, rungs
 from tests.conftest import make_toy
 
 FOLDS_CONFIG = automm.SearchConfig(

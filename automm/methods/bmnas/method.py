@@ -77,6 +77,7 @@ class BMNASMethod(RecipeMethod):
     name = "bmnas"
     title = "BM-NAS"
     family = "bmnas"
+    structure_words: ClassVar[dict[str, str | None]] = {"bmnas": None, "cell": "cells"}  # cells hold the steps
     sections: ClassVar[dict[str, Any]] = {"bmnas": BMNASSettings}
     search_name = "a BM-NAS search"
     uses_tokens = True  # a token view's chunks become the feature map's positions (`FeatureMap`)
