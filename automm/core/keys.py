@@ -27,6 +27,7 @@ GENERATION = "generation"
 KB_VERSION = "kb_version"
 KB_SHA256 = "kb_sha256"
 KB_CONTRIBUTES = "kb_contributes"
+KB_FOLDS = "kb_folds"  # folds warm-started from their own fold's KB (absent: fold 0 only)
 # written by MFAS
 INHERITED_LAYERS = "inherited_layers"
 # written by BM-NAS
@@ -48,10 +49,11 @@ RETRAIN = "retrain"
 ENSEMBLE = "ensemble"  # the chosen ensemble: members and weights
 
 # system attributes (artifact pointers and sampler state)
-KB_POINTER = "automm:kb:"  # + version -> pointer (study)
+KB_POINTER = "automm:kb:"  # + version -> pointer of fold 0's (or the only) KB version (study)
+KB_FOLD_POINTER = "automm:kbfold:"  # + "<fold>:<version>" -> pointer of fold k's KB version, k >= 1 (study)
 LINEAR = "automm:linear"  # the linear candidate: its C, scores and out-of-fold predictions (study)
 PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabilities (trial)
-TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (trial)
+TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (fold 0) waiting for the KB (trial)
 LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)
 MFAS_STEP = "MFASSampler:step:"  # + step -> proposals (study)
 PROPOSED = "automm:proposed"  # the genotype a sampler chose for a trial, before its parameters exist (trial)

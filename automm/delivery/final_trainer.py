@@ -74,7 +74,7 @@ class FinalTrainer(Delivery):
             mean=float(np.mean(scores)),
             std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
             epochs=epochs,
-            warm_started=how == "kb",
+            warm_started=how in ("kb", "bag-kb"),
             details=details,
         )
         if store:
@@ -185,7 +185,7 @@ class FinalTrainer(Delivery):
             mean=float(np.mean(scores)),
             std=float(statistics.pstdev(scores)) if len(scores) > 1 else 0.0,
             epochs=epochs // seeds,
-            warm_started="kb" in hows,
+            warm_started=bool(hows & {"kb", "bag-kb"}),
             details=details,
         )
 

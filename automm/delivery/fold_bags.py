@@ -36,18 +36,18 @@ def fold_tensors(
 
 def train_bag(
     data: Sequence[tuple[TensorData, TensorData]],
-    build: Callable[[], nn.Module],
+    build: Callable[[int], nn.Module],
     config: TrainConfig,
     task: str,
     seed_of: Callable[[int], int],
 ) -> tuple[BaggedNet, int]:
-    """(the fold networks as one `BaggedNet`, epochs trained in all); ``build`` makes a fresh network
-    after the torch seed is set to ``seed_of(fold)``."""
+    """(the fold networks as one `BaggedNet`, epochs trained in all); ``build(fold)`` makes the fold's
+    network (fresh, or warm-started) after the torch seed is set to ``seed_of(fold)``."""
     nets, epochs = [], 0
     for k, (train, val) in enumerate(data):
         seed = seed_of(k)
         torch.manual_seed(seed)
-        net = build()
+        net = build(k)
         result = fit(net, train, val, task, config, seed=seed)
         epochs += result.epochs
         nets.append(net)

@@ -83,7 +83,7 @@ class Delivery:
     def _scratch_epochs(self, genotype: Any, trial: optuna.trial.FrozenTrial | None) -> tuple[int, float | None]:
         """(epochs to train ``genotype`` from scratch, the validation score of the fit that found them:
         None when they come from the trial's from-scratch folds)."""
-        scratch_epochs = scratch_best_epochs(trial, self.method.warm_started(trial)) if trial is not None else []
+        scratch_epochs = scratch_best_epochs(trial, self.method.warm_folds(trial)) if trial is not None else []
         if scratch_epochs and not self.method.proxy_scores:  # searched from scratch: its folds' median
             return max(1, round(statistics.median(scratch_epochs))), None
         # early stopping from scratch with the full training settings (proxy scores had short training)
@@ -149,8 +149,9 @@ class Delivery:
         self, genotype: Any, start: str, seed: int, standardizer: Standardizer, data: TensorData
     ) -> tuple[nn.Module, int, str]:
         """(network, epochs, how): with ``auto``/``bag`` and K > 1 folds its K fold networks (``bag``,
-        `automm.delivery.fold_bags`); the linear candidate refitted on ``data`` (``fit``); else one network
-        trained on ``data`` as `recipe` says (``kb`` or ``scratch``)."""
+        `automm.delivery.fold_bags`; ``bag-kb`` when every fold was warm-started in the search, each from
+        its fold's KB with the warm training settings, as it was scored); the linear candidate refitted on
+        ``data`` (``fit``); else one network trained on ``data`` as `recipe` says (``kb`` or ``scratch``)."""
         if is_linear(genotype):
             return self.train(genotype, None, 0, seed, data), 0, "fit"
         if start == "bag" or (start == "auto" and len(self.folds) > 1):
@@ -159,15 +160,22 @@ class Delivery:
                     standardizer,
                     fold_tensors(self.dataset, self.folds, standardizer, self.context.device),
                 )
-            settings = resolve(self.space, genotype, self.context.config)[2]
+            config = resolve(self.space, genotype, self.context.config)[2].train_config()
+            trial = queries.trial_of(self.study, genotype)
+            warm = trial is not None and self.method.warm_folds(trial) >= len(self.folds)
+            if warm:  # every fold network starts from the KB its search fold started from, as it was scored
+                config = self.method.warm_train_config(config)
+
+            def build(k: int) -> nn.Module:
+                net = self._net(genotype)
+                if warm:
+                    self.method.warm_start(net, self.method.final_start(self.context, trial, fold=k))  # type: ignore[arg-type]
+                return net
+
             bag, epochs = train_bag(
-                self._bag_data[1],
-                lambda: self._net(genotype),
-                settings.train_config(),
-                self.dataset.task,
-                lambda k: fold_seed(seed, genotype, k),
+                self._bag_data[1], build, config, self.dataset.task, lambda k: fold_seed(seed, genotype, k)
             )
-            return bag, epochs, "bag"
+            return bag, epochs, "bag-kb" if warm else "bag"
         key = (str(genotype), start)
         if key not in self._recipes:  # a recipe may train (a from-scratch fit): once per genotype and start
             self._recipes[key] = self.recipe(genotype, start)

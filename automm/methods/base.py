@@ -59,9 +59,12 @@ class TrialHooks:
     """What a method adds to the generic objective; the defaults add nothing.
 
     Call order in a trial: `derive` (the sampler's proposal -> the candidate), `prepare` (before the
-    duplicate check), then for a new evaluation `before_fit`, `train_config`, training, `after_fit`;
-    for a duplicate, `release`.
+    duplicate check), then for a new evaluation `before_fit`, `train_config`, training, `after_fit`
+    on fold 0 (on every fold, in order, when `every_fold`; a candidate raced out stops early); for a
+    duplicate, `release`.
     """
+
+    every_fold: bool = False  # whether `before_fit` and `after_fit` run on every fold, not fold 0 only
 
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
         """The candidate to train for the sampler's ``proposal`` (default: the proposal itself). A method
@@ -72,18 +75,20 @@ class TrialHooks:
         """Record method attributes on ``trial``; return its cache key (same key, same result)."""
         return str(genotype)
 
-    def before_fit(self, trial: optuna.Trial, net: nn.Module) -> bool:
-        """Initialise ``net`` (e.g. from shared weights); return whether it was warm-started."""
+    def before_fit(self, trial: optuna.Trial, net: nn.Module, fold: int = 0) -> bool:
+        """Initialise ``net``, the network of ``fold`` (e.g. from shared weights); return whether it was
+        warm-started."""
         return False
 
     def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:
         return config
 
-    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult) -> None:
-        """Share what ``net`` learned (e.g. offer its weights to a knowledge base)."""
+    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult, fold: int = 0) -> None:
+        """Share what ``net``, trained on ``fold``, learned (e.g. offer its weights to a knowledge base)."""
 
     def release(self, trial: optuna.Trial) -> None:
-        """``trial`` repeats an earlier evaluation and is not trained: drop what `prepare` kept."""
+        """``trial`` repeats an earlier evaluation and is not trained, or was raced out before its last
+        fold: drop what `prepare` and the fits kept."""
 
 
 class SearchMethod:
@@ -195,13 +200,24 @@ class SearchMethod:
     def hooks(self, context: SearchContext, space: Any, train: TensorData) -> TrialHooks:
         return TrialHooks()
 
+    def warm_folds(self, trial: optuna.trial.FrozenTrial) -> int:
+        """How many of ``trial``'s first folds were warm-started (default: fold 0 when `warm_started`)."""
+        return int(self.warm_started(trial))
+
     def warm_started(self, trial: optuna.trial.FrozenTrial) -> bool:
         """Whether ``trial`` started from shared weights that `final_start` can give back."""
         return False
 
-    def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
-        """Weights to start the final training of ``trial``'s genotype from (None: from scratch)."""
+    def final_start(
+        self, context: SearchContext, trial: optuna.trial.FrozenTrial, fold: int = 0
+    ) -> dict[str, torch.Tensor] | None:
+        """Weights to start the final training of ``trial``'s genotype from (None: from scratch); with
+        ``fold``, those its network of that fold started from (a delivered fold bag, see `warm_folds`)."""
         return None
+
+    def warm_train_config(self, config: TrainConfig) -> TrainConfig:
+        """The training settings of a network started from `final_start` (default: ``config``)."""
+        return config
 
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
         net.load_state_dict(state)

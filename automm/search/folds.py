@@ -63,7 +63,6 @@ def estimate(trial: optuna.trial.FrozenTrial) -> tuple[float, float, int]:
     return float(np.mean(scores)), float(np.std(scores)) if len(scores) > 1 else 0.0, len(scores)
 
 
-def scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_first_fold: bool) -> list[int]:
-    """The best epochs of ``trial``'s folds trained from scratch (fold 0 is not when it was warm-started)."""
-    epochs = TrialRecord.of(trial).fold_best_epochs
-    return epochs[1:] if warm_first_fold else epochs
+def scratch_best_epochs(trial: optuna.trial.FrozenTrial, warm_folds: int) -> list[int]:
+    """The best epochs of ``trial``'s folds trained from scratch (its first ``warm_folds`` were not)."""
+    return TrialRecord.of(trial).fold_best_epochs[warm_folds:]

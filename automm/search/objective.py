@@ -169,7 +169,8 @@ class FusionObjective:
         predictions: list[tuple[np.ndarray, np.ndarray]] = []
         for k, fold in enumerate(self.folds):
             net = self.build(genotype, k)
-            warm = self.hooks.before_fit(trial, net) if k == 0 else False
+            hooked = k == 0 or self.hooks.every_fold
+            warm = self.hooks.before_fit(trial, net, fold=k) if hooked else False
             if k == 0:
                 n_params = count_parameters(net)
                 record(trial, n_params=n_params)
@@ -178,7 +179,8 @@ class FusionObjective:
                 record(trial, best_epoch=result.best_epoch, val_curve=[round(s, 5) for s in result.curve])
                 if result.initial_score is not None:
                     record(trial, initial_score=round(result.initial_score, 5))
-                self.hooks.after_fit(trial, net, result)
+            if hooked:
+                self.hooks.after_fit(trial, net, result, fold=k)
             scores.append(result.best_score)
             best_epochs.append(result.best_epoch)
             epochs += result.epochs
@@ -186,6 +188,7 @@ class FusionObjective:
             predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
             if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
                 record(trial, raced_out=True)
+                self.hooks.release(trial)  # its remaining folds are not trained
                 break
         else:
             if self.artifact_store is not None:

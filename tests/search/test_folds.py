@@ -119,15 +119,15 @@ def test_baselines_are_the_first_trials(raced):
     assert first[0].user_attrs[keys.GENOTYPE] in ("left/feat", "right/feat")  # an informative view, not noise
 
 
-def test_first_fold_only_feeds_and_uses_the_knowledge_base(tmp_path, monkeypatch):
+def test_with_one_kb_the_first_fold_only_feeds_and_uses_it(tmp_path, monkeypatch):
     from automm.methods.ksnas import method as ksnas_method
 
     calls = []
     original = ksnas_method.KnowledgeHooks.before_fit
 
-    def counting(self, trial, net):
+    def counting(self, trial, net, fold=0):
         calls.append(trial.number)
-        return original(self, trial, net)
+        return original(self, trial, net, fold)
 
     monkeypatch.setattr(ksnas_method.KnowledgeHooks, "before_fit", counting)
     study = automm.Study(
@@ -135,7 +135,7 @@ def test_first_fold_only_feeds_and_uses_the_knowledge_base(tmp_path, monkeypatch
         runs_dir=tmp_path,
         config=FOLDS_CONFIG,
         ksnas={"population_size": 4, "generations": 2},
-        knowledge={"kb_epochs": 2},
+        knowledge={"kb_epochs": 2, "every_fold": False},
     )
     study.optimize()
     objective = study.objective

@@ -7,6 +7,10 @@
   attributes, so every worker and a resumed study find the same KB. Version g initialises
   generation g. Version 0 is the pretrained supernet; version g+1 is version g merged with the
   mean weights of generation g's selected individuals (fair selection).
+- Under K-fold selection there is one KB per fold (``fold``): fold k's KB is pretrained on fold
+  k's training rows and merged only from networks trained on fold k's training rows, so a warm
+  start of fold k never carries knowledge of the rows that score it. Fold 0's KB keeps the keys of
+  the single KB of earlier studies.
 - Whichever worker first needs a version builds it while holding the study lock; the others
   wait and then read its pointer, so each version is built once and never replaced.
 - Trained weights waiting for the update also live in the artifact store (one file per
@@ -105,9 +109,19 @@ def merge_states(kb: State, contributions: list[State], rate: float = 1.0) -> St
     return out
 
 
-def kb_versions(study: optuna.Study) -> list[dict[str, Any]]:
-    """All recorded KB versions' pointers, oldest first (reads the storage only)."""
-    found = [v for k, v in study_system_attrs(study).items() if k.startswith(keys.KB_POINTER)]
+def pointer_key(fold: int, version: int) -> str:
+    return f"{keys.KB_POINTER}{version}" if fold == 0 else f"{keys.KB_FOLD_POINTER}{fold}:{version}"
+
+
+def weights_key(fold: int) -> str:
+    """The trial system attribute holding a trial's fold-``fold`` weights waiting for the next KB version."""
+    return keys.TRIAL_WEIGHTS if fold == 0 else f"{keys.TRIAL_WEIGHTS}:fold{fold}"
+
+
+def kb_versions(study: optuna.Study, fold: int = 0) -> list[dict[str, Any]]:
+    """Fold ``fold``'s recorded KB versions' pointers, oldest first (reads the storage only)."""
+    prefix = keys.KB_POINTER if fold == 0 else f"{keys.KB_FOLD_POINTER}{fold}:"
+    found = [v for k, v in study_system_attrs(study).items() if k.startswith(prefix)]
     return sorted(found, key=lambda p: p["version"])
 
 
@@ -136,7 +150,9 @@ class KnowledgeBase:
         *,
         lock_dir: str | Path | None = None,
         builder: KnowledgeBuilder | None = None,
+        fold: int = 0,
     ) -> None:
+        self.fold = fold
         self.study = study
         self.store = artifact_store
         self.settings = settings or KnowledgeSettings()
@@ -145,10 +161,10 @@ class KnowledgeBase:
         self._cache: dict[int, tuple[State, dict[str, Any]]] = {}
 
     def pointer(self, version: int) -> dict[str, Any] | None:
-        return study_system_attrs(self.study).get(f"{keys.KB_POINTER}{version}")
+        return study_system_attrs(self.study).get(pointer_key(self.fold, version))
 
     def versions(self) -> list[dict[str, Any]]:
-        return kb_versions(self.study)
+        return kb_versions(self.study, self.fold)
 
     def load(self, version: int) -> tuple[State, dict[str, Any]]:
         """KB version ``version`` (built first if nobody has) and its pointer."""
@@ -157,12 +173,17 @@ class KnowledgeBase:
         pointer = self.pointer(version)
         if pointer is None:
             if self.builder is None:
-                raise AutommError(f"knowledge base v{version} was never built in study {self.study.study_name!r}")
+                raise AutommError(
+                    f"knowledge base {self._name(version)} was never built in study {self.study.study_name!r}"
+                )
             with study_lock(self.lock_dir):
                 pointer = self.pointer(version) or self._build(version)
-        state = get_weights(self.store, pointer, f"knowledge base v{version}")
+        state = get_weights(self.store, pointer, f"knowledge base {self._name(version)}")
         self._cache[version] = (state, pointer)
         return state, pointer
+
+    def _name(self, version: int) -> str:
+        return f"v{version}" if self.fold == 0 else f"v{version} of fold {self.fold}"
 
     def _build(self, version: int) -> dict[str, Any]:
         """Build and record ``version`` (the caller holds the study lock)."""
@@ -176,14 +197,15 @@ class KnowledgeBase:
             previous, _ = self.load(version - 1)
             chosen = self.contributors(version - 1)
             contributions = [
-                get_weights(self.store, t.system_attrs[keys.TRIAL_WEIGHTS], f"weights of trial {t.number}")
+                get_weights(self.store, t.system_attrs[weights_key(self.fold)], f"weights of trial {t.number}")
                 for t in chosen
             ]
             state = merge_states(previous, contributions, self.settings.merge_rate)
             info = {"contributors": [t.number for t in chosen]}
-        stored = upload_weights(self.store, state, self.study, f"kb_v{version}.safetensors")
+        name = f"kb_v{version}.safetensors" if self.fold == 0 else f"kb_fold{self.fold}_v{version}.safetensors"
+        stored = upload_weights(self.store, state, self.study, name)
         pointer = {"version": version, **stored, **info}
-        set_study_system_attr(self.study, f"{keys.KB_POINTER}{version}", pointer)
+        set_study_system_attr(self.study, pointer_key(self.fold, version), pointer)
         self._drop_weights(version - 2)
         return pointer
 
@@ -200,7 +222,7 @@ class KnowledgeBase:
             if trial_generation(t) == generation
         ]
         members = sorted(members, key=lambda t: t.number)[: self.builder.population_size]
-        return [t for t in members if keys.TRIAL_WEIGHTS in t.system_attrs]
+        return [t for t in members if weights_key(self.fold) in t.system_attrs]
 
     def threshold(self, generation: int) -> float | None:
         """Fitness an individual of ``generation`` must beat to contribute (None: all do)."""
@@ -209,13 +231,19 @@ class KnowledgeBase:
         values = [t.values[0] for t in self.builder.parents_of(generation) if t.values]  # the score
         return min(values) if values else None
 
-    def offer(self, trial: optuna.Trial, generation: int, net: FusionNet, fitness: float) -> bool:
-        """Store ``net``'s trained weights if fair selection admits them; return whether it did."""
+    def admits(self, generation: int, fitness: float) -> bool:
+        """Whether fair selection lets an individual of ``generation`` with ``fitness`` contribute."""
         bar = self.threshold(generation)
-        if bar is not None and not fitness > bar:
+        return bar is None or fitness > bar
+
+    def offer(self, trial: optuna.Trial, generation: int, net: FusionNet | State, fitness: float) -> bool:
+        """Store ``net``'s trained weights (a network or its state) if fair selection admits them;
+        return whether it did."""
+        if not self.admits(generation, fitness):
             return False
-        pointer = put_weights(self.store, net.state_dict(), "weights")
-        set_trial_system_attr(trial, keys.TRIAL_WEIGHTS, pointer)
+        state = net if isinstance(net, dict) else net.state_dict()
+        pointer = put_weights(self.store, state, "weights")
+        set_trial_system_attr(trial, weights_key(self.fold), pointer)
         return True
 
     def _drop_weights(self, generation: int) -> None:
@@ -223,6 +251,6 @@ class KnowledgeBase:
         if generation < 0:
             return
         for t in self.study.get_trials(deepcopy=False):
-            pointer = t.system_attrs.get(keys.TRIAL_WEIGHTS)
+            pointer = t.system_attrs.get(weights_key(self.fold))
             if pointer and trial_generation(t) == generation:
                 remove_artifact(self.store, pointer["artifact_id"])

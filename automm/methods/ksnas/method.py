@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import optuna
 import torch
 from torch import nn
@@ -69,12 +70,19 @@ def _chain(views: list[str], op: str) -> Genotype:
 
 
 class KnowledgeHooks(TrialHooks):
-    """Tag each trial's generation; warm-start it from its generation's KB version; offer its weights."""
+    """Tag each trial's generation; warm-start it from its generation's KB version; offer its weights.
 
-    def __init__(self, knowledge: KnowledgeBase | None, fusion_dim: int | None = None) -> None:
-        self.knowledge = knowledge
+    ``knowledge`` holds one KB per fold when every fold is warm-started (`KnowledgeSettings.every_fold`),
+    else fold 0's alone. With several KBs the fitness that fair selection judges is the mean over the
+    folds, known after the last one: a candidate raced out before it contributes nothing.
+    """
+
+    def __init__(self, knowledge: list[KnowledgeBase] | None, fusion_dim: int | None = None) -> None:
+        self.knowledge = knowledge or None
+        self.every_fold = self.knowledge is not None and len(self.knowledge) > 1
         self.fusion_dim = fusion_dim  # the KB's width: candidates of another width neither use nor feed it
-        self._pending: dict[int, tuple[int, dict[str, torch.Tensor] | None]] = {}  # trial -> (generation, KB)
+        self._pending: dict[int, int] = {}  # trial -> generation whose KB versions it starts from (-1: none)
+        self._trained: dict[int, list[tuple[dict[str, torch.Tensor], float]]] = {}  # trial -> (weights, score)
 
     def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
         generation = trial_generation(trial)
@@ -82,34 +90,54 @@ class KnowledgeHooks(TrialHooks):
             record(trial, generation=generation)
         width = dict(getattr(genotype, "hparams", ())).get("fusion_dim", self.fusion_dim)
         if self.knowledge is None or generation is None or width != self.fusion_dim:
-            self._pending[trial.number] = (-1, None)
+            self._pending[trial.number] = -1
             return str(genotype)
-        state, pointer = self.knowledge.load(generation)
+        _, pointer = self.knowledge[0].load(generation)
         trial.set_user_attr(keys.KB_VERSION, pointer["version"])
         trial.set_user_attr(keys.KB_SHA256, pointer["sha256"])
-        self._pending[trial.number] = (generation, state)
+        if self.every_fold:
+            trial.set_user_attr(keys.KB_FOLDS, len(self.knowledge))
+        self._pending[trial.number] = generation
         return f"{genotype}@kb{pointer['version']}"
 
-    def before_fit(self, trial: optuna.Trial, net: nn.Module) -> bool:
-        _, state = self._pending.get(trial.number, (-1, None))
-        if state is None:
+    def before_fit(self, trial: optuna.Trial, net: nn.Module, fold: int = 0) -> bool:
+        generation = self._pending.get(trial.number, -1)
+        if self.knowledge is None or generation < 0:
             return False
+        state, _ = self.knowledge[fold].load(generation)  # fold k's KB: built on first use
         warm_start(net, state)  # type: ignore[arg-type]
         return True
 
     def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:
-        if warm and self.knowledge is not None and self.knowledge.settings.warm_patience is not None:
-            return replace(config, patience=self.knowledge.settings.warm_patience)
+        if warm and self.knowledge is not None and self.knowledge[0].settings.warm_patience is not None:
+            return replace(config, patience=self.knowledge[0].settings.warm_patience)
         return config
 
     def release(self, trial: optuna.Trial) -> None:
         self._pending.pop(trial.number, None)
+        self._trained.pop(trial.number, None)
 
-    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult) -> None:
-        generation, _ = self._pending.pop(trial.number, (-1, None))
-        if self.knowledge is not None and generation >= 0:
-            offered = self.knowledge.offer(trial, generation, net, result.best_score)  # type: ignore[arg-type]
+    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult, fold: int = 0) -> None:
+        generation = self._pending.get(trial.number, -1)
+        if self.knowledge is None or generation < 0:
+            self.release(trial)
+            return
+        if not self.every_fold:
+            self.release(trial)
+            offered = self.knowledge[0].offer(trial, generation, net, result.best_score)  # type: ignore[arg-type]
             trial.set_user_attr(keys.KB_CONTRIBUTES, offered)
+            return
+        trained = self._trained.setdefault(trial.number, [])
+        trained.append(({k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, result.best_score))
+        if fold < len(self.knowledge) - 1:
+            return
+        self.release(trial)
+        fitness = float(np.mean([score for _, score in trained]))
+        offered = self.knowledge[0].admits(generation, fitness)
+        if offered:
+            for kb, (state, _) in zip(self.knowledge, trained, strict=True):
+                kb.offer(trial, generation, state, fitness)
+        trial.set_user_attr(keys.KB_CONTRIBUTES, offered)
 
 
 class KSNASMethod(FusionTreeMethod):
@@ -196,48 +224,84 @@ class KSNASMethod(FusionTreeMethod):
     def cap_schedule(self, sampler: KSNASSampler, capped: bool) -> None:
         sampler.last_generation = self.evolution.generations - 1 if capped else None
 
-    def _knowledge_base(self, context: SearchContext, builder: KnowledgeBuilder | None = None) -> KnowledgeBase:
+    @classmethod
+    def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
+        """A study stored before per-fold KBs kept one KB for fold 0: it resumes that way."""
+        out = super().legacy_settings(stored, preset)
+        knowledge = stored.get("knowledge")
+        if isinstance(knowledge, dict) and "every_fold" not in knowledge:
+            out["knowledge"] = {**knowledge, "every_fold": False}
+        return out
+
+    def _knowledge_base(
+        self, context: SearchContext, builder: KnowledgeBuilder | None = None, fold: int = 0
+    ) -> KnowledgeBase:
         return KnowledgeBase(
-            context.optuna_study, context.artifact_store, self.knowledge, lock_dir=context.lock_dir, builder=builder
+            context.optuna_study,
+            context.artifact_store,
+            self.knowledge,
+            lock_dir=context.lock_dir,
+            builder=builder,
+            fold=fold,
         )
 
     def hooks(self, context: SearchContext, space: SearchSpace, train: TensorData) -> TrialHooks:
+        """One KB per fold (`KnowledgeSettings.every_fold`, K > 1 folds), each pretrained on its fold's
+        training rows (``train`` is fold 0's) with its own seed, else fold 0's KB alone."""
         if not self.knowledge_sharing:
             return KnowledgeHooks(None)
         study, dataset, config = context.optuna_study, context.dataset, context.config
         sampler = study.sampler
+        n_kbs = len(context.folds) if self.knowledge.every_fold else 1
 
-        def make_supernet() -> Supernet:
-            torch.manual_seed(context.seed)
-            net = Supernet(
-                dataset.view_dims, dataset.n_classes, config.fusion_dim, space.max_views, config.dropout, space.ops
+        def builder(fold: int) -> KnowledgeBuilder:
+            seed = context.seed if fold == 0 else context.seed + 7919 * fold  # fold 0: as with one KB
+            rows = train if fold == 0 else context.folds.tensors(fold)[0]
+
+            def make_supernet() -> Supernet:
+                torch.manual_seed(seed)
+                net = Supernet(
+                    dataset.view_dims, dataset.n_classes, config.fusion_dim, space.max_views, config.dropout, space.ops
+                )
+                return net.to(context.device)
+
+            return KnowledgeBuilder(
+                make_supernet=make_supernet,
+                pretrain=lambda net: pretrain_supernet(
+                    net,
+                    space,
+                    rows,
+                    dataset.task,
+                    config.train_config(),
+                    epochs=self.knowledge.kb_epochs,
+                    seed=seed,
+                ),
+                population_size=self.evolution.population_size,
+                parents_of=lambda g: sampler.get_parent_population(study, g),  # type: ignore[attr-defined]
             )
-            return net.to(context.device)
 
-        builder = KnowledgeBuilder(
-            make_supernet=make_supernet,
-            pretrain=lambda net: pretrain_supernet(
-                net,
-                space,
-                train,
-                dataset.task,
-                config.train_config(),
-                epochs=self.knowledge.kb_epochs,
-                seed=context.seed,
-            ),
-            population_size=self.evolution.population_size,
-            parents_of=lambda g: sampler.get_parent_population(study, g),  # type: ignore[attr-defined]
-        )
-        return KnowledgeHooks(self._knowledge_base(context, builder), config.fusion_dim)
+        kbs = [self._knowledge_base(context, builder(k), fold=k) for k in range(n_kbs)]
+        return KnowledgeHooks(kbs, config.fusion_dim)
+
+    def warm_folds(self, trial: optuna.trial.FrozenTrial) -> int:
+        if not self.warm_started(trial):
+            return 0
+        return int(trial.user_attrs.get(keys.KB_FOLDS, 1))
 
     def warm_started(self, trial: optuna.trial.FrozenTrial) -> bool:
         return keys.KB_VERSION in trial.user_attrs
 
-    def final_start(self, context: SearchContext, trial: optuna.trial.FrozenTrial) -> dict[str, torch.Tensor] | None:
-        if not self.warm_started(trial):
+    def final_start(
+        self, context: SearchContext, trial: optuna.trial.FrozenTrial, fold: int = 0
+    ) -> dict[str, torch.Tensor] | None:
+        if not self.warm_started(trial) or fold >= self.warm_folds(trial):
             return None
-        state, _ = self._knowledge_base(context).load(int(trial.user_attrs[keys.KB_VERSION]))
+        state, _ = self._knowledge_base(context, fold=fold).load(int(trial.user_attrs[keys.KB_VERSION]))
         return state
+
+    def warm_train_config(self, config: TrainConfig) -> TrainConfig:
+        patience = self.knowledge.warm_patience
+        return config if patience is None else replace(config, patience=patience)
 
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
         warm_start(net, state)  # type: ignore[arg-type]
@@ -283,7 +347,11 @@ class KSNASMethod(FusionTreeMethod):
         return lines
 
     def pretraining_cost(self, optuna_study: optuna.Study) -> tuple[int, float]:
-        kb0 = next((p for p in kb_versions(optuna_study) if p["version"] == 0), None)
-        if kb0 is None:
-            return 0, 0.0
-        return int(kb0.get("pretrain_epochs", 0)), float(kb0.get("pretrain_seconds", 0.0))
+        """Pretraining of every fold's KB version 0 (one KB: fold 0's)."""
+        epochs, seconds, fold = 0, 0.0, 0
+        while versions := kb_versions(optuna_study, fold):
+            kb0 = next((p for p in versions if p["version"] == 0), {})
+            epochs += int(kb0.get("pretrain_epochs", 0))
+            seconds += float(kb0.get("pretrain_seconds", 0.0))
+            fold += 1
+        return epochs, seconds

@@ -54,6 +54,8 @@ class KnowledgeSettings:
     fair_selection: bool = True  # False: every trained individual contributes
     merge_rate: float = 1.0  # 1.0 replaces each used layer by the contributors' mean
     warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)
+    # with K > 1 folds: one KB per fold, every fold warm-started from its own (False: one KB, fold 0 only)
+    every_fold: bool = True
 
     def __post_init__(self) -> None:
         if self.kb_epochs < 0:

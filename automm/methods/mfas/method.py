@@ -33,7 +33,7 @@ class LayerBankHooks(TrialHooks):
             return f"{genotype}@trial{trial.number}"
         return str(genotype)
 
-    def before_fit(self, trial: optuna.Trial, net: nn.Module) -> bool:
+    def before_fit(self, trial: optuna.Trial, net: nn.Module, fold: int = 0) -> bool:
         if self.bank is not None:
             trial.set_user_attr(keys.INHERITED_LAYERS, self.bank.warm_start(net))
         return False  # inherited layers are a head start, not a converged warm start
@@ -41,7 +41,7 @@ class LayerBankHooks(TrialHooks):
     def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:
         return replace(config, max_epochs=self.epochs, patience=self.epochs)
 
-    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult) -> None:
+    def after_fit(self, trial: optuna.Trial, net: nn.Module, result: FitResult, fold: int = 0) -> None:
         if self.bank is not None:
             self.bank.offer(trial, net)
 
