@@ -9,7 +9,13 @@ variant: the delivered model's test score (the 20% never seen by the search), ep
 KB pretraining + delivery) and wall seconds (search + delivery); and, paired per seed against the
 from-scratch evolution, the test difference and the epoch and wall ratios (mean ± std over seeds).
 
+With ``--time-budget T`` it runs per-fold KBs and the evolution from scratch for the same wall-clock search
+budget instead (``Study.optimize(time_budget=T)`` over a schedule longer than the budget, N from
+``--population``), and records the delivered test scores side by side with the trials each could afford
+(section ``knowledge-sharing-budget``).
+
 Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits handwritten ...] [--workers 2]
+       python benchmarks/knowledge_sharing.py --time-budget 60 [--seeds 3] [--datasets ...]
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ def _dataset(name: str, seed: int) -> Any:
     return dataset
 
 
-def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
+def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]:
     import optuna
     import torch
 
@@ -69,7 +75,7 @@ def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     automm.set_verbosity(logging.WARNING)
-    name, variant, seed, population, generations = job
+    name, variant, seed, population, generations, budget = job
     dataset = _dataset(name, seed)
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
@@ -81,7 +87,7 @@ def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
             ksnas={"population_size": population, "generations": generations},
             **VARIANTS[variant],
         )
-        study.optimize()
+        study.optimize(time_budget=budget)  # None: the whole schedule
         searched = time.perf_counter() - start
         exported = study.deliver(Path(runs) / "model")
         wall = time.perf_counter() - start
@@ -107,6 +113,7 @@ def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
             "search_wall": searched,
             "wall": wall,
             "delivered": ", ".join(members),
+            "trials": study.n_finished(),
         }
 
 
@@ -151,9 +158,15 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=6)
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--time-budget", type=float, default=None, help="equal search budget (s) per run")
     args = parser.parse_args()
+    if args.time_budget is not None:
+        return budget_run(args)
     jobs = [
-        (d, v, s, args.population, args.generations) for d in args.datasets for v in VARIANTS for s in range(args.seeds)
+        (d, v, s, args.population, args.generations, None)
+        for d in args.datasets
+        for v in VARIANTS
+        for s in range(args.seeds)
     ]
     jobs.sort(key=lambda j: (j[0] in ("handwritten", "avmnist"), j[1] == SCRATCH), reverse=True)  # longest first
     with mp.get_context("spawn").Pool(args.workers) as pool:
@@ -180,6 +193,57 @@ def main() -> None:
         "knowledge-sharing-folds",
         "Knowledge sharing under cross-validated selection (per-fold KBs), paired against scratch",
         body + "\n\n" + note + "\n\nWhat was delivered (weight, kind, fold networks):\n\n" + delivered,
+    )
+
+
+def budget_run(args: argparse.Namespace) -> None:
+    variants = ["per-fold KBs", SCRATCH]
+    jobs = [
+        (d, v, s, args.population, 1000, args.time_budget)
+        for d in args.datasets
+        for v in variants
+        for s in range(args.seeds)
+    ]
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        results = pool.map(run_one, jobs, chunksize=1)
+    lines = [
+        "| data set | test, per-fold KBs | test, from scratch | paired diff | trials, per-fold KBs / scratch | "
+        "search s / delivery s, per-fold KBs | search s / delivery s, scratch |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    diffs = []
+    for d in args.datasets:
+        ks = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == variants[0]}
+        cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == SCRATCH}
+        seeds = sorted(set(ks) & set(cold))
+        diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
+        diffs += diff
+
+        def times(rows: dict[int, dict[str, Any]], seeds: list[int] = seeds) -> str:
+            search = np.mean([rows[s]["search_wall"] for s in seeds])
+            return f"{search:.0f} / {np.mean([rows[s]['wall'] for s in seeds]) - search:.0f}"
+
+        lines.append(
+            f"| {d} | {fmt([100 * ks[s]['test'] for s in seeds])} | {fmt([100 * cold[s]['test'] for s in seeds])} | "
+            f"{np.mean(diff):+.2f} ± {np.std(diff):.2f} | {np.mean([ks[s]['trials'] for s in seeds]):.0f} / "
+            f"{np.mean([cold[s]['trials'] for s in seeds]):.0f} | {times(ks)} | {times(cold)} |"
+        )
+    lines.append(f"| all | | | {np.mean(diffs):+.2f} ± {np.std(diffs):.2f} (mean over sets and seeds) | | | |")
+    body = "\n".join(lines)
+    print(body)
+    try:
+        from benchmarks._results import record
+    except ModuleNotFoundError:
+        from _results import record  # type: ignore[no-redef]
+    note = (
+        f"{args.seeds} seeds, search budget {args.time_budget:.0f} s per run (`Study.optimize(time_budget=...)`; "
+        f"the budget bounds the search, delivery comes on top), N = {args.population}, the default delivery, "
+        f"the protocol's 20% as test. Each job in its own process with one torch thread, {args.workers} at a time."
+    )
+    record(
+        "knowledge-sharing-budget",
+        "Knowledge sharing at equal search time: per-fold KBs against scratch",
+        body + "\n\n" + note,
     )
 
 

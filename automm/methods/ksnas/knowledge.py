@@ -180,6 +180,8 @@ class KnowledgeBase:
                 pointer = self.pointer(version) or self._build(version)
         state = get_weights(self.store, pointer, f"knowledge base {self._name(version)}")
         self._cache[version] = (state, pointer)
+        for old in [v for v in self._cache if v < version - 1]:  # memory: two versions per fold at most
+            del self._cache[old]
         return state, pointer
 
     def _name(self, version: int) -> str:

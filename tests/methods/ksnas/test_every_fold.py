@@ -105,3 +105,12 @@ def test_a_delivered_fold_bag_starts_each_network_from_its_folds_kb(tmp_path, mo
     exported = study.deliver(tmp_path / "model", ensemble_size=1)
     assert exported.meta["started_from"] == "bag-kb" and sorted(asked) == [0, 1, 2]
     assert exported.meta["epochs"] < 3 * CONFIG.max_epochs
+
+
+def test_each_fold_keeps_at_most_two_kb_versions_in_memory(tmp_path):
+    study = _study(tmp_path)
+    study.optimize()
+    kb = ksnas_method.KSNASMethod._knowledge_base(study.method, study.context, fold=2)
+    for version in range(3):
+        kb.load(version)
+    assert sorted(kb._cache) == [1, 2]
