@@ -152,6 +152,27 @@ def study_lock(where: str | Path | SharedLock | None) -> Iterator[None]:
                 give()
 
 
+@contextlib.contextmanager
+def creation_lock(where: str | Path | SharedLock | None, needed: bool) -> Iterator[None]:
+    """The study lock (``needed``: the study is not yet described) held while a study is created and
+    described, so that a worker opening it at the same moment waits and then sees it whole. A folder
+    made only to hold the lock is removed again if the block raises (a refused run leaves nothing)."""
+    if not needed or where is None:
+        yield
+        return
+    folder = Path(where) if isinstance(where, (str, Path)) else None
+    made = folder is not None and not folder.exists()
+    try:
+        with study_lock(where):
+            yield
+    except BaseException:
+        if made and folder is not None and {p.name for p in folder.iterdir()} <= {LOCK_FILE}:
+            (folder / LOCK_FILE).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
 def _file_lock(path: Path) -> tuple[Any, Any]:
     """(take, give) of an exclusive lock on the file ``path``."""
 

@@ -47,12 +47,14 @@ from automm.search.queries import StudyQueries
 from automm.search.trial_log import TrialLog
 from automm.settings import SearchConfig, has_preset
 from automm.store.artifact_stores import artifact_location, artifact_store, shared_lock
+from automm.store.artifacts import creation_lock
 from automm.store.storages import (
     StorageLike,
     automm_meta,
     create_or_join,
     existing_storage,
     file_name,
+    find_summary,
     open_storage,
     removed_if_refused,
     settled_summary,
@@ -124,74 +126,87 @@ class Study(StudyQueries, StudyDelivery):
             self.artifact_dir = artifact_location(artifact_dir, Path(runs_dir) / f"{self.study_name}_artifacts")
             self.lock = shared_lock(self.artifact_dir, self.storage, self.study_name, Path(runs_dir))
 
-            summary = settled_summary(self.storage, self.study_name)  # a worker may be creating it
-            stored = automm_meta(summary) if summary is not None else None
-            requested = {
-                "source": source,
-                "seed": seed,
-                "sampler": method.lower() if method else None,
-                "pruner": pruner,
-                "config": config.to_dict() if config is not None else None,
-                "config_fields": {
-                    "folds": folds,
-                    "ensemble_size": ensemble_size,
-                    "tune": None if tune is None else list(tune),
-                    "ops": None if ops is None else _names(ops),
-                },
-                "minimize_params": minimize_params,
-            }
-            overrides = {**(settings or {}), **sections}
-            if stored is None:
-                cls, meta = new_meta(name, requested, overrides, options)
-            else:
-                cls, meta = resumed_meta(self.study_name, stored, requested, overrides, options)
-            self.method: SearchMethod = cls({k: meta[k] for k in cls.sections})
-            self.seed: int = int(meta["seed"])
-            self.sampler_name: str = cls.name
-            self.pruner_name: str = meta["pruner"]
-            self.config = SearchConfig.from_dict({**meta["config"], "ops": tuple(meta["config"]["ops"])})
-            self.preset_trials: int = int(meta.get("preset_trials", 30))
-            self.minimize_params: bool = bool(meta.get("minimize_params", False))
+            summary = find_summary(self.storage, self.study_name)
+            described = summary is not None and keys.META in summary.user_attrs
+            with creation_lock(self.lock, needed=not described):  # creation and description are one step
+                if not described:
+                    summary = settled_summary(self.storage, self.study_name)  # without a lock: a short wait
+                stored = automm_meta(summary) if summary is not None else None
+                requested = {
+                    "source": source,
+                    "seed": seed,
+                    "sampler": method.lower() if method else None,
+                    "pruner": pruner,
+                    "config": config.to_dict() if config is not None else None,
+                    "config_fields": {
+                        "folds": folds,
+                        "ensemble_size": ensemble_size,
+                        "tune": None if tune is None else list(tune),
+                        "ops": None if ops is None else _names(ops),
+                    },
+                    "minimize_params": minimize_params,
+                }
+                overrides = {**(settings or {}), **sections}
+                if stored is None:
+                    cls, meta = new_meta(name, requested, overrides, options)
+                else:
+                    cls, meta = resumed_meta(self.study_name, stored, requested, overrides, options)
+                self.method: SearchMethod = cls({k: meta[k] for k in cls.sections})
+                self.seed: int = int(meta["seed"])
+                self.sampler_name: str = cls.name
+                self.pruner_name: str = meta["pruner"]
+                self.config = SearchConfig.from_dict({**meta["config"], "ops": tuple(meta["config"]["ops"])})
+                self.preset_trials: int = int(meta.get("preset_trials", 30))
+                self.minimize_params: bool = bool(meta.get("minimize_params", False))
 
-            given = meta["source"]
-            if not isinstance(dataset, MultimodalDataset):
-                dataset = load_dataset(
-                    given["dataset"], data=given["data"], data_dir=data_dir, seed=self.seed, views=given.get("views")
-                )
-            self.dataset = dataset if self.method.uses_tokens else pooled(dataset)  # vectors: tokens mean-pooled
-            check_views(self.study_name, meta, dict(self.dataset.view_dims))
-            self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
-            if self.config.tune:
-                if not self.method.tunes_settings:
-                    raise AutommError(
-                        f"method {self.method.name} cannot search training settings (tune); use ksnas, tpe, ..."
+                given = meta["source"]
+                if not isinstance(dataset, MultimodalDataset):
+                    dataset = load_dataset(
+                        given["dataset"],
+                        data=given["data"],
+                        data_dir=data_dir,
+                        seed=self.seed,
+                        views=given.get("views"),
                     )
-                self.space = TunedSpace(self.space, self.config)
-            self.device = torch.device(device) if device is not None else default_device()
-            self.metric = PRIMARY_METRIC[self.dataset.task]
-            n_existing = 0 if summary is None else summary.n_trials
-            sampler = self.method.make_sampler(self.space, self.seed, n_existing, self.lock)
-            directions = ["maximize", "minimize"] if self.minimize_params else ["maximize"]
-            with optuna_in_step():  # no "A new study created" INFO line
-                self.optuna_study, joined = create_or_join(
-                    self.storage, self.study_name, directions, sampler, make_pruner(self.pruner_name), stored is None
-                )
-            if joined is not None:  # another worker created it just now: its settings must be ours
-                stored = automm_meta(joined)
-                if stored != json.loads(json.dumps(meta)):
-                    raise AutommError(
-                        f"another worker created study {self.study_name!r} just now with other settings; "
-                        "start every worker with the same command"
+                self.dataset = dataset if self.method.uses_tokens else pooled(dataset)  # vectors: tokens mean-pooled
+                check_views(self.study_name, meta, dict(self.dataset.view_dims))
+                self.space = self.method.make_space(tuple(self.dataset.view_names), self.config)
+                if self.config.tune:
+                    if not self.method.tunes_settings:
+                        raise AutommError(
+                            f"method {self.method.name} cannot search training settings (tune); use ksnas, tpe, ..."
+                        )
+                    self.space = TunedSpace(self.space, self.config)
+                self.device = torch.device(device) if device is not None else default_device()
+                self.metric = PRIMARY_METRIC[self.dataset.task]
+                n_existing = 0 if summary is None else summary.n_trials
+                sampler = self.method.make_sampler(self.space, self.seed, n_existing, self.lock)
+                directions = ["maximize", "minimize"] if self.minimize_params else ["maximize"]
+                with optuna_in_step():  # no "A new study created" INFO line
+                    self.optuna_study, joined = create_or_join(
+                        self.storage,
+                        self.study_name,
+                        directions,
+                        sampler,
+                        make_pruner(self.pruner_name),
+                        stored is None,
                     )
-            if stored is None:
-                self.optuna_study.set_user_attr(keys.META, meta)
-                self.optuna_study.set_user_attr(keys.DATASET_SUMMARY, self.dataset.summary())
-                self.optuna_study.set_user_attr(keys.METRIC, self.metric)
-                with warnings.catch_warnings():  # set_metric_names is marked experimental
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    names = [self.metric, "parameters"] if self.minimize_params else [self.metric]
-                    self.optuna_study.set_metric_names(names)
-                self._enqueue_baselines()
+                if joined is not None:  # another worker created it just now: its settings must be ours
+                    stored = automm_meta(joined)
+                    if stored != json.loads(json.dumps(meta)):
+                        raise AutommError(
+                            f"another worker created study {self.study_name!r} just now with other settings; "
+                            "start every worker with the same command"
+                        )
+                if stored is None:
+                    self.optuna_study.set_user_attr(keys.META, meta)
+                    self.optuna_study.set_user_attr(keys.DATASET_SUMMARY, self.dataset.summary())
+                    self.optuna_study.set_user_attr(keys.METRIC, self.metric)
+                    with warnings.catch_warnings():  # set_metric_names is marked experimental
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        names = [self.metric, "parameters"] if self.minimize_params else [self.metric]
+                        self.optuna_study.set_metric_names(names)
+                    self._enqueue_baselines()
             self.inspector = Inspector(
                 self.optuna_study, self.method, self.dataset, self.metric, self.artifact_store, self.diagram
             )

@@ -1,5 +1,7 @@
 import dataclasses
 import json
+import threading
+import time
 
 import optuna
 import pytest
@@ -150,6 +152,9 @@ def test_workers_creating_one_study_at_once_join_the_first(toy, fast_config, tmp
         return None if len(calls) == 1 else real(storage, name, wait)
 
     monkeypatch.setattr(study_module, "settled_summary", not_yet_seen)
+    monkeypatch.setattr(
+        study_module, "find_summary", lambda storage, name: None if len(calls) < 1 else real(storage, name)
+    )
     second = automm.Study(toy, config=fast_config, storage=url, study_name="s", sampler="random")
     assert second.optuna_study._study_id == first.optuna_study._study_id
     waiting = first.optuna_study.get_trials(states=(optuna.trial.TrialState.WAITING,))
@@ -157,3 +162,50 @@ def test_workers_creating_one_study_at_once_join_the_first(toy, fast_config, tmp
     calls.clear()
     with pytest.raises(AutommError, match="another worker created study 's' just now with other settings"):
         automm.Study(toy, config=fast_config, storage=url, study_name="s", sampler="tpe")
+
+
+def test_a_worker_opening_a_study_while_another_creates_it_waits_for_the_lock(toy, fast_config, tmp_path, monkeypatch):
+    """The creator holds the study lock from creating the study to describing it: a worker that sees
+    the study half made waits for the lock, not for a fixed time, and then joins it."""
+    from automm.core import keys
+    from automm.store.storages import find_summary
+    from automm.study import study as study_module
+
+    url, artifacts = f"sqlite:///{tmp_path}/c.db", tmp_path / "artifacts"
+    real_create, real_settled = study_module.create_or_join, study_module.settled_summary
+    created = threading.Event()
+
+    def slow_creator(*args, **kwargs):  # the creator is descheduled between creating and describing
+        made = real_create(*args, **kwargs)
+        created.set()
+        time.sleep(1.0)
+        return made
+
+    monkeypatch.setattr(study_module, "create_or_join", slow_creator)
+    monkeypatch.setattr(study_module, "settled_summary", lambda storage, name: real_settled(storage, name, wait=0.0))
+    opened: dict[str, automm.Study] = {}
+    creator = threading.Thread(
+        target=lambda: opened.setdefault(
+            "first",
+            automm.Study(
+                toy, config=fast_config, storage=url, study_name="s", sampler="random", artifact_dir=artifacts
+            ),
+        )
+    )
+    creator.start()
+    assert created.wait(60)
+    assert keys.META not in find_summary(url, "s").user_attrs  # half made: created, not described
+    second = automm.Study(
+        toy, config=fast_config, storage=url, study_name="s", sampler="random", artifact_dir=artifacts
+    )
+    creator.join()
+    assert second.optuna_study._study_id == opened["first"].optuna_study._study_id
+
+
+def test_a_refused_new_study_leaves_no_artifact_folder(toy, fast_config, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    with pytest.raises(AutommError):
+        automm.Study(
+            toy, config=fast_config, storage=f"sqlite:///{tmp_path}/r.db", sampler="nope", artifact_dir=artifacts
+        )
+    assert not artifacts.exists()
