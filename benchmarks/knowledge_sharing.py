@@ -1,5 +1,6 @@
-"""Knowledge sharing under cross-validated selection: KS-NAS with one KB per fold, with fold 0's KB only
-(automm 0.1's rule), and the same evolution from scratch, paired (same seed, same split, same schedule).
+"""Knowledge sharing under cross-validated selection: KS-NAS with one KB per fold (the default, with epoch
+racing of warm starts inside fold 0), the same without epoch racing, with fold 0's KB only (automm 0.1's
+rule), and the same evolution from scratch, paired (same seed, same split, same schedule).
 
 For each data set and seed: the 80/20 protocol split of `versus_baselines` (stratified, ``random_state =
 seed``; avmnist keeps its own split), automm's fold rule (``folds = 0``: 5 folds up to 10,000 search rows),
@@ -15,6 +16,7 @@ budget instead (``Study.optimize(time_budget=T)`` over a schedule longer than th
 (section ``knowledge-sharing-budget``).
 
 Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits handwritten ...] [--workers 2]
+           [--variants "per-fold KBs" "no epoch racing" "from scratch"] [--section knowledge-sharing-racing]
        python benchmarks/knowledge_sharing.py --time-budget 60 [--seeds 3] [--datasets ...]
 """
 
@@ -39,6 +41,7 @@ TEXT_SETS = {
 }
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-fold KBs": {},
+    "no epoch racing": {"knowledge": {"race_epochs": False}},
     "fold-0 KB": {"knowledge": {"every_fold": False}},
     "from scratch": {"knowledge_sharing": False},
 }
@@ -121,7 +124,7 @@ def fmt(values: list[float], digits: int = 2) -> str:
     return f"{np.mean(values):.{digits}f} ± {np.std(values):.{digits}f}"
 
 
-def table(results: list[dict[str, Any]], datasets: list[str]) -> str:
+def table(results: list[dict[str, Any]], datasets: list[str], variants: list[str]) -> str:
     lines = [
         "| data set | variant | folds | test | paired diff vs scratch | epochs (search + KB / delivery) "
         "| epochs saved (paired) | search epochs saved | wall s | wall saved |",
@@ -129,7 +132,7 @@ def table(results: list[dict[str, Any]], datasets: list[str]) -> str:
     ]
     for d in datasets:
         cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == SCRATCH}
-        for v in VARIANTS:
+        for v in variants:
             rows = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == v}
             seeds = sorted(set(rows) & set(cold))
             if not seeds:
@@ -159,19 +162,21 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--time-budget", type=float, default=None, help="equal search budget (s) per run")
+    parser.add_argument("--variants", nargs="+", default=["per-fold KBs", "no epoch racing", SCRATCH], choices=VARIANTS)
+    parser.add_argument("--section", default="knowledge-sharing-racing", help="the RESULTS.md section to write")
     args = parser.parse_args()
     if args.time_budget is not None:
         return budget_run(args)
     jobs = [
         (d, v, s, args.population, args.generations, None)
         for d in args.datasets
-        for v in VARIANTS
+        for v in args.variants
         for s in range(args.seeds)
     ]
     jobs.sort(key=lambda j: (j[0] in ("handwritten", "avmnist"), j[1] == SCRATCH), reverse=True)  # longest first
     with mp.get_context("spawn").Pool(args.workers) as pool:
         results = pool.map(run_one, jobs, chunksize=1)
-    body = table(results, args.datasets)
+    body = table(results, args.datasets, args.variants)
     delivered = "\n".join(
         f"- {r['dataset']} s{r['seed']} {r['variant']}: {r['delivered']}"
         for r in sorted(results, key=lambda r: (r["dataset"], r["variant"], r["seed"]))
@@ -190,8 +195,8 @@ def main() -> None:
         f"{args.workers} at a time (wall times are comparable within this table only)."
     )
     record(
-        "knowledge-sharing-folds",
-        "Knowledge sharing under cross-validated selection (per-fold KBs), paired against scratch",
+        args.section,
+        "Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), paired against scratch",
         body + "\n\n" + note + "\n\nWhat was delivered (weight, kind, fold networks):\n\n" + delivered,
     )
 

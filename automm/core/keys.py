@@ -22,6 +22,7 @@ FOLDS = "folds"  # folds this study scores a candidate on
 FOLD_SCORES = "fold_scores"  # one validation score per fold scored
 FOLD_BEST_EPOCHS = "fold_best_epochs"
 RACED_OUT = "raced_out"  # stopped before the last fold: its value is a partial mean
+RACED_AT_EPOCH = "raced_at_epoch"  # raced out inside fold 0, after this epoch (its fold score is partial)
 # written by KS-NAS
 GENERATION = "generation"
 KB_VERSION = "kb_version"

@@ -72,6 +72,7 @@ class FitResult:
     seconds: float
     curve: list[float] = field(default_factory=list)  # validation score per epoch
     initial_score: float | None = None  # before any training (scored for warm-started nets)
+    stopped_at: int | None = None  # the epoch after which ``on_epoch`` stopped training, if it did
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -186,7 +187,7 @@ def fit(
     *,
     seed: int,
     epochs: int | None = None,
-    on_epoch: Callable[[int, float], None] | None = None,
+    on_epoch: Callable[[int, float], bool | None] | None = None,
     score_initial: bool = False,
 ) -> FitResult:
     """Train ``model`` in place and keep its best weights.
@@ -196,8 +197,9 @@ def fit(
     Without ``val``: exactly ``epochs`` epochs (retraining on train+validation).
     ``score_initial`` scores the weights before training as epoch 0 (for warm starts): if no
     epoch beats them, they are kept and ``best_epoch`` is 0.
-    ``on_epoch(epoch, score)`` is called after each epoch with a validation set; it may raise
-    (e.g. `optuna.TrialPruned`) to stop training.
+    ``on_epoch(epoch, score)`` is called after each epoch with a validation set (and after the
+    initial score); it may return True to stop training now (the best weights so far are kept,
+    as when the patience runs out) or raise (e.g. `optuna.TrialPruned`).
     """
     if val is None and epochs is None:
         raise ValueError("fit needs validation data or a fixed number of epochs")  # a programming error
@@ -213,14 +215,14 @@ def fit(
     curve: list[float] = []
     epoch = 0
     val_labels = val.labels.cpu().numpy() if val is not None else None
-    initial = None
+    initial, stopped_at = None, None
     if val is not None and score_initial:
         initial = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
         best_score, best_state = initial, _snapshot(model)
         if average is not None:  # the average starts from the warm weights
             average.average.load_state_dict(best_state)
-        if on_epoch is not None:
-            on_epoch(0, initial)
+        if on_epoch is not None and on_epoch(0, initial):
+            max_epochs, stopped_at = 0, 0
     for epoch in range(1, max_epochs + 1):
         for group in optimiser.param_groups:
             group["lr"] = config.lr * learning_rate_factor(config.schedule, epoch - 1, config.max_epochs)
@@ -242,8 +244,9 @@ def fit(
         if score > best_score:
             best_score, best_epoch = score, epoch
             best_state = _snapshot(scored)
-        if on_epoch is not None:
-            on_epoch(epoch, score)
+        if on_epoch is not None and on_epoch(epoch, score):
+            stopped_at = epoch
+            break
         if epoch - best_epoch >= config.patience:
             break
     if val is None and average is not None:
@@ -252,7 +255,7 @@ def fit(
         model.load_state_dict(best_state)
     if val is None:
         best_score, best_epoch = float("nan"), epoch
-    return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve, initial)
+    return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve, initial, stopped_at)
 
 
 def standardized(

@@ -6,6 +6,12 @@ rows it never saw, and its fitness is the mean over folds. Racing (successive ha
 folds) keeps the cost down: after the folds of each *rung* a candidate goes on only if its
 running mean is in the top ``1/ETA`` of every earlier candidate's running mean at that rung;
 a candidate raced out keeps its partial mean and is never the delivered model.
+
+A method whose warm starts have an informative early curve (KS-NAS: every fold starts from a
+knowledge base) may also race *inside* fold 0 (`goes_on_at_epoch`): after epochs 1, 3, 7, ... a
+warm start goes on only if its best score so far is in the top ``1/ETA`` of every earlier warm
+start's best score after as many epochs. A candidate stopped there is raced out, and its truncated
+fold score never counts as a peer's at a fold rung.
 """
 
 from __future__ import annotations
@@ -43,12 +49,33 @@ def fully_scored(trial: optuna.trial.FrozenTrial) -> bool:
 def goes_on(study: optuna.Study, trial_number: int, scores: list[float]) -> bool:
     """Whether a candidate with ``scores`` (after a rung) is in the top 1/ETA of earlier candidates there."""
     n = len(scores)
-    mine = float(np.mean(scores))
     peers = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         theirs = TrialRecord.of(t)
-        if t.number != trial_number and len(theirs.fold_scores) >= n and theirs.trained:
+        if (
+            t.number != trial_number
+            and len(theirs.fold_scores) >= n
+            and theirs.trained
+            and theirs.raced_at_epoch is None
+        ):
             peers.append(float(np.mean(theirs.fold_scores[:n])))
+    return _in_top(float(np.mean(scores)), peers)
+
+
+def goes_on_at_epoch(study: optuna.Study, trial_number: int, best: float, epoch: int) -> bool:
+    """Whether a warm start whose best fold-0 score after ``epoch`` epochs is ``best`` is in the top
+    1/ETA of earlier warm starts after as many epochs (`TrialRecord.best_by_epoch`)."""
+    peers = []
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        theirs = TrialRecord.of(t)
+        theirs_best = theirs.best_by_epoch(epoch) if t.number != trial_number and theirs.trained else None
+        if theirs_best is not None:
+            peers.append(theirs_best)
+    return _in_top(best, peers)
+
+
+def _in_top(mine: float, peers: list[float]) -> bool:
+    """Whether ``mine`` ranks in the top 1/ETA among ``peers`` and itself (always, below MIN_RUNG_PEERS peers)."""
     if len(peers) < MIN_RUNG_PEERS:
         return True
     keep = max(1, math.ceil((len(peers) + 1) / ETA))

@@ -26,7 +26,7 @@ from automm.engine.fold_data import FoldData
 from automm.engine.training import FitResult, TensorData, count_parameters, fit, predict_logits
 from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.hyperparams import resolve
-from automm.search.folds import goes_on, rungs
+from automm.search.folds import goes_on, goes_on_at_epoch, rungs
 from automm.settings import SearchConfig
 from automm.store import artifacts, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
@@ -82,6 +82,7 @@ class FusionObjective:
         self.folds = self.shared_folds.folds
         self.n_folds = len(self.folds)
         self.rungs = rungs(self.n_folds)
+        self.epoch_rungs = set(rungs(self.train_config.max_epochs))  # epochs 1, 3, 7, ...
         self.train_data, self.val_data = self.fold_data(0)
 
     def fold_data(self, k: int) -> tuple[TensorData, TensorData]:
@@ -103,17 +104,27 @@ class FusionObjective:
         ``trial`` for pruning.
 
         A ``warm`` net is scored before training (epoch 0), and the method's hooks may change
-        the training settings (e.g. a shorter patience for warm starts).
+        the training settings (e.g. a shorter patience for warm starts). A warm start on fold 0 of a
+        method that races epochs (`TrialHooks.races_epochs`, with K > 1 folds) stops after an epoch
+        rung where it is not in the top of earlier warm starts (`goes_on_at_epoch`); the epoch is
+        then the result's ``stopped_at``.
         """
+        race = trial is not None and warm and fold == 0 and self.n_folds > 1 and self.hooks.races_epochs
+        best = -np.inf
 
-        def report(epoch: int, score: float) -> None:
+        def report(epoch: int, score: float) -> bool:
+            nonlocal best
+            best = max(best, score)
+            if race and epoch in self.epoch_rungs and not goes_on_at_epoch(trial.study, trial.number, best, epoch):
+                return True
             if (
                 trial is None or self.minimize_params or fold > 0
             ):  # Optuna takes no intermediate values with 2 objectives
-                return
+                return False
             trial.report(score, epoch)
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at epoch {epoch} with score {score:.4f}")
+            return False
 
         train, val = self.fold_data(fold)
         settings = resolve(self.space, genotype, self.config)[2].train_config()
@@ -186,6 +197,10 @@ class FusionObjective:
             epochs += result.epochs
             seconds += result.seconds
             predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
+            if result.stopped_at is not None:  # raced out inside fold 0 by its early curve
+                record(trial, raced_out=True, raced_at_epoch=result.stopped_at)
+                self.hooks.release(trial)
+                break
             if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
                 record(trial, raced_out=True)
                 self.hooks.release(trial)  # its remaining folds are not trained
@@ -219,7 +234,7 @@ class FusionObjective:
         )
 
 
-_REPEATED = ("n_params", "epochs", "best_epoch", "fold_scores", "fold_best_epochs", "raced_out")
+_REPEATED = ("n_params", "epochs", "best_epoch", "fold_scores", "fold_best_epochs", "raced_out", "raced_at_epoch")
 
 
 def fold_seed(seed: int, genotype: Any, fold: int) -> int:

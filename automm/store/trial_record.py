@@ -34,6 +34,7 @@ KEYS = {
     "fold_scores": keys.FOLD_SCORES,
     "fold_best_epochs": keys.FOLD_BEST_EPOCHS,
     "raced_out": keys.RACED_OUT,
+    "raced_at_epoch": keys.RACED_AT_EPOCH,
     "generation": keys.GENERATION,
 }
 
@@ -63,6 +64,7 @@ class TrialRecord:
     fold_scores: list[float] = field(default_factory=list)
     fold_best_epochs: list[int] = field(default_factory=list)
     raced_out: bool = False
+    raced_at_epoch: int | None = None
     generation: int | None = None
 
     @classmethod
@@ -96,6 +98,7 @@ class TrialRecord:
             fold_scores=[float(s) for s in scores] if scores is not None else ([value] if value is not None else []),
             fold_best_epochs=[int(e) for e in best_epochs if e is not None],
             raced_out=bool(attrs.get(keys.RACED_OUT, False)),
+            raced_at_epoch=None if attrs.get(keys.RACED_AT_EPOCH) is None else int(attrs[keys.RACED_AT_EPOCH]),
             generation=None if generation is None else int(generation),
         )
 
@@ -112,6 +115,13 @@ class TrialRecord:
     def fully_scored(self) -> bool:
         """Whether it was scored on every fold (not raced out)."""
         return not self.raced_out
+
+    def best_by_epoch(self, epoch: int) -> float | None:
+        """Fold 0's best validation score after ``epoch`` epochs of a warm start (its score before
+        training counts); None for a cold start, or one raced out inside fold 0 before ``epoch``."""
+        if self.initial_score is None or (self.raced_at_epoch is not None and self.raced_at_epoch < epoch):
+            return None
+        return max([float(self.initial_score), *self.val_curve[:epoch]])
 
 
 def record(trial: optuna.Trial, **fields: Any) -> None:

@@ -70,6 +70,23 @@ def test_fixed_epochs_without_validation_and_callback():
         fit(net, train, None, "multiclass", TrainConfig(), seed=0)
 
 
+def test_a_callback_that_says_stop_ends_training_with_the_best_weights_so_far():
+    ds = make_toy(n=200)
+    train, val = _tensors(ds)
+    net = build_fusion_net(Genotype.from_string("concat(left/feat,right/feat)"), ds.view_dims, 4, 8)
+    res = fit(
+        net, train, val, "multiclass", TrainConfig(max_epochs=20, patience=10), seed=0, on_epoch=lambda e, s: e == 3
+    )
+    assert res.stopped_at == 3 and res.epochs == 3 and len(res.curve) == 3
+    assert (predict_logits(net, val).argmax(1) == val.labels.numpy()).mean() == pytest.approx(res.best_score)
+    # stopped on the warm score itself: no epoch trained, the weights given are kept
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    res = fit(net, train, val, "multiclass", TrainConfig(), seed=0, on_epoch=lambda e, s: True, score_initial=True)
+    assert res.stopped_at == 0 and res.epochs == 0 and res.best_epoch == 0
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert fit(net, train, val, "multiclass", TrainConfig(max_epochs=2), seed=0).stopped_at is None
+
+
 def test_view_dropout_never_drops_every_view():
     from automm.engine.training import drop_views
 

@@ -10,7 +10,7 @@ from automm.core.errors import AutommError
 from automm.engine.fold_data import AUTO_FOLDS, AUTO_MAX_ROWS, make_folds, resolve_folds, search_rows
 from automm.engine.training import TensorData
 from automm.search import queries
-from automm.search.folds import estimate, goes_on, rungs
+from automm.search.folds import estimate, goes_on, goes_on_at_epoch, rungs
 from tests.conftest import make_toy
 
 FOLDS_CONFIG = automm.SearchConfig(
@@ -62,6 +62,44 @@ def test_racing_keeps_the_top_half_at_a_rung():
     assert not goes_on(study, 99, [0.65])  # 3 above: outside
     # a later rung compares running means over the same number of folds
     assert goes_on(study, 99, [0.95, 0.95, 0.7]) and not goes_on(study, 99, [0.6, 0.6, 0.6])
+
+
+def _warm_trial(study, initial, curve, raced_at=None, scores=None):
+    trial = study.ask()
+    trial.set_user_attr(keys.INITIAL_SCORE, initial)
+    trial.set_user_attr(keys.VAL_CURVE, curve)
+    trial.set_user_attr(keys.FOLD_SCORES, scores or [max([initial, *curve])])
+    if raced_at is not None:
+        trial.set_user_attr(keys.RACED_OUT, True)
+        trial.set_user_attr(keys.RACED_AT_EPOCH, raced_at)
+    study.tell(trial, max([initial, *curve]))
+
+
+def test_epoch_racing_compares_best_so_far_with_earlier_warm_starts_after_as_many_epochs():
+    study = optuna.create_study(direction="maximize")
+    for base in (0.5, 0.6, 0.7):
+        _warm_trial(study, base, [base + 0.01, base + 0.02, base + 0.03, base + 0.3])
+    assert goes_on_at_epoch(study, 99, 0.0, 1)  # 3 peers: too few, everyone goes on
+    _warm_trial(study, 0.8, [0.81, 0.82, 0.83, 1.0])
+    _warm_trial(study, 0.9, [0.91, 0.92, 0.93, 0.94])
+    # after 1 epoch the peers stand at 0.51 .. 0.91: top ceil(6/2) = 3 needs fewer than 3 above
+    assert goes_on_at_epoch(study, 99, 0.72, 1) and not goes_on_at_epoch(study, 99, 0.70, 1)
+    # after 3 epochs they stand at 0.53 .. 0.93; a later epoch of a peer never counts early
+    assert goes_on_at_epoch(study, 99, 0.74, 3) and not goes_on_at_epoch(study, 99, 0.72, 3)
+    # a cold start (no initial score) is no peer; one raced out before the epoch is none either
+    cold = study.ask()
+    cold.set_user_attr(keys.VAL_CURVE, [0.99] * 4)
+    study.tell(cold, 0.99)
+    _warm_trial(study, 0.95, [0.96], raced_at=1)
+    _warm_trial(study, 0.96, [0.97], raced_at=1)
+    assert not goes_on_at_epoch(study, 99, 0.72, 3)  # unchanged at epoch 3
+    assert not goes_on_at_epoch(study, 99, 0.72, 1)  # at epoch 1 the two count: 4 of 7 above
+    # a trial raced out inside fold 0 has a truncated fold score: no peer at a fold rung
+    # fold-0 peers: 0.8, 0.9, 1.0, 1.0, 0.94 and the cold 0.99: 0.95 has 3 of 6 above, inside the top 4;
+    # a seventh peer above would put it out
+    assert goes_on(study, 98, [0.95])
+    _warm_trial(study, 0.99, [0.99], raced_at=1, scores=[0.99])
+    assert goes_on(study, 98, [0.95])
 
 
 @pytest.fixture(scope="module")

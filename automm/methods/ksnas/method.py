@@ -80,6 +80,7 @@ class KnowledgeHooks(TrialHooks):
     def __init__(self, knowledge: list[KnowledgeBase] | None, fusion_dim: int | None = None) -> None:
         self.knowledge = knowledge or None
         self.every_fold = self.knowledge is not None and len(self.knowledge) > 1
+        self.races_epochs = self.knowledge is not None and self.knowledge[0].settings.race_epochs
         self.fusion_dim = fusion_dim  # the KB's width: candidates of another width neither use nor feed it
         self._pending: dict[int, int] = {}  # trial -> generation whose KB versions it starts from (-1: none)
         self._trained: dict[int, list[tuple[dict[str, torch.Tensor], float]]] = {}  # trial -> (weights, score)
@@ -226,11 +227,15 @@ class KSNASMethod(FusionTreeMethod):
 
     @classmethod
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
-        """A study stored before per-fold KBs kept one KB for fold 0: it resumes that way."""
+        """A study stored before per-fold KBs kept one KB for fold 0, and one stored before epoch racing
+        trained every warm start to its patience: it resumes that way."""
         out = super().legacy_settings(stored, preset)
         knowledge = stored.get("knowledge")
         if isinstance(knowledge, dict) and "every_fold" not in knowledge:
             out["knowledge"] = {**knowledge, "every_fold": False}
+        knowledge = out.get("knowledge", knowledge)
+        if isinstance(knowledge, dict) and "race_epochs" not in knowledge:  # stored before epoch racing
+            out["knowledge"] = {**knowledge, "race_epochs": False}
         return out
 
     def _knowledge_base(

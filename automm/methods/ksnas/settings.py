@@ -56,6 +56,9 @@ class KnowledgeSettings:
     warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)
     # with K > 1 folds: one KB per fold, every fold warm-started from its own (False: one KB, fold 0 only)
     every_fold: bool = True
+    # with K > 1 folds: a warm start stops inside fold 0 after epoch 1, 3, 7, ... unless its best score so
+    # far is in the top half of earlier warm starts' after as many epochs (`automm.search.folds`)
+    race_epochs: bool = True
 
     def __post_init__(self) -> None:
         if self.kb_epochs < 0:

@@ -114,3 +114,36 @@ def test_each_fold_keeps_at_most_two_kb_versions_in_memory(tmp_path):
     for version in range(3):
         kb.load(version)
     assert sorted(kb._cache) == [1, 2]
+
+
+def test_warm_starts_race_inside_fold_0_at_epoch_rungs_and_are_never_delivered(tmp_path, monkeypatch):
+    from automm.search import objective
+
+    asked = []
+
+    def losing_after_3(study, number, best, epoch):  # the rule itself: tests/search/test_folds.py
+        asked.append((number, epoch))
+        return not (number % 2 and epoch == 3)
+
+    monkeypatch.setattr(objective, "goes_on_at_epoch", losing_after_3)
+    study = _study(tmp_path)
+    study.optimize()
+    assert {e for _, e in asked} <= {1, 3, 7, 15}
+    trials = [t for t in queries.completed(study.optuna_study) if keys.DUPLICATE_OF not in t.user_attrs]
+    stopped = [t for t in trials if keys.RACED_AT_EPOCH in t.user_attrs]
+    assert {t.number for t in stopped} == {
+        t.number for t in trials if t.number % 2 and len(t.user_attrs[keys.VAL_CURVE]) >= 3
+    }
+    for t in stopped:  # stopped at an epoch rung of fold 0, after exactly that many epochs, then no other fold
+        epoch = t.user_attrs[keys.RACED_AT_EPOCH]
+        assert epoch in (1, 3, 7, 15) and t.user_attrs[keys.RACED_OUT] is True
+        assert t.user_attrs[keys.EPOCHS] == epoch and len(t.user_attrs[keys.FOLD_SCORES]) == 1
+    chosen = {n for n in study.ensemble(3).trials if n is not None}
+    assert not chosen & {t.number for t in stopped}
+    # off when asked, and for studies stored before the rule
+    off = _study(tmp_path / "off", race_epochs=False)
+    off.optimize()
+    assert not any(keys.RACED_AT_EPOCH in t.user_attrs for t in off.optuna_study.trials)
+    meta = dict(study.optuna_study.user_attrs[keys.META])
+    meta["knowledge"] = {k: v for k, v in meta["knowledge"].items() if k != "race_epochs"}
+    assert ksnas_method.KSNASMethod.legacy_settings(meta, load_preset("toy"))["knowledge"]["race_epochs"] is False
