@@ -5,6 +5,7 @@ from __future__ import annotations
 import platform
 import re
 import shlex
+import subprocess
 import sys
 from datetime import date
 from pathlib import Path
@@ -21,13 +22,35 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {device}, Python {platform.python_version()}, torch {torch.__version__}"
 
 
+def code_state() -> str:
+    """The commit the package code comes from: HEAD, the last commit that changed ``automm/`` or
+    ``studies/``, and whether those folders differ from HEAD (a dirty tree)."""
+    root = RESULTS.parents[1]
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            return ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "code outside git (commit unknown)"
+    package = git("log", "-1", "--format=%h", "--", "automm", "studies")
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "automm", "studies")
+    return f"commit {head} (package code of {package}, {'DIRTY tree' if dirty else 'clean tree'})"
+
+
+# taken when a benchmark imports this module, i.e. when it starts: the code its numbers come from
+STARTED_AT = code_state()
+
+
 def record(key: str, title: str, body: str) -> None:
-    """Replace (or append) the section between markers ``<!-- key -->`` in RESULTS.md."""
+    """Replace (or append) the section between markers ``<!-- key -->`` in RESULTS.md; it names the
+    command, the date, the machine, torch's threads and the code (`STARTED_AT`)."""
     command = "python " + shlex.join(["benchmarks/" + Path(sys.argv[0]).name, *sys.argv[1:]])
-    section = (
-        f"<!-- {key} -->\n## {title}\n\nCommand: `{command}`  \nRun: {date.today()}, {machine()}\n\n{body.strip()}\n"
-        f"<!-- /{key} -->"
-    )
+    run = f"{date.today()}, {machine()}, {torch.get_num_threads()} torch threads in the main process, {STARTED_AT}"
+    section = f"<!-- {key} -->\n## {title}\n\nCommand: `{command}`  \nRun: {run}\n\n{body.strip()}\n<!-- /{key} -->"
     text = (
         RESULTS.read_text()
         if RESULTS.exists()
