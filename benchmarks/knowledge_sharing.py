@@ -23,6 +23,7 @@ Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits han
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import multiprocessing as mp
 import tempfile
@@ -182,8 +183,11 @@ def main() -> None:
         for s in range(args.seeds)
     ]
     jobs.sort(key=lambda j: (j[0] in ("handwritten", "avmnist"), j[1] == SCRATCH), reverse=True)  # longest first
+    results = []
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = pool.map(run_one, jobs, chunksize=1)
+        for result in pool.imap_unordered(run_one, jobs, chunksize=1):
+            print(json.dumps(result), flush=True)  # each job as it ends: a cut-off run keeps what it did
+            results.append(result)
     body = table(results, args.datasets, args.variants)
     delivered = "\n".join(
         f"- {r['dataset']} s{r['seed']} {r['variant']}: {r['delivered']}"
