@@ -231,11 +231,10 @@ class KSNASMethod(FusionTreeMethod):
         trained every warm start to its patience: it resumes that way."""
         out = super().legacy_settings(stored, preset)
         knowledge = stored.get("knowledge")
-        if isinstance(knowledge, dict) and "every_fold" not in knowledge:
-            out["knowledge"] = {**knowledge, "every_fold": False}
-        knowledge = out.get("knowledge", knowledge)
-        if isinstance(knowledge, dict) and "race_epochs" not in knowledge:  # stored before epoch racing
-            out["knowledge"] = {**knowledge, "race_epochs": False}
+        if isinstance(knowledge, dict):
+            before = {k: False for k in ("every_fold", "race_epochs") if k not in knowledge}
+            if before:
+                out["knowledge"] = {**knowledge, **before}
         return out
 
     def _knowledge_base(
