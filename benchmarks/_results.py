@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import shlex
@@ -16,8 +17,6 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def machine() -> str:
-    import os
-
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     return f"{os.cpu_count()} cores, {device}, Python {platform.python_version()}, torch {torch.__version__}"
 
@@ -34,11 +33,25 @@ def code_state() -> str:
             return ""
 
     head = git("rev-parse", "--short", "HEAD")
-    if not head:
+    if not head:  # a copy of the tree without its git folder (another machine): the caller may name it
+        given = os.environ.get("AUTOMM_COMMIT")
+        if given:
+            return f"commit {given} as named by AUTOMM_COMMIT (a copy without git)"
         return "code outside git (commit unknown)"
     package = git("log", "-1", "--format=%h", "--", "automm", "studies")
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "automm", "studies")
     return f"commit {head} (package code of {package}, {'DIRTY tree' if dirty else 'clean tree'})"
+
+
+def package_commit() -> str | None:
+    """The last commit of the package code if the tree is clean there (AUTOMM_COMMIT in a copy without
+    git), else None: rows of a run are reusable by a later run of the same package commit only."""
+    state = code_state()
+    if "DIRTY" in state or "unknown" in state:
+        return None
+    if "AUTOMM_COMMIT" in state:
+        return state.split()[1]
+    return state.split("package code of ")[1].split(",")[0]
 
 
 # taken when a benchmark imports this module, i.e. when it starts: the code its numbers come from

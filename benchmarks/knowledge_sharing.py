@@ -17,6 +17,7 @@ budget instead (``Study.optimize(time_budget=T)`` over a schedule longer than th
 
 Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits handwritten ...] [--workers 2]
            [--variants "per-fold KBs" "no epoch racing" "from scratch"] [--section knowledge-sharing-racing]
+           [--data-dir DIR] [--log earlier-run.jsonl [--any-commit]]
        python benchmarks/knowledge_sharing.py --time-budget 60 [--seeds 3] [--datasets ...]
 """
 
@@ -26,6 +27,7 @@ import argparse
 import json
 import logging
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -34,11 +36,12 @@ from typing import Any
 import numpy as np
 
 try:  # imported when the benchmark starts, so the section names the code that ran
-    from benchmarks._results import record
+    from benchmarks._results import machine, package_commit, record
 except ModuleNotFoundError:
-    from _results import record  # type: ignore[no-redef]
+    from _results import machine, package_commit, record  # type: ignore[no-redef]
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+# ../shared/data beside the checkout; AUTOMM_SHARED_DATA (set by --data-dir) names another folder
+DATA_DIR = Path(os.environ.get("AUTOMM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 TEXT_SETS = {
     "bbcsport": "BBCSport.mat",
     "3sources": "3-sources.mat",
@@ -126,6 +129,8 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
             "delivered": ", ".join(members),
             "trials": study.n_finished(),
             "artifact_mb": stored / 2**20,  # the artifact store after delivery: KB versions, OOF predictions, ...
+            "commit": package_commit(),  # None: a dirty tree (never reused by --log)
+            "machine": machine(),
         }
 
 
@@ -161,6 +166,27 @@ def table(results: list[dict[str, Any]], datasets: list[str], variants: list[str
     return "\n".join(lines)
 
 
+def reused_rows(log: Path, jobs: list[tuple[Any, ...]], any_commit: bool) -> list[dict[str, Any]]:
+    """The rows of ``log`` (this script's JSON lines) that answer one of ``jobs`` and come from this package
+    commit (any with ``any_commit``); a row of another commit or a dirty tree ends the run."""
+    wanted = {j[:3] for j in jobs}
+    here = package_commit()
+    rows = []
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        if (row["dataset"], row["variant"], row["seed"]) not in wanted:
+            continue
+        if not any_commit and (here is None or row.get("commit") != here):
+            raise SystemExit(
+                f"{log}: a row of package commit {row.get('commit')} (this tree: {here or 'dirty'}); "
+                "commit first, or pass --any-commit"
+            )
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
@@ -173,7 +199,11 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=None, help="equal search budget (s) per run")
     parser.add_argument("--variants", nargs="+", default=["per-fold KBs", "no epoch racing", SCRATCH], choices=VARIANTS)
     parser.add_argument("--section", default="knowledge-sharing-racing", help="the RESULTS.md section to write")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the shared data sets' folder")
+    parser.add_argument("--log", type=Path, help="JSON rows of an earlier run of this package commit: jobs not rerun")
+    parser.add_argument("--any-commit", action="store_true", help="with --log: reuse rows of other commits too")
     args = parser.parse_args()
+    os.environ["AUTOMM_SHARED_DATA"] = str(args.data_dir.resolve())  # the spawned jobs read it
     if args.time_budget is not None:
         return budget_run(args)
     jobs = [
@@ -183,7 +213,9 @@ def main() -> None:
         for s in range(args.seeds)
     ]
     jobs.sort(key=lambda j: (j[0] in ("handwritten", "avmnist"), j[1] == SCRATCH), reverse=True)  # longest first
-    results = []
+    results = reused_rows(args.log, jobs, args.any_commit) if args.log else []
+    done = {(r["dataset"], r["variant"], r["seed"]) for r in results}
+    jobs = [j for j in jobs if j[:3] not in done]
     with mp.get_context("spawn").Pool(args.workers) as pool:
         for result in pool.imap_unordered(run_one, jobs, chunksize=1):
             print(json.dumps(result), flush=True)  # each job as it ends: a cut-off run keeps what it did
@@ -201,6 +233,7 @@ def main() -> None:
         "epoch the user pays (trials, KB pretraining: one KB per fold for per-fold KBs, delivery); saved = "
         "from scratch / variant, per seed. Each job in its own process with one torch thread, "
         f"{args.workers} at a time (wall times are comparable within this table only)."
+        + "".join(f" Machine: {m}." for m in sorted({r.get("machine", "this one") for r in results}))
     )
     record(
         args.section,

@@ -23,9 +23,9 @@ from automm.core.errors import AutommError
 from automm.core.metrics import log_loss, logits_from_probabilities, primary_score
 from automm.search import queries
 from automm.store import artifacts
-from automm.store.trial_record import TrialRecord
+from automm.store.trial_record import POOL_SIZE, TrialRecord, delivery_pool
 
-POOL = 20  # the best candidates (by mean fold score) the greedy rounds may pick from
+POOL = POOL_SIZE  # the best candidates (by mean fold score) the greedy rounds may pick from
 
 
 @dataclass(frozen=True)
@@ -118,20 +118,11 @@ def choose_ensemble(
     candidate when no trial kept predictions (studies of an older automm).
     """
     seen_now = queries.n_finished(study)
-    seen: set[str] = set()
     pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
-    for t in sorted(queries.candidates(study), key=lambda t: -(queries.score_of(t) or -np.inf)):
-        record = TrialRecord.of(t)
-        genotype = record.genotype
-        if genotype in seen or not record.trained:
-            continue
+    for t in delivery_pool(study.get_trials(deepcopy=False), POOL):
         kept = trial_predictions(store, t)
-        if kept is None:
-            continue
-        seen.add(genotype)
-        pool.append((t, *kept))
-        if len(pool) == POOL:
-            break
+        if kept is not None:
+            pool.append((t, *kept))
     if not pool:
         best = queries.best_trial(study)
         value = float(queries.score_of(best) or float("nan"))

@@ -68,7 +68,9 @@ class Delivery:
         trial = queries.trial_of(self.study, genotype)
         state = self.method.final_start(self.context, trial) if trial is not None and start != "scratch" else None
         if start == "kb" and state is None:
-            raise AutommError(f"{genotype} was not trained from a knowledge base in this study")
+            raise AutommError(
+                f"{genotype} was not trained from a knowledge base in this study, or its KB version was pruned"
+            )
         warm_epochs = max(1, int(TrialRecord.of(trial).best_epoch or 1)) if trial is not None else 1
         if start == "kb":
             return state, warm_epochs
@@ -162,14 +164,17 @@ class Delivery:
                 )
             config = resolve(self.space, genotype, self.context.config)[2].train_config()
             trial = queries.trial_of(self.study, genotype)
-            warm = trial is not None and self.method.warm_folds(trial) >= len(self.folds)
+            starts = []
+            if trial is not None and self.method.warm_folds(trial) >= len(self.folds):
+                starts = [self.method.final_start(self.context, trial, fold=k) for k in range(len(self.folds))]
+            warm = bool(starts) and all(s is not None for s in starts)
             if warm:  # every fold network starts from the KB its search fold started from, as it was scored
                 config = self.method.warm_train_config(config)
 
             def build(k: int) -> nn.Module:
                 net = self._net(genotype)
                 if warm:
-                    self.method.warm_start(net, self.method.final_start(self.context, trial, fold=k))  # type: ignore[arg-type]
+                    self.method.warm_start(net, starts[k])  # type: ignore[arg-type]
                 return net
 
             bag, epochs = train_bag(

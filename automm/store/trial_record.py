@@ -135,3 +135,25 @@ def copy_record(source: FrozenTrial, trial: optuna.Trial, names: tuple[str, ...]
     for name in names:
         if KEYS[name] in source.user_attrs:
             trial.set_user_attr(KEYS[name], source.user_attrs[KEYS[name]])
+
+
+POOL_SIZE = 20  # the best candidates (by mean fold score) the delivered ensemble may draw from
+
+
+def delivery_pool(trials: list[FrozenTrial], size: int = POOL_SIZE) -> list[FrozenTrial]:
+    """The trials a delivered ensemble may draw from: of the completed trials scored on every fold (all
+    completed ones, if racing left none), the best by score, the best trial of each genotype only, trained,
+    with kept out-of-fold predictions; at most ``size``. New trials only push trials out of it."""
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    full = [t for t in complete if TrialRecord.of(t).fully_scored] or complete
+    pool: list[FrozenTrial] = []
+    seen: set[str | None] = set()
+    for t in sorted(full, key=lambda t: -(t.values[0] if t.values else float("-inf"))):
+        record = TrialRecord.of(t)
+        if record.genotype in seen or not record.trained or keys.PREDICTIONS not in t.system_attrs:
+            continue
+        seen.add(record.genotype)
+        pool.append(t)
+        if len(pool) == size:
+            break
+    return pool

@@ -15,6 +15,11 @@
   wait and then read its pointer, so each version is built once and never replaced.
 - Trained weights waiting for the update also live in the artifact store (one file per
   trial, pointer in the trial's system attributes) and are deleted one generation after use.
+- The store stays bounded: KB versions and waiting weights are kept at rest in
+  ``KnowledgeSettings.stored_dtype`` (float16 by default; merges and warm starts compute in float32), and
+  building version v deletes every older version but v-1 that no trial of the delivery pool
+  (`automm.store.trial_record.delivery_pool`) started from. A trial can only leave that pool, never
+  re-enter it, so a pruned version is never needed again; its pointer stays, marked ``pruned``.
 Nothing is ever unpickled: safetensors only, checked against the recorded sha256.
 """
 
@@ -41,6 +46,7 @@ from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.methods.ksnas.space import SearchSpace
 from automm.store.artifacts import State, get_weights, put_weights, remove_artifact, study_lock, upload_weights
 from automm.store.optuna_internals import set_study_system_attr, set_trial_system_attr, study_system_attrs
+from automm.store.trial_record import delivery_pool
 
 PRETRAINING = "pretraining the knowledge base (supernet)"
 
@@ -95,18 +101,30 @@ def warm_start(net: FusionNet, kb: State) -> None:
 
 
 def merge_states(kb: State, contributions: list[State], rate: float = 1.0) -> State:
-    """New KB: each layer some contributor has becomes ``(1-rate)*kb + rate*mean(contributors)``.
+    """New KB: each layer some contributor has becomes ``(1-rate)*kb + rate*mean(contributors)``,
+    computed in float32 whatever the dtypes at rest (the result is float32).
 
     All contributors started from ``kb`` (same generation), so their mean is a valid update,
     as in federated averaging; layers no contributor used are kept.
     """
-    out = {k: v.clone() for k, v in kb.items()}
+    out = for_compute(kb)
     for name in kb:
-        tensors = [c[name].to(kb[name].dtype) for c in contributions if name in c]
+        tensors = [c[name].to(out[name].dtype) for c in contributions if name in c]
         if tensors:
             mean = torch.stack(tensors).mean(dim=0)
-            out[name] = (1.0 - rate) * kb[name] + rate * mean
+            out[name] = (1.0 - rate) * out[name] + rate * mean
     return out
+
+
+def at_rest(state: State, dtype: str) -> State:
+    """``state`` with its floating-point tensors in ``dtype`` (``"float16"`` or ``"float32"``) for storing."""
+    target = getattr(torch, dtype)
+    return {k: v.to(target) if v.is_floating_point() else v for k, v in state.items()}
+
+
+def for_compute(state: State) -> State:
+    """``state`` with its floating-point tensors in float32 (a copy)."""
+    return {k: v.float() if v.is_floating_point() else v.clone() for k, v in state.items()}
 
 
 def pointer_key(fold: int, version: int) -> str:
@@ -166,8 +184,13 @@ class KnowledgeBase:
     def versions(self) -> list[dict[str, Any]]:
         return kb_versions(self.study, self.fold)
 
+    def available(self, version: int) -> bool:
+        """Whether version ``version`` is built and not pruned."""
+        pointer = self.pointer(version)
+        return pointer is not None and not pointer.get("pruned")
+
     def load(self, version: int) -> tuple[State, dict[str, Any]]:
-        """KB version ``version`` (built first if nobody has) and its pointer."""
+        """KB version ``version`` (built first if nobody has; float32) and its pointer."""
         if version in self._cache:
             return self._cache[version]
         pointer = self.pointer(version)
@@ -178,7 +201,12 @@ class KnowledgeBase:
                 )
             with study_lock(self.lock_dir):
                 pointer = self.pointer(version) or self._build(version)
-        state = get_weights(self.store, pointer, f"knowledge base {self._name(version)}")
+        if pointer.get("pruned"):
+            raise AutommError(
+                f"knowledge base {self._name(version)} of study {self.study.study_name!r} was pruned: "
+                "no trial the delivery may draw from started from it"
+            )
+        state = for_compute(get_weights(self.store, pointer, f"knowledge base {self._name(version)}"))
         self._cache[version] = (state, pointer)
         for old in [v for v in self._cache if v < version - 1]:  # memory: two versions per fold at most
             del self._cache[old]
@@ -205,11 +233,29 @@ class KnowledgeBase:
             state = merge_states(previous, contributions, self.settings.merge_rate)
             info = {"contributors": [t.number for t in chosen]}
         name = f"kb_v{version}.safetensors" if self.fold == 0 else f"kb_fold{self.fold}_v{version}.safetensors"
-        stored = upload_weights(self.store, state, self.study, name)
-        pointer = {"version": version, **stored, **info}
+        stored = upload_weights(self.store, at_rest(state, self.settings.stored_dtype), self.study, name)
+        pointer = {"version": version, **stored, **info, "dtype": self.settings.stored_dtype}
         set_study_system_attr(self.study, pointer_key(self.fold, version), pointer)
         self._drop_weights(version - 2)
+        if self.settings.prune_versions:
+            self._prune(version)
         return pointer
+
+    def _prune(self, newest: int) -> list[int]:
+        """Delete the versions older than ``newest - 1`` that no trial of the delivery pool started from
+        (the caller holds the study lock); return them. Their pointers stay, marked ``pruned``."""
+        pool = delivery_pool(self.study.get_trials(deepcopy=False))
+        needed = {int(t.user_attrs[keys.KB_VERSION]) for t in pool if keys.KB_VERSION in t.user_attrs}
+        pruned = []
+        for pointer in self.versions():
+            version = int(pointer["version"])
+            if version >= newest - 1 or version in needed or pointer.get("pruned"):
+                continue
+            remove_artifact(self.store, pointer["artifact_id"])
+            set_study_system_attr(self.study, pointer_key(self.fold, version), {**pointer, "pruned": True})
+            self._cache.pop(version, None)
+            pruned.append(version)
+        return pruned
 
     def contributors(self, generation: int) -> list[FrozenTrial]:
         """Generation ``generation``'s individuals whose weights go into the next KB version.
@@ -244,7 +290,7 @@ class KnowledgeBase:
         if not self.admits(generation, fitness):
             return False
         state = net if isinstance(net, dict) else net.state_dict()
-        pointer = put_weights(self.store, state, "weights")
+        pointer = put_weights(self.store, at_rest(state, self.settings.stored_dtype), "weights")
         set_trial_system_attr(trial, weights_key(self.fold), pointer)
         return True
 

@@ -227,12 +227,14 @@ class KSNASMethod(FusionTreeMethod):
 
     @classmethod
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
-        """A study stored before per-fold KBs kept one KB for fold 0, and one stored before epoch racing
-        trained every warm start to its patience: it resumes that way."""
+        """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing
+        trained every warm start to its patience, and one stored before KB versions were bounded kept
+        every version in float32: it resumes that way."""
         out = super().legacy_settings(stored, preset)
         knowledge = stored.get("knowledge")
         if isinstance(knowledge, dict):
-            before = {k: False for k in ("every_fold", "race_epochs") if k not in knowledge}
+            earlier = {"every_fold": False, "race_epochs": False, "stored_dtype": "float32", "prune_versions": False}
+            before = {k: v for k, v in earlier.items() if k not in knowledge}
             if before:
                 out["knowledge"] = {**knowledge, **before}
         return out
@@ -300,7 +302,10 @@ class KSNASMethod(FusionTreeMethod):
     ) -> dict[str, torch.Tensor] | None:
         if not self.warm_started(trial) or fold >= self.warm_folds(trial):
             return None
-        state, _ = self._knowledge_base(context, fold=fold).load(int(trial.user_attrs[keys.KB_VERSION]))
+        kb, version = self._knowledge_base(context, fold=fold), int(trial.user_attrs[keys.KB_VERSION])
+        if not kb.available(version):  # pruned: the trial left the delivery pool
+            return None
+        state, _ = kb.load(version)
         return state
 
     def warm_train_config(self, config: TrainConfig) -> TrainConfig:

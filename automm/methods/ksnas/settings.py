@@ -10,6 +10,8 @@ from typing import Any
 
 from automm.core.errors import AutommError
 
+STORED_DTYPES = ("float16", "float32")
+
 
 @dataclass(frozen=True)
 class KSNASSettings:
@@ -59,8 +61,16 @@ class KnowledgeSettings:
     # with K > 1 folds: a warm start stops inside fold 0 after epoch 1, 3, 7, ... unless its best score so
     # far is in the top half of earlier warm starts' after as many epochs (`automm.search.folds`)
     race_epochs: bool = True
+    # KB versions and the weights waiting to be merged, at rest in the artifact store: "float16" halves
+    # the store (merging and warm starts compute in float32), "float32" keeps them exact
+    stored_dtype: str = "float16"
+    # delete a KB version once no trial the delivered ensemble may still draw from started from it
+    # (the newest two versions of each fold always stay; `automm.methods.ksnas.knowledge`)
+    prune_versions: bool = True
 
     def __post_init__(self) -> None:
+        if self.stored_dtype not in STORED_DTYPES:
+            raise AutommError(f"stored_dtype must be one of {', '.join(STORED_DTYPES)}, got {self.stored_dtype!r}")
         if self.kb_epochs < 0:
             raise AutommError(f"kb_epochs must be at least 0, got {self.kb_epochs}")
         if self.warm_patience is not None and self.warm_patience < 1:
