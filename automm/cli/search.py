@@ -162,6 +162,17 @@ COMMON_OPTIONS: dict[str, tuple[Any, Any]] = {  # name -> (annotation, default)
 }
 
 
+PANELS: dict[str, tuple[str, ...]] = {  # --help groups the common options in these panels, in this order
+    "Data": ("dataset", "data", "views", "data_dir"),
+    "Search": ("method", "trials", "seed", "folds", "tune", "ops", "pruner", "minimize_params"),
+    "Budget and workers": ("time_budget", "timeout", "jobs", "threads", "device"),
+    "Storage": ("storage", "study_name", "artifact_dir", "runs_dir"),
+    "Delivery": ("ensemble_size", "model_dir", "no_export"),
+    "Output": ("quiet",),
+}
+PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
+
+
 def method_options() -> dict[str, tuple[MethodOption, list[str]]]:
     """Every method's options by name, with the titles of the methods that have each."""
     found: dict[str, tuple[MethodOption, list[str]]] = {}
@@ -178,15 +189,22 @@ def method_options() -> dict[str, tuple[MethodOption, list[str]]]:
 
 
 def _signature() -> inspect.Signature:
-    params = [
-        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-        for name, (annotation, default) in COMMON_OPTIONS.items()
-    ]
+    """The command's parameters: the common options in their `PANELS`, then one panel per method."""
+    params = []
+    for name in sorted(COMMON_OPTIONS, key=list(PANEL_OF).index):
+        annotation, default = COMMON_OPTIONS[name]
+        annotation.__metadata__[0].rich_help_panel = PANEL_OF[name]
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
     for name, (option, titles) in method_options().items():
-        help_text = f"{', '.join(titles)}: {option.help}"
-        annotation = Annotated[option.type | None, typer.Option(*option.flags, help=help_text)]  # type: ignore[name-defined]
+        panel = " and ".join(titles) + " (--method " + ", ".join(_method_names(titles)) + ")"
+        option_info = typer.Option(*option.flags, help=option.help, rich_help_panel=panel)
+        annotation = Annotated[option.type | None, option_info]  # type: ignore[name-defined]
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
     return inspect.Signature(params)
+
+
+def _method_names(titles: list[str]) -> list[str]:
+    return [name for name, method in METHODS.items() if method.title in titles]
 
 
 def _progress_callback(

@@ -168,7 +168,7 @@ class KSNASMethod(FusionTreeMethod):
             "knowledge_sharing",
             None,
             bool,
-            "Warm-start every individual from the KB.",
+            "Warm starts from the KB.",
         ),
         MethodOption(
             "fair_selection",
