@@ -266,10 +266,9 @@ def search(**kwargs: Any) -> None:
     delivered, reused = None, False
     if not no_export:
         delivered, reused = deliver(study, model_dir)
-    if quiet:
-        out.print(best_lines(study)[0], highlight=False)
-        if delivered is not None:
-            out.print(delivered_line(study, delivered, reused), highlight=False)
+    if quiet:  # the delivered model, or with --no-export the best candidate
+        line = best_lines(study)[0] if delivered is None else delivered_line(study, delivered, reused)
+        out.print(line, highlight=False)
         return
     delivery = None if reused else time.time() - started - took
     out.print(time_summary(study, started, took, budget, delivery), highlight=False)

@@ -12,6 +12,7 @@ from rich.table import Table
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
 from automm.delivery.export import ExportedModel
+from automm.delivery.words import delivery_words, member_words
 from automm.inspection.tables import breakable, cells, generation_columns
 from automm.search import queries
 from automm.search.budget import format_duration
@@ -81,7 +82,7 @@ def best_lines(study: Study) -> list[str]:
     choice = study.optuna_study.user_attrs.get(keys.ENSEMBLE)  # chosen at the end of the search
     if differs_from_best(choice, str(study.best_genotype)):
         members = ", ".join(f"{w:.2f} x {g}" for g, w in zip(choice["genotypes"], choice["weights"], strict=True))
-        what = "an ensemble" if len(choice["genotypes"]) > 1 else "one candidate"
+        what = "an ensemble" if len(choice["genotypes"]) > 1 else member_words({"genotype": choice["genotypes"][0]})
         lines.append(
             f"chosen for delivery: {what}, {study.metric} {choice['score']:.4f} out of fold (best single "
             f"{choice['best_single']:.4f}): {members}"
@@ -92,10 +93,7 @@ def best_lines(study: Study) -> list[str]:
 def delivered_line(study: Study, exported: ExportedModel, reused: bool) -> str:
     """The exported model: what it is, where, and its score on the test rows the search never saw."""
     path, meta = exported.path, exported.meta
-    members = meta["members"]
-    what = "one network" if len(members) == 1 else f"an ensemble of {len(members)} candidates"
-    if any(m.get("bagged") for m in members):
-        what += " (each as its fold networks)"
+    what = delivery_words(meta["members"])
     score = meta["test_metrics"][study.metric]
     again = " (unchanged since the last run)" if reused else ""
     return f"delivered model{again}: {what} in {path}; test {study.metric} {score:.4f} (rows unseen by the search)"

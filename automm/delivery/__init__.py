@@ -14,4 +14,5 @@ __all__ = [
     "linear_candidate",
     "networks",
     "trainer",
+    "words",
 ]

@@ -40,6 +40,7 @@ from automm.core.metrics import predict_labels
 from automm.data.preprocess import Standardizer
 from automm.data.tokens import mask_key, pool_tokens
 from automm.delivery.networks import network_from_export
+from automm.delivery.words import delivery_words
 from automm.engine.bagged import combine
 from automm.store.artifacts import sha256
 
@@ -223,12 +224,7 @@ class FusionModel:
         return dict(self.meta.get("test_metrics") or {})
 
     def __repr__(self) -> str:
-        members = (
-            str(self.genotypes[0])
-            if len(self.nets) == 1
-            else f"an ensemble of {len(self.nets)}: "
-            + ", ".join(f"{w:.2f} x {g}" for w, g in zip(self.weights, self.genotypes, strict=True))
-        )
+        members = delivery_words(self.meta.get("members") or [{"genotype": g} for g in self.genotypes])
         views = ", ".join(f"{v}[{d}]" for v, d in self.views.items())
         metric = self.meta.get("metric")
         score = f", test {metric} {self.test_metrics[metric]:.4f}" if metric in self.test_metrics else ""

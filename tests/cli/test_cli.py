@@ -282,7 +282,7 @@ def test_search_ends_with_the_delivered_model_and_what_next(tmp_path, monkeypatc
     assert result.exit_code == 0, result.output
     assert "new study 'digits': 2 trials planned" in result.output
     flat = result.output.replace("\n", "")
-    assert re.search(r"delivered model: one network in\s*.+?digits_model;\s*test\s*accuracy\s*0\.\d{4}", flat)
+    assert re.search(r"delivered model: fusion network .+? in\s*.+?digits_model;\s*test\s*accuracy\s*0\.\d{4}", flat)
     assert re.search(r"search\s*took\s*\d+s,\s*delivering\s*the\s*model\s*\d+s", flat)
     assert f"automm report --study digits --runs-dir {tmp_path} --out report.html" in result.output
     assert "automm.load_model(" in result.output

@@ -1,0 +1,35 @@
+"""What was delivered, in words: each member of an exported model as a user would name it.
+
+A member is the ``members`` entry of an export's ``genotype.json`` (genotype, weight, and ``bagged`` for
+a fold-network bag, ``c`` for the linear candidate): "logistic regression on the concatenated views
+(C=0.1)", "fusion network concat(a,b) x 5 fold networks".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from automm.engine.linear_net import FAMILY, is_linear
+
+__all__ = ["delivery_words", "member_words"]
+
+
+def member_words(member: Mapping[str, Any]) -> str:
+    """One member in words (its weight not included)."""
+    genotype = str(member["genotype"])
+    if is_linear(genotype):
+        views = genotype[len(FAMILY) + 1 : -1].split(",")
+        on = "the concatenated views" if len(views) > 1 else f"view {views[0]}"
+        c = member.get("c")
+        return f"logistic regression on {on}" + ("" if c is None else f" (C={float(c):g})")
+    bagged = member.get("bagged")
+    return f"fusion network {genotype}" + (f" x {int(bagged)} fold networks" if bagged else "")
+
+
+def delivery_words(members: Sequence[Mapping[str, Any]]) -> str:
+    """The whole delivered model in words: its one member, or the ensemble with each member's weight."""
+    if len(members) == 1:
+        return member_words(members[0])
+    parts = [f"{float(m.get('weight', 1 / len(members))):.2f} x {member_words(m)}" for m in members]
+    return f"an ensemble of {len(members)}: " + "; ".join(parts)

@@ -1,0 +1,27 @@
+"""The delivered model in words, for the three kinds of delivery: the linear candidate alone, a mix, networks."""
+
+from __future__ import annotations
+
+from automm.delivery.words import delivery_words, member_words
+
+LINEAR = {"genotype": "linear(image/cnn,text/bow)", "weight": 1.0, "c": 0.1}
+BAG = {"genotype": "concat(image/cnn,text/bow)", "weight": 0.6, "bagged": 5}
+NET = {"genotype": "add(image/cnn,text/bow)", "weight": 0.4}
+
+
+def test_the_linear_candidate_alone_is_named_with_its_c():
+    assert delivery_words([LINEAR]) == "logistic regression on the concatenated views (C=0.1)"
+    assert member_words({"genotype": "linear(text/bow)"}) == "logistic regression on view text/bow"
+
+
+def test_a_mixed_ensemble_names_each_member_with_its_weight():
+    text = delivery_words([BAG, {**LINEAR, "weight": 0.4}])
+    assert text == (
+        "an ensemble of 2: 0.60 x fusion network concat(image/cnn,text/bow) x 5 fold networks; "
+        "0.40 x logistic regression on the concatenated views (C=0.1)"
+    )
+
+
+def test_networks_alone_say_whether_each_is_a_fold_bag():
+    assert delivery_words([BAG]) == "fusion network concat(image/cnn,text/bow) x 5 fold networks"
+    assert delivery_words([BAG, NET]).endswith("; 0.40 x fusion network add(image/cnn,text/bow)")
