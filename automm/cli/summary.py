@@ -96,7 +96,8 @@ def delivered_line(study: Study, exported: ExportedModel, reused: bool) -> str:
     what = delivery_words(meta["members"])
     score = meta["test_metrics"][study.metric]
     again = " (unchanged since the last run)" if reused else ""
-    return f"delivered model{again}: {what} in {path}; test {study.metric} {score:.4f} (rows unseen by the search)"
+    line = f"delivered model{again}: {what} in {path}; test {study.metric} {score:.4f} (rows unseen by the search)"
+    return breakable(line)
 
 
 def next_steps(study: Study, model_dir: Path | None, where: dict[str, Any]) -> list[str]:
