@@ -43,19 +43,19 @@ def code_state() -> str:
     return f"commit {head} (package code of {package}, {'DIRTY tree' if dirty else 'clean tree'})"
 
 
+# taken when a benchmark imports this module, i.e. when it starts: the code its numbers come from
+STARTED_AT = code_state()
+
+
 def package_commit() -> str | None:
     """The last commit of the package code if the tree is clean there (AUTOMM_COMMIT in a copy without
     git), else None: rows of a run are reusable by a later run of the same package commit only."""
-    state = code_state()
+    state = STARTED_AT  # the code this run started with, read once
     if "DIRTY" in state or "unknown" in state:
         return None
     if "AUTOMM_COMMIT" in state:
         return state.split()[1]
     return state.split("package code of ")[1].split(",")[0]
-
-
-# taken when a benchmark imports this module, i.e. when it starts: the code its numbers come from
-STARTED_AT = code_state()
 
 
 def record(key: str, title: str, body: str) -> None:
