@@ -51,6 +51,7 @@ TEXT_SETS = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-fold KBs": {},
     "no epoch racing": {"knowledge": {"race_epochs": False}},
+    "KB 20 epochs": {"knowledge": {"kb_epochs": 20, "kb_patience": None}},
     "fold-0 KB": {"knowledge": {"every_fold": False}},
     "from scratch": {"knowledge_sharing": False},
 }

@@ -49,6 +49,15 @@ class TensorData:
         out |= {mask_key(k): m[idx] for k, m in self.masks.items()}
         return out
 
+    def subset(self, idx: torch.Tensor) -> TensorData:
+        """Rows ``idx`` of these tensors (indexed copies, on the same device)."""
+        idx = idx.to(self.labels.device)
+        return TensorData(
+            views={k: v[idx] for k, v in self.views.items()},
+            labels=self.labels[idx],
+            masks={k: m[idx] for k, m in self.masks.items()},
+        )
+
     @classmethod
     def from_dataset(
         cls, dataset: MultimodalDataset, rows: np.ndarray, standardizer: Standardizer, device: torch.device

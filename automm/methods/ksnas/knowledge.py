@@ -67,18 +67,34 @@ def pretrain_supernet(
     *,
     epochs: int,
     seed: int,
+    patience: int | None = None,
 ) -> PretrainReport:
-    """Train ``supernet`` for ``epochs`` epochs, one randomly sampled subnet per batch."""
+    """Train ``supernet`` for up to ``epochs`` epochs, one randomly sampled subnet per batch.
+
+    With ``patience``, a seeded `HOLDOUT_SHARE` of ``train``'s rows is held out (never trained on)
+    and pretraining stops once the mean holdout loss of `PROBE_SUBNETS` fixed random subnets has not
+    improved for ``patience`` epochs; the best epoch's weights are kept. Only ``train``'s rows are
+    used, so the stopping point knows nothing of the rows that score the warm starts. Below
+    `MIN_HOLDOUT` holdout rows it trains all ``epochs`` on every row.
+    """
     start = time.perf_counter()
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
+    holdout, probes = None, []
+    n_holdout = round(HOLDOUT_SHARE * len(train))
+    if patience is not None and n_holdout >= MIN_HOLDOUT and epochs > 0:
+        order = torch.from_numpy(np.random.default_rng(seed + 1).permutation(len(train)))
+        holdout, train = train.subset(order[:n_holdout]), train.subset(order[n_holdout:])
+        probe_rng = np.random.default_rng(seed + 2)
+        probes = [space.random_genotype(probe_rng) for _ in range(PROBE_SUBNETS)]
     optimiser = torch.optim.Adam(supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     criterion = loss_function(task)
     supernet.train()
-    batches = 0
+    batches, trained = 0, 0
+    best_loss, best_epoch, best_state = float("inf"), 0, None
     step(PRETRAINING, 0, epochs, "epochs")
-    for epoch in range(epochs):
+    for epoch in range(1, epochs + 1):
         batches += train_epoch(
             lambda: supernet.subnet(space.random_genotype(rng)),
             train,
@@ -87,8 +103,38 @@ def pretrain_supernet(
             config.batch_size,
             generator,
         )
-        step(PRETRAINING, epoch + 1, epochs, "epochs")
-    return PretrainReport(epochs, batches, time.perf_counter() - start)
+        trained = epoch
+        step(PRETRAINING, epoch, epochs, "epochs")
+        if holdout is None:
+            continue
+        loss = _holdout_loss(supernet, probes, holdout, criterion)
+        supernet.train()
+        if loss < best_loss:
+            best_loss, best_epoch = loss, epoch
+            best_state = {k: v.detach().clone() for k, v in supernet.state_dict().items()}
+        elif epoch - best_epoch >= patience:  # type: ignore[operator]
+            break
+    if best_state is not None:
+        supernet.load_state_dict(best_state)
+    step(PRETRAINING, epochs, epochs, "epochs")
+    return PretrainReport(trained, batches, time.perf_counter() - start)
+
+
+HOLDOUT_SHARE = 0.1  # of the KB's training rows, held out to decide when pretraining stops
+MIN_HOLDOUT = 20  # fewer holdout rows than this: no early stop (too noisy to stop on)
+PROBE_SUBNETS = 4  # fixed random subnets whose mean holdout loss decides
+
+
+@torch.no_grad()
+def _holdout_loss(supernet: Supernet, probes: list[Any], holdout: TensorData, criterion: torch.nn.Module) -> float:
+    """Mean loss on ``holdout`` of the subnets ``probes`` (genotypes), in eval mode."""
+    supernet.eval()
+    losses = []
+    for genotype in probes:
+        net = supernet.subnet(genotype)
+        logits = torch.cat([net(holdout.batch(slice(i, i + 4096))) for i in range(0, len(holdout), 4096)])
+        losses.append(float(criterion(logits, holdout.labels)))
+    return float(np.mean(losses))
 
 
 def warm_start(net: FusionNet, kb: State) -> None:

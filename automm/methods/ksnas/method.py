@@ -178,7 +178,15 @@ class KSNASMethod(FusionTreeMethod):
             bool,
             "Only individuals beating the worst parent feed the KB.",
         ),
-        MethodOption("kb_epochs", ("--kb-epochs",), "knowledge", "kb_epochs", int, "Supernet pretraining epochs."),
+        MethodOption("kb_epochs", ("--kb-epochs",), "knowledge", "kb_epochs", int, "Most supernet pretraining epochs."),
+        MethodOption(
+            "kb_patience",
+            ("--kb-patience",),
+            "knowledge",
+            "kb_patience",
+            int,
+            "Pretraining stops after this many epochs without a better holdout loss.",
+        ),
     )
 
     @property
@@ -229,11 +237,18 @@ class KSNASMethod(FusionTreeMethod):
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
         """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing
         trained every warm start to its patience, and one stored before KB versions were bounded kept
-        every version in float32: it resumes that way."""
+        every version in float32, and one stored before pretraining stopped early pretrained for all kb_epochs:
+        it resumes that way."""
         out = super().legacy_settings(stored, preset)
         knowledge = stored.get("knowledge")
         if isinstance(knowledge, dict):
-            earlier = {"every_fold": False, "race_epochs": False, "stored_dtype": "float32", "prune_versions": False}
+            earlier = {
+                "every_fold": False,
+                "race_epochs": False,
+                "stored_dtype": "float32",
+                "prune_versions": False,
+                "kb_patience": None,
+            }
             before = {k: v for k, v in earlier.items() if k not in knowledge}
             if before:
                 out["knowledge"] = {**knowledge, **before}
@@ -281,6 +296,7 @@ class KSNASMethod(FusionTreeMethod):
                     config.train_config(),
                     epochs=self.knowledge.kb_epochs,
                     seed=seed,
+                    patience=self.knowledge.kb_patience,
                 ),
                 population_size=self.evolution.population_size,
                 parents_of=lambda g: sampler.get_parent_population(study, g),  # type: ignore[attr-defined]

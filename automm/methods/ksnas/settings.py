@@ -52,7 +52,10 @@ class KSNASSettings:
 class KnowledgeSettings:
     """How the KB is built and updated."""
 
-    kb_epochs: int = 20  # supernet pretraining epochs (0: version 0 is the random initialisation)
+    kb_epochs: int = 100  # most supernet pretraining epochs (0: version 0 is the random initialisation)
+    # pretraining stops once the loss on a 10% holdout of the KB's own training rows has not improved for
+    # this many epochs, so it trains to convergence (None: always kb_epochs; `knowledge.pretrain_supernet`)
+    kb_patience: int | None = 2
     fair_selection: bool = True  # False: every trained individual contributes
     merge_rate: float = 1.0  # 1.0 replaces each used layer by the contributors' mean
     warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)
@@ -73,6 +76,8 @@ class KnowledgeSettings:
             raise AutommError(f"stored_dtype must be one of {', '.join(STORED_DTYPES)}, got {self.stored_dtype!r}")
         if self.kb_epochs < 0:
             raise AutommError(f"kb_epochs must be at least 0, got {self.kb_epochs}")
+        if self.kb_patience is not None and self.kb_patience < 1:
+            raise AutommError(f"kb_patience must be at least 1, got {self.kb_patience}")
         if self.warm_patience is not None and self.warm_patience < 1:
             raise AutommError(f"warm_patience must be at least 1, got {self.warm_patience}")
         if not 0.0 < self.merge_rate <= 1.0:

@@ -5,7 +5,7 @@ import torch
 import automm
 from automm.core.errors import AutommError
 from automm.core.keys import TRIAL_WEIGHTS as WEIGHTS_ATTR
-from automm.engine.training import predict_logits
+from automm.engine.training import TensorData, predict_logits
 from automm.methods.ksnas.knowledge import kb_versions, merge_states, pretrain_supernet, warm_start
 from automm.methods.ksnas.model import Supernet, build_fusion_net
 from automm.methods.ksnas.sampler import trial_generation
@@ -54,6 +54,74 @@ def test_pretraining_trains_shared_weights(toy, fast_config, tmp_path):
     assert report.epochs == 60 and report.batches == 60 * int(np.ceil(len(objective.train_data) / 64))
     after = mean_score()
     assert after > 0.75 and after > before + 0.4, (before, after)
+
+
+def test_pretraining_stops_on_a_holdout_of_its_own_training_rows(fast_config, tmp_path, monkeypatch):
+    from automm.methods.ksnas import knowledge
+
+    toy = make_toy(n=600)  # a training split large enough to hold out 10%
+    objective = automm.Study(toy, config=fast_config, runs_dir=tmp_path).objective
+    space, train = objective.space, _random_labels(objective.train_data)  # it can only overfit them
+    assert len(train) * knowledge.HOLDOUT_SHARE >= knowledge.MIN_HOLDOUT  # the toy is large enough to hold out
+    seen: list[torch.Tensor] = []
+    real_epoch = knowledge.train_epoch
+
+    def spy(model_for_batch, data, *args, **kwargs):
+        seen.append(data.labels)
+        return real_epoch(model_for_batch, data, *args, **kwargs)
+
+    monkeypatch.setattr(knowledge, "train_epoch", spy)
+
+    def pretrain(patience):
+        seen.clear()
+        torch.manual_seed(0)
+        net = Supernet(toy.view_dims, toy.n_classes, fast_config.fusion_dim, space.max_views, fast_config.dropout)
+        return pretrain_supernet(
+            net, space, train, "multiclass", objective.train_config, epochs=80, seed=0, patience=patience
+        )
+
+    fixed = pretrain(None)
+    assert fixed.epochs == 80 and {len(s) for s in seen} == {len(train)}
+    stopped = pretrain(1)
+    assert 1 <= stopped.epochs < 80  # stopped once the holdout loss rose
+    held_out = round(knowledge.HOLDOUT_SHARE * len(train))
+    assert {len(s) for s in seen} == {len(train) - held_out}  # the holdout rows were never trained on
+    assert len(seen) == stopped.epochs
+
+    small = train.subset(torch.arange(int(knowledge.MIN_HOLDOUT / knowledge.HOLDOUT_SHARE) - 10))  # too few to hold out
+    seen.clear()
+    net = Supernet(toy.view_dims, toy.n_classes, fast_config.fusion_dim, space.max_views, fast_config.dropout)
+    report = pretrain_supernet(net, space, small, "multiclass", objective.train_config, epochs=5, seed=0, patience=1)
+    assert report.epochs == 5 and {len(s) for s in seen} == {len(small)}
+
+
+def test_pretraining_keeps_the_weights_of_its_best_holdout_epoch(fast_config, tmp_path, monkeypatch):
+    from automm.methods.ksnas import knowledge
+
+    toy = make_toy(n=600)  # a training split large enough to hold out 10%
+    objective = automm.Study(toy, config=fast_config, runs_dir=tmp_path).objective
+    space = objective.space
+    losses: list[float] = []
+    real_loss = knowledge._holdout_loss
+
+    def spy(supernet, probes, holdout, criterion):
+        losses.append(real_loss(supernet, probes, holdout, criterion))
+        spy.last = (probes, holdout, criterion)
+        return losses[-1]
+
+    monkeypatch.setattr(knowledge, "_holdout_loss", spy)
+    torch.manual_seed(0)
+    net = Supernet(toy.view_dims, toy.n_classes, fast_config.fusion_dim, space.max_views, fast_config.dropout)
+    train = _random_labels(objective.train_data)
+    report = pretrain_supernet(net, space, train, "multiclass", objective.train_config, epochs=80, seed=0, patience=2)
+    assert report.epochs < 80 and losses[-1] > min(losses)  # it stopped after epochs worse than its best
+    assert real_loss(net, *spy.last) == pytest.approx(min(losses), rel=1e-6)  # the best epoch's weights
+
+
+def _random_labels(data: TensorData) -> TensorData:
+    """``data`` with its labels shuffled: a holdout loss that can only rise once training fits noise."""
+    shuffled = data.labels[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))]
+    return TensorData(views=data.views, labels=shuffled, masks=data.masks)
 
 
 def test_warm_start_merge_and_serialisation():
