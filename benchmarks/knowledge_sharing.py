@@ -200,6 +200,12 @@ def main() -> None:
     parser.add_argument("--time-budget", type=float, default=None, help="equal search budget (s) per run")
     parser.add_argument("--variants", nargs="+", default=["per-fold KBs", "no epoch racing", SCRATCH], choices=VARIANTS)
     parser.add_argument("--section", default="knowledge-sharing-racing", help="the RESULTS.md section to write")
+    parser.add_argument(
+        "--title",
+        default="Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), "
+        "paired against scratch",
+        help="the section's heading",
+    )
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the shared data sets' folder")
     parser.add_argument("--log", type=Path, help="JSON rows of an earlier run of this package commit: jobs not rerun")
     parser.add_argument("--any-commit", action="store_true", help="with --log: reuse rows of other commits too")
@@ -238,7 +244,7 @@ def main() -> None:
     )
     record(
         args.section,
-        "Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), paired against scratch",
+        args.title,
         body + "\n\n" + note + "\n\nWhat was delivered (weight, kind, fold networks):\n\n" + delivered,
     )
 
