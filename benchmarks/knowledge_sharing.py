@@ -51,7 +51,8 @@ TEXT_SETS = {
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-fold KBs": {},
     "no epoch racing": {"knowledge": {"race_epochs": False}},
-    "KB 20 epochs": {"knowledge": {"kb_epochs": 20, "kb_patience": None}},
+    # KB pretraining to convergence: stops on a holdout of its own rows (the default before was "per-fold KBs")
+    "KB stops on a holdout": {"knowledge": {"kb_epochs": 100, "kb_patience": 2}},
     "fold-0 KB": {"knowledge": {"every_fold": False}},
     "from scratch": {"knowledge_sharing": False},
 }

@@ -52,10 +52,11 @@ class KSNASSettings:
 class KnowledgeSettings:
     """How the KB is built and updated."""
 
-    kb_epochs: int = 100  # most supernet pretraining epochs (0: version 0 is the random initialisation)
-    # pretraining stops once the loss on a 10% holdout of the KB's own training rows has not improved for
-    # this many epochs, so it trains to convergence (None: always kb_epochs; `knowledge.pretrain_supernet`)
-    kb_patience: int | None = 2
+    kb_epochs: int = 20  # supernet pretraining epochs, at most (0: version 0 is the random initialisation)
+    # an int: pretraining stops once the loss on a 10% holdout of the KB's own training rows has not improved
+    # for this many epochs (`knowledge.pretrain_supernet`); None, the default: always kb_epochs. Measured
+    # in benchmarks/RESULTS.md (knowledge-sharing-kb-convergence): no saving under K folds, so off
+    kb_patience: int | None = None
     fair_selection: bool = True  # False: every trained individual contributes
     merge_rate: float = 1.0  # 1.0 replaces each used layer by the contributors' mean
     warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)
