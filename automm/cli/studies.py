@@ -12,6 +12,8 @@ from rich.table import Table
 
 from automm.cli.app import app, err, out, user_errors
 from automm.data.registry import DATASETS, default_data_dir
+from automm.delivery.words import delivery_words
+from automm.inspection.tables import breakable
 from automm.report.html import write_report
 from automm.store.artifact_stores import artifact_location, artifact_store
 from automm.store.storages import existing_storage, open_storage
@@ -107,21 +109,31 @@ def export(
         int | None, typer.Option(help="Greedy ensemble rounds (default: the study's; 1: the best network alone).")
     ] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing export folder.")] = False,
+    onnx: Annotated[
+        bool | None,
+        typer.Option(
+            "--onnx/--no-onnx", help="Write model.onnx (default: when automm[onnx] is installed), checked first."
+        ),
+    ] = None,
     storage: StorageOpt = None,
     runs_dir: RunsOpt = Path("runs"),
     data_dir: DataDirOpt = None,
     artifact_dir: ArtifactOpt = None,
 ) -> None:
     """Train the delivered model (the study's ensemble, or one genotype) on train+validation and export it
-    (JSON, safetensors, TorchScript)."""
+    (JSON, safetensors, model.onnx for ONNX Runtime)."""
     opened = _open(study, storage, runs_dir, data_dir, artifact_dir)
-    exported = opened.deliver(out_dir, genotype=genotype, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
+    exported = opened.deliver(
+        out_dir, genotype=genotype, start=start, overwrite=overwrite, ensemble_size=ensemble_size, onnx=onnx
+    )
     path, meta = exported.path, exported.meta
     score = meta["test_metrics"][opened.metric]
-    members = meta["members"]
-    what = members[0]["genotype"] if len(members) == 1 else f"an ensemble of {len(members)} networks"
+    serving = "; serve model.onnx with ONNX Runtime" if meta.get("serving") else ""
     out.print(
-        f"exported {what} to {path} (test {opened.metric} {score:.4f}); load it with automm.load_model({str(path)!r})",
+        breakable(
+            f"exported {delivery_words(meta['members'])} to {path} (test {opened.metric} {score:.4f}); load it "
+            f"with automm.load_model({str(path)!r}){serving}"
+        ),
         highlight=False,
         soft_wrap=True,
     )

@@ -7,12 +7,14 @@ An export folder holds
   recorded with ``bagged: K`` is K networks of its genotype whose probabilities are averaged);
 - ``preprocessing.safetensors``: per-view ``mean/<view>`` and ``scale/<view>`` of standardisation
   (per channel for a token view);
-- ``model.torchscript.pt``: a traced module taking raw (unstandardised) view tensors to logits
-  (for an ensemble: scores whose softmax, or sigmoid for multilabel, is the weighted mean of the
-  members' probabilities), for serving without automm (``torch.jit.load``); a model that reads
-  token views (``token_lengths`` in ``genotype.json``) takes each as (N, L, d) with its (N, L) bool
-  padding mask under ``<view>_mask`` (all True without padding; any L);
+- ``model.onnx`` (with the ``onnx`` extra, `automm.delivery.onnx_export`): raw (unstandardised) views
+  in, ``logits`` and ``probabilities`` out, for serving with ONNX Runtime alone; written only after
+  ONNX Runtime's probabilities matched the export's own on sample rows (``serving`` in
+  ``genotype.json`` lists it). A model that reads token views (``token_lengths``) takes each as
+  (N, L, d) with its (N, L) bool padding mask ``<view>_mask``;
 - ``manifest.json``: the sha256 of every file above.
+Format 3 exports held a TorchScript file (``model.torchscript.pt``) instead of ``model.onnx``;
+TorchScript is deprecated in PyTorch, so format 4 dropped it (format 3 folders still load).
 The folder is written whole (staged beside the target, then renamed) and an existing export
 is replaced only with ``overwrite``. `load_model` verifies every checksum and the format
 version, reads only the JSON and the safetensors files (nothing is unpickled), and turns any
@@ -23,7 +25,6 @@ guards against corruption and accidental edits, not against someone who rewrites
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,18 +37,20 @@ from torch import nn
 
 from automm.core.atomic import staged_folder
 from automm.core.errors import AutommError, option
+from automm.core.log import logger
 from automm.core.metrics import predict_labels
 from automm.data.preprocess import Standardizer
 from automm.data.tokens import mask_key, pool_tokens
 from automm.delivery.networks import network_from_export
+from automm.delivery.onnx_export import EXTRA, ONNX_FILE, onnx_available, verify_onnx, write_onnx
 from automm.delivery.words import delivery_words
 from automm.engine.bagged import combine
 from automm.store.artifacts import sha256
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
+FORMAT_VERSION = 4
+READABLE_FORMATS = (2, 3, 4)
 MANIFEST = "manifest.json"
-FILES = ("genotype.json", "preprocessing.safetensors", "model.torchscript.pt")  # besides the members' weights
+FILES = ("genotype.json", "preprocessing.safetensors")  # besides the members' weights and model.onnx
 TASKS = ("multiclass", "multilabel")
 
 
@@ -56,7 +59,7 @@ def member_file(i: int) -> str:
 
 
 class _ServingModule(nn.Module):
-    """Standardise raw views, run every member, combine (what the TorchScript file contains)."""
+    """Standardise raw views, run every member, combine (what ``model.onnx`` computes)."""
 
     def __init__(
         self,
@@ -113,6 +116,7 @@ def export_model(
     member_info: list[dict[str, Any]] | None = None,
     token_lengths: dict[str, int] | None = None,
     overwrite: bool = False,
+    onnx: bool | None = None,
 ) -> ExportedModel:
     """Write ``nets`` (one network or ensemble members: a method's networks with ``genotype`` and
     ``view_order``), their ``weights`` (default equal) and the preprocessing. ``token_lengths``: the
@@ -121,9 +125,16 @@ def export_model(
     ``info`` must hold what `automm.delivery.networks.network_from_export` needs to rebuild a network
     (``space`` and its widths, see `SearchMethod.export_info`); ``member_info`` the same per member,
     where members differ (searched training settings such as the fusion width). Refuses a non-empty ``out_dir``
-    unless ``overwrite``; the folder is replaced whole or left as it was. Returns the folder and the
-    metadata written (so a caller need not read ``genotype.json`` back).
+    unless ``overwrite``; the folder is replaced whole or left as it was. ``onnx``: write ``model.onnx``
+    (True: or fail; None: when the ``onnx`` extra is installed; False: never); it is verified before the
+    folder is put in place. Returns the folder and the metadata written (so a caller need not read
+    ``genotype.json`` back).
     """
+    if onnx and not onnx_available():
+        raise AutommError(f"writing {ONNX_FILE} needs ONNX: {EXTRA}")
+    with_onnx = onnx_available() if onnx is None else onnx
+    if onnx is None and not with_onnx:
+        logger.warning(f"{ONNX_FILE} not written (serving without automm needs it): {EXTRA}")
     members = [nets] if isinstance(nets, nn.Module) else list(nets)
     if not members:
         raise AutommError("an export needs at least one network")
@@ -159,6 +170,7 @@ def export_model(
         "task": task,
         "class_names": list(class_names),
         "threshold": threshold,
+        "serving": [ONNX_FILE] if with_onnx else [],
     }
     with staged_folder(out) as stage:
         files = list(FILES)
@@ -168,17 +180,22 @@ def export_model(
         stats = {f"mean/{v}": torch.from_numpy(standardizer.mean[v]) for v in views}
         stats |= {f"scale/{v}": torch.from_numpy(standardizer.scale[v]) for v in views}
         save_file(stats, str(stage / "preprocessing.safetensors"))
-        serving = _ServingModule(members, weights, standardizer, task, set(tokens)).eval()
-        example = {
-            v: torch.zeros(2, tokens[v], view_dims[v]) if v in tokens else torch.zeros(2, view_dims[v]) for v in views
-        }
-        example |= {mask_key(v): torch.ones(2, n, dtype=torch.bool) for v, n in tokens.items()}
-        with warnings.catch_warnings():  # TorchScript is deprecated in torch >= 2.10 but still loads everywhere
-            warnings.simplefilter("ignore", DeprecationWarning)
-            torch.jit.trace(serving, (example,), strict=False).save(str(stage / "model.torchscript.pt"))
         (stage / "genotype.json").write_text(json.dumps(meta, indent=2))
+        if with_onnx:
+            serving = _ServingModule(members, weights, standardizer, task, set(tokens)).eval()
+            write_onnx(
+                serving,
+                stage / ONNX_FILE,
+                views=views,
+                view_dims=meta["view_dims"],
+                token_lengths=tokens,
+                multiclass=task == "multiclass",
+            )
+            files.append(ONNX_FILE)
         manifest = {"format_version": FORMAT_VERSION, "sha256": {f: sha256((stage / f).read_bytes()) for f in files}}
         (stage / MANIFEST).write_text(json.dumps(manifest, indent=2))
+        if with_onnx:  # the folder as a user will load it, against ONNX Runtime on the same rows
+            verify_onnx(stage / ONNX_FILE, load_model(stage))
     return ExportedModel(out, meta)
 
 
@@ -320,7 +337,7 @@ def _verify(path: Path) -> None:
         raise AutommError(f"{path}: {MANIFEST} is damaged ({exc})") from exc
     if version not in READABLE_FORMATS:
         raise AutommError(f"{path}: export format {version!r}; this automm reads format {FORMAT_VERSION}")
-    required = [*FILES, "model.safetensors"]
+    required = [*FILES, "model.safetensors"]  # format 2 and 3's TorchScript file: checked where recorded
     missing = [f for f in required if not (path / f).is_file()] + [f for f in recorded if not (path / f).is_file()]
     if missing:
         raise AutommError(f"{path}: not an automm export (missing {', '.join(dict.fromkeys(missing))})")
@@ -372,6 +389,9 @@ def load_model(path: str | Path) -> FusionModel:
         meta = json.loads((path / "genotype.json").read_text())
         _check_meta(path, meta, manifest["format_version"])
         members = _members(meta)
+        serving = meta.get("serving", [])
+        if not isinstance(serving, list) or any(f not in manifest["sha256"] for f in serving):
+            raise AutommError(f"{path}: genotype.json names serving files {MANIFEST} does not record")
         if meta.get("genotype") != members[0].get("genotype"):
             raise AutommError(f"{path}: genotype.json's genotype and its first member's disagree")
         nets = [_load_member(path, meta, m, manifest["sha256"]) for m in members]

@@ -197,11 +197,12 @@ class FinalTrainer(Delivery):
         start: str = "auto",
         overwrite: bool = False,
         ensemble_size: int | None = None,
+        onnx: bool | None = None,
     ) -> ExportedModel:
         """Train the delivered model on train+validation and write it to ``out_dir`` (see `automm.delivery.export`).
 
         ``genotype`` None delivers the study's choice: the greedy ensemble of ``ensemble_size``
-        rounds (default the study's setting; 1: the best candidate alone).
+        rounds (default the study's setting; 1: the best candidate alone). ``onnx``: as `export_model`'s.
         """
         genotypes, weights = self._members(genotype, ensemble_size)
         standardizer, train, test = self.final_data()
@@ -243,4 +244,5 @@ class FinalTrainer(Delivery):
             member_info=builds,
             token_lengths=ds.token_lengths,
             overwrite=overwrite,
+            onnx=onnx,
         )

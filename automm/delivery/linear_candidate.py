@@ -9,7 +9,7 @@ selection next to the searched networks, so the delivered model starts where tha
   on the search's own folds (ties: lower log loss). Only search rows are used, never test rows.
 - The out-of-fold probabilities of that choice join the ensemble pool as ``linear(<views>)``.
 - Delivered, it is refitted on train+validation and is a `LinearNet` (one ``nn.Linear`` over the
-  concatenated views), so export, TorchScript and `automm.load_model` treat it like any member.
+  concatenated views), so export, ONNX and `automm.load_model` treat it like any member.
 
 Fitting is full-batch L-BFGS from zero weights (the problem is convex), on the study's device.
 """

@@ -51,14 +51,16 @@ class StudyDelivery:
         start: str = "auto",
         overwrite: bool = False,
         ensemble_size: int | None = None,
+        onnx: bool | None = None,
     ) -> Path:
         """Train the delivered model on train+validation and export it (see `automm.delivery.export`).
 
         Default: the study's greedy ensemble (``ensemble_size`` rounds, default the study's
         setting; 1: the best candidate alone); a ``genotype`` exports that network alone.
+        ``onnx``: write ``model.onnx`` (True: or fail; None: when the ``onnx`` extra is installed).
         Returns the folder; `deliver` returns the metadata written too.
         """
-        return self.deliver(out_dir, genotype, start, overwrite, ensemble_size).path
+        return self.deliver(out_dir, genotype, start, overwrite, ensemble_size, onnx).path
 
     def deliver(
         self,
@@ -67,10 +69,13 @@ class StudyDelivery:
         start: str = "auto",
         overwrite: bool = False,
         ensemble_size: int | None = None,
+        onnx: bool | None = None,
     ) -> ExportedModel:
         """`export`, returning the folder and the metadata written into it."""
         chosen = None if genotype is None else self.final.parse(genotype)
-        return self.final.export(chosen, out_dir, start=start, overwrite=overwrite, ensemble_size=ensemble_size)
+        return self.final.export(
+            chosen, out_dir, start=start, overwrite=overwrite, ensemble_size=ensemble_size, onnx=onnx
+        )
 
     def ensemble(self, size: int | None = None) -> EnsembleChoice:
         """The greedy ensemble over out-of-fold predictions (see `automm.delivery.ensemble`), stored in the study."""

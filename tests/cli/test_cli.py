@@ -300,3 +300,17 @@ def test_search_ends_with_the_delivered_model_and_what_next(tmp_path, monkeypatc
     (tmp_path / "other" / "mine.txt").write_text("keep")
     refused = _run(*args, "--model-dir", tmp_path / "other")
     assert refused.exit_code == 2 and "is not a model of study 'digits'" in refused.output
+
+
+def test_export_names_the_delivered_model_and_its_onnx_file(tmp_path):
+    pytest.importorskip("onnxruntime", reason="model.onnx needs the onnx extra")
+    assert _run("search", "--trials", 2, "--sampler", "random", "--runs-dir", tmp_path).exit_code == 0
+    where = ("--study", "digits", "--runs-dir", tmp_path)
+    result = _run("export", *where, "--out", tmp_path / "m", "--ensemble-size", 1)
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.output.split())
+    assert re.search(r"exported fusion network \S+ .*to .*m \(test accuracy 0\.\d{4}\)", flat), flat
+    assert "serve model.onnx with ONNX Runtime" in flat and (tmp_path / "m" / "model.onnx").is_file()
+    plain = _run("export", *where, "--out", tmp_path / "plain", "--ensemble-size", 1, "--no-onnx")
+    assert plain.exit_code == 0, plain.output
+    assert "model.onnx" not in plain.output and not (tmp_path / "plain" / "model.onnx").exists()

@@ -11,6 +11,7 @@ from automm.core.errors import AutommError
 from automm.core.metrics import logits_from_probabilities, primary_score
 from automm.delivery.ensemble import greedy_selection
 from tests.conftest import make_toy
+from tests.onnx_serving import served
 
 
 def test_greedy_selection_combines_complementary_candidates():
@@ -80,9 +81,9 @@ def test_ensemble_export_round_trip(searched, tmp_path):
     inputs = model._inputs(views)
     members = [torch.softmax(net(inputs), dim=1).detach().numpy() for net in model.nets]
     np.testing.assert_allclose(proba, sum(w * p for w, p in zip(model.weights, members, strict=True)), atol=1e-5)
-    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
-    ts = scripted({v: torch.from_numpy(views[v]) for v in model.meta["view_dims"]}).detach().numpy()
-    np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    logits, probabilities = served(path, views)  # ONNX Runtime alone, raw views in
+    np.testing.assert_allclose(logits, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(probabilities, model.predict_proba(views), atol=1e-5)
     accuracy = float((model.predict(views) == ds.labels[rows]).mean())
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
     again = automm.load_model(searched.export(tmp_path / "again", ensemble_size=6))
@@ -172,9 +173,9 @@ def test_the_linear_member_exports_and_loads(searched, tmp_path):
     model = automm.load_model(path)
     views = {v: ds.views[v][ds.splits.test] for v in ds.view_names}
     assert str(model.genotype) == text
-    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
-    ts = scripted({v: torch.from_numpy(views[v]) for v in model.meta["view_dims"]}).detach().numpy()
-    np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    logits, probabilities = served(path, views)  # ONNX Runtime alone, raw views in
+    np.testing.assert_allclose(logits, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(probabilities, model.predict_proba(views), atol=1e-5)
     accuracy = float((model.predict(views) == ds.labels[ds.splits.test]).mean())
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
 
@@ -190,9 +191,9 @@ def test_bagged_and_linear_members_export_together(searched, tmp_path, monkeypat
     model = automm.load_model(path)
     views = {v: ds.views[v][ds.splits.test] for v in ds.view_names}
     assert len(model.nets[0].nets) == 3  # the fold networks
-    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
-    ts = scripted({v: torch.from_numpy(views[v]) for v in model.meta["view_dims"]}).detach().numpy()
-    np.testing.assert_allclose(ts, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    logits, probabilities = served(path, views)  # ONNX Runtime alone, raw views in
+    np.testing.assert_allclose(logits, model.predict_logits(views), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(probabilities, model.predict_proba(views), atol=1e-5)
     meta = json.loads((path / "genotype.json").read_text())
     accuracy = float((model.predict(views) == ds.labels[ds.splits.test]).mean())
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])

@@ -11,6 +11,7 @@ from automm.delivery.export import FILES, MANIFEST
 from automm.delivery.final_trainer import RETRAINING
 from automm.report.html import write_report
 from tests.conftest import make_toy
+from tests.onnx_serving import served
 
 CONFIG = automm.SearchConfig(
     folds=1, ensemble_size=1, fusion_dim=16, max_views=3, dropout=0.1, lr=5e-3, batch_size=64, max_epochs=25, patience=4
@@ -33,7 +34,7 @@ def finished(tmp_path_factory):
 
 def test_export_round_trip_identical_predictions(finished, tmp_path):
     path = finished.export(tmp_path / "model")
-    assert sorted(p.name for p in path.iterdir()) == sorted((*FILES, "model.safetensors", MANIFEST))
+    assert sorted(p.name for p in path.iterdir()) == sorted((*FILES, "model.safetensors", "model.onnx", MANIFEST))
     meta = json.loads((path / "genotype.json").read_text())
     assert meta["genotype"] == str(finished.best_genotype) and meta["started_from"] == "kb"
     model = automm.load_model(path)
@@ -43,9 +44,10 @@ def test_export_round_trip_identical_predictions(finished, tmp_path):
     # the same weights trained again give the same predictions as the export
     again = finished.export(tmp_path / "again")
     assert np.array_equal(automm.load_model(again).predict_logits(views), model.predict_logits(views))
-    scripted = torch.jit.load(str(path / "model.torchscript.pt"))
-    ts_logits = scripted({v: torch.from_numpy(views[v]) for v in model.genotype.views}).detach().numpy()
-    np.testing.assert_allclose(ts_logits, model.predict_logits(views), rtol=1e-5, atol=1e-5)
+    assert meta["serving"] == ["model.onnx"]
+    logits, probabilities = served(path, views)  # ONNX Runtime alone, raw views in
+    np.testing.assert_allclose(logits, model.predict_logits(views), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(probabilities, model.predict_proba(views), atol=1e-5)
     accuracy = (model.predict(views) == ds.labels[rows]).mean()
     assert accuracy == pytest.approx(meta["test_metrics"]["accuracy"])
     probs = model.predict_proba(views)
@@ -141,7 +143,8 @@ TAMPERINGS = {
     "format 99": _edit_json(format_version=99),
     "other threshold": _edit_json(threshold=0.9),
     "truncated weights": lambda p: (p / "model.safetensors").write_bytes((p / "model.safetensors").read_bytes()[:100]),
-    "torchscript edited": lambda p: (p / "model.torchscript.pt").write_bytes(b"x"),
+    "onnx edited": lambda p: (p / "model.onnx").write_bytes(b"x"),
+    "onnx removed": lambda p: (p / "model.onnx").unlink(),
     "json garbage": lambda p: (p / "genotype.json").write_text("{not json"),
     "weights removed": lambda p: (p / "model.safetensors").unlink(),
     "manifest removed": lambda p: (p / MANIFEST).unlink(),
@@ -210,11 +213,11 @@ def test_export_refuses_to_overwrite_and_replaces_whole(finished, exported, tmp_
     with pytest.raises(AutommError, match="not empty; pass overwrite=True"):
         finished.export(target)
 
-    def broken_trace(*args, **kwargs):
+    def broken_export(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(torch.jit, "trace", broken_trace)
-    with pytest.raises(RuntimeError, match="disk full"):
+    monkeypatch.setattr(torch.onnx, "export", broken_export)
+    with pytest.raises(AutommError, match=r"exporting model.onnx failed \(RuntimeError: disk full\)"):
         finished.export(target, start="scratch", overwrite=True)
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # the old export, untouched
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no staging folder left behind

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 import automm
@@ -12,6 +11,7 @@ from automm.cli import app
 from automm.core import keys
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe
 from tests.conftest import make_token_toy, token_toy_npz
+from tests.onnx_serving import served
 
 SMALL = {"encoder_blocks": 1, "decoder_blocks": 2, "hidden": 8, "heads": 2, "epochs": 3, "warmup": 1}
 
@@ -71,16 +71,15 @@ def test_the_delivered_mmnas_model_reads_tokens_with_their_masks(searched, tmp_p
     assert np.allclose(model.predict_proba(garbage), proba, atol=1e-5)  # padding is never read
     with pytest.raises(automm.AutommError, match=r"must be \(N, L, 3\)"):
         model.predict({**views, "text/tokens": views["text/tokens"].mean(axis=1)})
-    # the TorchScript file: raw tokens plus masks, any token count
-    scripted = torch.jit.load(str(tmp_path / "model" / "model.torchscript.pt"))
-    inputs = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in views.items()}
-    inputs["image/grid_mask"] = torch.ones(len(test), 4, dtype=torch.bool)
+    # model.onnx in ONNX Runtime: raw tokens plus masks, any token count
+    inputs = {k: np.ascontiguousarray(v) for k, v in views.items()}
+    inputs["image/grid_mask"] = np.ones((len(test), 4), dtype=bool)
     expected = model.predict_logits(views)
-    assert np.allclose(scripted(inputs).detach().numpy(), expected, atol=1e-4)
+    assert np.allclose(served(tmp_path / "model", inputs)[0], expected, atol=1e-4)
     longer = dict(inputs)  # two more padded positions change nothing
-    longer["text/tokens"] = torch.cat([inputs["text/tokens"], torch.full((len(test), 2, 3), 5.0)], dim=1)
-    longer["text/tokens_mask"] = torch.cat([inputs["text/tokens_mask"], torch.zeros(len(test), 2, dtype=bool)], 1)
-    assert np.allclose(scripted(longer).detach().numpy(), expected, atol=1e-4)
+    longer["text/tokens"] = np.concatenate([inputs["text/tokens"], np.full((len(test), 2, 3), 5.0, np.float32)], 1)
+    longer["text/tokens_mask"] = np.concatenate([inputs["text/tokens_mask"], np.zeros((len(test), 2), bool)], 1)
+    assert np.allclose(served(tmp_path / "model", longer)[0], expected, atol=1e-4)
 
 
 def test_a_recipe_searched_before_is_not_searched_again(tmp_path):
