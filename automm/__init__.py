@@ -15,7 +15,7 @@ from automm.core.errors import AutommError
 from automm.core.log import get_verbosity, set_verbosity
 from automm.data import MultimodalDataset, load_dataset
 from automm.delivery.evaluation import Evaluation
-from automm.delivery.export import FusionModel, load_model
+from automm.delivery.loading import FusionModel, load_model
 from automm.methods import METHODS, MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.ksnas.model import FusionNet
 from automm.methods.ksnas.space import Genotype, SearchSpace

@@ -34,7 +34,7 @@ LABEL_KEYS = ("Y", "y", "gt", "gnd", "label", "labels", "truth")
 SPLIT_KEYS = (("train", "test"), ("train_idx", "test_idx"), ("train_index", "test_index"))
 
 
-def _dense(arr: object, where: str) -> np.ndarray:
+def dense_view(arr: object, where: str) -> np.ndarray:
     if scipy.sparse.issparse(arr):
         arr = arr.toarray()
     arr = np.asarray(arr)
@@ -58,7 +58,7 @@ def _orient(arr: np.ndarray, n: int, where: str) -> np.ndarray:
     raise AutommError(f"{where}: shape {arr.shape} matches neither dimension to the {n} labels")
 
 
-def _read(path: Path) -> dict[str, object]:
+def read_mat(path: Path) -> dict[str, object]:
     checked_path(path)
     try:
         return scipy.io.loadmat(str(path))
@@ -68,7 +68,7 @@ def _read(path: Path) -> dict[str, object]:
         raise AutommError(f"{path}: not a readable .mat file ({exc})") from exc
 
 
-def _strings(raw: object, path: Path) -> list[str]:
+def view_name_list(raw: object, path: Path) -> list[str]:
     """The strings of a MATLAB cell of strings or a char matrix (one per row)."""
     arr = np.asarray(raw)
     if arr.dtype.kind in "US":  # a char matrix (scipy reads its rows as strings)
@@ -99,7 +99,7 @@ def load_mat(
 ) -> MultimodalDataset:
     """Load a multi-view `.mat` file (layouts in the module docstring) into a dataset."""
     path = Path(path).expanduser()
-    mat = _read(path)
+    mat = read_mat(path)
     keys = {k for k in mat if not k.startswith("__")}
     split_views = sorted(
         (k for k in keys if re.fullmatch(r"[xX]\d+_train", k)), key=lambda k: int(re.findall(r"\d+", k)[0])
@@ -114,7 +114,7 @@ def load_mat(
     n = labels.shape[0]
     views = [_orient(v, n, f"{path}: view {i + 1}") for i, v in enumerate(views)]
     if view_names is None and "view_names" in mat:
-        view_names = _strings(mat["view_names"], path)
+        view_names = view_name_list(mat["view_names"], path)
     if view_names is None:
         view_names = [f"view{i + 1}" for i in range(len(views))]
     if len(view_names) != len(views):
@@ -151,8 +151,8 @@ def _split_layout(mat: dict, split_views: list[str], path: Path) -> tuple[list[n
         test_key = key.replace("_train", "_test")
         if test_key not in mat:
             raise AutommError(f"{path}: {key} has no matching {test_key}")
-        a = _orient(_dense(mat[key], f"{path}: {key}"), lt.shape[0], f"{path}: {key}")
-        b = _orient(_dense(mat[test_key], f"{path}: {test_key}"), le.shape[0], f"{path}: {test_key}")
+        a = _orient(dense_view(mat[key], f"{path}: {key}"), lt.shape[0], f"{path}: {key}")
+        b = _orient(dense_view(mat[test_key], f"{path}: {test_key}"), le.shape[0], f"{path}: {test_key}")
         if a.shape[1] != b.shape[1]:
             raise AutommError(f"{path}: {key} and {test_key} differ in width ({a.shape[1]} vs {b.shape[1]})")
         views.append(np.concatenate([a, b]))
@@ -172,7 +172,7 @@ def _cell_layout(
     label_key = next((k for k in LABEL_KEYS if k in mat), None)
     if label_key is None:
         raise AutommError(f"{path}: no labels; expected one of the keys {', '.join(LABEL_KEYS)}")
-    views = [_dense(v, f"{path}: X{{{i + 1}}}") for i, v in enumerate(cell.reshape(-1))]
+    views = [dense_view(v, f"{path}: X{{{i + 1}}}") for i, v in enumerate(cell.reshape(-1))]
     labels = _label_array(mat[label_key])
     n = labels.shape[0]
     for tr_key, te_key in SPLIT_KEYS:

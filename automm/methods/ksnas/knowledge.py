@@ -116,7 +116,8 @@ def pretrain_supernet(
             break
     if best_state is not None:
         supernet.load_state_dict(best_state)
-    step(PRETRAINING, epochs, epochs, "epochs")
+    if trained < epochs:  # stopped early: the step is over all the same
+        step(PRETRAINING, epochs, epochs, "epochs")
     return PretrainReport(trained, batches, time.perf_counter() - start)
 
 
