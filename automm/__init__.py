@@ -4,7 +4,8 @@ One folder per layer of the flow, each importing only the ones before it: ``core
 ``extract`` -> ``data`` -> ``engine`` -> ``store`` -> ``methods`` (one wing per search method) -> ``search``
 -> ``delivery`` -> ``inspection`` -> ``study`` -> ``report`` -> ``cli``.
 
-This module is the public surface: the user API (`Study`, data, `load_model`, verbosity) and the extension
+This module is the public surface: the user API (`Study`, the scikit-learn estimator `FusionClassifier`, data,
+`load_model`, verbosity) and the extension
 API for a new search method (`SearchMethod`, `RecipeMethod`, `RecipeSpace`, `TrialHooks`, `MethodOption`,
 `SearchContext`). Anything else is internal and may move between releases. `Genotype`, `SearchSpace` and
 `FusionNet` are the fusion-tree space and network that KS-NAS and Optuna's samplers (tpe, random, nsga2) search.
@@ -21,12 +22,13 @@ from automm.methods.ksnas.model import FusionNet
 from automm.methods.ksnas.space import Genotype, SearchSpace
 from automm.methods.recipes import RecipeMethod, RecipeSpace
 from automm.settings import SearchConfig
-from automm.study import Study
+from automm.study import FusionClassifier, Study
 
 __all__ = [
     "METHODS",
     "AutommError",
     "Evaluation",
+    "FusionClassifier",
     "FusionModel",
     "FusionNet",
     "Genotype",

@@ -19,7 +19,8 @@ def _stratify_key(labels: np.ndarray) -> np.ndarray | None:
     return labels if counts.min() >= 2 else None
 
 
-def _split(idx: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def split_off(idx: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(kept, held out) rows of ``idx``: ``fraction`` held out, stratified by class where every class has 2 rows."""
     key = _stratify_key(labels[idx])
     try:
         keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=key)
@@ -75,7 +76,7 @@ def make_splits(
     if test is None:
         if train is not None:
             raise AutommError("a fixed train split needs a fixed test split too")
-        rest, test = _split(all_idx, labels, test_fraction, seed)
+        rest, test = split_off(all_idx, labels, test_fraction, seed)
         val_share = val_fraction / (1.0 - test_fraction)
     else:
         test = np.sort(as_index(test, "the test split", n))
@@ -87,5 +88,5 @@ def make_splits(
                 raise AutommError(f"the train and test splits share {shared.size} samples")
             rest = train
         val_share = val_fraction
-    train, val = _split(rest, labels, val_share, seed + 1)
+    train, val = split_off(rest, labels, val_share, seed + 1)
     return Splits(train=train, val=val, test=test)

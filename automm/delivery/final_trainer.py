@@ -205,7 +205,7 @@ class FinalTrainer(Delivery):
         rounds (default the study's setting; 1: the best candidate alone). ``onnx``: as `export_model`'s.
         """
         genotypes, weights = self._members(genotype, ensemble_size)
-        standardizer, train, test = self.final_data()
+        standardizer, train, test = self.final_data(need_test=False)
         nets, epochs, starts = [], [], []
         step(DELIVERING, 0, len(genotypes), "members")
         for g in genotypes:
@@ -226,7 +226,7 @@ class FinalTrainer(Delivery):
             "metric": self.metric,
             "epochs": epochs[0] if len(epochs) == 1 else epochs,
             "started_from": starts[0] if len(starts) == 1 else starts,
-            "test_metrics": self._test_metrics(nets, test, weights),
+            "test_metrics": {} if test is None else self._test_metrics(nets, test, weights),
             "search_trials": queries.n_finished(self.study),
             "automm_version": __version__,
         }

@@ -109,12 +109,16 @@ class Delivery:
         _, (train, val) = standardized(self.dataset, splits.train, [splits.train, splits.val], self.context.device)
         return train, val
 
-    def final_data(self) -> tuple[Standardizer, TensorData, TensorData]:
-        """Standardiser fitted on train+validation, and the train+validation and test tensors."""
+    def final_data(self, need_test: bool = True) -> tuple[Standardizer, TensorData, TensorData | None]:
+        """Standardiser fitted on train+validation, and the train+validation and test tensors (test None
+        when the data set has no test rows and ``need_test`` is False: a model delivered without a report)."""
         splits = self.dataset.splits
-        if splits.test.size == 0:
+        if splits.test.size == 0 and need_test:
             raise AutommError(f"data set {self.dataset.name!r} has no test split to evaluate on")
         fit_rows = np.concatenate([splits.train, splits.val])
+        if splits.test.size == 0:
+            standardizer, (train,) = standardized(self.dataset, fit_rows, [fit_rows], self.context.device)
+            return standardizer, train, None
         standardizer, (train, test) = standardized(self.dataset, fit_rows, [fit_rows, splits.test], self.context.device)
         return standardizer, train, test
 
