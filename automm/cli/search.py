@@ -252,7 +252,13 @@ def search(**kwargs: Any) -> None:
     target = trials if trials is not None else study.default_trials
     if budget_text is None and trials is None and not study.has_preset:
         budget = DEFAULT_TIME_BUDGET
-    run = {"timeout": timeout, "time_budget": budget or "none", "jobs": jobs, "threads": threads}
+    run = {
+        "timeout": timeout,
+        "time_budget": budget or "none",
+        "jobs": jobs,
+        "threads": threads,
+        "reserve_delivery": not no_export,  # the budget covers the delivery after the search
+    }
     if not no_export:
         model_dir = model_dir or Path(kwargs["runs_dir"]) / f"{study.study_name}_model"
         check_model_dir(model_dir, study.study_name)  # before the search, not after it
@@ -270,7 +276,7 @@ def search(**kwargs: Any) -> None:
         line = best_lines(study)[0] if delivered is None else delivered_line(study, delivered, reused)
         out.print(line, highlight=False)
         return
-    delivery = None if reused else time.time() - started - took
+    delivery = None if reused or delivered is None else time.time() - started - took
     out.print(time_summary(study, started, took, budget, delivery), highlight=False)
     for line in best_lines(study):
         out.print(line, highlight=False)

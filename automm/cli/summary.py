@@ -24,13 +24,15 @@ def time_summary(study: Study, started: float, took: float, budget: float | None
     """How long the search took, why it stopped, what the best score did over the time, and how
     long delivering the model took."""
     line = f"search took {format_duration(took)}"
-    if budget is not None:
-        stopped = study.last_budget is not None and study.last_budget.stopped_by_budget
-        line += f" of a {format_duration(budget)} budget" + (
-            " (stopped: the next generation or trial would not have fitted)" if stopped else ""
-        )
     if delivery is not None:
         line += f", delivering the model {format_duration(delivery)}"
+    if budget is not None:
+        stopped = study.last_budget is not None and study.last_budget.stopped_by_budget
+        line += f": {format_duration(took + (delivery or 0.0))} of a {format_duration(budget)} budget" + (
+            " (the search stopped where the next generation or trial, and the delivery after it, would not have fitted)"
+            if stopped
+            else ""
+        )
     curve = queries.best_over_time(study.optuna_study, since=started)
     if curve:
         at_half = max((v for t, v in curve if t <= took / 2), default=None)

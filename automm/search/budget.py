@@ -2,11 +2,15 @@
 
 A *unit* is the stretch of trials after which a method stops cleanly: one generation for KS-NAS
 (`SearchMethod.trials_to_boundary`), one trial for the others. After every finished trial the
-budget measures the pace (median seconds of this run's finished trials, over every worker,
-divided by the parallel jobs) and decides: at a unit boundary the search goes on only if a whole
-unit more fits before the deadline; inside a unit it goes on while one more trial fits, so a
-generation is not abandoned on a poor early estimate (nor generation 0 on a budget shorter than
-it). The deadline is absolute wall-clock time, so parallel workers share it.
+budget measures a trial's duration (median seconds of this run's finished trials, over every worker)
+and the pace (that, divided by the parallel jobs), and decides: at a unit boundary the search goes on
+only if a whole unit more fits before the deadline; inside a unit it goes on while one more trial (its
+whole duration, whatever the jobs) fits, so a generation is not abandoned on a poor early estimate.
+The deadline is absolute wall-clock time, so parallel workers share it.
+
+The budget is the whole command's: what follows the search inside it (training the delivered model,
+the export) is held back as a `DeliveryReserve`, predicted from the trials themselves and updated after
+each one, so the search stops early enough to leave delivery its time.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import optuna
 
 from automm.core.errors import AutommError
 from automm.search import queries
+from automm.store.trial_record import TrialRecord
 
 if TYPE_CHECKING:
     from automm.methods.base import SearchMethod
@@ -61,6 +66,30 @@ def format_duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
+MEMBERS_EXPECTED = 3  # distinct members a greedy ensemble of 5 rounds delivers, a middle estimate (1 to 4 seen)
+ONE_SPLIT_REFIT = 1.25  # one split: the delivered network retrains on train + validation (a quarter more rows)
+
+
+@dataclass(frozen=True)
+class DeliveryReserve:
+    """Predicted seconds of delivery after the search: the recorded training seconds of the best
+    ``members`` fully scored candidates (a fold bag retrains the K networks its K folds trained; one split
+    retrains one network on ``refit`` times the rows), plus ``fixed`` seconds (the export and its check).
+    Picklable, so parallel workers hold back the same reserve."""
+
+    members: int
+    refit: float = 1.0
+    fixed: float = 0.0
+
+    def __call__(self, study: optuna.Study) -> float:
+        records = [TrialRecord.of(t) for t in queries.completed(study)]
+        trained = [
+            r for r in records if r.fully_scored and r.duplicate_of is None and r.seconds and r.value is not None
+        ]
+        best = sorted(trained, key=lambda r: -float(r.value))[: self.members]  # type: ignore[arg-type]
+        return self.refit * sum(float(r.seconds) for r in best) + self.fixed  # type: ignore[arg-type]
+
+
 @dataclass
 class TimeBudget:
     """An Optuna callback that stops the search when the next unit (or trial) would end past
@@ -71,9 +100,15 @@ class TimeBudget:
     started: float = field(default_factory=time.time)
     jobs: int = 1
     stopped_by_budget: bool = False
+    reserve: DeliveryReserve | None = None  # held back from the deadline for what follows the search
 
     def pace(self, study: optuna.Study) -> float | None:
         """Seconds per trial at this run's parallelism (None before this run finished one)."""
+        duration = self.duration(study)
+        return None if duration is None else duration / max(1, self.jobs)
+
+    def duration(self, study: optuna.Study) -> float | None:
+        """Median seconds of one of this run's finished trials (None before this run finished one)."""
         durations = [
             (t.datetime_complete - t.datetime_start).total_seconds()
             for t in study.get_trials(deepcopy=False, states=queries.FINISHED)
@@ -81,19 +116,24 @@ class TimeBudget:
             and t.datetime_complete is not None
             and t.datetime_start.timestamp() >= self.started - 1.0
         ]
-        return statistics.median(durations) / max(1, self.jobs) if durations else None
+        return statistics.median(durations) if durations else None
+
+    def search_deadline(self, study: optuna.Study) -> float:
+        """The deadline less the reserve for what follows the search."""
+        return self.deadline - (self.reserve(study) if self.reserve is not None else 0.0)
 
     def fits(self, study: optuna.Study, now: float | None = None) -> bool:
         """Whether the search may go on (see module docstring)."""
         now = time.time() if now is None else now
-        if now >= self.deadline:
+        limit = self.search_deadline(study)
+        if now >= limit:
             return False
-        pace = self.pace(study)
-        if pace is None:
+        duration = self.duration(study)
+        if duration is None:
             return True
         at_boundary = self.method.trials_to_boundary(study) == 0
-        needed = (self.method.generation_size or 1) if at_boundary else 1
-        return now + needed * pace <= self.deadline
+        unit = (self.method.generation_size or 1) * duration / max(1, self.jobs) if at_boundary else 0.0
+        return now + max(unit, duration) <= limit
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if not self.fits(study):

@@ -30,7 +30,7 @@ from automm.core.log import logger
 from automm.core.threads import torch_threads
 from automm.data.dataset import MultimodalDataset
 from automm.search import queries
-from automm.search.budget import TimeBudget
+from automm.search.budget import DeliveryReserve, TimeBudget
 from automm.store.liveness import fail_stale
 
 
@@ -80,6 +80,7 @@ class WorkerSpec:
     deadline: float | None  # seconds since the epoch
     threads: int | None
     jobs: int
+    reserve: DeliveryReserve | None = None
 
 
 def run_trials(
@@ -91,10 +92,12 @@ def run_trials(
     threads: int | None = None,
     callbacks: Any = None,
     jobs: int = 1,
+    reserve: DeliveryReserve | None = None,
 ) -> TimeBudget | None:
     """This process's trials of ``study`` until done, ``timeout`` or ``deadline`` (seconds since the
-    epoch); ``jobs``: how many processes run trials at once. No ensemble. Returns the budget
-    callback, if any (``stopped_by_budget`` says whether it stopped the search)."""
+    epoch) less ``reserve`` (what follows the search); ``jobs``: how many processes run trials at once.
+    No ensemble. Returns the budget callback, if any (``stopped_by_budget`` says whether it stopped the
+    search)."""
     if study.method_done(n_trials):
         return None
     stop: Any
@@ -109,9 +112,9 @@ def run_trials(
         stop = optuna.study.MaxTrialsCallback(target, states=queries.FINISHED)
     budget = None
     if deadline is not None:
-        budget = TimeBudget(deadline, study.method, time.time(), jobs)
+        budget = TimeBudget(deadline, study.method, time.time(), jobs, reserve=reserve)
         study.last_budget = budget
-        left = deadline - time.time()
+        left = deadline - time.time()  # the reserve is held back by the callback, once a trial has set the pace
         timeout = min(timeout, left) if timeout is not None else left
         if timeout <= 0:
             budget.stopped_by_budget = True
@@ -156,7 +159,9 @@ def work(spec: WorkerSpec, open_study: Callable[..., RunnableStudy]) -> None:
         device=spec.device,
     )
     with contextlib.suppress(KeyboardInterrupt):  # the trial is failed and kept; the caller reports it
-        run_trials(study, spec.n_trials, deadline=spec.deadline, threads=spec.threads, jobs=spec.jobs)
+        run_trials(
+            study, spec.n_trials, deadline=spec.deadline, threads=spec.threads, jobs=spec.jobs, reserve=spec.reserve
+        )
 
 
 def start_workers(spec: WorkerSpec, jobs: int, open_study: Callable[..., RunnableStudy]) -> list[BaseProcess]:
@@ -215,6 +220,7 @@ def run_jobs(
     deadline: float | None,
     threads: int | None,
     callbacks: Any,
+    reserve: DeliveryReserve | None = None,
 ) -> None:
     """Run ``study``'s trials in ``jobs`` processes: ``jobs - 1`` workers and this one."""
     workers: list[BaseProcess] = []
@@ -233,10 +239,20 @@ def run_jobs(
             deadline=deadline,
             threads=threads,
             jobs=jobs,
+            reserve=reserve,
         )
         workers = start_workers(spec, jobs, type(study))
     try:
-        run_trials(study, n_trials, timeout=timeout, deadline=deadline, threads=threads, callbacks=callbacks, jobs=jobs)
+        run_trials(
+            study,
+            n_trials,
+            timeout=timeout,
+            deadline=deadline,
+            threads=threads,
+            callbacks=callbacks,
+            jobs=jobs,
+            reserve=reserve,
+        )
     except BaseException:
         stop_workers(workers)
         raise

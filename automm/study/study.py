@@ -33,13 +33,21 @@ from automm.data.registry import load_dataset
 from automm.data.tokens import pooled
 from automm.delivery.evaluation import Evaluation
 from automm.delivery.final_trainer import FinalTrainer
+from automm.delivery.onnx_export import export_seconds
 from automm.engine.fold_data import FoldData
 from automm.engine.linear_net import LinearGenotype, is_linear
 from automm.inspection.dashboard import Inspector
 from automm.methods import SearchContext, SearchMethod
 from automm.methods.hyperparams import TunedSpace, method_space, resolve
 from automm.search import queries
-from automm.search.budget import DEFAULT_TIME_BUDGET, TimeBudget, parse_duration
+from automm.search.budget import (
+    DEFAULT_TIME_BUDGET,
+    MEMBERS_EXPECTED,
+    ONE_SPLIT_REFIT,
+    DeliveryReserve,
+    TimeBudget,
+    parse_duration,
+)
 from automm.search.first_tries import rank_views
 from automm.search.jobs import run_jobs
 from automm.search.objective import FusionObjective
@@ -283,6 +291,7 @@ class Study(StudyQueries, StudyDelivery):
         jobs: int = 1,
         threads: int | None = None,
         callbacks: Any = None,
+        reserve_delivery: bool = True,
     ) -> Study:
         """Run the search until it is done; a re-run of an interrupted search finishes it.
 
@@ -291,7 +300,9 @@ class Study(StudyQueries, StudyDelivery):
         (KS-NAS: generation T-1 holds N completed individuals), else the default trial count.
         ``time_budget`` (seconds, or ``"10m"``, ``"2h"``) stops it earlier, where the next unit
         (KS-NAS: a generation) would end past the budget (`automm.search.budget`; default: none with a
-        preset or ``n_trials``, `DEFAULT_TIME_BUDGET` otherwise; ``"none"``: no limit); ``timeout`` stops
+        preset or ``n_trials``, `DEFAULT_TIME_BUDGET` otherwise; ``"none"``: no limit). The budget is meant
+        for the search and the delivery after it (`deliver`): with ``reserve_delivery`` the search holds
+        back delivery's predicted seconds (`automm.search.budget.DeliveryReserve`); ``timeout`` stops
         starting trials after that many seconds. ``jobs`` runs that many trials at once, in
         processes that share the storage (`automm.search.jobs`); ``threads`` sets torch's threads per
         job (default: `automm.core.threads.choose_threads`). Ctrl-C marks the running trials failed
@@ -310,12 +321,31 @@ class Study(StudyQueries, StudyDelivery):
         logger.info("%s", self.progress_line(n_trials))
         with optuna_in_step():
             run = [TrialLog(self.metric), *(callbacks or [])]
-            run_jobs(self, jobs, n_trials, timeout=timeout, deadline=deadline, threads=per_job, callbacks=run)
+            reserve = self._delivery_reserve() if deadline is not None and reserve_delivery else None
+            run_jobs(
+                self,
+                jobs,
+                n_trials,
+                timeout=timeout,
+                deadline=deadline,
+                threads=per_job,
+                callbacks=run,
+                reserve=reserve,
+            )
             if self.config.ensemble_size > 1 and queries.completed(self.optuna_study):
                 with torch_threads(per_job if jobs == 1 else choose_threads(threads, 1, work)):
                     self.final.ensemble()  # stored in the study: the note, the report and `export` show it
         self.inspector.refresh()
         return self
+
+    def _delivery_reserve(self) -> DeliveryReserve:
+        """What delivering this study's model is predicted to cost, held back from a time budget."""
+        folds = len(self.fold_data)
+        return DeliveryReserve(
+            members=min(self.config.ensemble_size, MEMBERS_EXPECTED),
+            refit=1.0 if folds > 1 else ONE_SPLIT_REFIT,
+            fixed=export_seconds(),
+        )
 
     def progress_line(self, n_trials: int | None = None) -> str:
         """Where the study stands before a run: new, resumed (and how far it is) or already complete."""

@@ -9,8 +9,9 @@ import optuna
 import pytest
 
 import automm
+from automm.core import keys
 from automm.core.errors import AutommError
-from automm.search.budget import TimeBudget, format_duration, parse_duration
+from automm.search.budget import DeliveryReserve, TimeBudget, format_duration, parse_duration
 from tests.conftest import make_toy
 
 
@@ -41,11 +42,12 @@ class _Generations:
         return self.left
 
 
-def _study_with_trials(durations: list[float], start: float) -> optuna.Study:
+def _study_with_trials(durations: list[float], start: float, values: list[float] | None = None) -> optuna.Study:
     study = optuna.create_study(direction="maximize")
     for i, seconds in enumerate(durations):
         begin = dt.datetime.fromtimestamp(start + i)
-        trial = optuna.trial.create_trial(value=0.5, params={}, distributions={})
+        value = 0.5 if values is None else values[i]
+        trial = optuna.trial.create_trial(value=value, params={}, distributions={}, user_attrs={keys.SECONDS: seconds})
         trial.datetime_start, trial.datetime_complete = begin, begin + dt.timedelta(seconds=seconds)
         study.add_trial(trial)
     return study
@@ -73,6 +75,28 @@ def test_inside_a_generation_one_more_trial_is_enough():
     assert not TimeBudget(deadline=now - 1, method=_Generations(None, 0)).fits(study, now)  # past the deadline
 
 
+def test_with_parallel_jobs_one_more_trial_still_needs_its_whole_duration():
+    now = time.time()
+    study = _study_with_trials([10.0, 10.0], start=now - 30)
+    budget = TimeBudget(deadline=now + 7, method=_Generations(5, left=3), started=now - 31, jobs=2)
+    assert budget.pace(study) == 5.0 and not budget.fits(study, now)  # a trial started now ends in 10 s
+    budget.deadline = now + 11
+    assert budget.fits(study, now)
+
+
+def test_the_delivery_reserve_is_the_best_candidates_training_time():
+    now = time.time()
+    study = _study_with_trials([4.0, 9.0, 2.0, 7.0], start=now - 60, values=[0.9, 0.5, 0.8, 0.7])
+    assert DeliveryReserve(members=3)(study) == pytest.approx(4.0 + 2.0 + 7.0)  # the best three by value
+    assert DeliveryReserve(members=1, refit=1.25, fixed=3.0)(study) == pytest.approx(1.25 * 4.0 + 3.0)
+    assert DeliveryReserve(members=3)(optuna.create_study()) == 0.0
+    study = _study_with_trials([10.0, 10.0], start=now - 30)
+    budget = TimeBudget(deadline=now + 15, method=_Generations(5, left=3), started=now - 31)
+    assert budget.fits(study, now)
+    budget.reserve = DeliveryReserve(members=1, fixed=6.0)  # 16 s held back for the delivery
+    assert budget.search_deadline(study) == pytest.approx(now - 1) and not budget.fits(study, now)
+
+
 def test_trials_of_earlier_runs_do_not_set_the_pace():
     now = time.time()
     study = _study_with_trials([500.0], start=now - 3600)
@@ -88,3 +112,16 @@ def test_a_budgeted_search_stops_early(tmp_path):
     assert study.last_budget is not None and not study.method.is_done(study.optuna_study)
     study.optimize(12, time_budget="none")  # a later run without a budget goes on
     assert study.n_finished() >= 12
+
+
+def test_a_budget_bounds_search_and_delivery_together(tmp_path):
+    config = automm.SearchConfig(folds=3, fusion_dim=16, max_views=3, max_epochs=30, patience=5)
+    study = automm.Study(make_toy(n=300), runs_dir=tmp_path, config=config, ksnas={"population_size": 4})
+    start = time.perf_counter()
+    study.optimize(time_budget="8s")
+    study.deliver(tmp_path / "model")
+    wall = time.perf_counter() - start
+    assert study.last_budget is not None and study.last_budget.reserve is not None
+    assert study.last_budget.reserve(study.optuna_study) > 0  # delivery's time was held back
+    assert 0 < study.n_finished() < study.default_trials
+    assert wall < 8 * 1.5, wall  # a generous tolerance: the precise ratio is in benchmarks/RESULTS.md
