@@ -35,12 +35,13 @@ TEXT_SETS = {
 }
 
 
-def _study(name: str, data_dir: str, runs: str):
+def _study(name: str, data_dir: str, runs: str, generations: int | None):
     import automm
 
+    longer = {} if generations is None else {"ksnas": {"generations": generations}}
     if name in TEXT_SETS:  # no preset: what a user gets from `automm search --data FILE`
-        return automm.Study(data=Path(data_dir) / TEXT_SETS[name], runs_dir=runs)
-    return automm.Study(name, data_dir=data_dir, runs_dir=runs)
+        return automm.Study(data=Path(data_dir) / TEXT_SETS[name], runs_dir=runs, **longer)
+    return automm.Study(name, data_dir=data_dir, runs_dir=runs, **longer)
 
 
 def main() -> None:
@@ -49,6 +50,9 @@ def main() -> None:
     parser.add_argument("--budgets", default="60,180", help="seconds, comma-separated")
     parser.add_argument("--jobs", default="1,2", help="parallel jobs, comma-separated")
     parser.add_argument("--data-dir", default=str(DATA_DIR))
+    parser.add_argument(
+        "--generations", type=int, default=100, help="KS-NAS generations: a schedule longer than any budget here"
+    )
     parser.add_argument("--note", default="", help="a sentence on the machine's load, printed under the table")
     args = parser.parse_args()
     import optuna
@@ -69,7 +73,7 @@ def main() -> None:
             for jobs in [int(j) for j in args.jobs.split(",")]:
                 with tempfile.TemporaryDirectory() as tmp:
                     start = time.perf_counter()
-                    study = _study(name, args.data_dir, tmp)
+                    study = _study(name, args.data_dir, tmp, args.generations)
                     study.optimize(time_budget=budget, jobs=jobs)
                     searched = time.perf_counter() - start
                     last = study.last_budget
