@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import warnings
 from types import TracebackType
 from typing import Any
 
@@ -122,10 +123,24 @@ class LivenessMark:
 
 
 def fail_stale(study: optuna.Study, lock_dir: Any = None, grace: float | None = None) -> list[int]:
-    """Fail and retry the RUNNING trials without a sign of life for ``grace`` seconds (journal storages;
-    others are left to Optuna's heartbeat). Returns the numbers of the trials failed."""
-    if not needs_own_mark(optuna_internals.storage_of(study)):
-        return []
+    """Fail and retry the RUNNING trials without a sign of life for ``grace`` seconds: on a journal, by
+    automm's own marks; on a database with a heartbeat, by Optuna's (`optuna.storages.fail_stale_trials`,
+    whose callback retries them), which Optuna itself runs only when a trial starts, so a study opened
+    and found complete would otherwise keep a dead worker's trial RUNNING. Returns the trials failed."""
+    storage = optuna_internals.storage_of(study)
+    if not needs_own_mark(storage):
+        interval = getattr(storage, "get_heartbeat_interval", None)
+        if interval is None or interval() is None:
+            return []
+        running = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
+        if not running:
+            return []
+        with warnings.catch_warnings():  # fail_stale_trials is marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        return sorted(
+            t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)) if t.number in running
+        )
     grace = grace_seconds() if grace is None else grace
     failed = []
     with study_lock(lock_dir):  # two workers never fail and retry the same trial twice

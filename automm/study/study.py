@@ -56,6 +56,7 @@ from automm.search.trial_log import TrialLog
 from automm.settings import SearchConfig, has_preset
 from automm.store.artifact_stores import artifact_location, artifact_store, shared_lock
 from automm.store.artifacts import creation_lock
+from automm.store.liveness import fail_stale
 from automm.store.storages import (
     StorageLike,
     automm_meta,
@@ -215,6 +216,10 @@ class Study(StudyQueries, StudyDelivery):
                         names = [self.metric, "parameters"] if self.minimize_params else [self.metric]
                         self.optuna_study.set_metric_names(names)
                     self._enqueue_baselines()
+            if stored is not None:  # a dead worker's trials are failed and retried on every open
+                failed = fail_stale(self.optuna_study, self.lock)
+                if failed:
+                    logger.warning("trial(s) %s of a worker that stopped are failed and retried", failed)
             self.inspector = Inspector(
                 self.optuna_study, self.method, self.dataset, self.metric, self.artifact_store, self.diagram
             )

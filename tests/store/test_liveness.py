@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from automm.core import keys
 from automm.core.errors import AutommError
 from automm.methods.ksnas.sampler import trial_generation
+from automm.store import optuna_internals
 from automm.store.liveness import (
     ALIVE,
     HEARTBEAT_ENV,
@@ -175,3 +176,33 @@ def test_ctrl_c_mid_trial_is_one_line_and_the_trial_is_retried_on_resume(tmp_pat
     again = subprocess.run(cmd, env=_env(), capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert again.returncode == 0, again.stdout + again.stderr
     _assert_finished_with_nothing_lost(storage, victim)
+
+
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_opening_a_complete_study_fails_a_dead_workers_trial(tmp_path, kind, request, monkeypatch):
+    import automm
+    from tests.conftest import make_toy
+
+    monkeypatch.setenv(HEARTBEAT_ENV, "1")  # grace: 3 s
+    storage = {
+        "journal": lambda: f"journal:{tmp_path / 'j.log'}",
+        "sqlite": lambda: f"sqlite:///{tmp_path / 'k.db'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
+    }[kind]()
+    config = automm.SearchConfig(folds=1, ensemble_size=1, fusion_dim=8, max_epochs=2, patience=1)
+    study = automm.Study(
+        make_toy(n=120), method="random", storage=storage, study_name="dead", runs_dir=tmp_path, config=config
+    )
+    study.optimize(2)
+    dead = study.optuna_study.ask()  # a worker that took a trial and died: no more signs of life
+    inner = optuna_internals.storage_of(study.optuna_study)
+    if kind == "journal":
+        inner.set_trial_system_attr(dead._trial_id, ALIVE, time.time() - 60)
+    else:
+        inner.record_heartbeat(dead._trial_id)
+        time.sleep(3.5)
+    assert study.optuna_study.trials[dead.number].state == TrialState.RUNNING
+    reopened = automm.Study(make_toy(n=120), method="random", storage=storage, study_name="dead", runs_dir=tmp_path)
+    assert reopened.method_done(2)  # complete: no trial will start, and still
+    assert reopened.optuna_study.trials[dead.number].state == TrialState.FAIL  # failed on opening
+    assert [retried_from(t) for t in reopened.optuna_study.get_trials(states=(TrialState.WAITING,))] == [dead.number]
