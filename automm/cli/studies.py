@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated
 
@@ -15,7 +16,8 @@ from automm.data.registry import DATASETS, default_data_dir
 from automm.delivery.words import delivery_words
 from automm.inspection.tables import breakable
 from automm.report.html import write_report
-from automm.store.artifact_stores import artifact_location, artifact_store
+from automm.store.artifact_stores import artifact_location, artifact_store, shared_lock
+from automm.store.liveness import fail_stale
 from automm.store.storages import existing_storage, open_storage
 from automm.study.study import Study
 
@@ -174,7 +176,12 @@ def dashboard(
     from optuna_dashboard import run_server
 
     storage = existing_storage(study, storage, runs_dir)
-    artifacts = artifact_store(artifact_location(artifact_dir, runs_dir / f"{study}_artifacts"))
+    location = artifact_location(artifact_dir, runs_dir / f"{study}_artifacts")
+    artifacts = artifact_store(location)
+    opened = open_storage(storage)
+    with contextlib.suppress(KeyError):  # a dead worker's trials are failed first, as when a study opens
+        found = optuna.load_study(study_name=study, storage=opened)
+        fail_stale(found, shared_lock(location, opened, study, runs_dir))
     out.print(f"optuna-dashboard for {storage} at http://{host}:{port}/dashboard (Ctrl-C to stop)", highlight=False)
     if host not in LOCAL_HOSTS:
         err.print(
@@ -182,4 +189,4 @@ def dashboard(
             "reaches it can delete studies and artifacts (the knowledge base included)",
             highlight=False,
         )
-    run_server(open_storage(storage), host=host, port=port, artifact_store=artifacts)
+    run_server(opened, host=host, port=port, artifact_store=artifacts)
