@@ -1,3 +1,4 @@
+import json
 import re
 
 import numpy as np
@@ -332,3 +333,37 @@ def test_export_names_the_delivered_model_and_its_onnx_file(tmp_path):
     plain = _run("export", *where, "--out", tmp_path / "plain", "--ensemble-size", 1, "--no-onnx")
     assert plain.exit_code == 0, plain.output
     assert "model.onnx" not in plain.output and not (tmp_path / "plain" / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("kind", ["linear alone", "mixed", "networks only"])
+def test_the_default_delivery_is_said_in_words(tmp_path, monkeypatch, kind):
+    """Without a forced ``--ensemble-size 1``: the summary and ``--quiet`` name what the default delivery
+    delivered, whichever kind the ensemble choice gave (the choice is fixed here, so each kind is certain)."""
+    from automm.delivery.final_trainer import FinalTrainer
+    from automm.search import queries
+
+    def members(self, genotype, size):
+        linear = self.parse(f"linear({','.join(self.dataset.view_names)})")
+        best, second = (self.space.parse(g) for g in queries.top_genotypes(self.study, 2))
+        return {
+            "linear alone": ([linear], [1.0]),
+            "mixed": ([best, linear], [0.6, 0.4]),
+            "networks only": ([best, second], [0.5, 0.5]),
+        }[kind]
+
+    monkeypatch.setattr(FinalTrainer, "_members", members)
+    args = ("search", "--trials", 3, "--sampler", "random", "--runs-dir", tmp_path, "--defaults", "--export")
+    result = _run(*args, "--quiet")
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    linear = r"logistic regression on the concatenated views \(C=[\d.e-]+\)"
+    network = r"fusion network \S.*? x 5 fold networks"
+    expected = {
+        "linear alone": rf"delivered model: {linear} in ",
+        "mixed": rf"delivered model: an ensemble of 2: 0\.60 x {network}; 0\.40 x {linear} in ",
+        "networks only": rf"delivered model: an ensemble of 2: 0\.50 x {network}; 0\.50 x {network} in ",
+    }[kind]
+    assert re.search(expected, said), said
+    assert "one network" not in said and "one candidate" not in said
+    meta = json.loads((tmp_path / "digits_model" / "genotype.json").read_text())
+    assert len(meta["members"]) == (1 if kind == "linear alone" else 2)

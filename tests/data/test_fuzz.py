@@ -1,8 +1,9 @@
 """Property-based fuzzing of every loader of users' data: a dataset that keeps its promises, or one
 `AutommError` line; never another exception, a hang or a silently wrong dataset.
 
-Each test counts what its examples gave (``OUTCOMES``) and checks that both outcomes occurred, so a
-generator that only ever makes broken (or only valid) inputs fails the test instead of passing it.
+Each test runs its examples (a hypothesis case, ``_..._cases``), counting what they gave (``OUTCOMES``,
+reset first, so test order does not matter), then checks that both outcomes occurred, so a generator that
+only ever makes broken (or only valid) inputs fails the test instead of passing it.
 """
 
 from __future__ import annotations
@@ -113,10 +114,9 @@ def _given_splits_honoured(ds: MultimodalDataset, arrays: dict[str, np.ndarray])
             assert set(np.asarray(getattr(ds.splits, part)).tolist()) == set(np.asarray(arrays[part]).tolist())
 
 
-@pytest.mark.slow
 @FUZZ
 @given(arrays=layouts())
-def test_npz_fuzz(arrays):
+def _npz_cases(arrays):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "d.npz"
         np.savez(path, **arrays)
@@ -125,10 +125,9 @@ def test_npz_fuzz(arrays):
             _given_splits_honoured(ds, arrays)
 
 
-@pytest.mark.slow
 @FUZZ
 @given(arrays=layouts())
-def test_npy_folder_fuzz(arrays):
+def _npy_folder_cases(arrays):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "d"
         for key, value in arrays.items():
@@ -140,17 +139,9 @@ def test_npy_folder_fuzz(arrays):
             _given_splits_honoured(ds, arrays)
 
 
-def test_npz_and_npy_folder_fuzz_reached_both_outcomes():
-    if not OUTCOMES["npz: loaded"] + OUTCOMES["npz: refused"]:
-        pytest.skip("runs after the fuzz tests (run the whole module)")
-    _both_outcomes("npz")
-    _both_outcomes("npy folder")
-
-
-@pytest.mark.slow
 @FUZZ
 @given(arrays=layouts(), transpose=st.booleans(), split=st.integers(0, 3), base=st.integers(0, 1))
-def test_mat_fuzz(arrays, transpose, split, base):
+def _mat_cases(arrays, transpose, split, base):
     views = [v for k, v in arrays.items() if k.startswith("views/")]
     mat: dict[str, Any] = {"Y": arrays["labels"]}
     if views:
@@ -170,8 +161,6 @@ def test_mat_fuzz(arrays, transpose, split, base):
         except Exception:  # scipy cannot write it: nothing to load
             return
         outcome(lambda: load_mat(path), "mat")
-    if OUTCOMES["mat: loaded"] + OUTCOMES["mat: refused"] >= FUZZ.max_examples - 5:
-        _both_outcomes("mat")
 
 
 # -- valid files with bytes changed or cut ---------------------------------------------------------
@@ -191,14 +180,13 @@ def _valid_bytes(kind: str) -> bytes:
 VALID = {kind: _valid_bytes(kind) for kind in ("npz", "mat")}
 
 
-@pytest.mark.slow
 @FUZZ
 @given(
     kind=st.sampled_from(["npz", "mat"]),
     edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=6),
     cut=st.one_of(st.none(), st.floats(0, 1)),
 )
-def test_damaged_file_fuzz(kind, edits, cut):
+def _damaged_file_cases(kind, edits, cut):
     data = bytearray(VALID[kind])
     for where, value in edits:
         data[int(where * len(data))] = value
@@ -223,7 +211,6 @@ def load_npz_bytes(data: bytes) -> MultimodalDataset:
 
 
 # -- HDF5 (the MM-IMDB release's layout) -------------------------------------------------------------
-@pytest.mark.slow
 @FUZZ
 @given(
     n=st.integers(0, 60),
@@ -236,7 +223,7 @@ def load_npz_bytes(data: bytes) -> MultimodalDataset:
     ),
     names=st.sampled_from([("train", "dev", "test"), ("train", "val", "test"), ("train", "oops", "test")]),
 )
-def test_hdf5_fuzz(n, keys, genre_columns, split, names):
+def _hdf5_cases(n, keys, genre_columns, split, names):
     rng = np.random.default_rng(n)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -260,7 +247,6 @@ def test_hdf5_fuzz(n, keys, genre_columns, split, names):
 CELLS = st.one_of(st.text(max_size=6), st.sampled_from(["train", "val", "test", "a", "b", "a|b", "x.png", ""]))
 
 
-@pytest.mark.slow
 @FUZZ
 @given(
     columns=st.lists(
@@ -272,7 +258,7 @@ CELLS = st.one_of(st.text(max_size=6), st.sampled_from(["train", "val", "test", 
     rows=st.lists(st.lists(CELLS, min_size=5, max_size=5), min_size=0, max_size=12),
     as_json=st.booleans(),
 )
-def test_manifest_fuzz(columns, rows, as_json):
+def _manifest_cases(columns, rows, as_json):
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "x.png").write_bytes(b"not an image, but a file")
@@ -288,3 +274,27 @@ def test_manifest_fuzz(columns, rows, as_json):
         manifest = outcome(lambda: read_manifest(path), "manifest")
         if manifest is not None:
             assert isinstance(manifest, Manifest) and len(manifest) == len(rows)
+
+
+# -- the tests: each runs its cases and checks that they reached both outcomes -----------------------
+FUZZ_TESTS = {  # test name -> (cases, the kinds it counts)
+    "npz": (_npz_cases, ["npz"]),
+    "npy folder": (_npy_folder_cases, ["npy folder"]),
+    "mat": (_mat_cases, ["mat"]),
+    "damaged files": (_damaged_file_cases, ["damaged npz", "damaged mat"]),
+    "hdf5": (_hdf5_cases, ["hdf5"]),
+    "manifest": (_manifest_cases, ["manifest"]),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FUZZ_TESTS))
+def test_fuzz_reaches_both_outcomes(name):
+    cases, kinds = FUZZ_TESTS[name]
+    for kind in kinds:
+        OUTCOMES.pop(f"{kind}: loaded", None)
+        OUTCOMES.pop(f"{kind}: refused", None)
+        REASONS.pop(kind, None)
+    cases()
+    for kind in kinds:
+        _both_outcomes(kind)

@@ -7,9 +7,11 @@ import pytest
 import torch
 
 import automm
+from automm.core import keys
 from automm.core.errors import AutommError
 from automm.core.metrics import logits_from_probabilities, primary_score
-from automm.delivery.ensemble import greedy_selection
+from automm.delivery.ensemble import EnsembleChoice, choose_ensemble, greedy_selection
+from automm.search import queries
 from tests.conftest import make_toy
 from tests.onnx_serving import served
 
@@ -90,11 +92,35 @@ def test_ensemble_export_round_trip(searched, tmp_path):
     assert np.array_equal(again.predict_logits(views), model.predict_logits(views))  # identical retraining
 
 
-def test_ensemble_member_tampering_is_refused(searched, tmp_path):
+@pytest.fixture
+def two_members(searched):
+    """The study's stored ensemble replaced by two members (its two best distinct candidates), so a test of
+    a several-member delivery always has one, whatever the greedy choice kept on the toy data; the real
+    choice is put back afterwards."""
+    study = searched.optuna_study
+    before = study.user_attrs.get(keys.ENSEMBLE)
+    top = queries.top_genotypes(study, 2)
+    trials = [queries.trial_of(study, g) for g in top]
+    best = max(queries.score_of(t) for t in trials)
+    choice = EnsembleChoice(
+        genotypes=top,
+        trials=[t.number for t in trials],
+        weights=[0.6, 0.4],
+        score=best,
+        best_single=best,
+        rows=192,
+        rounds=6,
+        trials_seen=queries.n_finished(study),
+    )
+    study.set_user_attr(keys.ENSEMBLE, choice.to_dict())
+    yield choice
+    study.set_user_attr(keys.ENSEMBLE, before)
+
+
+def test_ensemble_member_tampering_is_refused(searched, two_members, tmp_path):
     path = searched.export(tmp_path / "model", ensemble_size=6)
     members = json.loads((path / "genotype.json").read_text())["members"]
-    if len(members) < 2:
-        pytest.skip("the greedy choice kept one member on this toy data")
+    assert [m["genotype"] for m in members] == two_members.genotypes
     last = path / members[-1]["file"]
     data = bytearray(last.read_bytes())
     data[-5] ^= 0xFF
@@ -112,25 +138,23 @@ def test_single_network_when_asked(searched, tmp_path):
     assert len(model.nets) == 1 and str(model.genotype) == str(searched.best_genotype)
 
 
-def test_retrain_scores_the_ensemble(searched):
+def test_retrain_scores_the_ensemble(searched, two_members):
     rows = searched.retrain(top=1, seeds=1, ensemble_size=6)
-    if len(searched.ensemble(6).genotypes) > 1:
-        assert rows[-1]["start"] == "ensemble" and 0 <= rows[-1]["mean"] <= 1
+    assert rows[-1]["start"] == "ensemble" and 0 <= rows[-1]["mean"] <= 1
+    assert [r["start"] for r in rows[:-1]] == ["scratch", "bag"]  # the best alone first, as usual
     with pytest.raises(AutommError, match="at least 1"):
         searched.ensemble(0)
 
 
-def test_report_and_note_show_the_ensemble(searched, tmp_path):
+def test_report_and_note_show_the_ensemble(searched, two_members, tmp_path):
     from automm.inspection.dashboard import study_note
     from automm.report.html import write_report
 
-    choice = searched.ensemble(6)
     html = write_report(searched, tmp_path / "r.html").read_text()
     note = study_note(searched.optuna_study, searched.method, searched.dataset.summary(), searched.metric)
-    if len(choice.genotypes) > 1:
-        assert "The delivered model" in html and "Delivered (" in note
-        for genotype in choice.genotypes:
-            assert genotype in note
+    assert "The delivered model" in html and "Delivered (" in note
+    for genotype in two_members.genotypes:
+        assert genotype in note
     assert "over 3 folds" in html  # the best architectures' mean ± std over folds
 
 
@@ -144,8 +168,23 @@ def test_the_linear_candidate_joins_the_pool(searched):
     )
     again = searched.final.linear_candidate()  # kept in the study: read back, not refitted
     assert again.c == linear.c and np.allclose(again.probabilities, linear.probabilities, atol=1e-6)
+    pool = searched.final._extra_candidates()
+    assert [g for g, _, _ in pool] == [str(linear.genotype)]  # it is in the pool the greedy choice draws from
     if str(linear.genotype) in choice.genotypes:
         assert choice.trials[choice.genotypes.index(str(linear.genotype))] is None
+
+
+def test_a_linear_candidate_that_is_best_out_of_fold_is_delivered_as_a_member(searched, monkeypatch):
+    import dataclasses
+
+    ds = searched.dataset
+    linear = searched.final.linear_candidate()
+    sure = np.eye(ds.n_classes)[ds.labels[linear.rows]] * 0.9 + 0.1 / ds.n_classes  # right on every row
+    monkeypatch.setattr(searched.final, "linear_candidate", lambda: dataclasses.replace(linear, probabilities=sure))
+    choice = choose_ensemble(
+        searched.optuna_study, searched.artifact_store, ds.labels, ds.task, 6, extra=searched.final._extra_candidates()
+    )
+    assert choice.genotypes[0] == str(linear.genotype) and choice.trials[0] is None and choice.score == 1.0
 
 
 def test_an_extra_candidate_that_is_better_is_chosen(searched):

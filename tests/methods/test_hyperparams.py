@@ -98,14 +98,12 @@ def test_tuned_search_trains_with_each_candidates_settings(tuned):
 
 
 def test_tuned_candidate_exports_with_its_width(tuned, tmp_path):
-    trials = queries.completed(tuned.optuna_study)
-    wide = next((t for t in trials if t.params["hp_fusion_dim"] != BASE.fusion_dim), None)
-    if wide is None:
-        pytest.skip("no candidate of another width in this short search")
-    genotype = wide.user_attrs[keys.GENOTYPE]
-    path = tuned.export(tmp_path / "m", genotype=genotype)
+    best = tuned.space.parse(str(tuned.best_genotype))
+    other = next(w for w in choices(BASE)["fusion_dim"] if w != BASE.fusion_dim)  # a width unlike the KB's
+    wide = Candidate(best.genotype, tuple((k, other if k == "fusion_dim" else v) for k, v in best.hparams))
+    path = tuned.export(tmp_path / "m", genotype=str(wide))
     meta = json.loads((path / "genotype.json").read_text())
-    assert meta["members"][0]["fusion_dim"] == wide.params["hp_fusion_dim"]
+    assert meta["members"][0]["fusion_dim"] == other and meta["members"][0]["genotype"] == str(wide)
     model = automm.load_model(path)
     views = {v: np.zeros((2, w), np.float32) for v, w in model.meta["view_dims"].items()}
     assert model.predict_proba(views).shape == (2, 4)

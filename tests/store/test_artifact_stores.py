@@ -10,6 +10,7 @@ import pytest
 
 import automm
 from automm.core.errors import AutommError
+from automm.methods.ksnas.knowledge import kb_versions
 from automm.store.artifact_stores import AdvisoryLock, artifact_location, shared_lock
 from automm.store.artifacts import study_lock
 from automm.store.storages import open_storage
@@ -32,20 +33,31 @@ def test_the_lock_follows_the_artifacts_and_the_storage(tmp_path, postgres_url):
 
 
 def test_an_advisory_lock_excludes_other_connections(postgres_url):
-    first = AdvisoryLock(open_storage(postgres_url).engine, "s")
+    engine = open_storage(postgres_url).engine
+    first = AdvisoryLock(engine, "s")
     second = AdvisoryLock(open_storage(postgres_url).engine, "s")  # another engine: as another process
-    order = []
+    got = threading.Event()
+
+    def waiting() -> int:
+        """Advisory lock requests the test server holds back, not granted."""
+        with engine.connect() as probe:
+            query = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            return int(probe.exec_driver_sql(query).scalar())
+
     with study_lock(first):
-        waiter = threading.Thread(target=lambda: (study_lock(second).__enter__(), order.append("second")))
+        waiter = threading.Thread(target=lambda: (second.acquire(), got.set()))
         waiter.start()
-        time.sleep(0.5)
-        order.append("first done")
+        deadline = time.time() + 10
+        while waiting() == 0 and time.time() < deadline:  # the second holder's request reaches the server
+            time.sleep(0.02)
+        assert waiting() == 1 and not got.is_set()  # it waits on the lock the first one holds
+    assert got.wait(10)  # and gets it once the first lets go
     waiter.join(10)
-    assert order == ["first done", "second"]
+    assert waiting() == 0
     second.release()
 
 
-def test_a_study_keeps_its_artifacts_in_an_s3_bucket(tmp_path, s3_bucket, toy, fast_config):
+def test_a_study_keeps_its_artifacts_in_an_s3_bucket(tmp_path, s3_bucket, toy, fast_config, monkeypatch):
     bucket, client, _ = s3_bucket
     study = automm.Study(
         toy, config=fast_config, storage=f"journal:{tmp_path / 'j.log'}", artifact_dir=f"s3://{bucket}",
@@ -58,4 +70,13 @@ def test_a_study_keeps_its_artifacts_in_an_s3_bucket(tmp_path, s3_bucket, toy, f
     reopened = automm.Study(
         toy, storage=f"journal:{tmp_path / 'j.log'}", artifact_dir=f"s3://{bucket}", runs_dir=tmp_path
     )
-    assert reopened.evaluate().scores  # the delivered start reads the KB back from the bucket
+    read: list[str] = []
+    store = reopened.artifact_store
+    real_reader = store.open_reader
+    monkeypatch.setattr(
+        store, "open_reader", lambda artifact_id: (read.append(artifact_id), real_reader(artifact_id))[1]
+    )
+    assert reopened.evaluate(start="kb").scores  # a start from the KB: its weights must come from somewhere
+    kb_ids = {p["artifact_id"] for p in kb_versions(reopened.optuna_study)}
+    assert kb_ids & set(read)  # they were read back from the bucket, through the store
+    assert not list(tmp_path.rglob("*.safetensors"))  # and nowhere on disk
