@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import scipy.io
@@ -235,3 +237,38 @@ def test_mat_file_names_its_views_and_their_modalities(tmp_path):
     scipy.io.savemat(tmp_path / "twice.mat", {"X": views, "Y": np.arange(40) % 2, "view_names": names})
     with pytest.raises(AutommError, match="view_names must be distinct"):
         load_mat(tmp_path / "twice.mat")
+
+
+CRASHING_MAT = Path(__file__).parent / "files" / "crashes_scipy_reader.mat"  # bytes a fuzz case changed
+
+
+def test_a_mat_file_that_crashes_scipys_reader_is_refused_in_one_line(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import scipy.io
+
+    from automm.data import matfile
+
+    path = tmp_path / "d.mat"
+    scipy.io.savemat(path, {"X": np.empty((1, 0), dtype=object), "Y": np.arange(3)})
+    monkeypatch.setattr(scipy.io, "loadmat", lambda *a, **k: os.kill(os.getpid(), signal.SIGSEGV))
+    with pytest.raises(AutommError, match=r"scipy's reader crashed on it, signal 11"):
+        matfile.load_mat(path)  # the forked child died; this process did not try
+
+
+def test_the_damaged_file_that_crashed_a_fuzz_run_is_one_error_line():
+    import subprocess
+    import sys
+
+    code = (
+        "from automm.data.matfile import load_mat\n"
+        "try:\n"
+        f"    load_mat({str(CRASHING_MAT)!r})\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.returncode  # the process survives it (scipy 1.17.1 alone crashes)
+    assert done.stdout.startswith("AutommError ") and "not a readable .mat file" in done.stdout
+    assert len(done.stdout.strip().splitlines()) == 1
