@@ -22,6 +22,7 @@ import faulthandler
 import multiprocessing as mp
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -81,7 +82,11 @@ def _reader_survives(path: Path) -> None:
     if "fork" not in mp.get_all_start_methods():
         return
     child = mp.get_context("fork").Process(target=_read_and_exit, args=(str(path),), daemon=True)
-    child.start()
+    with warnings.catch_warnings():  # Python >= 3.12 warns on fork with threads; the child only reads a file
+        warnings.filterwarnings(
+            "ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning
+        )
+        child.start()
     child.join()
     if child.exitcode is not None and child.exitcode < 0:
         raise AutommError(f"{path}: not a readable .mat file (scipy's reader crashed on it, signal {-child.exitcode})")

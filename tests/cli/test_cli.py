@@ -352,12 +352,12 @@ def test_the_default_delivery_is_said_in_words(tmp_path, monkeypatch, kind):
         }[kind]
 
     monkeypatch.setattr(FinalTrainer, "_members", members)
-    args = ("search", "--trials", 3, "--sampler", "random", "--runs-dir", tmp_path, "--defaults", "--export")
-    result = _run(*args, "--quiet")
+    args = ("search", "--trials", 2, "--sampler", "random", "--runs-dir", tmp_path, "--folds", 3, "--export")
+    result = _run(*args, "--quiet")  # the default ensemble (no --ensemble-size 1), fold bags of 3
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     linear = r"logistic regression on the concatenated views \(C=[\d.e-]+\)"
-    network = r"fusion network \S.*? x 5 fold networks"
+    network = r"fusion network \S.*? x 3 fold networks"
     expected = {
         "linear alone": rf"delivered model: {linear} in ",
         "mixed": rf"delivered model: an ensemble of 2: 0\.60 x {network}; 0\.40 x {linear} in ",
