@@ -12,7 +12,7 @@ from typing import Any
 
 from automm.engine.linear_net import FAMILY, is_linear
 
-__all__ = ["delivery_words", "member_words"]
+__all__ = ["choice_members", "delivery_words", "member_words"]
 
 
 def member_words(member: Mapping[str, Any]) -> str:
@@ -33,3 +33,18 @@ def delivery_words(members: Sequence[Mapping[str, Any]]) -> str:
         return member_words(members[0])
     parts = [f"{float(m.get('weight', 1 / len(members))):.2f} x {member_words(m)}" for m in members]
     return f"an ensemble of {len(members)}: " + "; ".join(parts)
+
+
+def choice_members(choice: Mapping[str, Any], folds: int, linear_c: float | None = None) -> list[dict[str, Any]]:
+    """The members an ensemble choice (``genotypes``, ``weights``) delivers by default, as `member_words`
+    takes them: each network as its ``folds`` fold networks when the study has K > 1 folds, the linear
+    candidate with its ``c``."""
+    out = []
+    for genotype, weight in zip(choice["genotypes"], choice["weights"], strict=True):
+        member: dict[str, Any] = {"genotype": genotype, "weight": weight}
+        if is_linear(str(genotype)):
+            member["c"] = linear_c
+        elif folds > 1:
+            member["bagged"] = folds
+        out.append(member)
+    return out

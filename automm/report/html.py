@@ -10,10 +10,12 @@ from automm.core import keys
 from automm.core.atomic import atomic_write
 from automm.core.errors import AutommError, option
 from automm.delivery.ensemble import differs_from_best
+from automm.delivery.words import choice_members, member_words
 from automm.inspection.dashboard import study_figures
 from automm.inspection.tables import cells, generation_columns
 from automm.search import queries
 from automm.search.folds import estimate
+from automm.store import optuna_internals
 from automm.store.trial_record import TrialRecord
 
 if TYPE_CHECKING:  # the report reads a Study; the study module never imports this one
@@ -107,14 +109,15 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
             f"{ensemble['rows']} search rows: {study.metric} {_fmt(ensemble['score'])} (best single "
             f"{_fmt(ensemble['best_single'])}).</p>"
         )
-        for genotype, weight, number in zip(
-            ensemble["genotypes"], ensemble["weights"], ensemble["trials"], strict=True
-        ):
+        linear = optuna_internals.study_system_attrs(study.optuna_study).get(keys.LINEAR) or {}
+        members = choice_members(ensemble, len(study.fold_data), linear.get("c"))
+        for member, number in zip(members, ensemble["trials"], strict=True):
+            genotype = member["genotype"]
             diagram = study.diagram(study.final.parse(genotype))
             origin = f"trial {number}" if number is not None else "fitted on the search folds, not a trial"
             parts.append(
-                f"<div class='arch'><h3>weight {weight:.2f}: <code>{escape(genotype)}</code></h3>"
-                f"<p>{origin}</p>{diagram}</div>"
+                f"<div class='arch'><h3>weight {member['weight']:.2f}: {escape(member_words(member))}</h3>"
+                f"<p><code>{escape(genotype)}</code>, {origin}</p>{diagram}</div>"
             )
     parts.append("<h2>Test scores (best genotypes retrained on train+validation)</h2>")
     if attrs_.get(keys.RETRAIN):

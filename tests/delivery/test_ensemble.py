@@ -147,6 +147,8 @@ def test_retrain_scores_the_ensemble(searched, two_members):
 
 
 def test_report_and_note_show_the_ensemble(searched, two_members, tmp_path):
+    from html import escape
+
     from automm.inspection.dashboard import study_note
     from automm.report.html import write_report
 
@@ -155,6 +157,9 @@ def test_report_and_note_show_the_ensemble(searched, two_members, tmp_path):
     assert "The delivered model" in html and "Delivered (" in note
     for genotype in two_members.genotypes:
         assert genotype in note
+        # in words, each network as the 3 fold networks the default delivery trains
+        assert f"x fusion network {genotype} x 3 fold networks (`{genotype}`)" in note
+        assert f"fusion network {escape(genotype)} x 3 fold networks</h3>" in html
     assert "over 3 folds" in html  # the best architectures' mean ± std over folds
 
 
