@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -22,6 +24,36 @@ from automm.store.liveness import heartbeat_options
 StorageLike = str | optuna.storages.BaseStorage
 
 
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) until the block is done, then raise it: for writes that must not be cut in the
+    middle. Only in the main thread with Python's default handler (elsewhere the block runs as it is)."""
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
+        return
+    received: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        if received:
+            raise KeyboardInterrupt
+
+
+class WholeAppends(optuna.storages.journal.JournalFileBackend):
+    """A journal file whose appends Ctrl-C never cuts: Optuna's append takes a file lock (renaming a lock
+    file) and an interrupt between its steps left the lock half released, the trial failed with
+    ``FileNotFoundError`` and a traceback instead of the one-line interrupt (seen in the Ctrl-C test on a
+    journal). The interrupt is raised as soon as the append is whole."""
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        with interrupts_held():
+            super().append_logs(logs)
+
+
 def open_storage(storage: StorageLike) -> StorageLike:
     """An Optuna storage; ``journal:PATH`` opens a journal file that parallel workers can share.
 
@@ -36,7 +68,7 @@ def open_storage(storage: StorageLike) -> StorageLike:
         path = _storage_file(storage)
         assert path is not None
         path.parent.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+        return optuna.storages.JournalStorage(WholeAppends(str(path)))
     if isinstance(storage, str) and "://" in storage and storage != "sqlite:///:memory:":
         rdb = _open_rdb(storage)
         if storage.startswith("sqlite:///"):

@@ -33,3 +33,30 @@ def test_workers_creating_one_new_sqlite_file_at_once_all_open_it(tmp_path):
         for proc in procs:
             out, _ = proc.communicate(timeout=120)
             assert proc.returncode == 0 and "opened" in out, out
+
+
+def test_ctrl_c_waits_until_a_journal_append_is_whole(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import optuna
+
+    from automm.store.storages import WholeAppends
+
+    backend = WholeAppends(str(tmp_path / "j.log"))
+    real = optuna.storages.journal.JournalFileBackend.append_logs
+    seen = []
+
+    def interrupted_midway(self, logs):  # Ctrl-C arrives while the append holds the file lock
+        os.kill(os.getpid(), signal.SIGINT)
+        seen.append("after the signal")
+        real(self, logs)
+        seen.append("appended")
+
+    monkeypatch.setattr(optuna.storages.journal.JournalFileBackend, "append_logs", interrupted_midway)
+    with pytest.raises(KeyboardInterrupt):
+        backend.append_logs([{"op_code": 0, "worker_id": "w", "study_name": "s", "directions": [1]}])
+    assert seen == ["after the signal", "appended"]  # the append finished, then the interrupt was raised
+    monkeypatch.undo()
+    assert len(list(WholeAppends(str(tmp_path / "j.log")).read_logs(0))) == 1
+    assert not list(tmp_path.glob("*.lock*"))  # no lock left behind
