@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
-import multiprocessing as mp
 import os
 import re
 import warnings
@@ -76,28 +75,26 @@ def read_mat(path: Path) -> dict[str, object]:
 
 def _reader_survives(path: Path) -> None:
     """Refuse a file that crashes scipy's MAT reader. A damaged file can kill the process (seen: scipy
-    1.17.1, segmentation fault and bus error in ``read_var_array`` on a 1.2 KB file with changed bytes), so on
-    systems that fork, the file is first read in a forked child; a child killed by a signal means the file
-    is refused with one line instead of taking the search down with it."""
-    if "fork" not in mp.get_all_start_methods():
+    1.17.1, segmentation fault and bus error in ``read_var_array`` on a 1.2 KB file with changed bytes), so
+    where ``os.fork`` exists the file is first read in a forked child (``os.fork`` itself, so that a daemonic
+    worker of a process pool may do it too); a child killed by a signal means the file is refused with one
+    line instead of taking the search down with it."""
+    if not hasattr(os, "fork"):
         return
-    child = mp.get_context("fork").Process(target=_read_and_exit, args=(str(path),), daemon=True)
     with warnings.catch_warnings():  # Python >= 3.12 warns on fork with threads; the child only reads a file
         warnings.filterwarnings(
             "ignore", message=r".*use of fork\(\) may lead to deadlocks", category=DeprecationWarning
         )
-        child.start()
-    child.join()
-    if child.exitcode is not None and child.exitcode < 0:
-        raise AutommError(f"{path}: not a readable .mat file (scipy's reader crashed on it, signal {-child.exitcode})")
-
-
-def _read_and_exit(path: str) -> None:
-    """In the forked child: read the file, then leave at once (no cleanup of the parent's state)."""
-    faulthandler.disable()  # a crash here is expected and reported by the parent, not dumped
-    with contextlib.suppress(BaseException):  # errors are the parent's to report; only a crash matters here
-        scipy.io.loadmat(path)
-    os._exit(0)
+        pid = os.fork()
+    if pid == 0:  # the child: read, then leave at once (no cleanup of the parent's state)
+        faulthandler.disable()  # a crash here is expected and reported by the parent, not dumped
+        with contextlib.suppress(BaseException):  # errors are the parent's to report; only a crash matters
+            scipy.io.loadmat(str(path))
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        signal = os.WTERMSIG(status)
+        raise AutommError(f"{path}: not a readable .mat file (scipy's reader crashed on it, signal {signal})")
 
 
 def view_name_list(raw: object, path: Path) -> list[str]:

@@ -257,6 +257,19 @@ def test_a_mat_file_that_crashes_scipys_reader_is_refused_in_one_line(tmp_path, 
         matfile.load_mat(path)  # the forked child died; this process did not try
 
 
+def test_a_mat_file_loads_inside_a_daemonic_pool_worker(tmp_path):
+    import multiprocessing as mp
+
+    import scipy.io
+
+    path = tmp_path / "d.mat"
+    cell = np.empty((1, 2), dtype=object)
+    cell[0, 0], cell[0, 1] = np.ones((12, 3)), np.zeros((12, 2))
+    scipy.io.savemat(path, {"X": cell, "Y": np.arange(12) % 2})
+    with mp.get_context("spawn").Pool(1) as pool:  # its workers are daemonic: no multiprocessing children
+        assert pool.apply(_rows_of, (str(path),)) == 12
+
+
 def test_the_damaged_file_that_crashed_a_fuzz_run_is_one_error_line():
     import subprocess
     import sys
@@ -272,3 +285,9 @@ def test_the_damaged_file_that_crashed_a_fuzz_run_is_one_error_line():
     assert done.returncode == 0, done.returncode  # the process survives it (scipy 1.17.1 alone crashes)
     assert done.stdout.startswith("AutommError ") and "not a readable .mat file" in done.stdout
     assert len(done.stdout.strip().splitlines()) == 1
+
+
+def _rows_of(path: str) -> int:
+    from automm.data.matfile import load_mat
+
+    return load_mat(path).n_samples
