@@ -10,8 +10,6 @@ Nothing is ever unpickled.
 
 from __future__ import annotations
 
-import zipfile
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from automm.core.errors import AutommError
-from automm.data.file_checks import checked_path, npy_fits, npz_members_fit, shown
+from automm.data.file_checks import checked_path, shown
 from automm.data.matfile import dense_view, read_mat, view_name_list
+from automm.data.npzfile import read_npy_folder, read_npz
 from automm.data.tokens import MASK_SUFFIX
 
 ID_KEYS = ("id", "ids")
@@ -45,7 +44,7 @@ def read_new_rows(path: str | Path, widths: Mapping[str, int] | None = None) -> 
     if path.is_dir():
         arrays = _npy_folder(path)
     elif path.suffix.lower() == ".npz":
-        arrays = _npz(path)
+        arrays = read_npz(path)
     elif path.suffix.lower() == ".mat":
         return _mat(path, widths or {})
     else:
@@ -58,27 +57,8 @@ def read_new_rows(path: str | Path, widths: Mapping[str, int] | None = None) -> 
     return _checked(views, ids, path)
 
 
-def _npz(path: Path) -> dict[str, np.ndarray]:
-    path = checked_path(path)
-    npz_members_fit(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
-        raise AutommError(f"{shown(path)}: not a readable .npz file ({exc})") from None
-
-
 def _npy_folder(path: Path) -> dict[str, np.ndarray]:
-    path = checked_path(path, folder=True)
-    arrays: dict[str, np.ndarray] = {}
-    for file in sorted(path.rglob("*.npy")):
-        key = file.relative_to(path).with_suffix("").as_posix()
-        with open(checked_path(file), "rb") as handle:
-            npy_fits(handle, file.stat().st_size, shown(file))
-        try:
-            arrays[key] = np.load(file, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise AutommError(f"{shown(file)}: not a readable .npy file ({exc})") from None
+    arrays = read_npy_folder(path)
     if not arrays:
         raise AutommError(f"{path}: no .npy files; store each view as views/<modality>/<feature>.npy")
     return arrays

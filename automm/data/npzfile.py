@@ -40,17 +40,32 @@ from automm.data.tokens import MASK_SUFFIX, is_mask_key
 def load_npz(path: str | Path, *, name: str | None = None, seed: int = 0) -> MultimodalDataset:
     """Load the documented `.npz` layout into a dataset (never unpickles)."""
     path = checked_path(path)
+    return dataset_from_arrays(read_npz(path), source=path, name=name or path.stem, seed=seed)
+
+
+def read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an `.npz` file by key, checked first and never unpickled."""
+    path = checked_path(path)
     npz_members_fit(path)  # a zip whose arrays' headers promise no more than they hold
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
+            return {k: archive[k] for k in archive.files}
     except (ValueError, OSError, EOFError, RuntimeError, NotImplementedError, zipfile.BadZipFile, zlib.error) as exc:
         raise AutommError(f"{shown(path)}: not a readable .npz file ({exc})") from None
-    return dataset_from_arrays(arrays, source=path, name=name or path.stem, seed=seed)
 
 
 def load_npy_folder(path: str | Path, *, name: str | None = None, seed: int = 0) -> MultimodalDataset:
     """Load the same layout from a folder of `.npy` files, key = path below the folder (never unpickles)."""
+    path = checked_path(path, folder=True)
+    arrays = read_npy_folder(path)
+    if not arrays:
+        raise AutommError(f"{path}: no .npy files; store each view as views/<modality>/<feature>.npy beside labels.npy")
+    return dataset_from_arrays(arrays, source=path, name=name or path.name, seed=seed)
+
+
+def read_npy_folder(path: Path) -> dict[str, np.ndarray]:
+    """Every `.npy` file below ``path`` by key (its path below the folder, without ``.npy``), checked first
+    and never unpickled; empty if there is none."""
     path = checked_path(path, folder=True)
     arrays: dict[str, np.ndarray] = {}
     for file in sorted(path.rglob("*.npy")):
@@ -61,9 +76,7 @@ def load_npy_folder(path: str | Path, *, name: str | None = None, seed: int = 0)
             arrays[key] = np.load(file, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise AutommError(f"{shown(file)}: not a readable .npy file ({exc})") from None
-    if not arrays:
-        raise AutommError(f"{path}: no .npy files; store each view as views/<modality>/<feature>.npy beside labels.npy")
-    return dataset_from_arrays(arrays, source=path, name=name or path.name, seed=seed)
+    return arrays
 
 
 def dataset_from_arrays(
