@@ -36,18 +36,14 @@ from typing import Any
 import numpy as np
 
 try:  # imported when the benchmark starts, so the section names the code that ran
+    from benchmarks._datasets import load_shared
     from benchmarks._results import machine, package_commit, record
 except ModuleNotFoundError:
+    from _datasets import load_shared  # type: ignore[no-redef]
     from _results import machine, package_commit, record  # type: ignore[no-redef]
 
 # ../shared/data beside the checkout; AUTOMM_SHARED_DATA (set by --data-dir) names another folder
 DATA_DIR = Path(os.environ.get("AUTOMM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-TEXT_SETS = {
-    "bbcsport": "BBCSport.mat",
-    "3sources": "3-sources.mat",
-    "webkb": "webkb.mat",
-    "20news": "20newsgroups.mat",
-}
 VARIANTS: dict[str, dict[str, Any]] = {
     "per-fold KBs": {},
     "no epoch racing": {"knowledge": {"race_epochs": False}},
@@ -60,7 +56,6 @@ SCRATCH = "from scratch"
 
 
 def _dataset(name: str, seed: int) -> Any:
-    import automm
     from automm.data import Splits, make_splits
 
     try:
@@ -68,10 +63,7 @@ def _dataset(name: str, seed: int) -> Any:
     except ModuleNotFoundError:
         from versus_baselines import protocol_split  # type: ignore[no-redef]
 
-    if name in TEXT_SETS:
-        dataset = automm.load_dataset(data=DATA_DIR / TEXT_SETS[name], seed=seed)
-    else:
-        dataset = automm.load_dataset(name, data_dir=DATA_DIR, seed=seed)
+    dataset = load_shared(name, DATA_DIR, seed)
     train, test, val = protocol_split(dataset, seed)
     if val is None:  # 20% of the 80% becomes validation (the folds use train + validation anyway)
         dataset.splits = make_splits(dataset.labels, seed=seed, test=test, train=train)
@@ -110,10 +102,13 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
         stored = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) if folder.is_dir() else 0
         delivered = exported.meta["epochs"]
         delivery_epochs = sum(delivered) if isinstance(delivered, list) else int(delivered)
+        starts = exported.meta["started_from"]
+        starts = starts if isinstance(starts, list) else [starts]
         members = [
             f"{m['weight']:.2f} {'linear' if str(m['genotype']).startswith('linear(') else 'net'}"
             + (f" x{m['bagged']}" if m.get("bagged") else "")
-            for m in exported.members
+            + (" kept" if how == "search" else "")  # the fold networks the search trained, not trained again
+            for m, how in zip(exported.members, starts, strict=True)
         ]
         return {
             "dataset": name,
@@ -129,6 +124,7 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
             "search_wall": searched,
             "wall": wall,
             "delivered": ", ".join(members),
+            "ensemble_oof": float(study.ensemble().score),  # the delivered choice's out-of-fold score
             "trials": study.n_finished(),
             "artifact_mb": stored / 2**20,  # the artifact store after delivery: KB versions, OOF predictions, ...
             "commit": package_commit(),  # None: a dirty tree (never reused by --log)
@@ -142,9 +138,10 @@ def fmt(values: list[float], digits: int = 2) -> str:
 
 def table(results: list[dict[str, Any]], datasets: list[str], variants: list[str]) -> str:
     lines = [
-        "| data set | variant | folds | test | paired diff vs scratch | epochs (search + KB / delivery) "
+        "| data set | variant | folds | out-of-fold (delivered choice) | paired OOF diff vs scratch | test "
+        "| paired test diff vs scratch | epochs (search + KB / delivery) "
         "| epochs saved (paired) | search epochs saved | wall s | wall saved |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for d in datasets:
         cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == SCRATCH}
@@ -154,12 +151,16 @@ def table(results: list[dict[str, Any]], datasets: list[str], variants: list[str
             if not seeds:
                 continue
             diff = [100 * (rows[s]["test"] - cold[s]["test"]) for s in seeds]
+            oof = [100 * rows[s].get("ensemble_oof", np.nan) for s in seeds]
+            oof_diff = [o - 100 * cold[s].get("ensemble_oof", np.nan) for o, s in zip(oof, seeds, strict=True)]
             saved = [cold[s]["epochs"] / rows[s]["epochs"] for s in seeds]
             search_saved = [cold[s]["search_epochs"] / rows[s]["search_epochs"] for s in seeds]
             wall_saved = [cold[s]["wall"] / rows[s]["wall"] for s in seeds]
             paired = "-" if v == SCRATCH else f"{np.mean(diff):+.2f} ± {np.std(diff):.2f}"
+            paired_oof = "-" if v == SCRATCH else f"{np.mean(oof_diff):+.2f} ± {np.std(oof_diff):.2f}"
             lines.append(
-                f"| {d} | {v} | {rows[seeds[0]]['folds']} | {fmt([100 * rows[s]['test'] for s in seeds])} | {paired} | "
+                f"| {d} | {v} | {rows[seeds[0]]['folds']} | {fmt(oof)} | {paired_oof} | "
+                f"{fmt([100 * rows[s]['test'] for s in seeds])} | {paired} | "
                 f"{np.mean([rows[s]['search_epochs'] for s in seeds]):.0f} / "
                 f"{np.mean([rows[s]['delivery_epochs'] for s in seeds]):.0f} | "
                 f"{np.mean(saved):.2f}x ± {np.std(saved):.2f} | {np.mean(search_saved):.2f}x | "

@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 
 try:
+    from benchmarks._datasets import TEXT_SETS
     from benchmarks._results import record
-    from benchmarks.knowledge_sharing import TEXT_SETS
     from benchmarks.versus_baselines import DATA_DIR
 except ModuleNotFoundError:  # run as a script
+    from _datasets import TEXT_SETS  # type: ignore[no-redef]
     from _results import record  # type: ignore[no-redef]
-    from knowledge_sharing import TEXT_SETS  # type: ignore[no-redef]
     from versus_baselines import DATA_DIR  # type: ignore[no-redef]
 
 ROWS = 1000

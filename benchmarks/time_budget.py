@@ -21,18 +21,14 @@ import time
 from pathlib import Path
 
 try:
+    from benchmarks._datasets import TEXT_SETS
     from benchmarks._results import record
     from benchmarks.versus_baselines import DATA_DIR
 except ModuleNotFoundError:  # run as a script
+    from _datasets import TEXT_SETS  # type: ignore[no-redef]
     from _results import record  # type: ignore[no-redef]
     from versus_baselines import DATA_DIR  # type: ignore[no-redef]
 
-TEXT_SETS = {
-    "bbcsport": "BBCSport.mat",
-    "3sources": "3-sources.mat",
-    "webkb": "webkb.mat",
-    "20news": "20newsgroups.mat",
-}
 
 
 def _study(name: str, data_dir: str, runs: str, generations: int | None):

@@ -105,7 +105,11 @@ def export(
     study: StudyOpt = "digits",
     genotype: Annotated[str | None, typer.Option(help="Genotype string (default: the best).")] = None,
     start: Annotated[
-        str, typer.Option(help="auto (the fold networks with K > 1 folds, else one network), bag, kb or scratch.")
+        str,
+        typer.Option(
+            help="auto (with K > 1 folds the fold networks the search kept, else trained again; one split: one "
+            "network), bag (the fold networks trained again), kb or scratch."
+        ),
     ] = "auto",
     ensemble_size: Annotated[
         int | None, typer.Option(help="Greedy ensemble rounds (default: the study's; 1: the best network alone).")

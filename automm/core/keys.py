@@ -54,6 +54,8 @@ KB_POINTER = "automm:kb:"  # + version -> pointer of fold 0's (or the only) KB v
 KB_FOLD_POINTER = "automm:kbfold:"  # + "<fold>:<version>" -> pointer of fold k's KB version, k >= 1 (study)
 LINEAR = "automm:linear"  # the linear candidate: its C, scores and out-of-fold predictions (study)
 PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabilities (trial)
+FOLD_NETWORKS = "automm:fold_networks"  # pointer to a trial's trained fold networks, kept for delivery (trial)
+FOLD_NETWORKS_PRUNED = "automm:fold_networks_pruned:"  # + trial number: its kept fold networks were deleted (study)
 TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (fold 0) waiting for the KB (trial)
 LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)
 MFAS_STEP = "MFASSampler:step:"  # + step -> proposals (study)

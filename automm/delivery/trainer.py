@@ -21,6 +21,7 @@ from automm.core.metrics import PRIMARY_METRIC
 from automm.data.preprocess import Standardizer
 from automm.delivery.fold_bags import fold_tensors, train_bag
 from automm.delivery.linear_candidate import LinearCandidate, study_linear_candidate
+from automm.engine.bagged import BaggedNet
 from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear, is_linear
 from automm.engine.training import TensorData, fit, standardized
@@ -29,6 +30,7 @@ from automm.methods.hyperparams import resolve
 from automm.search import queries
 from automm.search.folds import fold_scores, scratch_best_epochs
 from automm.search.objective import fold_seed, genotype_seed
+from automm.store import fold_networks
 from automm.store.trial_record import TrialRecord
 
 STARTS = ("auto", "kb", "scratch", "bag")
@@ -154,20 +156,26 @@ class Delivery:
     def deliver(
         self, genotype: Any, start: str, seed: int, standardizer: Standardizer, data: TensorData
     ) -> tuple[nn.Module, int, str]:
-        """(network, epochs, how): with ``auto``/``bag`` and K > 1 folds its K fold networks (``bag``,
-        `automm.delivery.fold_bags`; ``bag-kb`` when every fold was warm-started in the search, each from
-        its fold's KB with the warm training settings, as it was scored); the linear candidate refitted on
+        """(network, epochs, how): with ``auto``/``bag`` and K > 1 folds its K fold networks: with ``auto``
+        those the search trained and scored (``search``, no epochs, when it kept them and ``seed`` is the
+        study's, see `automm.store.fold_networks`), else (and always with ``bag``) trained again (``bag``, `automm.delivery.fold_bags`; ``bag-kb``
+        when every fold was warm-started in the search, each from its fold's KB with the warm training
+        settings, as it was scored); the linear candidate refitted on
         ``data`` (``fit``); else one network trained on ``data`` as `recipe` says (``kb`` or ``scratch``)."""
         if is_linear(genotype):
             return self.train(genotype, None, 0, seed, data), 0, "fit"
         if start == "bag" or (start == "auto" and len(self.folds) > 1):
+            trial = queries.trial_of(self.study, genotype)
+            if start == "auto" and trial is not None and seed == self.context.seed:  # the search trained this bag
+                kept = self._kept_bag(genotype, trial, standardizer)
+                if kept is not None:
+                    return kept, 0, "search"
             if self._bag_data is None or self._bag_data[0] is not standardizer:
                 self._bag_data = (
                     standardizer,
                     fold_tensors(self.dataset, self.folds, standardizer, self.context.device),
                 )
             config = resolve(self.space, genotype, self.context.config)[2].train_config()
-            trial = queries.trial_of(self.study, genotype)
             starts = []
             if trial is not None and self.method.warm_folds(trial) >= len(self.folds):
                 starts = [self.method.final_start(self.context, trial, fold=k) for k in range(len(self.folds))]
@@ -191,6 +199,32 @@ class Delivery:
         state, epochs = self._recipes[key]
         net = self.train(genotype, state, epochs, genotype_seed(seed, genotype), data)
         return net, epochs, "kb" if state is not None else "scratch"
+
+    def _kept_bag(self, genotype: Any, trial: optuna.trial.FrozenTrial, standardizer: Standardizer) -> BaggedNet | None:
+        """``genotype``'s fold networks as the search trained and scored them (`automm.store.fold_networks`),
+        made to take views standardised by ``standardizer``; None when the search did not keep them."""
+        states = fold_networks.kept(self.study, self.context.artifact_store, trial, len(self.folds))
+        if states is None:
+            return None
+        nets = []
+        for fold, state in zip(self.folds, states, strict=True):
+            net = self._net(genotype)
+            net.load_state_dict(state)
+            if not self.method.adopt_inputs(net, self._input_maps(fold, standardizer)):
+                return None
+            nets.append(net.to(self.context.device))
+        return BaggedNet(nets, self.dataset.task == "multiclass")
+
+    def _input_maps(self, fold: Fold, standardizer: Standardizer) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Per view, (a, c) such that a fold network's input (standardised on ``fold``'s training rows, as in
+        the search) is ``a * z + c`` of ``z``, the view standardised by ``standardizer``."""
+        own = Standardizer.fit(self.dataset.views, fold.train, self.dataset.masks)
+        maps = {}
+        for view in self.dataset.view_names:
+            scale = standardizer.scale[view] / own.scale[view]
+            shift = (standardizer.mean[view] - own.mean[view]) / own.scale[view]
+            maps[view] = (torch.from_numpy(scale.astype(np.float32)), torch.from_numpy(shift.astype(np.float32)))
+        return maps
 
     def _export_info(self, genotype: Any) -> dict[str, Any]:
         if is_linear(genotype):

@@ -109,6 +109,9 @@ class SearchMethod:
     tunes_settings: ClassVar[bool] = True  # whether its sampler handles `SearchConfig.tune`'s extra parameters
     uses_ops: ClassVar[bool] = False  # whether its networks fuse with `SearchConfig.ops` (the fusion-tree space)
     uses_tokens: ClassVar[bool] = False  # whether its networks take token views (N, L, d); else they are pooled
+    # whether a fold bag is delivered as the networks the search trained (`adopt_inputs` can re-standardise
+    # them); the objective keeps the best candidates' fold networks only for such a method
+    keeps_fold_networks: ClassVar[bool] = False
 
     def __init__(self, settings: dict[str, Any]) -> None:
         """``settings``: the stored section values (dicts or plain values), as `automm.study.stored_settings`
@@ -223,6 +226,14 @@ class SearchMethod:
 
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
         net.load_state_dict(state)
+
+    def adopt_inputs(self, net: nn.Module, maps: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> bool:
+        """Make ``net``, trained on views standardised one way, take views standardised another: for each
+        ``view: (scale, shift)``, fold the per-feature change ``x -> scale * x + shift`` of its input into
+        the first layer that reads it, so that ``net`` computes exactly what it did. Return False if the
+        method cannot (its delivery then trains the network again); the default cannot. A method that can
+        sets `keeps_fold_networks`."""
+        return False
 
     @classmethod
     def sections_from_options(cls, values: dict[str, Any]) -> dict[str, Any]:

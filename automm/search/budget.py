@@ -25,6 +25,7 @@ import optuna
 
 from automm.core.errors import AutommError
 from automm.search import queries
+from automm.store import fold_networks
 from automm.store.trial_record import TrialRecord
 
 if TYPE_CHECKING:
@@ -74,20 +75,24 @@ ONE_SPLIT_REFIT = 1.25  # one split: the delivered network retrains on train + v
 class DeliveryReserve:
     """Predicted seconds of delivery after the search: the recorded training seconds of the best
     ``members`` fully scored candidates (a fold bag retrains the K networks its K folds trained; one split
-    retrains one network on ``refit`` times the rows), plus ``fixed`` seconds (the export and its check).
+    retrains one network on ``refit`` times the rows; a bag whose networks the search kept, with
+    ``reuses_kept``, costs nothing), plus ``fixed`` seconds (the export and its check).
     Picklable, so parallel workers hold back the same reserve."""
 
     members: int
     refit: float = 1.0
     fixed: float = 0.0
+    reuses_kept: bool = False
 
     def __call__(self, study: optuna.Study) -> float:
         records = [TrialRecord.of(t) for t in queries.completed(study)]
+        kept = {t.number for t in fold_networks.kept_trials(study)} if self.reuses_kept else set()
         trained = [
             r for r in records if r.fully_scored and r.duplicate_of is None and r.seconds and r.value is not None
         ]
         best = sorted(trained, key=lambda r: -float(r.value))[: self.members]  # type: ignore[arg-type]
-        return self.refit * sum(float(r.seconds) for r in best) + self.fixed  # type: ignore[arg-type]
+        retrained = [r for r in best if r.number not in kept]
+        return self.refit * sum(float(r.seconds) for r in retrained) + self.fixed  # type: ignore[arg-type]
 
 
 @dataclass

@@ -28,7 +28,7 @@ from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.hyperparams import resolve
 from automm.search.folds import goes_on, goes_on_at_epoch, rungs
 from automm.settings import SearchConfig
-from automm.store import artifacts, optuna_internals
+from automm.store import artifacts, fold_networks, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
 from automm.store.trial_record import TrialRecord, copy_record, record
 
@@ -48,7 +48,9 @@ class FusionObjective:
     With ``minimize_params`` it returns (score, parameter count), the second minimised.
     ``on_genotype(trial, genotype)`` runs first in each trial (e.g. to attach a diagram).
     With an ``artifact_store``, a candidate scored on every fold keeps its out-of-fold
-    probabilities there (``automm:predictions``) for ensemble selection.
+    probabilities there (``automm:predictions``) for ensemble selection and, with K > 1 folds, if it
+    is among the best ``config.ensemble_size`` and the method delivers them (`SearchMethod.keeps_fold_networks`),
+    its fold networks (`automm.store.fold_networks`).
     """
 
     def __init__(
@@ -64,9 +66,11 @@ class FusionObjective:
         on_genotype: Callable[[optuna.Trial, Any], object] | None = None,
         artifact_store: Any = None,
         fold_data: FoldData | None = None,
+        lock_dir: Any = None,
     ) -> None:
         """``fold_data``: the study's folds and their tensors, shared with the rest of the study
-        (default: made here from ``config.folds`` and ``seed``)."""
+        (default: made here from ``config.folds`` and ``seed``); ``lock_dir``: the study lock
+        (`automm.store.artifacts.study_lock`), held while kept fold networks are pruned."""
         self.dataset = dataset
         self.method = method
         self.space = space
@@ -77,6 +81,7 @@ class FusionObjective:
         self.minimize_params = minimize_params
         self.on_genotype = on_genotype
         self.artifact_store = artifact_store
+        self.lock_dir = lock_dir
         self.hooks: TrialHooks = TrialHooks()
         self.shared_folds = fold_data or FoldData(dataset, config.folds, seed, self.device)
         self.folds = self.shared_folds.folds
@@ -178,6 +183,7 @@ class FusionObjective:
         best_epochs: list[int] = []
         epochs, seconds, n_params = 0, 0.0, 0
         predictions: list[tuple[np.ndarray, np.ndarray]] = []
+        states: list[dict[str, torch.Tensor]] = []  # the trained fold networks, for delivery
         for k, fold in enumerate(self.folds):
             net = self.build(genotype, k)
             hooked = k == 0 or self.hooks.every_fold
@@ -197,6 +203,8 @@ class FusionObjective:
             epochs += result.epochs
             seconds += result.seconds
             predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
+            if self.n_folds > 1 and self.artifact_store is not None and self.method.keeps_fold_networks:
+                states.append({name: t.detach().cpu() for name, t in net.state_dict().items()})
             if result.stopped_at is not None:  # raced out inside fold 0 by its early curve
                 record(trial, raced_out=True, raced_at_epoch=result.stopped_at)
                 self.hooks.release(trial)
@@ -208,6 +216,15 @@ class FusionObjective:
         else:
             if self.artifact_store is not None:
                 self._keep_predictions(trial, predictions)
+            if states:
+                fold_networks.keep(
+                    trial,
+                    self.artifact_store,
+                    states,
+                    float(np.mean(scores)),
+                    self.config.ensemble_size,
+                    self.lock_dir,
+                )
         # written once, when the folds are done: a trial that dies half-way is failed, not partly scored
         record(
             trial,

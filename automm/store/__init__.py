@@ -7,6 +7,7 @@ Its modules are imported by name (``from automm.store import artifacts``); impor
 __all__ = [
     "artifact_stores",
     "artifacts",
+    "fold_networks",
     "liveness",
     "storages",
 ]

@@ -274,6 +274,7 @@ class Study(StudyQueries, StudyDelivery):
                 on_genotype=self.inspector.attach_diagram,
                 artifact_store=self.artifact_store,
                 fold_data=self.fold_data,
+                lock_dir=self.lock,
             )
             obj.hooks = self.method.hooks(self.context, method_space(self.space), obj.train_data)
             self._objective = obj
@@ -350,6 +351,7 @@ class Study(StudyQueries, StudyDelivery):
             members=min(self.config.ensemble_size, MEMBERS_EXPECTED),
             refit=1.0 if folds > 1 else ONE_SPLIT_REFIT,
             fixed=export_seconds(),
+            reuses_kept=folds > 1 and self.method.keeps_fold_networks,
         )
 
     def progress_line(self, n_trials: int | None = None) -> str:

@@ -12,6 +12,7 @@ import automm
 from automm.core import keys
 from automm.core.errors import AutommError
 from automm.search.budget import DeliveryReserve, TimeBudget, format_duration, parse_duration
+from automm.store.optuna_internals import set_study_system_attr
 from tests.conftest import make_toy
 
 
@@ -42,12 +43,21 @@ class _Generations:
         return self.left
 
 
-def _study_with_trials(durations: list[float], start: float, values: list[float] | None = None) -> optuna.Study:
+def _study_with_trials(
+    durations: list[float], start: float, values: list[float] | None = None, kept: tuple[int, ...] = ()
+) -> optuna.Study:
+    """Finished trials of ``durations`` seconds; those numbered in ``kept`` kept their fold networks."""
     study = optuna.create_study(direction="maximize")
     for i, seconds in enumerate(durations):
         begin = dt.datetime.fromtimestamp(start + i)
         value = 0.5 if values is None else values[i]
-        trial = optuna.trial.create_trial(value=value, params={}, distributions={}, user_attrs={keys.SECONDS: seconds})
+        trial = optuna.trial.create_trial(
+            value=value,
+            params={},
+            distributions={},
+            user_attrs={keys.SECONDS: seconds},
+            system_attrs={keys.FOLD_NETWORKS: {"artifact_id": "x", "folds": 3}} if i in kept else {},
+        )
         trial.datetime_start, trial.datetime_complete = begin, begin + dt.timedelta(seconds=seconds)
         study.add_trial(trial)
     return study
@@ -125,3 +135,12 @@ def test_a_budget_bounds_search_and_delivery_together(tmp_path):
     assert study.last_budget.reserve(study.optuna_study) > 0  # delivery's time was held back
     assert 0 < study.n_finished() < study.default_trials
     assert wall < 8 * 1.5, wall  # a generous tolerance: the precise ratio is in benchmarks/RESULTS.md
+
+
+def test_the_delivery_reserve_skips_bags_the_search_kept():
+    now = time.time()
+    study = _study_with_trials([4.0, 9.0, 2.0, 7.0], start=now - 60, values=[0.9, 0.5, 0.8, 0.7], kept=(0,))
+    assert DeliveryReserve(members=3, reuses_kept=True)(study) == pytest.approx(2.0 + 7.0)
+    assert DeliveryReserve(members=3)(study) == pytest.approx(4.0 + 2.0 + 7.0)  # a method that retrains them
+    set_study_system_attr(study, f"{keys.FOLD_NETWORKS_PRUNED}0", True)
+    assert DeliveryReserve(members=3, reuses_kept=True)(study) == pytest.approx(4.0 + 2.0 + 7.0)  # pruned since

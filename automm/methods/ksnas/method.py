@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -29,6 +28,7 @@ class FusionTreeMethod(SearchMethod):
 
     family = "ksnas"
     uses_ops = True
+    keeps_fold_networks = True
 
     def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> SearchSpace:
         return SearchSpace(view_names, config.max_views, config.ops)
@@ -56,6 +56,21 @@ class FusionTreeMethod(SearchMethod):
 
     def diagram(self, space: SearchSpace, genotype: Genotype, view_dims: dict[str, int], config: SearchConfig) -> str:
         return genotype_svg(genotype, view_dims, config.fusion_dim)
+
+    def adopt_inputs(self, net: nn.Module, maps: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> bool:
+        """Each view enters a `FusionNet` through ``align.<view>``'s Linear layer: W x + b with x = a z + c
+        is (W diag(a)) z + (W c + b)."""
+        align = getattr(net, "align", None)
+        if align is None:
+            return False
+        with torch.no_grad():
+            for view, (scale, shift) in maps.items():
+                if view not in align:
+                    continue
+                layer = align[view][0]
+                layer.bias.add_(layer.weight @ shift.to(layer.weight))
+                layer.weight.mul_(scale.to(layer.weight))
+        return True
 
 
 def _span(first: int, last: int) -> str:
@@ -110,8 +125,8 @@ class KnowledgeHooks(TrialHooks):
         return True
 
     def train_config(self, config: TrainConfig, warm: bool) -> TrainConfig:
-        if warm and self.knowledge is not None and self.knowledge[0].settings.warm_patience is not None:
-            return replace(config, patience=self.knowledge[0].settings.warm_patience)
+        if warm and self.knowledge is not None:
+            return self.knowledge[0].settings.warm_config(config)
         return config
 
     def release(self, trial: optuna.Trial) -> None:
@@ -325,8 +340,7 @@ class KSNASMethod(FusionTreeMethod):
         return state
 
     def warm_train_config(self, config: TrainConfig) -> TrainConfig:
-        patience = self.knowledge.warm_patience
-        return config if patience is None else replace(config, patience=patience)
+        return self.knowledge.warm_config(config)
 
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
         warm_start(net, state)  # type: ignore[arg-type]

@@ -5,10 +5,11 @@ No torch import: the CLI and presets read these without loading a network librar
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from automm.core.errors import AutommError
+from automm.settings import TrainConfig
 
 STORED_DTYPES = ("float16", "float32")
 
@@ -83,6 +84,10 @@ class KnowledgeSettings:
             raise AutommError(f"warm_patience must be at least 1, got {self.warm_patience}")
         if not 0.0 < self.merge_rate <= 1.0:
             raise AutommError(f"merge_rate must lie in (0, 1], got {self.merge_rate}")
+
+    def warm_config(self, config: TrainConfig) -> TrainConfig:
+        """How a network warm-started from the KB trains: ``config`` with `warm_patience`."""
+        return config if self.warm_patience is None else replace(config, patience=self.warm_patience)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

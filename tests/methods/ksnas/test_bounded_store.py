@@ -105,7 +105,7 @@ def test_versions_no_pool_trial_started_from_are_deleted_and_never_needed_again(
     )
     assert study.method.final_start(study.context, cut, fold=0) is None
     assert study.method.final_start(study.context, pool[0], fold=2) is not None
-    exported = study.deliver(tmp_path / "model", ensemble_size=1)
+    exported = study.deliver(tmp_path / "model", ensemble_size=1, start="bag")  # trained again, not the kept bag
     assert exported.meta["started_from"] == "bag-kb"
 
 

@@ -102,7 +102,7 @@ def test_a_delivered_fold_bag_starts_each_network_from_its_folds_kb(tmp_path, mo
         return real(self, context, trial, fold)
 
     monkeypatch.setattr(ksnas_method.KSNASMethod, "final_start", final_start)
-    exported = study.deliver(tmp_path / "model", ensemble_size=1)
+    exported = study.deliver(tmp_path / "model", ensemble_size=1, start="bag")  # trained again, not the kept bag
     assert exported.meta["started_from"] == "bag-kb" and sorted(asked) == [0, 1, 2]
     assert exported.meta["epochs"] < 3 * CONFIG.max_epochs
 
