@@ -213,6 +213,9 @@ def main() -> None:
     parser.add_argument("--any-commit", action="store_true", help="with --log: reuse rows of other commits too")
     args = parser.parse_args()
     os.environ["AUTOMM_SHARED_DATA"] = str(args.data_dir.resolve())  # the spawned jobs read it
+    # one torch thread per job, wide data too: automm's thread rule gives a job on wide views every core, and
+    # --workers jobs that each take every core fight over them (4x slower per job on 2 cores, measured)
+    os.environ["OMP_NUM_THREADS"] = "1"
     if args.time_budget is not None:
         return budget_run(args)
     jobs = [
