@@ -1,21 +1,29 @@
-"""The yardstick: automm's delivered model against what a user tries first, on the public 80/20 protocol.
+"""The yardstick: automm's delivered model against what a user tries first, and against AutoGluon-Tabular.
 
 Protocol (the one published multi-view numbers use): for seed s,
 ``train_test_split(range(N), test_size=0.2, stratify=y, random_state=s)``; the 20% is the test
-split and nothing else. automm gets the other 80% through the path a user takes: a `.npz` with
-fixed ``train``/``test`` indices (it carves its own validation rows out of ``train``), then
-`automm.Study`, `Study.export`, and `automm.load_model(...).predict` on the test rows: the score is
-that of the delivered model. avmnist keeps its own recording-disjoint split (a random split of
-its pairs would put one recording in train and test); its rows are fixed for every seed.
+split and nothing else: every choice (automm's search and ensemble, each baseline's C, AutoGluon's
+models) is made on the other 80%, and the test rows are scored once, for this table. automm gets the
+80% through the path a user takes: a `.npz` with fixed ``train``/``test`` indices, then `automm.Study`,
+`Study.export`, and `automm.load_model(...).predict` on the test rows. avmnist keeps its own
+recording-disjoint split, the same for every seed.
 
-Columns (mean ± std over the seeds, one run): automm with the data set's preset, automm with its
-general defaults (no preset), concatenation + logistic regression, late fusion (mean of per-view
-logistic-regression probabilities), the best single view (chosen by 3-fold CV on the training
-rows) + LR, concatenation + a one-hidden-layer MLP (scikit-learn), and the best published number.
+Columns: automm's default delivery (the greedy ensemble, the linear candidate allowed), automm's best
+fusion network alone (its fold networks: what the search itself found), concatenation + logistic
+regression (C = 1, and C chosen by 5-fold cross-validation on the training rows from 0.01, 0.1, 1, 10),
+late fusion (mean of per-view LR probabilities, C = 1 and C by CV per view), the best single view (by
+3-fold CV) + LR, concatenation + an MLP, and, with ``--autogluon PYTHON`` (the Python of an environment
+with the benchmark-only extra, ``pip install -e '.[bench]'``), AutoGluon-Tabular with each of
+``--presets`` on the views concatenated as columns, ``time_limit`` = automm's whole wall time (search
+and export) on the same data set and seed, one CPU like automm's one torch thread.
 
-Usage: python benchmarks/versus_baselines.py [--datasets digits,handwritten,cub,avmnist] [--seeds 5]
-       [--columns preset,default,tuned] [--jobs 2] [--data-dir ../shared/data]
-       [--log runs.jsonl]
+Verdicts are paired: per seed, automm's test score minus the best peer's (the peer with the best mean
+on that data set), mean and 95% t-interval over seeds (a win or loss only when the interval excludes
+0), and a sign test over every data set and seed.
+
+Usage: python benchmarks/versus_baselines.py [--datasets digits,handwritten,cub,avmnist,bbcsport,3sources,webkb,20news]
+       [--seeds 5] [--columns preset] [--time-budget 60] [--autogluon /path/to/python]
+       [--presets medium_quality,best_quality] [--jobs 2] [--data-dir ../shared/data] [--log runs.jsonl]
        (a run without the preset column records its own section, e.g. ``versus-baselines-tuned``;
        with ``--log``, an interrupted run continues where it stopped)
 """
@@ -27,6 +35,7 @@ import dataclasses
 import json
 import logging
 import multiprocessing as mp
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +44,10 @@ from typing import Any
 import numpy as np
 
 try:
+    from benchmarks._datasets import load_shared
     from benchmarks._results import record
 except ModuleNotFoundError:  # run as a script
+    from _datasets import load_shared  # type: ignore[no-redef]
     from _results import record  # type: ignore[no-redef]
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -44,8 +55,15 @@ PUBLISHED = {  # RCML/ECML (AAAI 2024), Table 2, 80/20 split; accuracy in %
     "handwritten": "ECML 99.40, TMDL-OA 99.25",
     "cub": "ECML 98.50 ± 2.75, TMDL-OA 95.43",
 }
-BEST_PUBLISHED = {"handwritten": 0.9940, "cub": 0.9850}
-BASELINES = ("concat + LR", "late fusion LR", "best view LR", "concat + MLP")
+BASELINES = (
+    "concat + LR",
+    "concat + LR (C by CV)",
+    "late fusion LR",
+    "late fusion LR (C by CV)",
+    "best view LR",
+    "concat + MLP",
+)
+C_GRID = (0.01, 0.1, 1.0, 10.0)  # automm's linear candidate chooses from the same values
 
 
 def protocol_split(dataset: Any, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -73,9 +91,10 @@ def write_protocol_npz(dataset: Any, seed: int, folder: Path) -> Path:
 
 
 def baselines(dataset: Any, train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, float]:
-    """Test accuracy of the four baselines, fitted on ``train`` (standardised on it) only."""
+    """Test accuracy of the baselines, fitted on ``train`` (standardised on it) only; every C chosen by
+    cross-validation on ``train``."""
     from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_score
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
     from sklearn.neural_network import MLPClassifier
 
     from automm.data.preprocess import Standardizer
@@ -84,20 +103,31 @@ def baselines(dataset: Any, train: np.ndarray, test: np.ndarray, seed: int) -> d
     x_train, x_test = st.transform(dataset.views, train), st.transform(dataset.views, test)
     y_train, y_test = dataset.labels[train], dataset.labels[test]
 
-    def lr() -> LogisticRegression:
-        return LogisticRegression(C=1.0, max_iter=5000, random_state=seed)
+    def lr(c: float = 1.0) -> LogisticRegression:
+        return LogisticRegression(C=c, max_iter=5000, random_state=seed)
+
+    def lr_cv() -> GridSearchCV:  # C chosen by 5-fold cross-validation on the training rows only
+        folds = StratifiedKFold(5, shuffle=True, random_state=seed)
+        return GridSearchCV(lr(), {"C": list(C_GRID)}, cv=folds, scoring="accuracy")
+
+    def proba(model: Any, x: np.ndarray) -> np.ndarray:
+        out = np.zeros((len(x), dataset.n_classes))
+        out[:, model.classes_] = model.predict_proba(x)
+        return out
 
     cat_train = np.concatenate(list(x_train.values()), axis=1)
     cat_test = np.concatenate(list(x_test.values()), axis=1)
-    out = {"concat + LR": float((lr().fit(cat_train, y_train).predict(cat_test) == y_test).mean())}
-    probs, cv = [], {}
+    out = {
+        "concat + LR": float((lr().fit(cat_train, y_train).predict(cat_test) == y_test).mean()),
+        "concat + LR (C by CV)": float((lr_cv().fit(cat_train, y_train).predict(cat_test) == y_test).mean()),
+    }
+    probs, tuned, cv = [], [], {}
     for view in dataset.view_names:
-        model = lr().fit(x_train[view], y_train)
-        proba = np.zeros((len(test), dataset.n_classes))
-        proba[:, model.classes_] = model.predict_proba(x_test[view])
-        probs.append(proba)
+        probs.append(proba(lr().fit(x_train[view], y_train), x_test[view]))
+        tuned.append(proba(lr_cv().fit(x_train[view], y_train), x_test[view]))
         cv[view] = cross_val_score(lr(), x_train[view], y_train, cv=3).mean()
     out["late fusion LR"] = float((np.mean(probs, axis=0).argmax(1) == y_test).mean())
+    out["late fusion LR (C by CV)"] = float((np.mean(tuned, axis=0).argmax(1) == y_test).mean())
     best = max(cv, key=lambda v: cv[v])
     out["best view LR"] = float((probs[dataset.view_names.index(best)].argmax(1) == y_test).mean())
     mlp = MLPClassifier(hidden_layer_sizes=(256,), max_iter=500, early_stopping=True, random_state=seed)
@@ -105,24 +135,25 @@ def baselines(dataset: Any, train: np.ndarray, test: np.ndarray, seed: int) -> d
     return out
 
 
-def automm_run(job: tuple[str, str, int, str]) -> dict[str, Any]:
-    """One automm search on one split: through a `.npz`, `Study`, export and `load_model`."""
+def automm_run(job: tuple[str, str, int, str, float | None]) -> dict[str, Any]:
+    """One automm search on one split: through a `.npz`, `Study`, export and `load_model`; the default
+    delivery, and the best fusion network alone (its fold networks)."""
     import optuna
     import torch
 
     import automm
-    from automm.settings import TUNABLE, load_preset
+    from automm.settings import TUNABLE, has_preset, load_preset
 
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     automm.set_verbosity(logging.WARNING)  # no line per trial
-    name, column, seed, data_dir = job
-    dataset = automm.load_dataset(name, data_dir=data_dir, seed=0)
+    name, column, seed, data_dir, budget = job
+    dataset = load_shared(name, data_dir)
     test = protocol_split(dataset, seed)[1]
     with tempfile.TemporaryDirectory() as tmp:
         npz = write_protocol_npz(dataset, seed, Path(tmp))
         settings: dict[str, Any] = {}
-        if column in ("preset", "tuned"):
+        if column in ("preset", "tuned") and has_preset(name):
             preset = load_preset(name)
             config = preset.config
             if column == "tuned":  # the preset, with its training settings searched too
@@ -131,27 +162,37 @@ def automm_run(job: tuple[str, str, int, str]) -> dict[str, Any]:
         start = time.perf_counter()
         study = automm.Study(data=npz, seed=seed, runs_dir=Path(tmp) / "runs", **settings)
         assert not set(study.dataset.splits.train) & set(test) and not set(study.dataset.splits.val) & set(test)
-        study.optimize()
+        study.optimize(time_budget=budget)
         wall = time.perf_counter() - start
         start = time.perf_counter()
-        model = automm.load_model(study.export(Path(tmp) / "model"))
+        exported = study.deliver(Path(tmp) / "model")
         export_wall = time.perf_counter() - start
+        model = automm.load_model(exported.path)
         views = {v: dataset.views[v][test] for v in model.meta["view_dims"]}
         accuracy = float((model.predict(views) == dataset.labels[test]).mean())
-        # the same ensemble delivered the other way: each member retrained once on every search row
-        refit = automm.load_model(study.export(Path(tmp) / "refit", start="scratch"))
-        refit_accuracy = float((refit.predict(views) == dataset.labels[test]).mean())
+        networks = automm.load_model(study.deliver(Path(tmp) / "networks", genotype=study.best_genotype).path)
+        networks_accuracy = float((networks.predict(views) == dataset.labels[test]).mean())
         cost = study.training_cost()
         best = study.best_trial
+        linear = [m for m in exported.members if str(m["genotype"]).startswith("linear(")]
         return {
             "folds": int(best.user_attrs.get("folds", 1)),
             "members": len(model.nets),
+            "delivered": [
+                {
+                    "weight": round(m["weight"], 3),
+                    "kind": "linear" if m in linear else "fusion network",
+                    "bagged": m.get("bagged"),
+                }
+                for m in exported.members
+            ],
+            "linear_member": bool(linear),
             "oof": float((study.optuna_study.user_attrs.get("ensemble") or {}).get("score", study.best_value)),
             "dataset": name,
             "column": column,
             "seed": seed,
             "test": accuracy,
-            "test_refit": refit_accuracy,
+            "test_networks": networks_accuracy,
             "val": study.best_value,
             "wall": wall,
             "export_wall": export_wall,
@@ -160,11 +201,40 @@ def automm_run(job: tuple[str, str, int, str]) -> dict[str, Any]:
         }
 
 
-def baseline_run(job: tuple[str, int, str]) -> dict[str, Any]:
-    import automm
+def autogluon_run(job: tuple[str, int, str, str, str, float]) -> dict[str, Any]:
+    """AutoGluon-Tabular (``preset``) on one split, ``time_limit`` seconds, in the Python ``python``."""
+    import subprocess
 
+    from automm.data.preprocess import Standardizer
+
+    name, seed, data_dir, python, preset, time_limit = job
+    dataset = load_shared(name, data_dir)
+    train, test, val = protocol_split(dataset, seed)
+    fit_rows = train if val is None else np.sort(np.concatenate([train, val]))  # all non-test rows, as automm
+    st = Standardizer.fit(dataset.views, fit_rows)
+
+    def columns(rows: np.ndarray) -> np.ndarray:
+        return np.concatenate(list(st.transform(dataset.views, rows).values()), axis=1)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        split = Path(tmp) / "split.npz"
+        np.savez(split, x_train=columns(fit_rows), y_train=dataset.labels[fit_rows], x_test=columns(test),
+                 y_test=dataset.labels[test])  # fmt: skip
+        script = Path(__file__).resolve().parent / "_autogluon_peer.py"
+        done = subprocess.run(
+            [python, str(script), str(split), preset, str(time_limit)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "OMP_NUM_THREADS": "1"},
+        )
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"dataset": name, "seed": seed, "peer": f"AutoGluon {preset}", "time_limit": time_limit, **result}
+
+
+def baseline_run(job: tuple[str, int, str]) -> dict[str, Any]:
     name, seed, data_dir = job
-    dataset = automm.load_dataset(name, data_dir=data_dir, seed=0)
+    dataset = load_shared(name, data_dir)
     train, test, val = protocol_split(dataset, seed)
     fit_rows = train if val is None else np.sort(np.concatenate([train, val]))  # all non-test rows, as automm
     return {"dataset": name, "seed": seed, **baselines(dataset, fit_rows, test, seed)}
@@ -176,15 +246,39 @@ def _ms(values: list[float], scale: float = 100.0) -> str:
     return f"{scale * np.mean(values):.2f} ± {scale * np.std(values):.2f}"
 
 
+def paired(diffs: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high) of the 95% t-interval of paired differences (in points)."""
+    from scipy import stats
+
+    d = 100 * np.asarray(diffs, dtype=float)
+    if len(d) < 2:
+        return float(d.mean()), float("nan"), float("nan")
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+
+def sign_test(diffs: list[float]) -> str:
+    """Wins / losses / ties of paired differences and the two-sided sign test's p (ties dropped)."""
+    from scipy import stats
+
+    wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    p = stats.binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+    return f"{wins} wins, {losses} losses, {len(diffs) - wins - losses} ties (sign test p = {p:.3f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", default="digits,handwritten,cub,avmnist")
+    parser.add_argument("--datasets", default="digits,handwritten,cub,avmnist,bbcsport,3sources,webkb,20news")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument(
         "--columns",
-        default="preset,default",
-        help="automm columns to run: preset, default, tuned (the preset with --tune of every setting)",
+        default="preset",
+        help="automm columns to run: preset (the data set's preset where it has one), default (no preset), "
+        "tuned (the preset with --tune of every setting)",
     )
+    parser.add_argument("--time-budget", type=float, help="automm's budget per run (s), search and delivery")
+    parser.add_argument("--autogluon", help="a Python with the bench extra (AutoGluon-Tabular): adds its columns")
+    parser.add_argument("--presets", default="medium_quality,best_quality", help="AutoGluon presets")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--data-dir", default=str(DATA_DIR))
     parser.add_argument("--section", help="record under this RESULTS.md key instead of the default one")
@@ -192,103 +286,155 @@ def main() -> None:
         "--log", help="JSON-lines file: each finished run is appended; runs found there are not repeated"
     )
     args = parser.parse_args()
+    os.environ["OMP_NUM_THREADS"] = "1"  # one thread per job, wide data too (see knowledge_sharing.py)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     columns = [c.strip() for c in args.columns.split(",") if c.strip()]
-    import automm
-
+    presets = [p.strip() for p in args.presets.split(",") if p.strip()] if args.autogluon else []
     for name in names:  # build caches (avmnist) once, before the pool starts
-        automm.load_dataset(name, data_dir=args.data_dir, seed=0)
-    jobs = [(n, c, s, args.data_dir) for n in names for c in columns for s in range(args.seeds)]
+        load_shared(name, args.data_dir)
+    jobs = [(n, c, s, args.data_dir, args.time_budget) for n in names for c in columns for s in range(args.seeds)]
     start = time.perf_counter()
     done: list[dict[str, Any]] = []
     if args.log and Path(args.log).is_file():  # runs of an interrupted invocation: not repeated
         done = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line.strip()]
-    finished = {(r["dataset"], r["column"], r["seed"]) for r in done}
-    todo = [j for j in jobs if (j[0], j[1], j[2]) not in finished]
+
+    def keep(result: dict[str, Any]) -> None:
+        print(json.dumps(result), flush=True)
+        if args.log:
+            with open(args.log, "a") as log:
+                log.write(json.dumps(result) + "\n")
+
+    runs = [r for r in done if "column" in r and (r["dataset"], r["column"], r["seed"]) in {j[:3] for j in jobs}]
+    finished = {(r["dataset"], r["column"], r["seed"]) for r in runs}
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         base = pool.map(baseline_run, [(n, s, args.data_dir) for n in names for s in range(args.seeds)])
-        runs = [r for r in done if (r["dataset"], r["column"], r["seed"]) in {(j[0], j[1], j[2]) for j in jobs}]
-        for result in pool.imap_unordered(automm_run, todo, chunksize=1):
+        for result in pool.imap_unordered(automm_run, [j for j in jobs if j[:3] not in finished], chunksize=1):
             runs.append(result)
-            print(
-                f"{result['dataset']} {result['column']} seed {result['seed']}: test {result['test']:.4f}", flush=True
-            )
-            if args.log:
-                with open(args.log, "a") as log:
-                    log.write(json.dumps(result) + "\n")
+            keep(result)
+        walls = {(r["dataset"], r["seed"]): r["wall"] + r["export_wall"] for r in runs if r["column"] == columns[0]}
+        peers = [r for r in done if "peer" in r]
+        wanted = [
+            (n, s, args.data_dir, args.autogluon, p, round(walls[(n, s)], 1))
+            for n in names
+            for s in range(args.seeds)
+            for p in presets
+            if (n, s) in walls and not any(r["dataset"] == n and r["seed"] == s and r["peer"] == f"AutoGluon {p}"
+                                           for r in peers)
+        ]  # fmt: skip
+        for result in pool.imap_unordered(autogluon_run, wanted, chunksize=1):
+            peers.append(result)
+            keep(result)
     total = time.perf_counter() - start
-
-    shown = [c for c in ("preset", "default", "tuned") if c in columns or c != "tuned"]
-    header = ["data set", *(f"automm ({c if c != 'default' else 'defaults'})" for c in shown), *BASELINES]
-    header.append("best published")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    cost_lines = [
-        "| data set | automm column | folds | trials | total epochs | search wall s | export wall s | members | "
-        "validation (best single) | validation (delivered) | test, members refitted | delivered - refitted |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    verdicts = []
-    for name in names:
-        rows = {c: [r for r in runs if r["dataset"] == name and r["column"] == c] for c in shown}
-        cells = [_ms([r["test"] for r in rows[c]]) for c in shown]
-        base_means = {}
-        for b in BASELINES:
-            values = [r[b] for r in base if r["dataset"] == name]
-            base_means[b] = float(np.mean(values))
-            cells.append(_ms(values))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {PUBLISHED.get(name, '-')} |")
-        for c in shown:
-            if rows[c]:
-                trials = np.mean([r["trials"] for r in rows[c]])
-                epochs = np.mean([r["epochs"] for r in rows[c]])
-                folds = np.mean([r["folds"] for r in rows[c]])
-                members = np.mean([r["members"] for r in rows[c]])
-                cost_lines.append(
-                    f"| {name} | {c} | {folds:.0f} | {trials:.0f} | {epochs:.0f} | "
-                    f"{_ms([r['wall'] for r in rows[c]], 1.0)} | {_ms([r['export_wall'] for r in rows[c]], 1.0)} | "
-                    f"{members:.1f} | {_ms([r['val'] for r in rows[c]])} | "
-                    f"{_ms([r['oof'] for r in rows[c]])} | {_ms([r.get('test_refit', np.nan) for r in rows[c]])} | "
-                    f"{_ms([r['test'] - r.get('test_refit', np.nan) for r in rows[c]])} |"
-                )
-                mean = float(np.mean([r["test"] for r in rows[c]]))
-                losing = [b for b, m in base_means.items() if mean < m]
-                published = BEST_PUBLISHED.get(name)
-                if published is not None and mean < published:
-                    losing.append("best published")
-                verdict = "reached" if not losing else "below " + ", ".join(losing)
-                verdicts.append(f"- {name}, automm ({c}): {100 * mean:.2f}: goal {verdict}.")
-    body = "\n".join(
-        [
-            "**Goal: automm's delivered model >= every baseline's mean on every data set, and >= the best "
-            "published number.**",
-            "",
-            f"Test accuracy in %, mean ± std over seeds 0..{args.seeds - 1}; 80/20 stratified split per seed "
-            "(avmnist: its own recording-disjoint split). automm = the exported model (`automm.load_model`) "
-            "scored on the test rows.",
-            "",
-            *lines,
-            "",
-            "Whether the goal is reached, per automm column:",
-            "",
-            *verdicts,
-            "",
-            "Search cost and selection (mean per seed; validation = the search's own estimate: mean over folds, "
-            "out of fold for the ensemble; the delivered model's members are their fold networks when K > 1 folds, "
-            "and 'members refitted' delivers the same ensemble with each member retrained once on every search row "
-            "(`export(start='scratch')`), paired per seed; 1 torch thread per job, "
-            f"{args.jobs} jobs in parallel; whole run {total / 60:.1f} min):",
-            "",
-            *cost_lines,
-        ]
-    )
+    body = report(names, columns, presets, runs, base, peers, args, total)
     print(body)
     if args.section:
         record(args.section, f"The yardstick protocol on {', '.join(names)}", body)
     elif "preset" in columns:
-        record("versus-baselines", "automm against the baselines (the yardstick, 80/20 protocol)", body)
+        record("versus-baselines", "automm against the baselines and AutoGluon (the yardstick, 80/20 protocol)", body)
     else:  # another column alone (e.g. tuned): its own section, the yardstick's stays
         key = "versus-baselines-" + "-".join(columns)
         record(key, f"The yardstick protocol, automm columns {', '.join(columns)}", body)
+
+
+def report(
+    names: list[str],
+    columns: list[str],
+    presets: list[str],
+    runs: list[dict[str, Any]],
+    base: list[dict[str, Any]],
+    peers: list[dict[str, Any]],
+    args: argparse.Namespace,
+    total: float,
+) -> str:
+    """The tables: test accuracy per column, paired verdicts against the best peer, search cost."""
+    column = columns[0]
+    peer_names = [*BASELINES, *(f"AutoGluon {p}" for p in presets)]
+
+    def peer_scores(name: str, peer: str) -> dict[int, float]:
+        if peer.startswith("AutoGluon"):
+            return {r["seed"]: r["test"] for r in peers if r["dataset"] == name and r["peer"] == peer}
+        return {r["seed"]: r[peer] for r in base if r["dataset"] == name}
+
+    header = ["data set", f"automm ({column}), delivered", "automm, best fusion network", *peer_names]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    verdict_lines = [
+        "| data set | automm | best peer | paired diff (points), 95% interval | verdict |",
+        "|---|---|---|---|---|",
+    ]
+    all_diffs: dict[str, list[float]] = {"delivered": [], "best fusion network": []}
+    autogluon_diffs: list[float] = []
+    for name in names:
+        mine = {r["seed"]: r for r in runs if r["dataset"] == name and r["column"] == column}
+        scores = {p: peer_scores(name, p) for p in peer_names}
+        cells = [_ms([r["test"] for r in mine.values()]), _ms([r["test_networks"] for r in mine.values()])]
+        cells += [_ms(list(scores[p].values())) for p in peer_names]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        ranked = [p for p in peer_names if scores[p]]
+        if not mine or not ranked:
+            continue
+        best = max(ranked, key=lambda p: np.mean(list(scores[p].values())))
+        for label, key in (("delivered", "test"), ("best fusion network", "test_networks")):
+            seeds = sorted(set(mine) & set(scores[best]))
+            diffs = [mine[s][key] - scores[best][s] for s in seeds]
+            all_diffs[label] += diffs
+            mean, low, high = paired(diffs)
+            verdict = "win" if low > 0 else "loss" if high < 0 else "no difference shown"
+            verdict_lines.append(
+                f"| {name} | {label} | {best} | {mean:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict} |"
+            )
+        for p in presets:
+            theirs = scores[f"AutoGluon {p}"]
+            autogluon_diffs += [mine[s]["test_networks"] - theirs[s] for s in sorted(set(mine) & set(theirs))]
+    cost_lines = [
+        "| data set | folds | trials | total epochs | search wall s | export wall s | members | linear member | "
+        "out of fold (best single) | out of fold (delivered) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        rows = [r for r in runs if r["dataset"] == name and r["column"] == column]
+        if rows:
+            cost_lines.append(
+                f"| {name} | {np.mean([r['folds'] for r in rows]):.0f} | {np.mean([r['trials'] for r in rows]):.0f} | "
+                f"{np.mean([r['epochs'] for r in rows]):.0f} | {_ms([r['wall'] for r in rows], 1.0)} | "
+                f"{_ms([r['export_wall'] for r in rows], 1.0)} | {np.mean([r['members'] for r in rows]):.1f} | "
+                f"{sum(r.get('linear_member', False) for r in rows)} of {len(rows)} | "
+                f"{_ms([r['val'] for r in rows])} | {_ms([r['oof'] for r in rows])} |"
+            )
+    budget = f"a {args.time_budget:.0f} s budget per run" if args.time_budget else "the preset's schedule"
+    summary = [
+        f"- delivered vs the best peer of each data set: {sign_test(all_diffs['delivered'])}",
+        f"- best fusion network alone vs the best peer: {sign_test(all_diffs['best fusion network'])}",
+    ]
+    if presets:
+        summary.append(f"- best fusion network alone vs AutoGluon (each preset): {sign_test(autogluon_diffs)}")
+    published = [f"{n}: {PUBLISHED[n]}" for n in names if n in PUBLISHED]
+    if published:
+        summary.append("- best published numbers (their authors' protocol, not run here): " + "; ".join(published))
+    return "\n".join(
+        [
+            "**Goal: automm's default delivery at or above the best peer on every data set; its fusion networks "
+            "alone at or above AutoGluon on most.**",
+            "",
+            f"Test accuracy in %, mean ± std over seeds 0..{args.seeds - 1}; 80/20 stratified split per seed "
+            "(avmnist: its own recording-disjoint split). automm = the exported model (`automm.load_model`) scored "
+            f"on the test rows, {budget}; AutoGluon's `time_limit` = automm's wall time (search and export) on the "
+            "same data set and seed, one CPU; every C by 5-fold CV on the training rows.",
+            "",
+            *lines,
+            "",
+            "Paired verdicts against the best peer (the peer with the best mean on the data set; a win or loss "
+            "only when the 95% t-interval over seeds excludes 0):",
+            "",
+            *verdict_lines,
+            "",
+            *summary,
+            "",
+            "What the search cost and what it delivered (mean per seed; out of fold = the search's own estimate; "
+            f"1 torch thread per job, {args.jobs} jobs in parallel; whole run {total / 60:.1f} min):",
+            "",
+            *cost_lines,
+        ]
+    )
 
 
 if __name__ == "__main__":
