@@ -158,9 +158,9 @@ class Delivery:
     ) -> tuple[nn.Module, int, str]:
         """(network, epochs, how): with ``auto``/``bag`` and K > 1 folds its K fold networks: with ``auto``
         those the search trained and scored (``search``, no epochs, when it kept them and ``seed`` is the
-        study's, see `automm.store.fold_networks`), else (and always with ``bag``) trained again (``bag``, `automm.delivery.fold_bags`; ``bag-kb``
-        when every fold was warm-started in the search, each from its fold's KB with the warm training
-        settings, as it was scored); the linear candidate refitted on
+        study's, see `automm.store.fold_networks`), else (and always with ``bag``) trained again (``bag``,
+        `automm.delivery.fold_bags`; ``bag-kb`` when every fold was warm-started in the search, each from
+        its fold's KB with the warm training settings, as it was scored); the linear candidate refitted on
         ``data`` (``fit``); else one network trained on ``data`` as `recipe` says (``kb`` or ``scratch``)."""
         if is_linear(genotype):
             return self.train(genotype, None, 0, seed, data), 0, "fit"

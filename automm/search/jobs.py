@@ -31,7 +31,10 @@ from automm.core.threads import torch_threads
 from automm.data.dataset import MultimodalDataset
 from automm.search import queries
 from automm.search.budget import DeliveryReserve, TimeBudget
-from automm.store.liveness import fail_stale
+from automm.search.objective import FusionObjective
+from automm.store import optuna_internals
+from automm.store.liveness import fail_stale, retried_from, retry
+from automm.store.storages import interrupts_held
 
 
 class RunnableStudy(Protocol):
@@ -49,7 +52,7 @@ class RunnableStudy(Protocol):
     opened_as: tuple[Any, Any, Any, Any, Any]  # (dataset, data, data_dir, storage, runs_dir) as given to open it
 
     @property
-    def objective(self) -> Callable[[optuna.Trial], Any]: ...
+    def objective(self) -> FusionObjective: ...
 
     @property
     def default_trials(self) -> int: ...
@@ -121,15 +124,53 @@ def run_trials(
             return budget
     reap = StaleTrials(study.lock)
     reap(study.optuna_study)  # a dead worker's trials, before this one adds its own
-    with torch_threads(threads):
-        study.optuna_study.optimize(
-            study.objective,
-            n_trials=remaining,
-            timeout=timeout,
-            callbacks=[stop, study.inspector, reap, *([budget] if budget else []), *(callbacks or [])],
-            catch=(),
-        )
+    try:
+        with torch_threads(threads):
+            study.optuna_study.optimize(
+                study.objective,
+                n_trials=remaining,
+                timeout=timeout,
+                callbacks=[stop, study.inspector, reap, *([budget] if budget else []), *(callbacks or [])],
+                catch=(),
+            )
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
+        retry_interrupted(study.optuna_study, study.objective.entered)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise KeyboardInterrupt from None  # the error Optuna raised while it handled the interrupt is moot
     return budget
+
+
+def _interrupted(exc: BaseException | None) -> bool:
+    """Whether ``exc`` is Ctrl-C or was raised while Ctrl-C was being handled: Optuna 5.0's trial loop,
+    interrupted while it records a result, raises ``UnboundLocalError`` from its ``finally`` block."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__context__
+    return False
+
+
+def retry_interrupted(optuna_study: optuna.Study, entered: set[int]) -> list[int]:
+    """After Ctrl-C: fail and retry this process's trials that it left RUNNING (the interrupt landed while
+    Optuna recorded a result, outside the objective's own handling); a second Ctrl-C waits until done.
+    Without this a database keeps such a trial RUNNING until its heartbeat's grace period has passed."""
+    done = []
+    with interrupts_held():
+        trials = optuna_study.get_trials(deepcopy=False)
+        retried = {retried_from(t) for t in trials}  # the objective retries a trial it sees interrupted
+        for trial in trials:
+            if trial.state != optuna.trial.TrialState.RUNNING or trial.number not in entered or trial.number in retried:
+                continue
+            try:
+                if optuna_internals.fail_running(optuna_study, trial):
+                    retry(optuna_study, trial)
+                    done.append(trial.number)
+            except optuna.exceptions.UpdateFinishedTrialError:  # finished meanwhile
+                continue
+    return done
 
 
 class StaleTrials:

@@ -83,6 +83,7 @@ class FusionObjective:
         self.artifact_store = artifact_store
         self.lock_dir = lock_dir
         self.hooks: TrialHooks = TrialHooks()
+        self.entered: set[int] = set()  # trials this process's objective started (`retry_interrupted`)
         self.shared_folds = fold_data or FoldData(dataset, config.folds, seed, self.device)
         self.folds = self.shared_folds.folds
         self.n_folds = len(self.folds)
@@ -147,6 +148,7 @@ class FusionObjective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial
         stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.store.liveness`)."""
+        self.entered.add(trial.number)
         own_mark = needs_own_mark(optuna_internals.storage_of(trial.study))
         with LivenessMark(trial) if own_mark else contextlib.nullcontext():
             try:

@@ -63,3 +63,42 @@ def test_jobs_need_a_storage_they_can_open(tmp_path):
         study.optimize(2, jobs=2)
     with pytest.raises(AutommError, match="at least 1"):
         study.optimize(2, jobs=0)
+
+
+@pytest.mark.parametrize("storage", ["sqlite", "journal"])
+def test_ctrl_c_while_optuna_records_a_result_fails_and_retries_that_trial(tmp_path, monkeypatch, storage):
+    """An interrupt that lands after the objective returned, while Optuna records the result (outside the
+    objective's own handling), must not leave the trial RUNNING until a heartbeat's grace has passed."""
+    from optuna.study import _optimize
+    from optuna.trial import TrialState
+
+    from automm.store.liveness import retried_from
+
+    url = f"sqlite:///{tmp_path / 'i.db'}" if storage == "sqlite" else f"journal:{tmp_path / 'i.log'}"
+    config = automm.SearchConfig(folds=1, fusion_dim=8, max_views=2, max_epochs=3, patience=2)
+
+    def study() -> automm.Study:
+        return automm.Study(
+            make_toy(), storage=url, study_name="cut", runs_dir=tmp_path, config=config, method="random"
+        )
+
+    real = _optimize._tell_with_warning
+    calls = itertools.count()
+
+    def cut(*args, **kwargs):
+        if next(calls) == 1:  # the second trial: its objective returned, its result is not recorded yet
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_optimize, "_tell_with_warning", cut)
+    with pytest.raises(KeyboardInterrupt):
+        study().optimize(4)
+    monkeypatch.setattr(_optimize, "_tell_with_warning", real)
+    trials = study().optuna_study.get_trials(deepcopy=False)
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE, TrialState.FAIL]
+    (retry,) = [t for t in trials if retried_from(t) == 1]
+    assert retry.state == TrialState.WAITING and retry.params == trials[1].params
+    resumed = study().optimize(5)  # the retry is run, nothing is left RUNNING or WAITING
+    states = [t.state for t in resumed.optuna_study.get_trials(deepcopy=False)]
+    assert TrialState.RUNNING not in states and TrialState.WAITING not in states
+    assert sum(s == TrialState.COMPLETE for s in states) == 5
