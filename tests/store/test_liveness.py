@@ -164,12 +164,12 @@ def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_p
 
 
 @pytest.mark.slow
-# PostgreSQL is left out for now: 1 run in 4 left a trial RUNNING or WAITING after the resume (issue 29)
-@pytest.mark.parametrize("kind", ["journal", "sqlite"])
-def test_ctrl_c_mid_trial_is_one_line_and_the_trial_is_retried_on_resume(tmp_path, kind):
+@pytest.mark.parametrize("kind", ["journal", "sqlite", "postgresql"])
+def test_ctrl_c_mid_trial_is_one_line_and_the_trial_is_retried_on_resume(tmp_path, kind, request):
     storage = {
         "journal": lambda: f"journal:{tmp_path / 'c.log'}",
         "sqlite": lambda: f"sqlite:///{tmp_path / 'c.db'}",
+        "postgresql": lambda: request.getfixturevalue("postgres_url"),
     }[kind]()
     cmd = small_search_command(toy_npz(tmp_path / "toy.npz"), storage, tmp_path, "killed")
     victim, stopped = _stop_mid_trial(cmd, storage, signal.SIGINT)
