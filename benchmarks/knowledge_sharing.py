@@ -129,10 +129,21 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
             "delivered": ", ".join(members),
             "ensemble_oof": float(study.ensemble().score),  # the delivered choice's out-of-fold score
             "trials": study.n_finished(),
+            "folds_per_trial": folds_trained(study),  # racing: folds a trained candidate was scored on, mean
             "artifact_mb": stored / 2**20,  # the artifact store after delivery: KB versions, OOF predictions, ...
             "commit": package_commit(),  # None: a dirty tree (never reused by --log)
             "machine": machine(),
         }
+
+
+def folds_trained(study: Any) -> float:
+    """Mean number of folds the trained (not repeated) candidates of ``study`` were scored on."""
+    from automm.search import queries
+    from automm.store.trial_record import TrialRecord
+
+    records = [TrialRecord.of(t) for t in queries.completed(study.optuna_study)]
+    counts = [len(r.fold_scores) for r in records if r.trained]
+    return float(np.mean(counts)) if counts else float("nan")
 
 
 def fmt(values: list[float], digits: int = 2) -> str:
