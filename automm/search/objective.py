@@ -43,8 +43,10 @@ class FusionObjective:
 
     A candidate is scored on the folds of `automm.search.folds` (one split, or K raced folds): its value
     is the mean of its fold scores. The method's hooks (warm starts, weight sharing) act on the
-    first fold only, and whatever they share is trained on the first fold's training rows only,
-    so no fold is scored by a network that saw its rows, directly or through shared weights.
+    first fold only, or on every fold when they keep what they share apart per fold
+    (`TrialHooks.every_fold`: KS-NAS's per-fold KBs); either way what fold k's network starts from was
+    trained on fold k's training rows only, so no fold is scored by a network that saw its rows,
+    directly or through shared weights.
     With ``minimize_params`` it returns (score, parameter count), the second minimised.
     ``on_genotype(trial, genotype)`` runs first in each trial (e.g. to attach a diagram).
     With an ``artifact_store``, a candidate scored on every fold keeps its out-of-fold
