@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -72,3 +75,51 @@ def record(key: str, title: str, body: str) -> None:
     pattern = re.compile(rf"<!-- {re.escape(key)} -->.*?<!-- /{re.escape(key)} -->", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text)
+
+
+def reused_rows(
+    log: Path, key: Callable[[dict[str, Any]], tuple[Any, ...] | None], wanted: set[tuple[Any, ...]], any_commit: bool
+) -> list[dict[str, Any]]:
+    """The JSON rows of ``log`` whose ``key`` is in ``wanted`` and that come from this package commit (any with
+    ``any_commit``); a wanted row of another commit, of a dirty tree or without one ends the run."""
+    here = package_commit()
+    rows = []
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        row = json.loads(line)
+        if key(row) not in wanted:
+            continue
+        if not any_commit and (here is None or row.get("commit") != here):
+            raise SystemExit(
+                f"{log}: a row of package commit {row.get('commit')} (this tree: {here or 'dirty'}); "
+                "commit first, or pass --any-commit"
+            )
+        rows.append(row)
+    return rows
+
+
+def paired(diffs: list[float]) -> tuple[float, float, float]:
+    """(mean, low, high) of the 95% t-interval of paired differences (in points)."""
+    import numpy as np
+    from scipy import stats
+
+    d = 100 * np.asarray(diffs, dtype=float)
+    if len(d) < 2:
+        return float(d.mean()), float("nan"), float("nan")
+    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
+
+
+def sign_test(diffs: list[float]) -> str:
+    """Wins / losses / ties of paired differences and the two-sided sign test's p (ties dropped)."""
+    from scipy import stats
+
+    wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
+    p = stats.binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
+    return f"{wins} wins, {losses} losses, {len(diffs) - wins - losses} ties (sign test p = {p:.3f})"
+
+
+def verdict(low: float, high: float) -> str:
+    """A win or loss only when the 95% interval excludes 0."""
+    return "win" if low > 0 else "loss" if high < 0 else "no difference shown"

@@ -37,10 +37,10 @@ import numpy as np
 
 try:  # imported when the benchmark starts, so the section names the code that ran
     from benchmarks._datasets import load_shared
-    from benchmarks._results import machine, package_commit, record
+    from benchmarks._results import machine, package_commit, paired, record, reused_rows, sign_test, verdict
 except ModuleNotFoundError:
     from _datasets import load_shared  # type: ignore[no-redef]
-    from _results import machine, package_commit, record  # type: ignore[no-redef]
+    from _results import machine, package_commit, paired, record, reused_rows, sign_test, verdict  # type: ignore[no-redef]
 
 # ../shared/data beside the checkout; AUTOMM_SHARED_DATA (set by --data-dir) names another folder
 DATA_DIR = Path(os.environ.get("AUTOMM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -183,27 +183,6 @@ def table(results: list[dict[str, Any]], datasets: list[str], variants: list[str
     return "\n".join(lines)
 
 
-def reused_rows(log: Path, jobs: list[tuple[Any, ...]], any_commit: bool) -> list[dict[str, Any]]:
-    """The rows of ``log`` (this script's JSON lines) that answer one of ``jobs`` and come from this package
-    commit (any with ``any_commit``); a row of another commit or a dirty tree ends the run."""
-    wanted = {j[:3] for j in jobs}
-    here = package_commit()
-    rows = []
-    for line in log.read_text().splitlines():
-        if not line.startswith("{"):
-            continue
-        row = json.loads(line)
-        if (row["dataset"], row["variant"], row["seed"]) not in wanted:
-            continue
-        if not any_commit and (here is None or row.get("commit") != here):
-            raise SystemExit(
-                f"{log}: a row of package commit {row.get('commit')} (this tree: {here or 'dirty'}); "
-                "commit first, or pass --any-commit"
-            )
-        rows.append(row)
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
@@ -239,7 +218,7 @@ def main() -> None:
         for s in range(args.seeds)
     ]
     jobs.sort(key=lambda j: (j[0] in ("handwritten", "avmnist"), j[1] == SCRATCH), reverse=True)  # longest first
-    results = reused_rows(args.log, jobs, args.any_commit) if args.log else []
+    results = reused_rows(args.log, _job_key, {j[:3] for j in jobs}, args.any_commit) if args.log else []
     done = {(r["dataset"], r["variant"], r["seed"]) for r in results}
     jobs = [j for j in jobs if j[:3] not in done]
     with mp.get_context("spawn").Pool(args.workers) as pool:
@@ -268,6 +247,10 @@ def main() -> None:
     )
 
 
+def _job_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    return (row["dataset"], row["variant"], row["seed"])
+
+
 def budget_run(args: argparse.Namespace) -> None:
     variants = ["per-fold KBs", SCRATCH]
     jobs = [
@@ -276,21 +259,28 @@ def budget_run(args: argparse.Namespace) -> None:
         for v in variants
         for s in range(args.seeds)
     ]
+    results = reused_rows(args.log, _job_key, {j[:3] for j in jobs}, args.any_commit) if args.log else []
+    done = {_job_key(r) for r in results}
     with mp.get_context("spawn").Pool(args.workers) as pool:
-        results = pool.map(run_one, jobs, chunksize=1)
+        for result in pool.imap_unordered(run_one, [j for j in jobs if j[:3] not in done], chunksize=1):
+            print(json.dumps(result), flush=True)  # each job as it ends: --log resumes a cut-off run
+            results.append(result)
     lines = [
-        "| data set | test, per-fold KBs | test, from scratch | paired diff | out-of-fold best, per-fold KBs / "
-        "scratch | trials, per-fold KBs / scratch | search s / delivery s, per-fold KBs | search s / delivery s, "
-        "scratch | artifact MB, per-fold KBs / scratch |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| data set | test, per-fold KBs | test, from scratch | paired diff (points), 95% interval | verdict | "
+        "out-of-fold best, per-fold KBs / scratch | trials, per-fold KBs / scratch | search s / delivery s, "
+        "per-fold KBs | search s / delivery s, scratch | artifact MB, per-fold KBs / scratch |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    diffs = []
+    diffs: list[float] = []
     for d in args.datasets:
         ks = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == variants[0]}
         cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == SCRATCH}
         seeds = sorted(set(ks) & set(cold))
-        diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
+        if not seeds:
+            continue
+        diff = [ks[s]["test"] - cold[s]["test"] for s in seeds]
         diffs += diff
+        mean, low, high = paired(diff)
 
         def times(rows: dict[int, dict[str, Any]], seeds: list[int] = seeds) -> str:
             search = np.mean([rows[s]["search_wall"] for s in seeds])
@@ -298,13 +288,18 @@ def budget_run(args: argparse.Namespace) -> None:
 
         lines.append(
             f"| {d} | {fmt([100 * ks[s]['test'] for s in seeds])} | {fmt([100 * cold[s]['test'] for s in seeds])} | "
-            f"{np.mean(diff):+.2f} ± {np.std(diff):.2f} | {np.mean([100 * ks[s]['val'] for s in seeds]):.2f} / "
+            f"{mean:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict(low, high)} | "
+            f"{np.mean([100 * ks[s]['val'] for s in seeds]):.2f} / "
             f"{np.mean([100 * cold[s]['val'] for s in seeds]):.2f} | {np.mean([ks[s]['trials'] for s in seeds]):.0f} / "
             f"{np.mean([cold[s]['trials'] for s in seeds]):.0f} | {times(ks)} | {times(cold)} | "
             f"{np.mean([ks[s]['artifact_mb'] for s in seeds]):.1f} / "
             f"{np.mean([cold[s]['artifact_mb'] for s in seeds]):.1f} |"
         )
-    lines.append(f"| all | | | {np.mean(diffs):+.2f} ± {np.std(diffs):.2f} (mean over sets and seeds) | | | | | |")
+    mean, low, high = paired(diffs)
+    lines.append(
+        f"| all | | | {mean:+.2f} [{low:+.2f}, {high:+.2f}] over sets x seeds | {verdict(low, high)} | | | | | |"
+    )
+    lines += ["", f"Per-fold KBs vs scratch over every data set and seed: {sign_test(diffs)}."]
     body = "\n".join(lines)
     print(body)
     note = (
