@@ -268,8 +268,9 @@ def budget_run(args: argparse.Namespace) -> None:
     lines = [
         "| data set | test, per-fold KBs | test, from scratch | paired diff (points), 95% interval | verdict | "
         "out-of-fold best, per-fold KBs / scratch | trials, per-fold KBs / scratch | search s / delivery s, "
-        "per-fold KBs | search s / delivery s, scratch | artifact MB, per-fold KBs / scratch |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "per-fold KBs | search s / delivery s, scratch | folds a trained candidate, per-fold KBs / scratch | "
+        "artifact MB, per-fold KBs / scratch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     diffs: list[float] = []
     for d in args.datasets:
@@ -292,12 +293,14 @@ def budget_run(args: argparse.Namespace) -> None:
             f"{np.mean([100 * ks[s]['val'] for s in seeds]):.2f} / "
             f"{np.mean([100 * cold[s]['val'] for s in seeds]):.2f} | {np.mean([ks[s]['trials'] for s in seeds]):.0f} / "
             f"{np.mean([cold[s]['trials'] for s in seeds]):.0f} | {times(ks)} | {times(cold)} | "
+            f"{np.mean([ks[s]['folds_per_trial'] for s in seeds]):.2f} / "
+            f"{np.mean([cold[s]['folds_per_trial'] for s in seeds]):.2f} | "
             f"{np.mean([ks[s]['artifact_mb'] for s in seeds]):.1f} / "
             f"{np.mean([cold[s]['artifact_mb'] for s in seeds]):.1f} |"
         )
     mean, low, high = paired(diffs)
     lines.append(
-        f"| all | | | {mean:+.2f} [{low:+.2f}, {high:+.2f}] over sets x seeds | {verdict(low, high)} | | | | | |"
+        f"| all | | | {mean:+.2f} [{low:+.2f}, {high:+.2f}] over sets x seeds | {verdict(low, high)} | | | | | | |"
     )
     lines += ["", f"Per-fold KBs vs scratch over every data set and seed: {sign_test(diffs)}."]
     body = "\n".join(lines)
