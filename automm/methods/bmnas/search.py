@@ -71,7 +71,7 @@ def bilevel_search(
     generator = torch.Generator(device="cpu").manual_seed(seed)
     device = train.labels.device
     view_dims = {v: int(t.shape[-1]) for v, t in train.views.items()}
-    net = BMNASSupernet(recipe, view_dims, n_outputs, dropout, settings.relaxation).to(device)
+    net = BMNASSupernet(recipe, view_dims, n_outputs, dropout, settings.relaxation, settings.step_inputs).to(device)
     batches = math.ceil(len(train) / batch_size)
     arch_lr = arch_learning_rate(settings, batches * (settings.epochs - settings.warmup_epochs), recipe.arch_lr_factor)
     weights = torch.optim.Adam(net.weight_parameters(), lr=settings.lr, weight_decay=settings.weight_decay)

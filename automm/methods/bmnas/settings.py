@@ -8,6 +8,7 @@ from typing import Any
 from automm.settings import refuse_invalid
 
 RELAXATIONS = ("softmax", "gumbel")  # see `automm.methods.bmnas.supernet.Choices`
+STEP_INPUTS = ("distinct", "paper")  # see `automm.methods.bmnas.supernet.derive`
 PAPER_ARCH_LR = 3e-4  # the paper's architecture learning rate (MM-IMDB, NTU, EgoGesture)
 
 
@@ -20,6 +21,8 @@ class BMNASSettings:
     annealed (cosine) to ``lr_min`` over ``epochs`` search epochs, ``weight_decay``; architecture
     weights: Adam with ``arch_weight_decay``, stepped on a validation batch after every weight step
     once ``warmup`` epochs (at most ``epochs`` - 1) have trained the weights alone; `warmup_epochs`.
+    ``relaxation``: Gumbel sampling or the paper's softmax mixture; ``step_inputs``: a derived step reads
+    two different nodes (``distinct``) or, as the paper, may read one node twice (``paper``).
     """
 
     channels: int = 64
@@ -34,6 +37,7 @@ class BMNASSettings:
     lr_min: float = 1e-6
     weight_decay: float = 1e-4
     relaxation: str = "gumbel"
+    step_inputs: str = "distinct"
 
     def __post_init__(self) -> None:
         checks = {
@@ -49,6 +53,7 @@ class BMNASSettings:
             "lr_min": 0 <= self.lr_min <= self.lr,
             "weight_decay": self.weight_decay >= 0,
             "relaxation": self.relaxation in RELAXATIONS,
+            "step_inputs": self.step_inputs in STEP_INPUTS,
         }
         refuse_invalid(self, checks, "BM-NAS setting")
 

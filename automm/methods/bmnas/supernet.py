@@ -10,9 +10,11 @@ the weighted sum of its ops over its two inputs.
 
 Derivation (`derive`): cell k reads the pair (i, j), i != j, with the largest product of slot x's
 weight of i and slot y's weight of j, ``none`` left out; each step reads its two inputs by the same
-rule (two different nodes: the paper lets a step read one node twice, which left derived steps such
-as ``glu(y,y)`` that fuse nothing; benchmarks/RESULTS.md, "BM-NAS") with its strongest op. `decidedness` says how
-far the weights are from uniform: per choice, the margin of its strongest candidate over the next.
+rule (``step_inputs="distinct"``, the default: two different nodes) or, as the paper
+(``step_inputs="paper"``), each slot's strongest node, the same node twice allowed (derived steps such as
+``glu(y,y)`` then fuse nothing; benchmarks/RESULTS.md, "bmnas-step-inputs"), with its strongest op.
+`decidedness` says how far the weights are from uniform: per choice, the margin of its strongest
+candidate over the next.
 """
 
 from __future__ import annotations
@@ -108,10 +110,12 @@ class BMNASSupernet(nn.Module):
         n_outputs: int,
         dropout: float,
         relaxation: str = "softmax",
+        step_inputs: str = "distinct",
     ) -> None:
         super().__init__()
         self.recipe = recipe
         self.relaxation = relaxation
+        self.step_inputs = step_inputs
         self.view_names = list(view_dims)
         c, n = recipe.channels, recipe.length
         self.maps = nn.ModuleDict({v: FeatureMap(d, c, n, dropout) for v, d in view_dims.items()})
@@ -152,7 +156,9 @@ class BMNASSupernet(nn.Module):
         for k in range(r.cells):
             out[f"alpha_x.{k}"], out[f"alpha_y.{k}"] = _pair(arch.alpha_x[k], arch.alpha_y[k])
         for i in range(r.cells * r.steps):
-            out[f"beta_x.{i}"], out[f"beta_y.{i}"] = _pair(arch.beta_x[i], arch.beta_y[i])
+            out[f"beta_x.{i}"], out[f"beta_y.{i}"] = _pair(
+                arch.beta_x[i], arch.beta_y[i], distinct=self.step_inputs == "distinct"
+            )
             out[f"gamma.{i}"] = int(arch.gamma[i].detach().argmax())
         return out
 
@@ -188,11 +194,12 @@ class BMNASSupernet(nn.Module):
         return out
 
 
-def _pair(x_logits: torch.Tensor, y_logits: torch.Tensor) -> tuple[int, int]:
-    """The two different candidates (i, j) with the largest product of slot x's weight of i and slot y's
-    weight of j, ``none`` left out."""
+def _pair(x_logits: torch.Tensor, y_logits: torch.Tensor, distinct: bool = True) -> tuple[int, int]:
+    """The candidates (i, j) with the largest product of slot x's weight of i and slot y's weight of j,
+    ``none`` left out; two different ones when ``distinct``."""
     pair = torch.outer(_strengths(x_logits), _strengths(y_logits))
-    pair.fill_diagonal_(-1.0)
+    if distinct:
+        pair.fill_diagonal_(-1.0)
     i, j = divmod(int(pair.argmax()), pair.shape[1])
     return i, j
 

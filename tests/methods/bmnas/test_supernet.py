@@ -9,9 +9,9 @@ from automm.methods.bmnas.supernet import BMNASSupernet, decidedness
 DIMS = {"a": 5, "b": 3, "c": 4}
 
 
-def _supernet(cells=2, steps=2):
+def _supernet(cells=2, steps=2, step_inputs="distinct"):
     torch.manual_seed(0)
-    return BMNASSupernet(BMNASRecipe(8, 4, cells, steps), DIMS, n_outputs=3, dropout=0.0)
+    return BMNASSupernet(BMNASRecipe(8, 4, cells, steps), DIMS, n_outputs=3, dropout=0.0, step_inputs=step_inputs)
 
 
 def _set(param, values):
@@ -61,6 +61,19 @@ def test_a_cell_never_reads_one_input_twice_even_when_both_slots_want_it():
     _set(net.arch.alpha_y[0], [5.0, 1.0, 0.0, 0.0])
     cell = net.derive().cells[0]
     assert (cell.x, cell.y) == ("a", "b")
+
+
+@pytest.mark.parametrize(("step_inputs", "step"), [("distinct", "sum(y,x)"), ("paper", "sum(y,y)")])
+def test_the_step_rule_decides_whether_a_step_may_read_one_node_twice(step_inputs, step):
+    net = _supernet(cells=1, steps=1, step_inputs=step_inputs)
+    _set(net.arch.alpha_x[0], [5.0, 0.0, 0.0, 0.0])
+    _set(net.arch.alpha_y[0], [0.0, 5.0, 0.0, 0.0])
+    _set(net.arch.beta_x[0], [1.0, 3.0, 0.0])  # both slots want y; x is second
+    _set(net.arch.beta_y[0], [2.0, 3.0, 0.0])  # (y, x) e^5 beats (x, y) e^4; (y, y) e^6 beats both
+    _set(net.arch.gamma[0], [9.0, 0.0, 0.0, 0.0])
+    genotype = net.derive()
+    assert str(genotype.cells[0].steps[0]) == step.replace("sum", STEP_OPS[0])
+    BMNASGenotype.from_string(str(genotype))  # both rules derive valid genotypes
 
 
 def test_decidedness_is_zero_for_uniform_weights_and_grows_with_a_clear_choice():
