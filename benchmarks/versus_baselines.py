@@ -23,9 +23,10 @@ on that data set), mean and 95% t-interval over seeds (a win or loss only when t
 
 Usage: python benchmarks/versus_baselines.py [--datasets digits,handwritten,cub,avmnist,bbcsport,3sources,webkb,20news]
        [--seeds 5] [--columns preset] [--time-budget 60] [--autogluon /path/to/python]
-       [--presets medium_quality,best_quality] [--jobs 2] [--data-dir ../shared/data] [--log runs.jsonl]
+       [--presets medium_quality,best_quality] [--jobs 2] [--data-dir ../shared/data]
+       [--log runs.jsonl [--any-commit]]
        (a run without the preset column records its own section, e.g. ``versus-baselines-tuned``;
-       with ``--log``, an interrupted run continues where it stopped)
+       with ``--log``, an interrupted run of the same package commit continues where it stopped)
 """
 
 from __future__ import annotations
@@ -45,10 +46,10 @@ import numpy as np
 
 try:
     from benchmarks._datasets import load_shared
-    from benchmarks._results import record
+    from benchmarks._results import package_commit, paired, record, reused_rows, sign_test, verdict
 except ModuleNotFoundError:  # run as a script
     from _datasets import load_shared  # type: ignore[no-redef]
-    from _results import record  # type: ignore[no-redef]
+    from _results import package_commit, paired, record, reused_rows, sign_test, verdict  # type: ignore[no-redef]
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 PUBLISHED = {  # RCML/ECML (AAAI 2024), Table 2, 80/20 split; accuracy in %
@@ -260,24 +261,11 @@ def _ms(values: list[float], scale: float = 100.0) -> str:
     return f"{scale * np.mean(values):.2f} ± {scale * np.std(values):.2f}"
 
 
-def paired(diffs: list[float]) -> tuple[float, float, float]:
-    """(mean, low, high) of the 95% t-interval of paired differences (in points)."""
-    from scipy import stats
-
-    d = 100 * np.asarray(diffs, dtype=float)
-    if len(d) < 2:
-        return float(d.mean()), float("nan"), float("nan")
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    return float(d.mean()), float(d.mean() - half), float(d.mean() + half)
-
-
-def sign_test(diffs: list[float]) -> str:
-    """Wins / losses / ties of paired differences and the two-sided sign test's p (ties dropped)."""
-    from scipy import stats
-
-    wins, losses = sum(d > 0 for d in diffs), sum(d < 0 for d in diffs)
-    p = stats.binomtest(wins, wins + losses).pvalue if wins + losses else 1.0
-    return f"{wins} wins, {losses} losses, {len(diffs) - wins - losses} ties (sign test p = {p:.3f})"
+def _row_key(row: dict[str, Any]) -> tuple[Any, ...]:
+    """A logged row's job: ("run", data set, column, seed) for automm, ("peer", data set, peer, seed) for AutoGluon."""
+    if "peer" in row:
+        return ("peer", row["dataset"], row["peer"], row["seed"])
+    return ("run", row["dataset"], row.get("column"), row["seed"])
 
 
 def main() -> None:
@@ -297,8 +285,10 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(DATA_DIR))
     parser.add_argument("--section", help="record under this RESULTS.md key instead of the default one")
     parser.add_argument(
-        "--log", help="JSON-lines file: each finished run is appended; runs found there are not repeated"
+        "--log",
+        help="JSON-lines file: each finished run is appended; runs of this package commit found there are not repeated",
     )
+    parser.add_argument("--any-commit", action="store_true", help="with --log: reuse rows of other commits too")
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"  # one thread per job, wide data too (see knowledge_sharing.py)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
@@ -308,17 +298,19 @@ def main() -> None:
         load_shared(name, args.data_dir)
     jobs = [(n, c, s, args.data_dir, args.time_budget) for n in names for c in columns for s in range(args.seeds)]
     start = time.perf_counter()
-    done: list[dict[str, Any]] = []
-    if args.log and Path(args.log).is_file():  # runs of an interrupted invocation: not repeated
-        done = [json.loads(line) for line in Path(args.log).read_text().splitlines() if line.strip()]
+    wanted = {("run", n, c, s) for n, c, s, *_ in jobs}
+    wanted |= {("peer", n, f"AutoGluon {p}", s) for n in names for p in presets for s in range(args.seeds)}
+    log = Path(args.log) if args.log else None
+    done = reused_rows(log, _row_key, wanted, args.any_commit) if log and log.is_file() else []
 
     def keep(result: dict[str, Any]) -> None:
+        result["commit"] = package_commit()  # None: a dirty tree (never reused by --log)
         print(json.dumps(result), flush=True)
         if args.log:
-            with open(args.log, "a") as log:
-                log.write(json.dumps(result) + "\n")
+            with open(args.log, "a") as out:
+                out.write(json.dumps(result) + "\n")
 
-    runs = [r for r in done if "column" in r and (r["dataset"], r["column"], r["seed"]) in {j[:3] for j in jobs}]
+    runs = [r for r in done if "column" in r]
     finished = {(r["dataset"], r["column"], r["seed"]) for r in runs}
     with mp.get_context("spawn").Pool(args.jobs) as pool:
         base = pool.map(baseline_run, [(n, s, args.data_dir) for n in names for s in range(args.seeds)])
@@ -327,7 +319,7 @@ def main() -> None:
             keep(result)
         walls = {(r["dataset"], r["seed"]): r["wall"] + r["export_wall"] for r in runs if r["column"] == columns[0]}
         peers = [r for r in done if "peer" in r]
-        wanted = [
+        peer_jobs = [
             (n, s, args.data_dir, args.autogluon, p, round(walls[(n, s)], 1))
             for n in names
             for s in range(args.seeds)
@@ -335,7 +327,7 @@ def main() -> None:
             if (n, s) in walls and not any(r["dataset"] == n and r["seed"] == s and r["peer"] == f"AutoGluon {p}"
                                            for r in peers)
         ]  # fmt: skip
-        for result in pool.imap_unordered(autogluon_run, wanted, chunksize=1):
+        for result in pool.imap_unordered(autogluon_run, peer_jobs, chunksize=1):
             peers.append(result)
             keep(result)
     total = time.perf_counter() - start
@@ -392,9 +384,8 @@ def report(
             diffs = [mine[s][key] - scores[best][s] for s in seeds]
             all_diffs[label] += diffs
             mean, low, high = paired(diffs)
-            verdict = "win" if low > 0 else "loss" if high < 0 else "no difference shown"
             verdict_lines.append(
-                f"| {name} | {label} | {best} | {mean:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict} |"
+                f"| {name} | {label} | {best} | {mean:+.2f} [{low:+.2f}, {high:+.2f}] | {verdict(low, high)} |"
             )
         for p in presets:
             theirs = scores[f"AutoGluon {p}"]
