@@ -416,8 +416,9 @@ def report(
                     for r in peers if r.get("failed_tries")]  # fmt: skip
         if extended:
             summary.append(
-                "- AutoGluon trained no model in automm's wall time on these rows, so they ran with what is in "
-                "brackets (more than equal time, in AutoGluon's favour): " + "; ".join(extended)
+                "- AutoGluon trained no model in automm's wall time with its preset as given on these rows, so they "
+                "ran with what is in brackets (the same limit without dynamic stacking, or a longer limit, in "
+                "AutoGluon's favour): " + "; ".join(extended)
             )
     published = [f"{n}: {PUBLISHED[n]}" for n in names if n in PUBLISHED]
     if published:
