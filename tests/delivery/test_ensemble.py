@@ -164,8 +164,12 @@ def test_report_and_note_show_the_ensemble(searched, two_members, tmp_path):
 
 
 def test_the_linear_candidate_joins_the_pool(searched):
+    from automm.delivery.linear_candidate import linear_view_sets
+
     linear = searched.final.linear_candidate()
-    assert str(linear.genotype) == f"linear({','.join(searched.dataset.view_names)})"
+    sets = linear_view_sets(searched.dataset.view_names)
+    assert [tuple(k.split(",")) for k in linear.scores_by_views] == sets  # every view set was scored
+    assert linear.genotype.views in sets and linear.score == max(linear.scores_by_views.values())
     assert linear.c in linear.scores_by_c and linear.score == max(linear.scores_by_c.values())
     choice = searched.ensemble(6)
     assert np.array_equal(
@@ -173,6 +177,7 @@ def test_the_linear_candidate_joins_the_pool(searched):
     )
     again = searched.final.linear_candidate()  # kept in the study: read back, not refitted
     assert again.c == linear.c and np.allclose(again.probabilities, linear.probabilities, atol=1e-6)
+    assert again.genotype == linear.genotype and again.scores_by_views == linear.scores_by_views
     pool = searched.final._extra_candidates()
     assert [g for g, _, _ in pool] == [str(linear.genotype)]  # it is in the pool the greedy choice draws from
     if str(linear.genotype) in choice.genotypes:

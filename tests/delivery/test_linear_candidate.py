@@ -6,7 +6,7 @@ import torch
 from sklearn.linear_model import LogisticRegression
 
 from automm.core.errors import AutommError
-from automm.delivery.linear_candidate import choose_linear
+from automm.delivery.linear_candidate import choose_linear, choose_linear_views, linear_view_sets
 from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear, is_linear
 from automm.engine.training import TensorData
@@ -64,6 +64,43 @@ def test_choose_linear_scores_out_of_fold_and_keeps_the_best_c():
     np.testing.assert_allclose(chosen.probabilities[rows[1::3]], expected, atol=1e-5)
     with pytest.raises(AutommError, match="at least one fold"):
         choose_linear([], ["a"], "multiclass", 3)
+
+
+def _folds(views: dict[str, np.ndarray], labels: np.ndarray, k: int = 3) -> list:
+    rows = np.arange(len(labels))
+    tensors = {v: torch.tensor(x, dtype=torch.float32) for v, x in views.items()}
+    out = []
+    for i in range(k):
+        val = rows[i::k]
+        train = np.setdiff1d(rows, val)
+
+        def part(r: np.ndarray) -> TensorData:
+            return TensorData({v: t[r] for v, t in tensors.items()}, torch.from_numpy(labels[r]))
+
+        out.append((Fold(train, val), part(train), part(val)))
+    return out
+
+
+def test_the_linear_candidate_reads_one_view_when_that_view_alone_is_best_out_of_fold():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 90)
+    signal = labels[:, None] * 1.5 + rng.normal(size=(90, 2))  # view a carries the label
+    noise = rng.normal(size=(90, 400))  # view b is wide noise: concatenated, it costs out-of-fold score
+    chosen = choose_linear_views(_folds({"a": signal, "b": noise}, labels), ["a", "b"], "multiclass", 2)
+    assert list(chosen.scores_by_views) == ["a,b", "a", "b"]
+    assert chosen.genotype.views == ("a",) and chosen.score == max(chosen.scores_by_views.values())
+    assert chosen.scores_by_views["a"] > chosen.scores_by_views["a,b"] > chosen.scores_by_views["b"]
+
+
+def test_the_linear_candidate_concatenates_when_the_label_needs_every_view():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(240, 2))
+    labels = (x[:, 0] + x[:, 1] > 0).astype(np.int64)  # half of the label in each view
+    views = {"a": x[:, :1] + 0.1 * rng.normal(size=(240, 1)), "b": x[:, 1:] + 0.1 * rng.normal(size=(240, 1))}
+    chosen = choose_linear_views(_folds(views, labels), ["a", "b"], "multiclass", 2)
+    assert chosen.genotype.views == ("a", "b")
+    assert chosen.scores_by_views["a,b"] > max(chosen.scores_by_views["a"], chosen.scores_by_views["b"])
+    assert linear_view_sets(["a"]) == [("a",)]  # one view: nothing else to try
 
 
 def test_linear_genotype_strings():
