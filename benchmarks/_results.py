@@ -14,6 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
@@ -101,7 +102,6 @@ def reused_rows(
 
 def paired(diffs: list[float]) -> tuple[float, float, float]:
     """(mean, low, high) of the 95% t-interval of paired differences (in points)."""
-    import numpy as np
     from scipy import stats
 
     d = 100 * np.asarray(diffs, dtype=float)

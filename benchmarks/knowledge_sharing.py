@@ -218,13 +218,7 @@ def main() -> None:
         for s in range(args.seeds)
     ]
     jobs.sort(key=lambda j: (j[0] in ("handwritten", "avmnist"), j[1] == SCRATCH), reverse=True)  # longest first
-    results = reused_rows(args.log, _job_key, {j[:3] for j in jobs}, args.any_commit) if args.log else []
-    done = {(r["dataset"], r["variant"], r["seed"]) for r in results}
-    jobs = [j for j in jobs if j[:3] not in done]
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for result in pool.imap_unordered(run_one, jobs, chunksize=1):
-            print(json.dumps(result), flush=True)  # each job as it ends: a cut-off run keeps what it did
-            results.append(result)
+    results = run_jobs(jobs, args)
     body = table(results, args.datasets, args.variants)
     delivered = "\n".join(
         f"- {r['dataset']} s{r['seed']} {r['variant']}: {r['delivered']}"
@@ -251,6 +245,18 @@ def _job_key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (row["dataset"], row["variant"], row["seed"])
 
 
+def run_jobs(jobs: list[tuple[Any, ...]], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Every job's row: those of ``--log`` (this package commit's, `reused_rows`), the rest run
+    ``--workers`` at a time, each printed as it ends so that a cut-off run keeps what it did."""
+    results = reused_rows(args.log, _job_key, {j[:3] for j in jobs}, args.any_commit) if args.log else []
+    done = {_job_key(r) for r in results}
+    with mp.get_context("spawn").Pool(args.workers) as pool:
+        for result in pool.imap_unordered(run_one, [j for j in jobs if j[:3] not in done], chunksize=1):
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    return results
+
+
 def budget_run(args: argparse.Namespace) -> None:
     variants = ["per-fold KBs", SCRATCH]
     jobs = [
@@ -259,12 +265,7 @@ def budget_run(args: argparse.Namespace) -> None:
         for v in variants
         for s in range(args.seeds)
     ]
-    results = reused_rows(args.log, _job_key, {j[:3] for j in jobs}, args.any_commit) if args.log else []
-    done = {_job_key(r) for r in results}
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for result in pool.imap_unordered(run_one, [j for j in jobs if j[:3] not in done], chunksize=1):
-            print(json.dumps(result), flush=True)  # each job as it ends: --log resumes a cut-off run
-            results.append(result)
+    results = run_jobs(jobs, args)
     lines = [
         "| data set | test, per-fold KBs | test, from scratch | paired diff (points), 95% interval | verdict | "
         "out-of-fold best, per-fold KBs / scratch | trials, per-fold KBs / scratch | search s / delivery s, "

@@ -9,9 +9,10 @@ trained on the remaining training rows with early stopping on validation under e
 the selection rows (what decides) and on the test rows (reported once, never used for a choice). Each
 recipe adds one change to the *plain* recipe (the data set's preset without label smoothing and view
 dropout); "chosen" combines every single change whose mean paired difference on the selection rows is
-positive, and is trained in a second pass on the same jobs. **The default recipe is the one with the
-highest mean selection-row score among plain, the current defaults and chosen.** Differences are paired
-(same data, split, architecture, seed).
+positive (of two changes to one setting, the better), and is trained in a second pass on the same jobs.
+**The default recipe is the one with the highest mean selection-row score among plain, automm's current
+defaults (read from `SearchConfig`) and chosen.** Differences are paired (same data, split, architecture,
+seed).
 
 Usage: python benchmarks/training_recipe.py [--datasets digits,handwritten,cub,bbcsport,3sources,webkb,20news]
            [--seeds 5] [--jobs 2]
@@ -36,6 +37,8 @@ except ModuleNotFoundError:  # run as a script
     from _results import record  # type: ignore[no-redef]
     from versus_baselines import DATA_DIR, protocol_split  # type: ignore[no-redef]
 
+from automm.settings import SearchConfig
+
 PLAIN = {"label_smoothing": 0.0, "view_dropout": 0.0}  # the preset without the two regularisers under test
 RECIPES: dict[str, dict[str, Any]] = {
     "plain": PLAIN,
@@ -45,10 +48,13 @@ RECIPES: dict[str, dict[str, Any]] = {
     "EMA 0.99": {**PLAIN, "ema": 0.99},
     "batch / 2": {**PLAIN, "batch_size": 0.5},
     "batch x 2": {**PLAIN, "batch_size": 2.0},
-    "defaults (label smoothing 0.1, view dropout 0.2)": {"label_smoothing": 0.1, "view_dropout": 0.2},
+    "label smoothing 0.1 + view dropout 0.2 (defaults until 2026-12-06)": {"label_smoothing": 0.1, "view_dropout": 0.2},
 }
 BASE = "plain"
-DEFAULTS = "defaults (label smoothing 0.1, view dropout 0.2)"  # automm's defaults when this rule was written
+# automm's current defaults of the settings under test (`SearchConfig`): a recipe above when one matches
+CURRENT = {**PLAIN, **{name: getattr(SearchConfig, name) for name in PLAIN}}
+DEFAULTS = next((name for name, recipe in RECIPES.items() if recipe == CURRENT), "automm's defaults")
+RECIPES.setdefault(DEFAULTS, CURRENT)
 
 
 def run(job: tuple[str, int, str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -140,19 +146,25 @@ def main() -> None:
             mine = [r for r in rows if r["recipe"] == recipe]
             return np.array([r[part] - base[(r["dataset"], r["seed"], r["genotype"])][part] for r in mine])
 
-        chosen = []  # single changes to the plain recipe that raise the selection rows' score on average
+        # single changes to the plain recipe that raise the selection rows' score on average, the best per setting
+        best: dict[str, str] = {}
         for recipe, change in RECIPES.items():
-            changed = {k: v for k, v in change.items() if k not in PLAIN or PLAIN[k] != v}
-            if recipe != BASE and len(changed) == 1 and diffs(recipe, "selection").mean() > 0:
-                chosen.append(recipe)
+            changed = [k for k, v in change.items() if k not in PLAIN or PLAIN[k] != v]
+            gain = diffs(recipe, "selection").mean()
+            if recipe == BASE or len(changed) != 1 or gain <= 0:
+                continue
+            if changed[0] not in best or gain > diffs(best[changed[0]], "selection").mean():
+                best[changed[0]] = recipe
+        chosen = [recipe for recipe in RECIPES if recipe in best.values()]
         recipes = dict(RECIPES)
+        candidates = [BASE, DEFAULTS, *chosen[:1]]
         if len(chosen) > 1:  # the combination is a recipe of its own: measured, not assumed
             combined = {k: v for recipe in chosen for k, v in RECIPES[recipe].items()}
-            label = "chosen (" + ", ".join(chosen) + ")"
-            recipes[label] = combined
-            rows += [r for part in pool.map(run, [(*j, {label: combined}) for j in jobs], chunksize=1) for r in part]
+            candidates[-1] = "chosen (" + ", ".join(chosen) + ")"
+            recipes[candidates[-1]] = combined
+            jobs_combined = [(*j, {candidates[-1]: combined}) for j in jobs]
+            rows += [r for part in pool.map(run, jobs_combined, chunksize=1) for r in part]
     total = time.perf_counter() - start
-    candidates = [BASE, DEFAULTS, *([label] if len(chosen) > 1 else chosen[:1])]
     default = max(candidates, key=lambda recipe: diffs(recipe, "selection").mean())
     header = ["recipe", *names, "mean difference, selection rows", "wins / losses", "mean difference, test", "epochs"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

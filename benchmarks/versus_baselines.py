@@ -319,14 +319,14 @@ def main() -> None:
             keep(result)
         walls = {(r["dataset"], r["seed"]): r["wall"] + r["export_wall"] for r in runs if r["column"] == columns[0]}
         peers = [r for r in done if "peer" in r]
+        ran = {_row_key(r) for r in peers}
         peer_jobs = [
             (n, s, args.data_dir, args.autogluon, p, round(walls[(n, s)], 1))
             for n in names
             for s in range(args.seeds)
             for p in presets
-            if (n, s) in walls and not any(r["dataset"] == n and r["seed"] == s and r["peer"] == f"AutoGluon {p}"
-                                           for r in peers)
-        ]  # fmt: skip
+            if (n, s) in walls and ("peer", n, f"AutoGluon {p}", s) not in ran
+        ]
         for result in pool.imap_unordered(autogluon_run, peer_jobs, chunksize=1):
             peers.append(result)
             keep(result)
