@@ -127,8 +127,6 @@ def test_a_study_another_worker_is_creating_is_waited_for(tmp_path):
     bare = optuna.create_study(storage=url, study_name="s")  # created, not yet described by its creator
 
     def describe_later():
-        import time
-
         time.sleep(0.5)
         bare.set_user_attr(keys.META, {"sampler": "random"})
 
@@ -173,15 +171,25 @@ def test_a_worker_opening_a_study_while_another_creates_it_waits_for_the_lock(to
 
     url, artifacts = f"sqlite:///{tmp_path}/c.db", tmp_path / "artifacts"
     real_create, real_settled = study_module.create_or_join, study_module.settled_summary
-    created = threading.Event()
+    real_lock = study_module.creation_lock
+    created, second_at_lock = threading.Event(), threading.Event()
+    second_worker = threading.current_thread()
+    lock_needed_by_second: list[bool] = []
 
-    def slow_creator(*args, **kwargs):  # the creator is descheduled between creating and describing
+    def stalled_creator(*args, **kwargs):  # descheduled between creating and describing, until the second worker waits
         made = real_create(*args, **kwargs)
         created.set()
-        time.sleep(1.0)
+        second_at_lock.wait(60)
         return made
 
-    monkeypatch.setattr(study_module, "create_or_join", slow_creator)
+    def watched_lock(where, needed):
+        if threading.current_thread() is second_worker:
+            lock_needed_by_second.append(needed)
+            second_at_lock.set()
+        return real_lock(where, needed=needed)
+
+    monkeypatch.setattr(study_module, "create_or_join", stalled_creator)
+    monkeypatch.setattr(study_module, "creation_lock", watched_lock)
     monkeypatch.setattr(study_module, "settled_summary", lambda storage, name: real_settled(storage, name, wait=0.0))
     opened: dict[str, automm.Study] = {}
     creator = threading.Thread(
@@ -199,6 +207,7 @@ def test_a_worker_opening_a_study_while_another_creates_it_waits_for_the_lock(to
         toy, config=fast_config, storage=url, study_name="s", sampler="random", artifact_dir=artifacts
     )
     creator.join()
+    assert lock_needed_by_second == [True]  # the second worker saw it half made and took the lock
     assert second.optuna_study._study_id == opened["first"].optuna_study._study_id
 
 
