@@ -30,7 +30,6 @@ except ModuleNotFoundError:  # run as a script
     from versus_baselines import DATA_DIR  # type: ignore[no-redef]
 
 
-
 def _study(name: str, data_dir: str, runs: str, generations: int | None):
     import automm
 
