@@ -7,20 +7,26 @@ is already in) whose addition gives the best score of the averaged probabilities
 the lower log loss; member weights are the counts over the rounds. The choice uses search rows
 only, never test rows. Candidates that are not trials (the linear candidate, `automm.delivery.linear_candidate`)
 join the pool with their own out-of-fold predictions on the same rows.
+
+The out-of-fold score of a choice made on those same rows is optimistic after many trials. The choice
+is therefore checked on rows it did not choose on (`automm.delivery.nested_check`). When the first
+extra candidate (the linear one) alone scores above the nested score of the greedy choice, that
+candidate alone is delivered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
 import optuna
 
 from automm.core import keys
-from automm.core.errors import AutommError
-from automm.core.metrics import log_loss, logits_from_probabilities, primary_score
+from automm.core.metrics import logits_from_probabilities, primary_score
+from automm.delivery.greedy import greedy_selection
+from automm.delivery.nested_check import candidates_to_load, nested_scores
 from automm.search import queries
 from automm.store import artifacts
 from automm.store.trial_record import POOL_SIZE, TrialRecord, delivery_pool
@@ -41,6 +47,9 @@ class EnsembleChoice:
     rows: int  # rows the scores are on
     rounds: int = 0  # the greedy rounds it was chosen with (0: unknown, a choice of an older automm)
     trials_seen: int = 0  # finished trials of the study when it was chosen
+    nested_score: float | None = None  # the greedy choice scored on rows it did not choose on (None: not checked)
+    fallback_score: float | None = None  # the first extra candidate alone, on the same rows
+    fallback_chosen: bool = False  # delivered: that candidate alone, because it scored above the greedy choice
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -63,36 +72,6 @@ def differs_from_best(choice: dict[str, Any] | None, best_genotype: str) -> bool
     return bool(choice) and (len(choice["genotypes"]) > 1 or choice["genotypes"][0] != best_genotype)
 
 
-def greedy_selection(
-    probs: list[np.ndarray], labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
-) -> list[int]:
-    """How often each candidate is picked in up to ``rounds`` greedy rounds with replacement (see
-    module docstring); the counts after the best-scoring round are returned (Caruana's rule), so the
-    ensemble never scores below the best single candidate on these rows."""
-    if not probs:
-        raise AutommError("no candidate has out-of-fold predictions to build an ensemble from")
-    counts = [0] * len(probs)
-    total = np.zeros_like(probs[0], dtype=np.float64)
-    best: tuple[tuple[float, float], list[int]] | None = None
-    for r in range(rounds):
-        round_key, pick = None, 0
-        for i, p in enumerate(probs):
-            mixed = (total + p) / (r + 1)
-            key = (
-                primary_score(logits_from_probabilities(mixed, task), labels, task, threshold),
-                -log_loss(mixed, labels, task),
-            )
-            if round_key is None or key > round_key:
-                round_key, pick = key, i
-        counts[pick] += 1
-        total += probs[pick]
-        assert round_key is not None
-        if best is None or round_key > best[0]:
-            best = (round_key, list(counts))
-    assert best is not None
-    return best[1]
-
-
 def trial_predictions(store: Any, trial: optuna.trial.FrozenTrial) -> tuple[np.ndarray, np.ndarray] | None:
     """(rows, probabilities) a trial kept, verified; None if it kept none."""
     pointer = trial.system_attrs.get(keys.PREDICTIONS)
@@ -110,19 +89,19 @@ def choose_ensemble(
     rounds: int,
     threshold: float = 0.5,
     extra: Sequence[tuple[str, np.ndarray, np.ndarray]] = (),
+    check: bool = True,
 ) -> EnsembleChoice:
     """The greedy ensemble of ``rounds`` rounds over the `POOL` best trials with predictions and the
     ``extra`` candidates ((genotype string, rows, out-of-fold probabilities); always in the pool).
+    With ``check`` and an extra candidate, the choice is checked on rows it did not choose on (see
+    module docstring) and that candidate alone is delivered when it scores above it there.
 
     ``labels``: the data set's labels (indexed by the stored rows). Falls back to the single best
     candidate when no trial kept predictions (studies of an older automm).
     """
     seen_now = queries.n_finished(study)
-    pool: list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]] = []
-    for t in delivery_pool(study.get_trials(deepcopy=False), POOL):
-        kept = trial_predictions(store, t)
-        if kept is not None:
-            pool.append((t, *kept))
+    trials = study.get_trials(deepcopy=False)
+    pool = _with_predictions(store, delivery_pool(trials, POOL))
     if not pool:
         best = queries.best_trial(study)
         value = float(queries.score_of(best) or float("nan"))
@@ -143,7 +122,7 @@ def choose_ensemble(
     mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / total
     chosen = [i for i, c in enumerate(counts) if c]
     chosen.sort(key=lambda i: -counts[i])
-    return EnsembleChoice(
+    choice = EnsembleChoice(
         genotypes=[names[i] for i in chosen],
         trials=[numbers[i] for i in chosen],
         weights=[counts[i] / total for i in chosen],
@@ -153,3 +132,34 @@ def choose_ensemble(
         rounds=rounds,
         trials_seen=seen_now,
     )
+    fallback = next((i for i, n in enumerate(numbers) if n is None), None)
+    if not check or fallback is None:
+        return choice
+    loaded = candidates_to_load(len(rows), probs[0].shape[1] if probs[0].ndim > 1 else 1, POOL)
+    every = [
+        (t, r, p) for t, r, p in _with_predictions(store, delivery_pool(trials, loaded)) if np.array_equal(r, rows)
+    ]
+    nested = nested_scores(
+        [p for _, _, p in every] + [probs[fallback]], len(every), y, task, max(1, rounds), POOL, threshold
+    )
+    if nested is None:
+        return choice
+    checked = replace(choice, nested_score=nested.ensemble, fallback_score=nested.alone)
+    if nested.alone <= nested.ensemble:
+        return checked
+    return replace(
+        checked,
+        genotypes=[names[fallback]],
+        trials=[None],
+        weights=[1.0],
+        score=singles[fallback],
+        fallback_chosen=True,
+    )
+
+
+def _with_predictions(
+    store: Any, trials: list[optuna.trial.FrozenTrial]
+) -> list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]]:
+    """(trial, rows, probabilities) of each of ``trials`` that kept predictions."""
+    kept = [(t, trial_predictions(store, t)) for t in trials]
+    return [(t, *k) for t, k in kept if k is not None]

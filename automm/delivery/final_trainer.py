@@ -118,10 +118,11 @@ class FinalTrainer(Delivery):
         self.study.set_user_attr(keys.RETRAIN, rows)
         return rows
 
-    def ensemble(self, size: int | None = None, store: bool = True) -> EnsembleChoice:
+    def ensemble(self, size: int | None = None, store: bool = True, check: bool = True) -> EnsembleChoice:
         """Greedy ensemble selection of ``size`` rounds (default: the study's ``ensemble_size``) over
-        the candidates' out-of-fold predictions, the linear candidate's among them; stored under the
-        study attribute ``ensemble`` and reused while the study has no new finished trial."""
+        the candidates' out-of-fold predictions, the linear candidate's among them, checked on rows it
+        did not choose on (``check``; see `choose_ensemble`); stored under the study attribute
+        ``ensemble`` and reused while the study has no new finished trial."""
         rounds = self.context.config.ensemble_size if size is None else size
         if rounds < 1:
             raise AutommError(f"the ensemble size must be at least 1, got {rounds}")
@@ -136,6 +137,7 @@ class FinalTrainer(Delivery):
             rounds,
             self.context.config.threshold,
             extra=self._extra_candidates(),
+            check=check,
         )
         if store:
             self.study.set_user_attr(keys.ENSEMBLE, choice.to_dict())

@@ -10,7 +10,8 @@ import automm
 from automm.core import keys
 from automm.core.errors import AutommError
 from automm.core.metrics import logits_from_probabilities, primary_score
-from automm.delivery.ensemble import EnsembleChoice, choose_ensemble, greedy_selection
+from automm.delivery.ensemble import EnsembleChoice, choose_ensemble
+from automm.delivery.greedy import greedy_selection
 from automm.search import queries
 from tests.conftest import make_toy
 from tests.onnx_serving import served
