@@ -12,7 +12,7 @@ from rich.table import Table
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
 from automm.delivery.export import ExportedModel
-from automm.delivery.words import delivery_words, member_words
+from automm.delivery.words import check_words, delivery_words, member_words
 from automm.inspection.tables import breakable, cells, generation_columns
 from automm.search import queries
 from automm.search.budget import format_duration
@@ -89,6 +89,8 @@ def best_lines(study: Study) -> list[str]:
             f"chosen for delivery: {what}, {study.metric} {choice['score']:.4f} out of fold (best single "
             f"{choice['best_single']:.4f}): {members}"
         )
+        if check_words(choice):
+            lines.append(f"checked: {check_words(choice)}")
     return [breakable(line) for line in lines]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from automm.engine.linear_net import FAMILY, is_linear
 
-__all__ = ["choice_members", "delivery_words", "member_words"]
+__all__ = ["check_words", "choice_members", "delivery_words", "member_words"]
 
 
 def member_words(member: Mapping[str, Any]) -> str:
@@ -48,3 +48,17 @@ def choice_members(choice: Mapping[str, Any], folds: int, linear_c: float | None
             member["bagged"] = folds
         out.append(member)
     return out
+
+
+def check_words(choice: Mapping[str, Any]) -> str:
+    """The nested check of an ensemble choice (`automm.delivery.nested_check`) in words; "" when it was
+    not checked (one split too small to part, or a choice of an older automm)."""
+    nested, alone = choice.get("nested_score"), choice.get("fallback_score")
+    if nested is None or alone is None:
+        return ""
+    if choice.get("fallback_chosen"):
+        return (
+            f"the linear candidate alone ({alone:.4f}) scored above the greedy ensemble ({nested:.4f}) on rows "
+            "the ensemble was not chosen on, so it is delivered alone"
+        )
+    return f"on rows it was not chosen on: {nested:.4f} (the linear candidate alone: {alone:.4f})"

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - another optuna-dashboard
 
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
-from automm.delivery.words import choice_members, member_words
+from automm.delivery.words import check_words, choice_members, member_words
 from automm.inspection.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.inspection.importance import architecture_features, importance_figure, importance_rows
 from automm.inspection.tables import generation_columns, markdown
@@ -61,6 +61,8 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
             "",
             f"Delivered ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
         ]
+        if check_words(ensemble):
+            lines += [f"Checked: {check_words(ensemble)}.", ""]
         folds = TrialRecord.of(best).folds or 1
         linear = optuna_internals.study_system_attrs(study).get(keys.LINEAR) or {}
         members = choice_members(ensemble, folds, linear.get("c"))

@@ -10,7 +10,7 @@ from automm.core import keys
 from automm.core.atomic import atomic_write
 from automm.core.errors import AutommError, option
 from automm.delivery.ensemble import differs_from_best
-from automm.delivery.words import choice_members, member_words
+from automm.delivery.words import check_words, choice_members, member_words
 from automm.inspection.dashboard import study_figures
 from automm.inspection.tables import cells, generation_columns
 from automm.search import queries
@@ -109,6 +109,8 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
             f"{ensemble['rows']} search rows: {study.metric} {_fmt(ensemble['score'])} (best single "
             f"{_fmt(ensemble['best_single'])}).</p>"
         )
+        if check_words(ensemble):
+            parts.append(f"<p>Checked: {escape(check_words(ensemble))}.</p>")
         linear = optuna_internals.study_system_attrs(study.optuna_study).get(keys.LINEAR) or {}
         members = choice_members(ensemble, len(study.fold_data), linear.get("c"))
         for member, number in zip(members, ensemble["trials"], strict=True):

@@ -214,6 +214,42 @@ def test_an_extra_candidate_that_is_better_is_chosen(searched):
     assert "oracle" not in wrong_rows.genotypes  # other rows (other folds) cannot be compared
 
 
+def test_the_checked_choice_delivers_the_linear_candidate_alone_only_when_it_scores_above(searched, monkeypatch):
+    from automm.delivery import ensemble as ensemble_module
+    from automm.delivery.nested_check import NestedScores
+    from automm.store.trial_record import delivery_pool
+
+    ds = searched.dataset
+    extra = searched.final._extra_candidates()
+    linear_name = extra[0][0]
+    seen = []
+
+    def nested(scores):
+        def fake(probs, fallback, *args, **kwargs):
+            seen.append((len(probs), fallback))
+            return NestedScores(*scores, splits=5, repeats=3)
+
+        return fake
+
+    plain = choose_ensemble(
+        searched.optuna_study, searched.artifact_store, ds.labels, ds.task, 6, extra=extra, check=False
+    )
+    assert plain.nested_score is None and not plain.fallback_chosen
+    monkeypatch.setattr(ensemble_module, "nested_scores", nested((0.7, 0.9)))
+    alone = choose_ensemble(searched.optuna_study, searched.artifact_store, ds.labels, ds.task, 6, extra=extra)
+    assert alone.genotypes == [linear_name] and alone.trials == [None] and alone.weights == [1.0]
+    assert alone.fallback_chosen and (alone.nested_score, alone.fallback_score) == (0.7, 0.9)
+    assert alone.score == pytest.approx(searched.final.linear_candidate().score)
+    n_candidates, fallback = seen[-1]
+    assert fallback == n_candidates - 1  # the linear candidate is the last of every candidate with predictions
+    every = delivery_pool(searched.optuna_study.get_trials(), 10**6)  # each genotype's best trained trial
+    assert n_candidates - 1 == len(every)
+    monkeypatch.setattr(ensemble_module, "nested_scores", nested((0.9, 0.9)))  # a tie keeps the greedy choice
+    kept = choose_ensemble(searched.optuna_study, searched.artifact_store, ds.labels, ds.task, 6, extra=extra)
+    assert (kept.genotypes, kept.weights, kept.score) == (plain.genotypes, plain.weights, plain.score)
+    assert not kept.fallback_chosen and kept.nested_score == 0.9
+
+
 def test_the_linear_member_exports_and_loads(searched, tmp_path):
     ds = searched.dataset
     text = f"linear({','.join(ds.view_names)})"

@@ -25,3 +25,13 @@ def test_a_mixed_ensemble_names_each_member_with_its_weight():
 def test_networks_alone_say_whether_each_is_a_fold_bag():
     assert delivery_words([BAG]) == "fusion network concat(image/cnn,text/bow) x 5 fold networks"
     assert delivery_words([BAG, NET]).endswith("; 0.40 x fusion network add(image/cnn,text/bow)")
+
+
+def test_the_nested_check_is_said_when_it_ran_and_says_why_the_linear_candidate_is_alone():
+    from automm.delivery.words import check_words
+
+    assert check_words({"genotypes": ["a"], "weights": [1.0]}) == ""  # a choice of an older automm
+    kept = check_words({"nested_score": 0.91, "fallback_score": 0.88, "fallback_chosen": False})
+    assert kept == "on rows it was not chosen on: 0.9100 (the linear candidate alone: 0.8800)"
+    alone = check_words({"nested_score": 0.84, "fallback_score": 0.88, "fallback_chosen": True})
+    assert alone.startswith("the linear candidate alone (0.8800) scored above the greedy ensemble (0.8400)")
