@@ -27,6 +27,7 @@ import torch
 
 from automm.core import keys
 from automm.core.errors import AutommError
+from automm.core.log import logger
 from automm.core.metrics import log_loss, primary_score, probabilities
 from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear
@@ -139,6 +140,10 @@ def study_linear_candidate(context: SearchContext) -> LinearCandidate:
             scores_by_views={str(k): float(v) for k, v in kept.get("scores_by_views", [])},
         )
     folds = [(fold, *context.folds.tensors(k)) for k, fold in enumerate(context.folds.folds)]
+    logger.info(
+        "choosing the linear candidate: logistic regression, its views and C by out-of-fold score on %d fold(s)",
+        len(folds),
+    )
     candidate = choose_linear_views(folds, views, dataset.task, dataset.n_classes, context.config.threshold)
     if store is None:
         return candidate

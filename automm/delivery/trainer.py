@@ -31,6 +31,7 @@ from automm.search import queries
 from automm.search.folds import fold_scores, scratch_best_epochs
 from automm.search.objective import fold_seed, genotype_seed
 from automm.store import fold_networks
+from automm.store.artifacts import study_lock
 from automm.store.trial_record import TrialRecord
 
 STARTS = ("auto", "kb", "scratch", "bag")
@@ -129,8 +130,11 @@ class Delivery:
         return LinearGenotype.parse(text) if is_linear(text) else self.space.parse(str(text))
 
     def linear_candidate(self) -> LinearCandidate:
-        """The linear candidate (`automm.delivery.linear_candidate`) on the study's folds, kept in the study."""
-        self._linear = self._linear or study_linear_candidate(self.context)
+        """The linear candidate (`automm.delivery.linear_candidate`) on the study's folds, kept in the study.
+        Chosen under the study lock, so that of parallel workers one fits it and the others read it back."""
+        if self._linear is None:
+            with study_lock(self.context.lock_dir):
+                self._linear = study_linear_candidate(self.context)
         return self._linear
 
     @property

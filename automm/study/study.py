@@ -312,7 +312,8 @@ class Study(StudyQueries, StudyDelivery):
         starting trials after that many seconds. ``jobs`` runs that many trials at once, in
         processes that share the storage (`automm.search.jobs`); ``threads`` sets torch's threads per
         job (default: `automm.core.threads.choose_threads`). Ctrl-C marks the running trials failed
-        and stops; the trials finished so far stay in the storage. Afterwards the ensemble is chosen.
+        and stops; the trials finished so far stay in the storage. The linear candidate the ensemble may
+        draw on is chosen first (its seconds count in the budget); afterwards the ensemble is chosen.
         """
         if n_trials is not None and n_trials < 1:
             raise AutommError(f"the number of trials must be at least 1, got {n_trials}")
@@ -326,6 +327,9 @@ class Study(StudyQueries, StudyDelivery):
         per_job = choose_threads(threads, jobs, work)
         logger.info("%s", self.progress_line(n_trials))
         with optuna_in_step():
+            if self.config.ensemble_size > 1 and self.artifact_store is not None:
+                with torch_threads(choose_threads(threads, 1, work)):  # first: inside the budget, ready for every job
+                    self.final.linear_candidate()
             run = [TrialLog(self.metric), *(callbacks or [])]
             reserve = self._delivery_reserve() if deadline is not None and reserve_delivery else None
             run_jobs(

@@ -3,14 +3,17 @@ import json
 import threading
 import time
 
+import numpy as np
 import optuna
 import pytest
 
 import automm
 import automm.search.objective as objective_module
+from automm.core import keys
 from automm.core.errors import AutommError
 from automm.methods.ksnas.space import Genotype
 from automm.search.objective import FusionObjective
+from automm.store import optuna_internals
 
 
 def test_study_runs_and_reports(toy, fast_config, tmp_path):
@@ -218,3 +221,25 @@ def test_a_refused_new_study_leaves_no_artifact_folder(toy, fast_config, tmp_pat
             toy, config=fast_config, storage=f"sqlite:///{tmp_path}/r.db", sampler="nope", artifact_dir=artifacts
         )
     assert not artifacts.exists()
+
+
+def test_the_linear_candidate_is_chosen_once_before_the_first_trial(toy, fast_config, tmp_path, monkeypatch):
+    """Its seconds count inside a time budget (chosen at the end, they ran past it), and every job reads it back."""
+    from automm.delivery import trainer as trainer_module
+
+    real = trainer_module.study_linear_candidate
+    chosen_at: list[float] = []
+
+    def timed(context):
+        made = real(context)
+        chosen_at.append(time.time())
+        return made
+
+    monkeypatch.setattr(trainer_module, "study_linear_candidate", timed)
+    study = automm.Study(toy, config=fast_config, runs_dir=tmp_path, sampler="random")
+    assert fast_config.ensemble_size > 1
+    study.optimize(2)
+    first = min(t.datetime_start.timestamp() for t in study.optuna_study.get_trials() if t.datetime_start)
+    assert len(chosen_at) == 1 and chosen_at[0] <= first
+    kept = optuna_internals.study_system_attrs(study.optuna_study)[keys.LINEAR]
+    assert study.optuna_study.user_attrs[keys.ENSEMBLE]["fallback_score"] == pytest.approx(np.mean(kept["fold_scores"]))
