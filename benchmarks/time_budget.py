@@ -8,7 +8,7 @@ held back for (the reserve predicted when it stopped), the trials that fitted, w
 search (or the schedule ended first), and the search's own estimate of its best candidate.
 
 Usage: python benchmarks/time_budget.py [--datasets digits,cub,3sources] [--budgets 60,180] [--jobs 1,2]
-           [--note TEXT] [--data-dir DIR]
+           [--note TEXT] [--section KEY] [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ def main() -> None:
         "--generations", type=int, default=100, help="KS-NAS generations: a schedule longer than any budget here"
     )
     parser.add_argument("--note", default="", help="a sentence on the machine's load, printed under the table")
+    parser.add_argument("--section", default="time-budget-whole", help="the RESULTS.md section to write")
     args = parser.parse_args()
     import optuna
 
@@ -98,7 +99,7 @@ def main() -> None:
         ]
     )
     print(body)
-    record("time-budget-whole", "Time budget of the whole command (search and delivery): asked against used", body)
+    record(args.section, "Time budget of the whole command (search and delivery): asked against used", body)
 
 
 if __name__ == "__main__":
