@@ -77,6 +77,11 @@ class DeliveryReserve:
     ``members`` fully scored candidates (a fold bag retrains the K networks its K folds trained; one split
     retrains one network on ``refit`` times the rows; a bag whose networks the search kept, with
     ``reuses_kept``, costs nothing), plus ``fixed`` seconds (the export and its check).
+
+    With one split (``refit`` > 1), a warm-started candidate is delivered from scratch: a fit with early
+    stopping finds its epochs, then it trains on train+validation (`automm.delivery.trainer`). Its
+    seconds per epoch are then multiplied by the epochs of the study's from-scratch candidates (their
+    median: epochs run, plus ``refit`` times the best epoch), not by its own short warm schedule.
     Picklable, so parallel workers hold back the same reserve."""
 
     members: int
@@ -91,8 +96,26 @@ class DeliveryReserve:
             r for r in records if r.fully_scored and r.duplicate_of is None and r.seconds and r.value is not None
         ]
         best = sorted(trained, key=lambda r: -float(r.value))[: self.members]  # type: ignore[arg-type]
-        retrained = [r for r in best if r.number not in kept]
-        return self.refit * sum(float(r.seconds) for r in retrained) + self.fixed  # type: ignore[arg-type]
+        scratch = self._scratch_epochs(trained)
+        seconds = 0.0
+        for r in best:
+            if r.number in kept:
+                continue
+            if self.refit > 1.0 and r.initial_score is not None and scratch is not None and r.epochs:
+                seconds += float(r.seconds) / r.epochs * scratch  # type: ignore[arg-type]
+            else:
+                seconds += self.refit * float(r.seconds)  # type: ignore[arg-type]
+        return seconds + self.fixed
+
+    def _scratch_epochs(self, trained: list[TrialRecord]) -> float | None:
+        """Epochs a from-scratch delivery trains (one split): median epochs run plus ``refit`` times the
+        median best epoch of the from-scratch candidates; None without one."""
+        scratch = [r for r in trained if r.initial_score is None and r.epochs and r.best_epoch is not None]
+        if not scratch:
+            return None
+        run = statistics.median(float(r.epochs) for r in scratch)  # type: ignore[arg-type]
+        best = statistics.median(float(r.best_epoch) for r in scratch)  # type: ignore[arg-type]
+        return run + self.refit * best
 
 
 @dataclass

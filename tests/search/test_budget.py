@@ -44,9 +44,14 @@ class _Generations:
 
 
 def _study_with_trials(
-    durations: list[float], start: float, values: list[float] | None = None, kept: tuple[int, ...] = ()
+    durations: list[float],
+    start: float,
+    values: list[float] | None = None,
+    kept: tuple[int, ...] = (),
+    attrs: list[dict] | None = None,
 ) -> optuna.Study:
-    """Finished trials of ``durations`` seconds; those numbered in ``kept`` kept their fold networks."""
+    """Finished trials of ``durations`` seconds (and ``attrs``, user attributes per trial); those numbered
+    in ``kept`` kept their fold networks."""
     study = optuna.create_study(direction="maximize")
     for i, seconds in enumerate(durations):
         begin = dt.datetime.fromtimestamp(start + i)
@@ -55,7 +60,7 @@ def _study_with_trials(
             value=value,
             params={},
             distributions={},
-            user_attrs={keys.SECONDS: seconds},
+            user_attrs={keys.SECONDS: seconds, **(attrs[i] if attrs else {})},
             system_attrs={keys.FOLD_NETWORKS: {"artifact_id": "x", "folds": 3}} if i in kept else {},
         )
         trial.datetime_start, trial.datetime_complete = begin, begin + dt.timedelta(seconds=seconds)
@@ -144,3 +149,18 @@ def test_the_delivery_reserve_skips_bags_the_search_kept():
     assert DeliveryReserve(members=3)(study) == pytest.approx(4.0 + 2.0 + 7.0)  # a method that retrains them
     set_study_system_attr(study, f"{keys.FOLD_NETWORKS_PRUNED}0", True)
     assert DeliveryReserve(members=3, reuses_kept=True)(study) == pytest.approx(4.0 + 2.0 + 7.0)  # pruned since
+
+
+def test_one_split_reserves_a_from_scratch_delivery_for_a_warm_started_candidate():
+    """A warm start trained 3 epochs, but its one-split delivery trains from scratch twice: early stopping
+    finds the epochs (as the study's from-scratch candidates ran: 20), then train+validation (1.25 x 12)."""
+    now = time.time()
+    scratch = {keys.EPOCHS: 20, keys.BEST_EPOCH: 12}
+    warm = {keys.EPOCHS: 3, keys.BEST_EPOCH: 2, keys.INITIAL_SCORE: 0.8}
+    study = _study_with_trials(
+        [10.0, 10.0, 1.5], start=now - 60, values=[0.7, 0.6, 0.9], attrs=[scratch, scratch, warm]
+    )
+    assert DeliveryReserve(members=1, refit=1.25)(study) == pytest.approx(1.5 / 3 * (20 + 1.25 * 12))
+    assert DeliveryReserve(members=1)(study) == pytest.approx(1.5)  # K folds: its bag retrains what the folds did
+    alone = _study_with_trials([1.5], start=now - 60, attrs=[warm])
+    assert DeliveryReserve(members=1, refit=1.25)(alone) == pytest.approx(1.25 * 1.5)  # no from-scratch candidate yet
