@@ -81,13 +81,16 @@ class DeliveryReserve:
     With one split (``refit`` > 1), a warm-started candidate is delivered from scratch: a fit with early
     stopping finds its epochs, then it trains on train+validation (`automm.delivery.trainer`). Its
     seconds per epoch are then multiplied by the epochs of the study's from-scratch candidates (their
-    median: epochs run, plus ``refit`` times the best epoch), not by its own short warm schedule.
-    Picklable, so parallel workers hold back the same reserve."""
+    median: epochs run, plus ``refit`` times the best epoch), not by its own short warm schedule. In a
+    study without one (KS-NAS warm-starts every candidate), by a lower bound: an early-stopping run
+    lasts at least its best epoch plus ``patience``, and from scratch the best epoch comes no earlier
+    than the warm start's. Picklable, so parallel workers hold back the same reserve."""
 
     members: int
     refit: float = 1.0
     fixed: float = 0.0
     reuses_kept: bool = False
+    patience: int = 0
 
     def __call__(self, study: optuna.Study) -> float:
         records = [TrialRecord.of(t) for t in queries.completed(study)]
@@ -101,8 +104,9 @@ class DeliveryReserve:
         for r in best:
             if r.number in kept:
                 continue
-            if self.refit > 1.0 and r.initial_score is not None and scratch is not None and r.epochs:
-                seconds += float(r.seconds) / r.epochs * scratch  # type: ignore[arg-type]
+            if self.refit > 1.0 and r.initial_score is not None and r.epochs:
+                at_least = (float(r.best_epoch or 1) + self.patience) * (1 + self.refit)
+                seconds += float(r.seconds) / r.epochs * (scratch if scratch is not None else at_least)  # type: ignore[arg-type]
             else:
                 seconds += self.refit * float(r.seconds)  # type: ignore[arg-type]
         return seconds + self.fixed

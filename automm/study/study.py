@@ -356,6 +356,7 @@ class Study(StudyQueries, StudyDelivery):
             refit=1.0 if folds > 1 else ONE_SPLIT_REFIT,
             fixed=export_seconds(),
             reuses_kept=folds > 1 and self.method.keeps_fold_networks,
+            patience=self.config.patience,
         )
 
     def progress_line(self, n_trials: int | None = None) -> str:

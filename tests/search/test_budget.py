@@ -163,4 +163,5 @@ def test_one_split_reserves_a_from_scratch_delivery_for_a_warm_started_candidate
     assert DeliveryReserve(members=1, refit=1.25)(study) == pytest.approx(1.5 / 3 * (20 + 1.25 * 12))
     assert DeliveryReserve(members=1)(study) == pytest.approx(1.5)  # K folds: its bag retrains what the folds did
     alone = _study_with_trials([1.5], start=now - 60, attrs=[warm])
-    assert DeliveryReserve(members=1, refit=1.25)(alone) == pytest.approx(1.25 * 1.5)  # no from-scratch candidate yet
+    # no from-scratch candidate: at least its best epoch plus the patience, found and then trained again
+    assert DeliveryReserve(members=1, refit=1.25, patience=10)(alone) == pytest.approx(1.5 / 3 * (2 + 10) * 2.25)
