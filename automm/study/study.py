@@ -351,10 +351,11 @@ class Study(StudyQueries, StudyDelivery):
     def _delivery_reserve(self) -> DeliveryReserve:
         """What delivering this study's model is predicted to cost, held back from a time budget."""
         folds = len(self.fold_data)
+        members = min(self.config.ensemble_size, MEMBERS_EXPECTED)
         return DeliveryReserve(
-            members=min(self.config.ensemble_size, MEMBERS_EXPECTED),
+            members=members,
             refit=1.0 if folds > 1 else ONE_SPLIT_REFIT,
-            fixed=export_seconds(),
+            fixed=export_seconds(members * folds),  # each member a bag of its fold networks
             reuses_kept=folds > 1 and self.method.keeps_fold_networks,
             patience=self.config.patience,
         )

@@ -138,3 +138,10 @@ def test_the_serving_example_runs_on_onnx_runtime_alone(small_study, tmp_path):
     assert [name for _, name, _ in lines] == expected and len(lines) == len(rows)
     best = model.predict_proba(views).max(axis=1)
     np.testing.assert_allclose([float(p) for _, _, p in lines], best, atol=1e-4)
+
+
+def test_the_export_time_held_back_grows_with_the_networks_it_traces():
+    from automm.delivery.onnx_export import export_seconds
+
+    assert export_seconds(15) == pytest.approx(export_seconds(1) + 14 * 0.8)  # three 5-fold bags: each traced
+    assert export_seconds(0) == export_seconds(1)
