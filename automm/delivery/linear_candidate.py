@@ -27,8 +27,8 @@ import torch
 
 from automm.core import keys
 from automm.core.errors import AutommError
-from automm.core.log import logger
 from automm.core.metrics import log_loss, primary_score, probabilities
+from automm.core.progress import step
 from automm.engine.fold_data import Fold
 from automm.engine.linear_net import LinearGenotype, fit_linear
 from automm.engine.training import TensorData, predict_logits
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from automm.methods.base import SearchContext
 
 C_GRID = (0.01, 0.1, 1.0, 10.0)
+CHOOSING = "choosing the linear candidate (logistic regression: its views and C, out of fold)"
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,15 @@ def choose_linear_views(
     out-of-fold score (ties: lower log loss, then the earlier set, so all views before one)."""
     best: tuple[tuple[float, float], LinearCandidate] | None = None
     scores: dict[str, float] = {}
-    for subset in linear_view_sets(views):
+    sets = linear_view_sets(views)
+    for i, subset in enumerate(sets):
+        step(CHOOSING, i, len(sets), "view sets")
         candidate = choose_linear(folds, subset, task, n_outputs, threshold, grid)
         scores[",".join(subset)] = candidate.score
         key = (candidate.score, -candidate.log_loss)
         if best is None or key > best[0]:
             best = (key, candidate)
+    step(CHOOSING, len(sets), len(sets), "view sets")
     assert best is not None
     return replace(best[1], scores_by_views=scores)
 
@@ -140,10 +144,6 @@ def study_linear_candidate(context: SearchContext) -> LinearCandidate:
             scores_by_views={str(k): float(v) for k, v in kept.get("scores_by_views", [])},
         )
     folds = [(fold, *context.folds.tensors(k)) for k, fold in enumerate(context.folds.folds)]
-    logger.info(
-        "choosing the linear candidate: logistic regression, its views and C by out-of-fold score on %d fold(s)",
-        len(folds),
-    )
     candidate = choose_linear_views(folds, views, dataset.task, dataset.n_classes, context.config.threshold)
     if store is None:
         return candidate
