@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import platform
 import re
@@ -98,6 +99,27 @@ def reused_rows(
             )
         rows.append(row)
     return rows
+
+
+def run_logged(
+    run_one: Callable[[Any], dict[str, Any]],
+    jobs: list[tuple[Any, ...]],
+    job_key: Callable[[tuple[Any, ...]], tuple[Any, ...]],
+    row_key: Callable[[dict[str, Any]], tuple[Any, ...] | None],
+    workers: int,
+    log: Path | None = None,
+    any_commit: bool = False,
+) -> list[dict[str, Any]]:
+    """Every job's row: those of ``log`` (this package commit's, `reused_rows`), the rest run by ``run_one``
+    (a module-level function) ``workers`` at a time, each printed as it ends so that a cut-off run keeps
+    what it did."""
+    results = reused_rows(log, row_key, {job_key(j) for j in jobs}, any_commit) if log else []
+    done = {row_key(r) for r in results}
+    with mp.get_context("spawn").Pool(workers) as pool:
+        for result in pool.imap_unordered(run_one, [j for j in jobs if job_key(j) not in done], chunksize=1):
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    return results
 
 
 def paired(diffs: list[float]) -> tuple[float, float, float]:

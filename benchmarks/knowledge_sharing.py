@@ -24,9 +24,7 @@ Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits han
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import multiprocessing as mp
 import os
 import tempfile
 import time
@@ -37,10 +35,10 @@ import numpy as np
 
 try:  # imported when the benchmark starts, so the section names the code that ran
     from benchmarks._datasets import load_shared
-    from benchmarks._results import machine, package_commit, paired, record, reused_rows, sign_test, verdict
+    from benchmarks._results import machine, package_commit, paired, record, run_logged, sign_test, verdict
 except ModuleNotFoundError:
     from _datasets import load_shared  # type: ignore[no-redef]
-    from _results import machine, package_commit, paired, record, reused_rows, sign_test, verdict  # type: ignore[no-redef]
+    from _results import machine, package_commit, paired, record, run_logged, sign_test, verdict  # type: ignore[no-redef]
 
 # ../shared/data beside the checkout; AUTOMM_SHARED_DATA (set by --data-dir) names another folder
 DATA_DIR = Path(os.environ.get("AUTOMM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -246,15 +244,8 @@ def _job_key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def run_jobs(jobs: list[tuple[Any, ...]], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every job's row: those of ``--log`` (this package commit's, `reused_rows`), the rest run
-    ``--workers`` at a time, each printed as it ends so that a cut-off run keeps what it did."""
-    results = reused_rows(args.log, _job_key, {j[:3] for j in jobs}, args.any_commit) if args.log else []
-    done = {_job_key(r) for r in results}
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for result in pool.imap_unordered(run_one, [j for j in jobs if j[:3] not in done], chunksize=1):
-            print(json.dumps(result), flush=True)
-            results.append(result)
-    return results
+    """Every job's row (`run_logged`): a job is known by its data set, variant and seed."""
+    return run_logged(run_one, jobs, lambda j: j[:3], _job_key, args.workers, args.log, args.any_commit)
 
 
 def budget_run(args: argparse.Namespace) -> None:

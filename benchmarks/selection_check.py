@@ -20,9 +20,7 @@ Usage: python benchmarks/selection_check.py [--seeds 5] [--datasets webkb digits
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import multiprocessing as mp
 import os
 import tempfile
 import time
@@ -33,11 +31,11 @@ import numpy as np
 
 try:  # imported when the benchmark starts, so the section names the code that ran
     from benchmarks._datasets import load_shared
-    from benchmarks._results import machine, package_commit, paired, record, reused_rows, sign_test, verdict
+    from benchmarks._results import machine, package_commit, paired, record, run_logged, sign_test, verdict
     from benchmarks.versus_baselines import protocol_split
 except ModuleNotFoundError:
     from _datasets import load_shared  # type: ignore[no-redef]
-    from _results import machine, package_commit, paired, record, reused_rows, sign_test, verdict  # type: ignore[no-redef]
+    from _results import machine, package_commit, paired, record, run_logged, sign_test, verdict  # type: ignore[no-redef]
     from versus_baselines import protocol_split  # type: ignore[no-redef]
 
 DATA_DIR = Path(os.environ.get("AUTOMM_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -141,12 +139,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["OMP_NUM_THREADS"] = "1"  # the workers' torch threads: one each
     jobs = [(d, s, args.time_budget, args.data_dir, args.runs) for s in range(args.seeds) for d in args.datasets]
-    results = reused_rows(args.log, _job_key, {j[:2] for j in jobs}, args.any_commit) if args.log else []
-    done = {_job_key(r) for r in results}
-    with mp.get_context("spawn").Pool(args.workers) as pool:
-        for result in pool.imap_unordered(run_one, [j for j in jobs if j[:2] not in done], chunksize=1):
-            print(json.dumps(result), flush=True)
-            results.append(result)
+    results = run_logged(run_one, jobs, lambda j: j[:2], _job_key, args.workers, args.log, args.any_commit)
     report(results, args)
 
 
