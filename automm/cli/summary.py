@@ -89,8 +89,9 @@ def best_lines(study: Study) -> list[str]:
             f"chosen for delivery: {what}, {study.metric} {choice['score']:.4f} out of fold (best single "
             f"{choice['best_single']:.4f}): {members}"
         )
-        if check_words(choice):
-            lines.append(f"checked: {check_words(choice)}")
+        checked = check_words(choice)
+        if checked:
+            lines.append(f"checked: {checked}")
     return [breakable(line) for line in lines]
 
 

@@ -101,7 +101,8 @@ def choose_ensemble(
     """
     seen_now = queries.n_finished(study)
     trials = study.get_trials(deepcopy=False)
-    pool = _with_predictions(store, delivery_pool(trials, POOL))
+    pool_trials = delivery_pool(trials, POOL)
+    pool = _with_predictions(store, pool_trials)
     if not pool:
         best = queries.best_trial(study)
         value = float(queries.score_of(best) or float("nan"))
@@ -136,12 +137,9 @@ def choose_ensemble(
     if not check or fallback is None:
         return choice
     loaded = candidates_to_load(len(rows), probs[0].shape[1] if probs[0].ndim > 1 else 1, POOL)
-    every = [
-        (t, r, p) for t, r, p in _with_predictions(store, delivery_pool(trials, loaded)) if np.array_equal(r, rows)
-    ]
-    nested = nested_scores(
-        [p for _, _, p in every] + [probs[fallback]], len(every), y, task, max(1, rounds), POOL, threshold
-    )
+    beyond_pool = delivery_pool(trials, loaded)[len(pool_trials) :]  # the same order: the pool is its head
+    every = [p for _, r, p in pool + _with_predictions(store, beyond_pool) if np.array_equal(r, rows)]
+    nested = nested_scores([*every, probs[fallback]], len(every), y, task, max(1, rounds), POOL, threshold)
     if nested is None:
         return choice
     checked = replace(choice, nested_score=nested.ensemble, fallback_score=nested.alone)

@@ -16,9 +16,9 @@ from automm.core.metrics import log_loss, logits_from_probabilities, primary_sco
 def greedy_selection(
     probs: list[np.ndarray], labels: np.ndarray, task: str, rounds: int, threshold: float = 0.5
 ) -> list[int]:
-    """How often each candidate is picked in up to ``rounds`` greedy rounds with replacement (see
-    module docstring) on ``labels``' rows; the counts after the best-scoring round are returned (Caruana's rule), so the
-    ensemble never scores below the best single candidate on these rows."""
+    """How often each candidate is picked in up to ``rounds`` greedy rounds with replacement (see module
+    docstring) on ``labels``' rows; the counts after the best-scoring round are returned (Caruana's rule),
+    so the ensemble never scores below the best single candidate on these rows."""
     if not probs:
         raise AutommError("no candidate has out-of-fold predictions to build an ensemble from")
     counts = [0] * len(probs)

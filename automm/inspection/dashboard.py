@@ -61,8 +61,9 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
             "",
             f"Delivered ({metric} {ensemble['score']:.4f} out of fold, best single {ensemble['best_single']:.4f}):",
         ]
-        if check_words(ensemble):
-            lines += [f"Checked: {check_words(ensemble)}.", ""]
+        checked = check_words(ensemble)
+        if checked:
+            lines += [f"Checked: {checked}.", ""]
         folds = TrialRecord.of(best).folds or 1
         linear = optuna_internals.study_system_attrs(study).get(keys.LINEAR) or {}
         members = choice_members(ensemble, folds, linear.get("c"))

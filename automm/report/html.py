@@ -109,8 +109,9 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
             f"{ensemble['rows']} search rows: {study.metric} {_fmt(ensemble['score'])} (best single "
             f"{_fmt(ensemble['best_single'])}).</p>"
         )
-        if check_words(ensemble):
-            parts.append(f"<p>Checked: {escape(check_words(ensemble))}.</p>")
+        checked = check_words(ensemble)
+        if checked:
+            parts.append(f"<p>Checked: {escape(checked)}.</p>")
         linear = optuna_internals.study_system_attrs(study.optuna_study).get(keys.LINEAR) or {}
         members = choice_members(ensemble, len(study.fold_data), linear.get("c"))
         for member, number in zip(members, ensemble["trials"], strict=True):
