@@ -20,7 +20,7 @@ from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
-from automm.store.trial_record import record
+from automm.store.trial_record import TrialRecord, record
 
 
 class FusionTreeMethod(SearchMethod):
@@ -73,6 +73,15 @@ class FusionTreeMethod(SearchMethod):
         return True
 
 
+def _scored_earlier(study: optuna.Study, genotype: str) -> optuna.trial.FrozenTrial | None:
+    """The first completed trial that trained ``genotype`` (from any KB version), if any."""
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        found = TrialRecord.of(t)
+        if found.genotype == genotype and found.trained and found.cache_key is not None:
+            return t
+    return None
+
+
 def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
@@ -108,6 +117,14 @@ class KnowledgeHooks(TrialHooks):
         if self.knowledge is None or generation is None or width != self.fusion_dim:
             self._pending[trial.number] = -1
             return str(genotype)
+        if not self.knowledge[0].settings.retrain_repeats:
+            earlier = _scored_earlier(trial.study, str(genotype))
+            if earlier is not None:  # the objective reuses its result: nothing to warm-start
+                self._pending[trial.number] = -1
+                for key in (keys.KB_VERSION, keys.KB_SHA256, keys.KB_FOLDS):
+                    if key in earlier.user_attrs:
+                        trial.set_user_attr(key, earlier.user_attrs[key])
+                return str(earlier.user_attrs[keys.CACHE_KEY])
         _, pointer = self.knowledge[0].load(generation)
         trial.set_user_attr(keys.KB_VERSION, pointer["version"])
         trial.set_user_attr(keys.KB_SHA256, pointer["sha256"])
@@ -263,6 +280,7 @@ class KSNASMethod(FusionTreeMethod):
                 "stored_dtype": "float32",
                 "prune_versions": False,
                 "kb_patience": None,
+                "retrain_repeats": True,
             }
             before = {k: v for k, v in earlier.items() if k not in knowledge}
             if before:
