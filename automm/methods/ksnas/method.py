@@ -382,7 +382,9 @@ class KSNASMethod(FusionTreeMethod):
         return {"kb_version": trial.user_attrs.get(keys.KB_VERSION)}
 
     def generation_columns(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, str]:
-        version = trials[0].user_attrs.get(keys.KB_VERSION) if trials else None
+        # a reused result keeps the older version its weights started from: the generation's is the newest
+        versions = [int(t.user_attrs[keys.KB_VERSION]) for t in trials if keys.KB_VERSION in t.user_attrs]
+        version = max(versions) if versions else None
         return {
             "KB": "-" if version is None else f"v{version}",
             "into next KB": str(sum(bool(t.user_attrs.get(keys.KB_CONTRIBUTES)) for t in trials)),
