@@ -6,12 +6,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 from optuna.distributions import BaseDistribution, IntDistribution
 from optuna.samplers import RandomSampler
 
+from automm.store import optuna_internals
+
 
 def suggest_all(trial: Any, distributions: dict[str, BaseDistribution]) -> dict[str, Any]:
-    """Suggest every parameter of a fixed-length encoding on an Optuna trial, in order."""
+    """Suggest every parameter of a fixed-length encoding on an Optuna trial, in order (the sampler's
+    proposal in one storage transaction where it can, `optuna_internals.suggest_together`)."""
+    if isinstance(trial, optuna.Trial):
+        together = optuna_internals.suggest_together(trial, distributions)
+        if together is not None:
+            return together
     params = {}
     for name, dist in distributions.items():
         if isinstance(dist, IntDistribution):

@@ -62,16 +62,20 @@ def goes_on(study: optuna.Study, trial_number: int, scores: list[float]) -> bool
     return _in_top(float(np.mean(scores)), peers)
 
 
-def goes_on_at_epoch(study: optuna.Study, trial_number: int, best: float, epoch: int) -> bool:
+def warm_peers(study: optuna.Study, trial_number: int) -> list[TrialRecord]:
+    """The completed trained candidates but ``trial_number``: the peers of `goes_on_at_epoch`."""
+    records = (TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+    return [r for r in records if r.number != trial_number and r.trained]
+
+
+def goes_on_at_epoch(
+    study: optuna.Study, trial_number: int, best: float, epoch: int, peers: list[TrialRecord] | None = None
+) -> bool:
     """Whether a warm start whose best fold-0 score after ``epoch`` epochs is ``best`` is in the top
-    1/ETA of earlier warm starts after as many epochs (`TrialRecord.best_by_epoch`)."""
-    peers = []
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        theirs = TrialRecord.of(t)
-        theirs_best = theirs.best_by_epoch(epoch) if t.number != trial_number and theirs.trained else None
-        if theirs_best is not None:
-            peers.append(theirs_best)
-    return _in_top(best, peers)
+    1/ETA of earlier warm starts after as many epochs (`TrialRecord.best_by_epoch`). ``peers``: the
+    `warm_peers` read once for every epoch rung of one training (default: read now)."""
+    peers = warm_peers(study, trial_number) if peers is None else peers
+    return _in_top(best, [b for r in peers if (b := r.best_by_epoch(epoch)) is not None])
 
 
 def _in_top(mine: float, peers: list[float]) -> bool:

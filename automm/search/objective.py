@@ -26,7 +26,7 @@ from automm.engine.fold_data import FoldData
 from automm.engine.training import FitResult, TensorData, count_parameters, fit, predict_logits
 from automm.methods.base import SearchMethod, TrialHooks
 from automm.methods.hyperparams import resolve
-from automm.search.folds import goes_on, goes_on_at_epoch, rungs
+from automm.search.folds import goes_on, goes_on_at_epoch, rungs, warm_peers
 from automm.settings import SearchConfig
 from automm.store import artifacts, fold_networks, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
@@ -119,15 +119,22 @@ class FusionObjective:
         """
         race = trial is not None and warm and fold == 0 and self.n_folds > 1 and self.hooks.races_epochs
         best = -np.inf
+        peers: list[TrialRecord] | None = None  # read at the first epoch rung, kept for the others
+        # Optuna takes no intermediate values with 2 objectives; without a pruner nothing reads them before
+        # the trial ends, so they are written together once the fold is trained (one storage transaction)
+        reports = trial is not None and not self.minimize_params and fold == 0
+        live = reports and not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
+        curve: dict[int, float] = {}
 
         def report(epoch: int, score: float) -> bool:
-            nonlocal best
+            nonlocal best, peers
             best = max(best, score)
-            if race and epoch in self.epoch_rungs and not goes_on_at_epoch(trial.study, trial.number, best, epoch):
-                return True
-            if (
-                trial is None or self.minimize_params or fold > 0
-            ):  # Optuna takes no intermediate values with 2 objectives
+            if race and epoch in self.epoch_rungs:
+                peers = warm_peers(trial.study, trial.number) if peers is None else peers
+                if not goes_on_at_epoch(trial.study, trial.number, best, epoch, peers):
+                    return True
+            if not live:
+                curve[epoch] = score
                 return False
             trial.report(score, epoch)
             if trial.should_prune():
@@ -136,16 +143,20 @@ class FusionObjective:
 
         train, val = self.fold_data(fold)
         settings = resolve(self.space, genotype, self.config)[2].train_config()
-        return fit(
-            net,
-            train,
-            val,
-            self.dataset.task,
-            self.hooks.train_config(settings, warm),
-            seed=fold_seed(self.seed, genotype, fold),
-            on_epoch=report,
-            score_initial=warm,
-        )
+        try:
+            return fit(
+                net,
+                train,
+                val,
+                self.dataset.task,
+                self.hooks.train_config(settings, warm),
+                seed=fold_seed(self.seed, genotype, fold),
+                on_epoch=report,
+                score_initial=warm,
+            )
+        finally:
+            if reports and curve:
+                optuna_internals.report_together(trial, curve)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial

@@ -1,8 +1,14 @@
 """The one door to Optuna's private API (``study._storage``, ``trial._trial_id``, ``study._study_id``).
 
 Optuna 5 has no public setter for system attributes, no public way to re-read a running trial or to
-fail one whose worker died; every use of those in automm goes through these functions, so an Optuna
+fail one whose worker died, and writes each parameter, attribute and intermediate value of a trial in a
+transaction of its own; every use of those in automm goes through these functions, so an Optuna
 upgrade that changes them is fixed here alone.
+
+On a database storage (SQLite, PostgreSQL, MySQL) the ``*_together`` writers put several values of one
+running trial in one transaction (one commit instead of one per value); on other storages they write
+one value at a time, as Optuna would. Either way the trial object sees the values, as after Optuna's own
+setter.
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from __future__ import annotations
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage
+from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._rdb import models
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 
 
@@ -58,3 +67,64 @@ def frozen(trial: optuna.Trial) -> FrozenTrial:
 def fail_running(study: optuna.Study, trial: FrozenTrial) -> bool:
     """Mark a RUNNING trial failed; False when another worker changed its state first."""
     return study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+
+
+def _database(trial: optuna.Trial) -> RDBStorage | None:
+    """The database storage behind ``trial`` (Optuna wraps it in a cache), or None for another kind."""
+    storage = getattr(trial.study._storage, "_backend", trial.study._storage)
+    return storage if isinstance(storage, RDBStorage) else None
+
+
+def set_user_attrs_together(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
+    """``trial.set_user_attr`` for each item, in one transaction on a database storage."""
+    database = _database(trial)
+    if database is None or len(attrs) < 2:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    with _create_scoped_session(database.scoped_session, True) as session:
+        for key, value in attrs.items():
+            database._set_trial_attr_without_commit(
+                session, models.TrialUserAttributeModel, trial._trial_id, key, value
+            )
+    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+
+def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:
+    """``trial.report(value, step)`` for each step not reported yet, in one transaction on a database
+    storage; for a study whose pruner never reads them before the trial ends (no pruning)."""
+    fresh = {
+        int(step): float(v) for step, v in values.items() if step not in trial._cached_frozen_trial.intermediate_values
+    }
+    database = _database(trial)
+    if database is None or len(fresh) < 2:
+        for step, value in fresh.items():
+            trial.report(value, step)
+        return
+    with _create_scoped_session(database.scoped_session, True) as session:
+        for step, value in fresh.items():
+            database._set_trial_intermediate_value_without_commit(session, trial._trial_id, step, value)
+    trial._cached_frozen_trial.intermediate_values.update(fresh)
+
+
+def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribution]) -> dict[str, Any] | None:
+    """Every parameter of ``distributions`` from the sampler's relative proposal, written in one
+    transaction, as ``trial.suggest_*`` would write them one by one; None (nothing written) unless the
+    storage is a database and the proposal holds each of them, none fixed (enqueued) or suggested before."""
+    database = _database(trial)
+    cached = trial._cached_frozen_trial
+    if (
+        database is None
+        or any(name in cached.distributions or name in trial._fixed_params for name in distributions)
+        or not all(trial._is_relative_param(name, dist) for name, dist in distributions.items())
+    ):
+        return None
+    params = {name: trial.relative_params[name] for name in distributions}
+    with _create_scoped_session(database.scoped_session, True) as session:
+        for name, dist in distributions.items():
+            internal = dist.to_internal_repr(params[name])
+            database._set_trial_param_without_commit(session, trial._trial_id, name, internal, dist)
+    for name, dist in distributions.items():
+        cached.distributions[name] = dist
+        cached.params[name] = params[name]
+    return params

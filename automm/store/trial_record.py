@@ -16,6 +16,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from automm.core import keys
+from automm.store import optuna_internals
 
 # field -> user attribute key
 KEYS = {
@@ -125,9 +126,8 @@ class TrialRecord:
 
 
 def record(trial: optuna.Trial, **fields: Any) -> None:
-    """Write record fields (`TrialRecord`'s names) into a running trial."""
-    for name, value in fields.items():
-        trial.set_user_attr(KEYS[name], value)
+    """Write record fields (`TrialRecord`'s names) into a running trial, in one storage transaction."""
+    optuna_internals.set_user_attrs_together(trial, {KEYS[name]: value for name, value in fields.items()})
 
 
 def copy_record(source: FrozenTrial, trial: optuna.Trial, names: tuple[str, ...]) -> None:

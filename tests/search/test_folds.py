@@ -10,7 +10,7 @@ from automm.core.errors import AutommError
 from automm.engine.fold_data import AUTO_FOLDS, AUTO_MAX_ROWS, make_folds, resolve_folds, search_rows
 from automm.engine.training import TensorData
 from automm.search import queries
-from automm.search.folds import estimate, goes_on, goes_on_at_epoch, rungs
+from automm.search.folds import estimate, goes_on, goes_on_at_epoch, rungs, warm_peers
 from tests.conftest import make_toy
 
 FOLDS_CONFIG = automm.SearchConfig(
@@ -86,6 +86,11 @@ def test_epoch_racing_compares_best_so_far_with_earlier_warm_starts_after_as_man
     assert goes_on_at_epoch(study, 99, 0.72, 1) and not goes_on_at_epoch(study, 99, 0.70, 1)
     # after 3 epochs they stand at 0.53 .. 0.93; a later epoch of a peer never counts early
     assert goes_on_at_epoch(study, 99, 0.74, 3) and not goes_on_at_epoch(study, 99, 0.72, 3)
+    # peers read once for every rung of one training decide as the study read at each rung does
+    peers = warm_peers(study, 99)
+    assert [r.number for r in peers] == [0, 1, 2, 3, 4]
+    assert goes_on_at_epoch(study, 99, 0.72, 1, peers) and not goes_on_at_epoch(study, 99, 0.72, 3, peers)
+    assert [r.number for r in warm_peers(study, 3)] == [0, 1, 2, 4]  # never the trial itself
     # a cold start (no initial score) is no peer; one raced out before the epoch is none either
     cold = study.ask()
     cold.set_user_attr(keys.VAL_CURVE, [0.99] * 4)

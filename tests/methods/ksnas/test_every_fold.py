@@ -121,7 +121,7 @@ def test_warm_starts_race_inside_fold_0_at_epoch_rungs_and_are_never_delivered(t
 
     asked = []
 
-    def losing_after_3(study, number, best, epoch):  # the rule itself: tests/search/test_folds.py
+    def losing_after_3(study, number, best, epoch, peers=None):  # the rule itself: tests/search/test_folds.py
         asked.append((number, epoch))
         return not (number % 2 and epoch == 3)
 

@@ -60,4 +60,3 @@ def test_by_default_a_genotype_met_again_trains_from_the_newer_kb(tmp_path):
     assert len({r.genotype for r in trained}) < len(trained)
     for r in trained:
         assert r.cache_key.endswith(f"@kb{r.generation}")
-
