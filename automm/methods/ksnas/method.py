@@ -20,6 +20,7 @@ from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
+from automm.store.optuna_internals import set_user_attrs_together
 from automm.store.trial_record import TrialRecord, record
 
 
@@ -121,15 +122,14 @@ class KnowledgeHooks(TrialHooks):
             earlier = _scored_earlier(trial.study, str(genotype))
             if earlier is not None:  # the objective reuses its result: nothing to warm-start
                 self._pending[trial.number] = -1
-                for key in (keys.KB_VERSION, keys.KB_SHA256, keys.KB_FOLDS):
-                    if key in earlier.user_attrs:
-                        trial.set_user_attr(key, earlier.user_attrs[key])
-                return str(earlier.user_attrs[keys.CACHE_KEY])
+                kb_keys = (keys.KB_VERSION, keys.KB_SHA256, keys.KB_FOLDS)
+                set_user_attrs_together(trial, {k: earlier.user_attrs[k] for k in kb_keys if k in earlier.user_attrs})
+                return str(TrialRecord.of(earlier).cache_key)
         _, pointer = self.knowledge[0].load(generation)
-        trial.set_user_attr(keys.KB_VERSION, pointer["version"])
-        trial.set_user_attr(keys.KB_SHA256, pointer["sha256"])
+        attrs = {keys.KB_VERSION: pointer["version"], keys.KB_SHA256: pointer["sha256"]}
         if self.every_fold:
-            trial.set_user_attr(keys.KB_FOLDS, len(self.knowledge))
+            attrs[keys.KB_FOLDS] = len(self.knowledge)
+        set_user_attrs_together(trial, attrs)
         self._pending[trial.number] = generation
         return f"{genotype}@kb{pointer['version']}"
 
