@@ -51,8 +51,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "warm patience 5": {"knowledge": {"warm_patience": 5}},
     "warm patience 10": {"knowledge": {"warm_patience": 10}},
     "KB 10 epochs": {"knowledge": {"kb_epochs": 10}},
-    # a genotype met again reuses its earlier result instead of training again from the newer KB
+    # a genotype met again reuses its earlier result (the default since knowledge-sharing-repeats) ...
     "reuse repeats": {"knowledge": {"retrain_repeats": False}},
+    # ... or trains again from the newer KB (the default before)
+    "retrain repeats": {"knowledge": {"retrain_repeats": True}},
     "from scratch": {"knowledge_sharing": False},
 }
 SCRATCH = "from scratch"

@@ -72,9 +72,10 @@ class KnowledgeSettings:
     # delete a KB version once no trial the delivered ensemble may still draw from started from it
     # (the newest two versions of each fold always stay; `automm.methods.ksnas.knowledge`)
     prune_versions: bool = True
-    # a genotype met again in a later generation: False reuses its earlier result, as the evolution from
-    # scratch does (no training); True trains it again from the newer KB version
-    retrain_repeats: bool = True
+    # a genotype met again in a later generation: False, the default, reuses its earlier result, as the
+    # evolution from scratch does (no training); True trains it again from the newer KB version (studies
+    # stored before resume so). Decided on out-of-fold scores: benchmarks/RESULTS.md, knowledge-sharing-repeats
+    retrain_repeats: bool = False
 
     def __post_init__(self) -> None:
         if self.stored_dtype not in STORED_DTYPES:

@@ -1,5 +1,5 @@
-"""A genotype met again in a later generation: trained again from the newer KB (``retrain_repeats``, the
-default), or its earlier result reused, as the evolution from scratch reuses it.
+"""A genotype met again in a later generation: its earlier result reused, as the evolution from scratch
+reuses it (the default), or trained again from the newer KB (``retrain_repeats``, studies stored before).
 
 One view per candidate over three views leaves three genotypes for twelve trials, so repeats across
 generations are certain (generation 2 holds four trials, at most one of a genotype new to it).
@@ -11,20 +11,23 @@ from dataclasses import replace
 
 import automm
 from automm.core import keys
+from automm.methods.ksnas.method import KSNASMethod
+from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.search import queries
+from automm.settings import load_preset
 from automm.store.trial_record import TrialRecord
 from tests.conftest import make_toy
 from tests.methods.ksnas.test_every_fold import CONFIG
 
 
-def _trials(tmp_path, retrain: bool) -> list:
+def _trials(tmp_path, retrain: bool | None) -> list:
     study = automm.Study(
         make_toy(n=240),
         runs_dir=tmp_path,
         config=replace(CONFIG, max_views=1),
         ensemble_size=1,
         ksnas={"population_size": 4, "generations": 3},
-        knowledge={"kb_epochs": 2, "retrain_repeats": retrain},
+        knowledge={"kb_epochs": 2, **({} if retrain is None else {"retrain_repeats": retrain})},
     )
     study.optimize()
     trials = queries.completed(study.optuna_study)
@@ -32,8 +35,8 @@ def _trials(tmp_path, retrain: bool) -> list:
     return trials
 
 
-def test_a_genotype_met_again_reuses_its_earlier_result(tmp_path):
-    trials = _trials(tmp_path, retrain=False)
+def test_by_default_a_genotype_met_again_reuses_its_earlier_result(tmp_path):
+    trials = _trials(tmp_path, retrain=None)
     records = [TrialRecord.of(t) for t in trials]
     by_number = {r.number: r for r in records}
     attrs = {t.number: t.user_attrs for t in trials}
@@ -54,9 +57,16 @@ def test_a_genotype_met_again_reuses_its_earlier_result(tmp_path):
     assert later  # repeats across generations happened, and none trained
 
 
-def test_by_default_a_genotype_met_again_trains_from_the_newer_kb(tmp_path):
+def test_with_retrain_repeats_a_genotype_met_again_trains_from_the_newer_kb(tmp_path):
     records = [TrialRecord.of(t) for t in _trials(tmp_path, retrain=True)]
     trained = [r for r in records if r.trained]
     assert len({r.genotype for r in trained}) < len(trained)
     for r in trained:
         assert r.cache_key.endswith(f"@kb{r.generation}")
+
+
+def test_a_study_stored_before_the_rule_resumes_training_repeats_again():
+    stored = {"knowledge": {k: v for k, v in KnowledgeSettings().to_dict().items() if k != "retrain_repeats"}}
+    assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["retrain_repeats"] is True
+    now = {"knowledge": KnowledgeSettings().to_dict()}
+    assert "knowledge" not in KSNASMethod.legacy_settings(now, load_preset("toy"))  # nothing to make up
