@@ -13,6 +13,7 @@ setter.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -75,36 +76,46 @@ def _database(trial: optuna.Trial) -> RDBStorage | None:
     return storage if isinstance(storage, RDBStorage) else None
 
 
+def _together(
+    trial: optuna.Trial,
+    items: dict[Any, Any],
+    one_by_one: Callable[[Any, Any], None],
+    write: Callable[[RDBStorage, Any, Any, Any], None],
+) -> bool:
+    """Write ``items`` of a running trial with ``write(database, session, key, value)`` in one transaction
+    on a database storage (True), else each with Optuna's own ``one_by_one(key, value)`` (False)."""
+    database = _database(trial)
+    if database is None or len(items) < 2:
+        for key, value in items.items():
+            one_by_one(key, value)
+        return False
+    with _create_scoped_session(database.scoped_session, True) as session:
+        for key, value in items.items():
+            write(database, session, key, value)
+    return True
+
+
 def set_user_attrs_together(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     """``trial.set_user_attr`` for each item, in one transaction on a database storage."""
-    database = _database(trial)
-    if database is None or len(attrs) < 2:
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
-        return
-    with _create_scoped_session(database.scoped_session, True) as session:
-        for key, value in attrs.items():
-            database._set_trial_attr_without_commit(
-                session, models.TrialUserAttributeModel, trial._trial_id, key, value
-            )
-    trial._cached_frozen_trial.user_attrs.update(attrs)
+
+    def write(database: RDBStorage, session: Any, key: str, value: Any) -> None:
+        database._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
+
+    if _together(trial, attrs, trial.set_user_attr, write):
+        trial._cached_frozen_trial.user_attrs.update(attrs)
 
 
 def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:
     """``trial.report(value, step)`` for each step not reported yet, in one transaction on a database
     storage; for a study whose pruner never reads them before the trial ends (no pruning)."""
-    fresh = {
-        int(step): float(v) for step, v in values.items() if step not in trial._cached_frozen_trial.intermediate_values
-    }
-    database = _database(trial)
-    if database is None or len(fresh) < 2:
-        for step, value in fresh.items():
-            trial.report(value, step)
-        return
-    with _create_scoped_session(database.scoped_session, True) as session:
-        for step, value in fresh.items():
-            database._set_trial_intermediate_value_without_commit(session, trial._trial_id, step, value)
-    trial._cached_frozen_trial.intermediate_values.update(fresh)
+    reported = trial._cached_frozen_trial.intermediate_values
+    fresh = {int(step): float(v) for step, v in values.items() if step not in reported}
+
+    def write(database: RDBStorage, session: Any, step: int, value: float) -> None:
+        database._set_trial_intermediate_value_without_commit(session, trial._trial_id, step, value)
+
+    if _together(trial, fresh, lambda step, value: trial.report(value, step), write):
+        reported.update(fresh)
 
 
 def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribution]) -> dict[str, Any] | None:
