@@ -77,7 +77,9 @@ def _dataset(name: str, seed: int) -> Any:
     return dataset
 
 
-def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]:
+def variant_study(name: str, variant: str, seed: int, population: int, generations: int, runs: str) -> Any:
+    """A job's study in a process of its own (one torch thread, quiet): ``name``'s protocol split for
+    ``seed``, automm's fold rule, N x T KS-NAS with the variant's settings, stored under ``runs``."""
     import optuna
     import torch
 
@@ -86,18 +88,21 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
     torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     automm.set_verbosity(logging.WARNING)
+    return automm.Study(
+        _dataset(name, seed),
+        runs_dir=runs,
+        seed=seed,
+        folds=0,
+        ksnas={"population_size": population, "generations": generations},
+        **VARIANTS[variant],
+    )
+
+
+def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]:
     name, variant, seed, population, generations, budget = job
-    dataset = _dataset(name, seed)
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
-        study = automm.Study(
-            dataset,
-            runs_dir=runs,
-            seed=seed,
-            folds=0,
-            ksnas={"population_size": population, "generations": generations},
-            **VARIANTS[variant],
-        )
+        study = variant_study(name, variant, seed, population, generations, runs)
         study.optimize(time_budget=budget)  # None: the whole schedule
         searched = time.perf_counter() - start
         exported = study.deliver(Path(runs) / "model")

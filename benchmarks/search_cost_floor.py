@@ -16,7 +16,6 @@ Usage: python benchmarks/search_cost_floor.py [--datasets digits cub ...] [--see
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import tempfile
 import time
@@ -27,35 +26,20 @@ import numpy as np
 
 try:  # imported when the benchmark starts, so the section names the code that ran
     from benchmarks._results import machine, package_commit, record, run_logged
-    from benchmarks.knowledge_sharing import DATA_DIR, VARIANTS, _dataset
+    from benchmarks.knowledge_sharing import DATA_DIR, VARIANTS, variant_study
 except ModuleNotFoundError:
     from _results import machine, package_commit, record, run_logged  # type: ignore[no-redef]
-    from knowledge_sharing import DATA_DIR, VARIANTS, _dataset  # type: ignore[no-redef]
+    from knowledge_sharing import DATA_DIR, VARIANTS, variant_study  # type: ignore[no-redef]
 
 
 def run_one(job: tuple[str, str, int, int, int]) -> dict[str, Any]:
-    import optuna
-    import torch
-
-    import automm
     from automm.search import queries
     from automm.store.trial_record import TrialRecord
 
-    torch.set_num_threads(1)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    automm.set_verbosity(logging.WARNING)
     name, variant, seed, population, generations = job
-    dataset = _dataset(name, seed)
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
-        study = automm.Study(
-            dataset,
-            runs_dir=runs,
-            seed=seed,
-            folds=0,
-            ksnas={"population_size": population, "generations": generations},
-            **VARIANTS[variant],
-        )
+        study = variant_study(name, variant, seed, population, generations, runs)
         study.optimize()
         wall = time.perf_counter() - start
         cost = study.training_cost()

@@ -30,7 +30,7 @@ from automm.search.folds import goes_on, goes_on_at_epoch, rungs, warm_peers
 from automm.settings import SearchConfig
 from automm.store import artifacts, fold_networks, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
-from automm.store.trial_record import TrialRecord, copy_record, record
+from automm.store.trial_record import TrialRecord, copy_record, first_trained, record
 
 
 def genotype_seed(seed: int, genotype: Any) -> int:
@@ -134,7 +134,8 @@ class FusionObjective:
                 if not goes_on_at_epoch(trial.study, trial.number, best, epoch, peers):
                     return True
             if not live:
-                curve[epoch] = score
+                if reports:
+                    curve[epoch] = score
                 return False
             trial.report(score, epoch)
             if trial.should_prune():
@@ -155,7 +156,7 @@ class FusionObjective:
                 score_initial=warm,
             )
         finally:
-            if reports and curve:
+            if curve:
                 optuna_internals.report_together(trial, curve)
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
@@ -184,7 +185,7 @@ class FusionObjective:
         cache_key = self.hooks.prepare(trial, genotype)
         record(trial, cache_key=cache_key)
 
-        earlier = _completed_with_key(trial.study, cache_key)
+        earlier = first_trained(trial.study, cache_key=cache_key)
         if earlier is not None and earlier.values is not None:  # same architecture, same start: same result
             record(trial, duplicate_of=earlier.number)
             copy_record(earlier, trial, _REPEATED)
@@ -272,11 +273,3 @@ _REPEATED = ("n_params", "epochs", "best_epoch", "fold_scores", "fold_best_epoch
 def fold_seed(seed: int, genotype: Any, fold: int) -> int:
     """The training seed of ``genotype`` on ``fold`` (fold 0: `genotype_seed`, as with one split)."""
     return genotype_seed(seed if fold == 0 else seed + 7919 * fold, genotype)
-
-
-def _completed_with_key(study: optuna.Study, key: str) -> optuna.trial.FrozenTrial | None:
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        found = TrialRecord.of(t)
-        if found.cache_key == key and found.trained:
-            return t
-    return None

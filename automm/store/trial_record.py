@@ -126,15 +126,24 @@ class TrialRecord:
 
 
 def record(trial: optuna.Trial, **fields: Any) -> None:
-    """Write record fields (`TrialRecord`'s names) into a running trial, in one storage transaction."""
+    """Write record fields (`TrialRecord`'s names) into a running trial (one transaction on a database)."""
     optuna_internals.set_user_attrs_together(trial, {KEYS[name]: value for name, value in fields.items()})
 
 
 def copy_record(source: FrozenTrial, trial: optuna.Trial, names: tuple[str, ...]) -> None:
-    """Copy record fields ``names`` that ``source`` holds into a running trial, as stored."""
-    for name in names:
-        if KEYS[name] in source.user_attrs:
-            trial.set_user_attr(KEYS[name], source.user_attrs[KEYS[name]])
+    """Copy record fields ``names`` that ``source`` holds into a running trial, as stored (one transaction)."""
+    held = [KEYS[name] for name in names if KEYS[name] in source.user_attrs]
+    optuna_internals.set_user_attrs_together(trial, {key: source.user_attrs[key] for key in held})
+
+
+def first_trained(study: optuna.Study, **match: str) -> FrozenTrial | None:
+    """The first completed trial that trained its candidate (not a repeat) and whose record fields equal
+    ``match`` (e.g. ``cache_key=...`` or ``genotype=...``), if any."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        found = TrialRecord.of(t)
+        if found.trained and all(getattr(found, name) == value for name, value in match.items()):
+            return t
+    return None
 
 
 POOL_SIZE = 20  # the best candidates (by mean fold score) the delivered ensemble may draw from

@@ -21,7 +21,7 @@ from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
 from automm.store.optuna_internals import set_user_attrs_together
-from automm.store.trial_record import TrialRecord, record
+from automm.store.trial_record import TrialRecord, first_trained, record
 
 
 class FusionTreeMethod(SearchMethod):
@@ -74,15 +74,6 @@ class FusionTreeMethod(SearchMethod):
         return True
 
 
-def _scored_earlier(study: optuna.Study, genotype: str) -> optuna.trial.FrozenTrial | None:
-    """The first completed trial that trained ``genotype`` (from any KB version), if any."""
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        found = TrialRecord.of(t)
-        if found.genotype == genotype and found.trained and found.cache_key is not None:
-            return t
-    return None
-
-
 def _span(first: int, last: int) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
@@ -119,8 +110,10 @@ class KnowledgeHooks(TrialHooks):
             self._pending[trial.number] = -1
             return str(genotype)
         if not self.knowledge[0].settings.retrain_repeats:
-            earlier = _scored_earlier(trial.study, str(genotype))
-            if earlier is not None:  # the objective reuses its result: nothing to warm-start
+            earlier = first_trained(trial.study, genotype=str(genotype))  # from any KB version
+            if (
+                earlier is not None and TrialRecord.of(earlier).cache_key is not None
+            ):  # the objective reuses its result: nothing to warm-start
                 self._pending[trial.number] = -1
                 kb_keys = (keys.KB_VERSION, keys.KB_SHA256, keys.KB_FOLDS)
                 set_user_attrs_together(trial, {k: earlier.user_attrs[k] for k in kb_keys if k in earlier.user_attrs})
