@@ -90,8 +90,9 @@ def test_ksnas_workers_share_one_kb_and_one_surrogate_evidence(tmp_path, kind, r
     assert sorted(pointers) == [0, 1, 2, 3]
     for pointer in pointers.values():  # each version's bytes are what its pointer recorded
         assert sha256((artifacts / pointer["artifact_id"]).read_bytes()) == pointer["sha256"]
-    for t in complete:  # every worker used the one recorded KB version of a generation
-        assert t.user_attrs["kb_sha256"] == pointers[trial_generation(t)]["sha256"]
+    for t in complete:  # every worker used the one recorded KB version of a generation; a repeat reuses the
+        source = study.trials[t.user_attrs.get("duplicate_of", t.number)]  # result of the trial it repeats
+        assert t.user_attrs["kb_sha256"] == pointers[trial_generation(source)]["sha256"]
     diagrams = {t.user_attrs.get("diagram_artifact") for t in study.trials}
     uploads = {p.name for p in artifacts.iterdir() if not p.name.startswith(("automm-", "."))} - diagrams
     assert uploads == {p["artifact_id"] for p in pointers.values()}  # each KB version uploaded exactly once
