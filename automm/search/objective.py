@@ -30,7 +30,7 @@ from automm.search.folds import goes_on, goes_on_at_epoch, rungs, warm_peers
 from automm.settings import SearchConfig
 from automm.store import artifacts, fold_networks, optuna_internals
 from automm.store.liveness import LivenessMark, needs_own_mark, retry
-from automm.store.trial_record import TrialRecord, copy_record, first_trained, record
+from automm.store.trial_record import TrialRecord, as_attrs, first_trained, held_attrs, record
 
 
 def genotype_seed(seed: int, genotype: Any) -> int:
@@ -161,10 +161,15 @@ class FusionObjective:
 
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial
-        stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.store.liveness`)."""
+        stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.store.liveness`).
+        The finished trials it reads (racing peers, earlier results) are those finished when it began
+        (`optuna_internals.finished_trials_read_once`)."""
         self.entered.add(trial.number)
         own_mark = needs_own_mark(optuna_internals.storage_of(trial.study))
-        with LivenessMark(trial) if own_mark else contextlib.nullcontext():
+        with (
+            LivenessMark(trial) if own_mark else contextlib.nullcontext(),
+            optuna_internals.finished_trials_read_once(trial.study),
+        ):
             try:
                 return self._score(trial)
             except KeyboardInterrupt:
@@ -182,16 +187,14 @@ class FusionObjective:
         record(trial, genotype=str(genotype), folds=self.n_folds)
         if self.on_genotype is not None:
             self.on_genotype(trial, genotype)
-        cache_key = self.hooks.prepare(trial, genotype)
-        record(trial, cache_key=cache_key)
+        cache_key = self.hooks.prepare(trial, genotype)  # written with the results (only completed ones match)
 
         earlier = first_trained(trial.study, cache_key=cache_key)
         if earlier is not None and earlier.values is not None:  # same architecture, same start: same result
-            record(trial, duplicate_of=earlier.number)
-            copy_record(earlier, trial, _REPEATED)
-            record(trial, seconds=round(searched, 4))
-            if keys.PREDICTIONS in earlier.system_attrs:
-                optuna_internals.set_trial_system_attr(trial, keys.PREDICTIONS, earlier.system_attrs[keys.PREDICTIONS])
+            mine = as_attrs(cache_key=cache_key, duplicate_of=earlier.number, seconds=round(searched, 4))
+            user = {**held_attrs(earlier, _REPEATED), **mine}
+            system = {k: earlier.system_attrs[k] for k in (keys.PREDICTIONS,) if k in earlier.system_attrs}
+            optuna_internals.set_attrs_together(trial, user=user, system=system)
             self.hooks.release(trial)
             return tuple(earlier.values) if self.minimize_params else earlier.values[0]  # type: ignore[return-value]
 
@@ -200,18 +203,20 @@ class FusionObjective:
         epochs, seconds, n_params = 0, 0.0, 0
         predictions: list[tuple[np.ndarray, np.ndarray]] = []
         states: list[dict[str, torch.Tensor]] = []  # the trained fold networks, for delivery
+        raced: dict[str, Any] = {}  # how racing stopped it, if it did
         for k, fold in enumerate(self.folds):
             net = self.build(genotype, k)
             hooked = k == 0 or self.hooks.every_fold
             warm = self.hooks.before_fit(trial, net, fold=k) if hooked else False
             if k == 0:
                 n_params = count_parameters(net)
-                record(trial, n_params=n_params)
             result = self.train(net, genotype, trial, warm=warm, fold=k)
-            if k == 0:
-                record(trial, best_epoch=result.best_epoch, val_curve=[round(s, 5) for s in result.curve])
+            if k == 0:  # what racing peers read (`TrialRecord.best_by_epoch`), written once fold 0 is trained
+                curve = [round(s, 5) for s in result.curve]
+                first = dict(n_params=n_params, best_epoch=result.best_epoch, val_curve=curve)
                 if result.initial_score is not None:
-                    record(trial, initial_score=round(result.initial_score, 5))
+                    first["initial_score"] = round(result.initial_score, 5)
+                record(trial, **first)
             if hooked:
                 self.hooks.after_fit(trial, net, result, fold=k)
             scores.append(result.best_score)
@@ -222,11 +227,11 @@ class FusionObjective:
             if self.n_folds > 1 and self.artifact_store is not None and self.method.keeps_fold_networks:
                 states.append({name: t.detach().cpu() for name, t in net.state_dict().items()})
             if result.stopped_at is not None:  # raced out inside fold 0 by its early curve
-                record(trial, raced_out=True, raced_at_epoch=result.stopped_at)
+                raced = dict(raced_out=True, raced_at_epoch=result.stopped_at)
                 self.hooks.release(trial)
                 break
             if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
-                record(trial, raced_out=True)
+                raced = dict(raced_out=True)
                 self.hooks.release(trial)  # its remaining folds are not trained
                 break
         else:
@@ -244,6 +249,8 @@ class FusionObjective:
         # written once, when the folds are done: a trial that dies half-way is failed, not partly scored
         record(
             trial,
+            **raced,
+            cache_key=cache_key,
             fold_scores=[round(s, 6) for s in scores],
             fold_best_epochs=best_epochs,
             epochs=epochs,

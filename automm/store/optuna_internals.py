@@ -13,12 +13,15 @@ setter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Container, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
@@ -70,6 +73,47 @@ def fail_running(study: optuna.Study, trial: FrozenTrial) -> bool:
     return study._storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
 
 
+@contextmanager
+def finished_trials_read_once(study: optuna.Study) -> Iterator[None]:
+    """Within the block, a read of finished trials only (``study.get_trials(states=...)`` with every
+    state finished) asks a database storage once: later ones are answered from Optuna's own cache of
+    finished trials as it stood after the newest read, so trials other workers finish meanwhile are
+    seen from the next block on (or after a read that includes unfinished trials). Finished trials
+    never change, so nothing read is stale but the list of which ones exist. A trial's objective runs
+    in one block (about a dozen such reads a trial, each loading the running trials in full, before).
+    Journal and in-memory storages, and a block inside a block, read as before."""
+    storage = study._storage
+    if not isinstance(storage, _CachedStorage) or "get_all_trials" in vars(storage):
+        yield
+        return
+    read = storage.get_all_trials
+    synced: set[int] = set()
+
+    def get_all_trials(
+        study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
+    ) -> list[FrozenTrial]:
+        if study_id not in synced or not _finished_only(states):
+            trials = read(study_id, deepcopy=deepcopy, states=states)
+            synced.add(study_id)
+            return trials
+        with storage._lock:
+            cached = [t for t in storage._studies[study_id].trials.values() if t.state in states]
+        cached.sort(key=lambda t: t.number)
+        return copy.deepcopy(cached) if deepcopy else cached
+
+    storage.get_all_trials = get_all_trials  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        del storage.get_all_trials
+
+
+def _finished_only(states: Container[TrialState] | None) -> bool:
+    if states is None or not hasattr(states, "__iter__"):
+        return False
+    return all(state.is_finished() for state in states)  # type: ignore[attr-defined]
+
+
 def _database(trial: optuna.Trial) -> RDBStorage | None:
     """The database storage behind ``trial`` (Optuna wraps it in a cache), or None for another kind."""
     storage = getattr(trial.study._storage, "_backend", trial.study._storage)
@@ -97,12 +141,30 @@ def _together(
 
 def set_user_attrs_together(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
     """``trial.set_user_attr`` for each item, in one transaction on a database storage."""
+    set_attrs_together(trial, user=attrs)
 
-    def write(database: RDBStorage, session: Any, key: str, value: Any) -> None:
-        database._set_trial_attr_without_commit(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
 
-    if _together(trial, attrs, trial.set_user_attr, write):
-        trial._cached_frozen_trial.user_attrs.update(attrs)
+def set_attrs_together(
+    trial: optuna.Trial, user: dict[str, Any] | None = None, system: dict[str, Any] | None = None
+) -> None:
+    """User attributes ``user`` and system attributes ``system`` of a running trial, in one transaction
+    on a database storage (else one write each, as Optuna's own setters)."""
+    items = {("user", k): v for k, v in (user or {}).items()} | {("system", k): v for k, v in (system or {}).items()}
+    tables = {"user": models.TrialUserAttributeModel, "system": models.TrialSystemAttributeModel}
+
+    def one_by_one(kind_key: tuple[str, str], value: Any) -> None:
+        kind, key = kind_key
+        if kind == "user":
+            trial.set_user_attr(key, value)
+        else:
+            set_trial_system_attr(trial, key, value)
+
+    def write(database: RDBStorage, session: Any, kind_key: tuple[str, str], value: Any) -> None:
+        database._set_trial_attr_without_commit(session, tables[kind_key[0]], trial._trial_id, kind_key[1], value)
+
+    if _together(trial, items, one_by_one, write):
+        trial._cached_frozen_trial.user_attrs.update(user or {})
+    trial._cached_frozen_trial.system_attrs.update(system or {})
 
 
 def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:

@@ -125,15 +125,24 @@ class TrialRecord:
         return max([float(self.initial_score), *self.val_curve[:epoch]])
 
 
+def as_attrs(**fields: Any) -> dict[str, Any]:
+    """Record fields (`TrialRecord`'s names) as the user attributes that store them."""
+    return {KEYS[name]: value for name, value in fields.items()}
+
+
+def held_attrs(source: FrozenTrial, names: tuple[str, ...]) -> dict[str, Any]:
+    """The user attributes of record fields ``names`` that ``source`` holds, as stored."""
+    return {KEYS[name]: source.user_attrs[KEYS[name]] for name in names if KEYS[name] in source.user_attrs}
+
+
 def record(trial: optuna.Trial, **fields: Any) -> None:
     """Write record fields (`TrialRecord`'s names) into a running trial (one transaction on a database)."""
-    optuna_internals.set_user_attrs_together(trial, {KEYS[name]: value for name, value in fields.items()})
+    optuna_internals.set_user_attrs_together(trial, as_attrs(**fields))
 
 
 def copy_record(source: FrozenTrial, trial: optuna.Trial, names: tuple[str, ...]) -> None:
     """Copy record fields ``names`` that ``source`` holds into a running trial, as stored (one transaction)."""
-    held = [KEYS[name] for name in names if KEYS[name] in source.user_attrs]
-    optuna_internals.set_user_attrs_together(trial, {key: source.user_attrs[key] for key in held})
+    optuna_internals.set_user_attrs_together(trial, held_attrs(source, names))
 
 
 def first_trained(study: optuna.Study, **match: str) -> FrozenTrial | None:

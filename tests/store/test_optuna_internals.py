@@ -58,19 +58,22 @@ def _written_together(storage, database: bool) -> None:
     params = optuna_internals.suggest_together(trial, SPACE)
     optuna_internals.set_user_attrs_together(trial, {"a": 1, "b": [1, 2], "c": "x"})
     optuna_internals.report_together(trial, {1: 0.5, 2: 0.75, 3: 0.7})
+    optuna_internals.set_attrs_together(trial, user={"d": 2.5}, system={"s": {"x": 1}, "t": 3})
     if database:
         assert params == {"n": 3, "op": "concat", "k": 2}
-        assert commits[0] == 3  # one transaction each, where Optuna's setters commit nine times
+        assert commits[0] == 4  # one transaction each, where Optuna's setters commit twelve times
     else:  # not a database: nothing suggested here; the caller suggests one by one
         assert params is None
         params = _suggest_each(trial)
     # the trial sees them: suggesting again returns the stored values without sampling
     assert _suggest_each(trial) == params
-    assert trial.user_attrs == {"a": 1, "b": [1, 2], "c": "x"}
+    assert trial.user_attrs == {"a": 1, "b": [1, 2], "c": "x", "d": 2.5}
+    assert optuna_internals.trial_system_attrs(trial)["s"] == {"x": 1}
     study.tell(trial, 1.0)
     stored = study.get_trials()[0]
     assert stored.params == params and stored.distributions == SPACE
-    assert stored.user_attrs == {"a": 1, "b": [1, 2], "c": "x"}
+    assert stored.user_attrs == {"a": 1, "b": [1, 2], "c": "x", "d": 2.5}
+    assert stored.system_attrs["s"] == {"x": 1} and stored.system_attrs["t"] == 3
     assert stored.intermediate_values == {1: 0.5, 2: 0.75, 3: 0.7}
 
 
@@ -98,3 +101,65 @@ def test_a_step_already_reported_is_not_written_again(tmp_path):
     optuna_internals.report_together(trial, {1: 0.9, 2: 0.2, 3: 0.3})
     study.tell(trial, 1.0)
     assert study.get_trials()[0].intermediate_values == {1: 0.1, 2: 0.2, 3: 0.3}
+
+
+def _queries(storage) -> list[int]:
+    """Count SQL statements ``storage`` executes."""
+    from sqlalchemy import event
+
+    count = [0]
+    event.listen(storage.engine, "before_cursor_execute", lambda *args: count.__setitem__(0, count[0] + 1))
+    return count
+
+
+def _finish_one(study) -> None:
+    trial = study.ask()
+    study.tell(trial, 0.5)
+
+
+def test_finished_trials_are_read_once_per_block_on_a_database(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    database = RDBStorage(url)
+    study = optuna.create_study(storage=database, study_name="s", direction="maximize")
+    other = optuna.load_study(study_name="s", storage=RDBStorage(url))  # another worker
+    _finish_one(study)
+    running = study.ask()
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    queries = _queries(database)
+    with optuna_internals.finished_trials_read_once(study):
+        first = study.get_trials(deepcopy=False, states=finished)
+        asked = queries[0]
+        assert asked > 0 and [t.number for t in first] == [0]
+        _finish_one(other)  # trial 2, finished by the other worker meanwhile
+        again = study.get_trials(deepcopy=False, states=finished)
+        assert queries[0] == asked  # answered from the cache: no statement
+        assert [t.number for t in again] == [0]  # the other worker's trial: from the next block on
+        assert study.get_trials(deepcopy=True, states=(optuna.trial.TrialState.COMPLETE,))[0].number == 0
+        # a read that includes unfinished trials goes to the storage, and refreshes the finished ones
+        assert {t.number for t in study.get_trials(deepcopy=False)} == {0, 1, 2}
+        assert queries[0] > asked
+        assert [t.number for t in study.get_trials(deepcopy=False, states=finished)] == [0, 2]
+    _finish_one(other)  # trial 3
+    assert [t.number for t in study.get_trials(deepcopy=False, states=finished)] == [0, 2, 3]  # read as before
+    study.tell(running, 1.0)
+
+
+@pytest.mark.parametrize("kind", ["journal", "memory"])
+def test_other_storages_read_as_before_inside_the_block(tmp_path, kind):
+    study = optuna.create_study(storage=_storage(tmp_path, kind), direction="maximize")
+    _finish_one(study)
+    with optuna_internals.finished_trials_read_once(study):
+        assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 1
+        _finish_one(study)
+        assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 2
+
+
+def test_a_block_inside_a_block_keeps_the_outer_one(tmp_path):
+    study = optuna.create_study(storage=_storage(tmp_path, "sqlite"), direction="maximize")
+    storage = optuna_internals.storage_of(study)
+    with optuna_internals.finished_trials_read_once(study):
+        patched = storage.get_all_trials
+        with optuna_internals.finished_trials_read_once(study):
+            assert storage.get_all_trials is patched
+        assert storage.get_all_trials is patched
+    assert "get_all_trials" not in vars(storage)  # Optuna's own method again

@@ -45,7 +45,7 @@ from automm.methods.ksnas.sampler import trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.methods.ksnas.space import SearchSpace
 from automm.store.artifacts import State, get_weights, put_weights, remove_artifact, study_lock, upload_weights
-from automm.store.optuna_internals import set_study_system_attr, set_trial_system_attr, study_system_attrs
+from automm.store.optuna_internals import set_study_system_attr, study_system_attrs
 from automm.store.trial_record import delivery_pool
 
 PRETRAINING = "pretraining the knowledge base (supernet)"
@@ -224,6 +224,7 @@ class KnowledgeBase:
         self.lock_dir = lock_dir
         self.builder = builder
         self._cache: dict[int, tuple[State, dict[str, Any]]] = {}
+        self._thresholds: dict[int, float | None] = {}  # a generation's parents are fixed once it begins
 
     def pointer(self, version: int) -> dict[str, Any] | None:
         return study_system_attrs(self.study).get(pointer_key(self.fold, version))
@@ -308,7 +309,7 @@ class KnowledgeBase:
         """Generation ``generation``'s individuals whose weights go into the next KB version.
 
         The generation's first N completed trials (by number) that stored weights; with fair
-        selection, `offer` only stores weights of individuals that beat the worst parent.
+        selection, only individuals that beat the worst parent (`admits`) stored theirs (`keep`).
         """
         assert self.builder is not None
         members = [
@@ -323,23 +324,20 @@ class KnowledgeBase:
         """Fitness an individual of ``generation`` must beat to contribute (None: all do)."""
         if not self.settings.fair_selection or generation == 0 or self.builder is None:
             return None
-        values = [t.values[0] for t in self.builder.parents_of(generation) if t.values]  # the score
-        return min(values) if values else None
+        if generation not in self._thresholds:
+            values = [t.values[0] for t in self.builder.parents_of(generation) if t.values]  # the score
+            self._thresholds[generation] = min(values) if values else None
+        return self._thresholds[generation]
 
     def admits(self, generation: int, fitness: float) -> bool:
         """Whether fair selection lets an individual of ``generation`` with ``fitness`` contribute."""
         bar = self.threshold(generation)
         return bar is None or fitness > bar
 
-    def offer(self, trial: optuna.Trial, generation: int, net: FusionNet | State, fitness: float) -> bool:
-        """Store ``net``'s trained weights (a network or its state) if fair selection admits them;
-        return whether it did."""
-        if not self.admits(generation, fitness):
-            return False
-        state = net if isinstance(net, dict) else net.state_dict()
-        pointer = put_weights(self.store, at_rest(state, self.settings.stored_dtype), "weights")
-        set_trial_system_attr(trial, weights_key(self.fold), pointer)
-        return True
+    def keep(self, state: State) -> dict[str, Any]:
+        """Store trained weights waiting for the next merge: the trial system attribute (key -> pointer)
+        that lets `contributors` find them; the caller writes it into the trial."""
+        return {weights_key(self.fold): put_weights(self.store, at_rest(state, self.settings.stored_dtype), "weights")}
 
     def _drop_weights(self, generation: int) -> None:
         """Delete the waiting weights of ``generation`` (used by an earlier KB version)."""

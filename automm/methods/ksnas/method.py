@@ -20,8 +20,8 @@ from automm.methods.ksnas.sampler import KSNASSampler, trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings, KSNASSettings
 from automm.methods.ksnas.space import FusionNode, Genotype, SearchSpace
 from automm.settings import SearchConfig, TrainConfig
-from automm.store.optuna_internals import set_user_attrs_together
-from automm.store.trial_record import TrialRecord, first_trained, record
+from automm.store.optuna_internals import set_attrs_together, set_user_attrs_together
+from automm.store.trial_record import TrialRecord, as_attrs, first_trained
 
 
 class FusionTreeMethod(SearchMethod):
@@ -103,10 +103,10 @@ class KnowledgeHooks(TrialHooks):
 
     def prepare(self, trial: optuna.Trial, genotype: Any) -> str:
         generation = trial_generation(trial)
-        if generation is not None:
-            record(trial, generation=generation)
+        attrs = {} if generation is None else as_attrs(generation=generation)  # one write with the KB's
         width = dict(getattr(genotype, "hparams", ())).get("fusion_dim", self.fusion_dim)
         if self.knowledge is None or generation is None or width != self.fusion_dim:
+            set_user_attrs_together(trial, attrs)
             self._pending[trial.number] = -1
             return str(genotype)
         if not self.knowledge[0].settings.retrain_repeats:
@@ -116,10 +116,11 @@ class KnowledgeHooks(TrialHooks):
             ):  # the objective reuses its result: nothing to warm-start
                 self._pending[trial.number] = -1
                 kb_keys = (keys.KB_VERSION, keys.KB_SHA256, keys.KB_FOLDS)
-                set_user_attrs_together(trial, {k: earlier.user_attrs[k] for k in kb_keys if k in earlier.user_attrs})
+                attrs.update({k: earlier.user_attrs[k] for k in kb_keys if k in earlier.user_attrs})
+                set_user_attrs_together(trial, attrs)
                 return str(TrialRecord.of(earlier).cache_key)
         _, pointer = self.knowledge[0].load(generation)
-        attrs = {keys.KB_VERSION: pointer["version"], keys.KB_SHA256: pointer["sha256"]}
+        attrs.update({keys.KB_VERSION: pointer["version"], keys.KB_SHA256: pointer["sha256"]})
         if self.every_fold:
             attrs[keys.KB_FOLDS] = len(self.knowledge)
         set_user_attrs_together(trial, attrs)
@@ -150,8 +151,9 @@ class KnowledgeHooks(TrialHooks):
             return
         if not self.every_fold:
             self.release(trial)
-            offered = self.knowledge[0].offer(trial, generation, net, result.best_score)  # type: ignore[arg-type]
-            trial.set_user_attr(keys.KB_CONTRIBUTES, offered)
+            offered = self.knowledge[0].admits(generation, result.best_score)
+            kept = self.knowledge[0].keep(net.state_dict()) if offered else {}
+            set_attrs_together(trial, user={keys.KB_CONTRIBUTES: offered}, system=kept)
             return
         trained = self._trained.setdefault(trial.number, [])
         trained.append(({k: v.detach().cpu().clone() for k, v in net.state_dict().items()}, result.best_score))
@@ -160,10 +162,11 @@ class KnowledgeHooks(TrialHooks):
         self.release(trial)
         fitness = float(np.mean([score for _, score in trained]))
         offered = self.knowledge[0].admits(generation, fitness)
+        kept: dict[str, Any] = {}
         if offered:
             for kb, (state, _) in zip(self.knowledge, trained, strict=True):
-                kb.offer(trial, generation, state, fitness)
-        trial.set_user_attr(keys.KB_CONTRIBUTES, offered)
+                kept.update(kb.keep(state))
+        set_attrs_together(trial, user={keys.KB_CONTRIBUTES: offered}, system=kept)  # one write
 
 
 class KSNASMethod(FusionTreeMethod):
