@@ -1,6 +1,7 @@
 """Code a benchmark's child process runs (``exec(TIMER)`` after ``import automm``) to time training
-and storage calls: automm's compute functions (``train_epoch``, ``predict_logits``, ``fit_linear``)
-and every public method of Optuna's cached storage are wrapped, the outermost call counted once.
+and storage calls: automm's compute functions (``train_epoch``, ``predict_logits``, ``fit_linear``),
+every public method of Optuna's cached storage and automm's own batched transactions
+(``optuna_internals._together``) are wrapped, the outermost call counted once.
 Afterwards ``spent`` holds the seconds of each. Wrapping costs microseconds a call, not a profiler's
 inflation. A string, so that it also runs against an older automm checkout."""
 
@@ -61,5 +62,8 @@ for storage_class in (_CachedStorage, JournalStorage):  # database storages sit 
     for attr, value in list(vars(storage_class).items()):
         if callable(value) and not attr.startswith("_"):
             setattr(storage_class, attr, timed("storage", value))
+internals = sys.modules.get("automm.store.optuna_internals")
+if internals is not None and hasattr(internals, "_together"):  # automm's own transactions, past the cache
+    internals._together = timed("storage", internals._together)
 
 """

@@ -59,8 +59,24 @@ def set_trial_system_attr(trial: optuna.Trial, key: str, value: Any) -> None:
 
 
 def set_frozen_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: str, value: Any) -> None:
-    """The same for a trial a sampler sees frozen (``sample_relative``, ``get_trial_generation``)."""
+    """The same for a running trial a sampler sees frozen (``before_trial``, ``sample_relative``); that
+    frozen copy, the running trial's own (`written_system_attr`), holds the value too."""
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
+    trial.system_attrs[key] = value
+
+
+def remember_system_attr(trial: FrozenTrial, key: str, value: Any) -> None:
+    """Put in a running trial's frozen copy a system attribute Optuna's own code just wrote to storage."""
+    trial.system_attrs[key] = value
+
+
+def written_system_attr(trial: optuna.Trial | FrozenTrial, key: str) -> Any:
+    """A system attribute that never changes once written (e.g. a trial's generation): from the trial's
+    own frozen copy when it holds it (written through this module, or seen by the sampler), else
+    `trial_system_attrs`; None if unwritten."""
+    if isinstance(trial, optuna.Trial) and key in trial._cached_frozen_trial.system_attrs:
+        return trial._cached_frozen_trial.system_attrs[key]
+    return trial_system_attrs(trial).get(key)
 
 
 def frozen(trial: optuna.Trial) -> FrozenTrial:

@@ -40,10 +40,11 @@ from automm.methods.ksnas.space import Genotype, SearchSpace
 from automm.methods.surrogate import SequenceSurrogate
 from automm.store.artifacts import study_lock
 from automm.store.optuna_internals import (
+    remember_system_attr,
     set_frozen_trial_system_attr,
     set_study_system_attr,
     study_system_attrs,
-    trial_system_attrs,
+    written_system_attr,
 )
 
 
@@ -84,6 +85,9 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         if self.last_generation is not None and generation > self.last_generation:
             generation = self.last_generation
             set_frozen_trial_system_attr(study, trial, self._get_generation_key(), generation)
+        # the running trial's frozen copy (the one Optuna hands to sample_relative too) holds it: asked
+        # again, the generation is read from there, not computed and written a second time
+        remember_system_attr(trial, self._get_generation_key(), generation)
         return generation
 
     def sample_relative(
@@ -293,4 +297,4 @@ def _minimised(study: OptunaStudy, trial: FrozenTrial) -> tuple[float, ...]:
 
 def trial_generation(trial: FrozenTrial | optuna.Trial) -> int | None:
     """The generation `KSNASSampler` assigned to ``trial`` (None if it has none)."""
-    return trial_system_attrs(trial).get(KSNASSampler._get_generation_key())
+    return written_system_attr(trial, KSNASSampler._get_generation_key())

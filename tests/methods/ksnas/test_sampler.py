@@ -178,3 +178,34 @@ def test_a_capped_schedule_never_opens_a_generation_past_the_last():
     sampler.last_generation = None  # a run asked for more trials than the schedule
     study.optimize(objective, n_trials=1)
     assert trial_generation(study.trials[-1]) == 2
+
+
+def test_a_trial_generation_is_written_once_and_read_back_without_storage(tmp_path, monkeypatch):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/ga.db")
+    sampler = KSNASSampler(SPACE, KSNASSettings(population_size=3, generations=3), seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
+    generation_key = sampler._get_generation_key()
+    writes, reads, seen = Counter(), [0], []
+    write, read = storage.set_trial_system_attr, storage.get_trial_system_attrs
+
+    def counted_write(trial_id, key, value):
+        writes.update([trial_id] if key == generation_key else [])
+        write(trial_id, key, value)
+
+    def counted_read(trial_id):
+        reads[0] += 1
+        return read(trial_id)
+
+    monkeypatch.setattr(storage, "set_trial_system_attr", counted_write)
+    monkeypatch.setattr(storage, "get_trial_system_attrs", counted_read)
+
+    def tagged(trial):
+        value = objective(trial)  # the sampler proposes (sample_relative) first
+        before = reads[0]
+        seen.append(trial_generation(trial))  # the running trial: from its own copy
+        assert reads[0] == before
+        return value
+
+    study.optimize(tagged, n_trials=9)
+    assert set(writes.values()) == {1}  # before_trial tagged it; sample_relative did not tag it again
+    assert seen == [trial_generation(t) for t in study.trials] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
