@@ -41,7 +41,9 @@ class SpaceSamplerMixin:
         self.space = space
         self.lock_dir = lock_dir  # the study's artifact folder, shared by its workers (`artifacts.study_lock`)
         self.seed = seed if seed is not None else int(np.random.SeedSequence().entropy % (2**31))
-        self._distributions = space.distributions()
+        self._distributions = space.distributions()  # what a trial suggests
+        # what the genetic operators work on: a space's genes where its parameters are readable names
+        self._gene_distributions = getattr(space, "gene_distributions", space.distributions)()
         self._fallback = RandomSampler(seed=seed)
 
     def reseed_rng(self) -> None:

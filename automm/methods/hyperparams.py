@@ -71,16 +71,26 @@ class TunedSpace:
         return getattr(self.inner, name)
 
     def distributions(self) -> dict[str, BaseDistribution]:
-        out = dict(self.inner.distributions())
-        out.update({PREFIX + n: CategoricalDistribution(v) for n, v in self.grid.items()})
-        return out
+        return self._with_settings(self.inner.distributions())
+
+    def gene_distributions(self) -> dict[str, BaseDistribution]:
+        """The inner space's genes (its parameters, if it has no genes of its own) and the settings."""
+        return self._with_settings(getattr(self.inner, "gene_distributions", self.inner.distributions)())
+
+    def _with_settings(self, inner: dict[str, BaseDistribution]) -> dict[str, BaseDistribution]:
+        return {**inner, **{PREFIX + n: CategoricalDistribution(v) for n, v in self.grid.items()}}
 
     def _candidate(self, genotype: Any, values: dict[str, Any]) -> Candidate:
         return Candidate(genotype, tuple((n, values[n]) for n in self.grid))
 
     def decode(self, params: dict[str, Any]) -> Candidate:
-        values = {n: params.get(PREFIX + n, getattr(self.base, n)) for n in self.grid}
-        return self._candidate(self.inner.decode(params), values)
+        return self._candidate(self.inner.decode(params), self._values(params))
+
+    def decode_genes(self, genes: dict[str, Any]) -> Candidate:
+        return self._candidate(getattr(self.inner, "decode_genes", self.inner.decode)(genes), self._values(genes))
+
+    def _values(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {n: params.get(PREFIX + n, getattr(self.base, n)) for n in self.grid}
 
     def suggest(self, trial: Any) -> Candidate:
         return self.decode(suggest_all(trial, self.distributions()))
@@ -92,9 +102,15 @@ class TunedSpace:
         return self._candidate(genotype, {n: getattr(self.base, n) for n in self.grid})
 
     def encode(self, genotype: Any) -> dict[str, Any]:
+        return self._encode(genotype, self.inner.encode)
+
+    def encode_genes(self, genotype: Any) -> dict[str, Any]:
+        return self._encode(genotype, getattr(self.inner, "encode_genes", self.inner.encode))
+
+    def _encode(self, genotype: Any, inner_encode: Any) -> dict[str, Any]:
         candidate = self.wrap(genotype)
         values = dict(candidate.hparams)
-        params = dict(self.inner.encode(candidate.genotype))
+        params = dict(inner_encode(candidate.genotype))
         for n, options in self.grid.items():
             if values[n] not in options:
                 raise AutommError(f"{n}={values[n]} is not one of the choices {options}")

@@ -217,6 +217,9 @@ class KSNASMethod(FusionTreeMethod):
         ),
     )
 
+    def make_space(self, view_names: tuple[str, ...], config: SearchConfig) -> SearchSpace:
+        return SearchSpace(view_names, config.max_views, config.ops, readable=self.evolution.readable_params)
+
     @property
     def evolution(self) -> KSNASSettings:
         return self.settings["ksnas"]
@@ -265,9 +268,12 @@ class KSNASMethod(FusionTreeMethod):
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
         """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing
         trained every warm start to its patience, and one stored before KB versions were bounded kept
-        every version in float32, and one stored before pretraining stopped early pretrained for all kb_epochs:
-        it resumes that way."""
+        every version in float32, one stored before pretraining stopped early pretrained for all kb_epochs,
+        and one stored before readable parameters stored genes: it resumes that way."""
         out = super().legacy_settings(stored, preset)
+        evolution = stored.get("ksnas")
+        if isinstance(evolution, dict) and "readable_params" not in evolution:  # stored its genes
+            out["ksnas"] = {**evolution, "readable_params": False}
         knowledge = stored.get("knowledge")
         if isinstance(knowledge, dict):
             earlier = {

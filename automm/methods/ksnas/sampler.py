@@ -140,6 +140,13 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
     def decode(self, trial: FrozenTrial) -> Genotype:
         return self.space.decode(trial.params)
 
+    def _genes(self, trial: FrozenTrial) -> dict[str, Any]:
+        """A parent's genes: its parameters, or its genotype's genes where the parameters are readable
+        (the same genes: a trial's parameters always encode its canonical genotype)."""
+        if getattr(self.space, "readable", False):
+            return self.space.encode_genes(self.decode(trial))
+        return dict(trial.params)
+
     def _is_genotype(self, trial: FrozenTrial) -> bool:
         return all(k in trial.params for k in self._distributions)
 
@@ -233,17 +240,17 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         """One offspring: roulette parents, crossover, mutation, mutated again until new."""
         pc, pm = self.settings.rates(generation)
         fitness = self._fitness(study, parents)
-        a = parents[roulette(fitness, rng)].params
-        b = parents[roulette(fitness, rng)].params
+        a = self._genes(parents[roulette(fitness, rng)])
+        b = self._genes(parents[roulette(fitness, rng)])
         genes = self.crossover(a, b, rng) if rng.random() < pc else dict(a)
         if rng.random() < pm:
             genes = self.mutate(genes, rng)
-        child = self.space.decode(genes)
+        child = self.space.decode_genes(genes)
         for _ in range(self.settings.max_retries):
             if str(child) not in taken[0] | taken[1]:
                 return child
             genes = self.mutate(genes, rng)
-            child = self.space.decode(genes)
+            child = self.space.decode_genes(genes)
         # The neighbourhood is exhausted: anything new, else a repeat in another generation.
         fresh = self._fresh(rng, taken)
         return fresh if str(fresh) not in taken[0] else child
@@ -281,7 +288,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         active += self._settings_genes()
         out = dict(genes)
         name = active[int(rng.integers(len(active)))]
-        dist = self._distributions[name]
+        dist = self._gene_distributions[name]
         values = list(range(dist.low, dist.high + 1)) if isinstance(dist, IntDistribution) else list(dist.choices)
         others = [v for v in values if v != genes[name]] or values
         out[name] = others[int(rng.integers(len(others)))]

@@ -26,6 +26,9 @@ class KSNASSettings:
     mutation_end: float = 0.1
     max_retries: int = 50
     surrogate_pool: int = 1  # > 1: breed this many offspring per slot, evaluate the surrogate's favourite
+    # a trial's Optuna parameters name its views, operators and inputs (`SearchSpace` readable=True), so
+    # optuna-dashboard's Best Trial card reads as the architecture; studies stored before keep the genes
+    readable_params: bool = True
 
     def __post_init__(self) -> None:
         if self.population_size < 2:

@@ -9,10 +9,19 @@ Genotypes are canonical on construction: the operands of every node are ordered 
 expression string and nodes are numbered in post-order, so equal architectures are equal
 objects with equal strings, e.g. ``concat(add(a/x,b/y),c/z)``.
 
-The Optuna encoding has the same parameters in every trial (unused ones are ignored):
-``n_views``; ``view_i`` for i < max_views; ``node_j_left``, ``node_j_right``, ``node_j_op``
-for j < max_views - 1. Node j picks its two inputs by position in the pool of slots not yet
-consumed (indices taken modulo the pool size), so every assignment decodes to a valid tree.
+Two fixed-length encodings, the same parameters in every trial:
+
+- *Genes* (what the samplers cross over and mutate; unused ones are ignored): ``n_views``; ``view_i``
+  for i < max_views; ``node_j_left``, ``node_j_right``, ``node_j_op`` for j < max_views - 1. Node j
+  picks its two inputs by position in the pool of slots not yet consumed (indices taken modulo the
+  pool size), so every assignment decodes to a valid tree.
+- *Readable parameters* (``readable=True``, what a KS-NAS study stores, so optuna-dashboard's Best
+  Trial card and parameter importance read as the architecture): ``view_1`` .. ``view_m`` name the
+  views used, in canonical order; ``node_1`` .. ``node_{m-1}`` the fusion operators in post-order, each
+  with ``node_j_left`` and ``node_j_right`` naming its inputs (a view or an earlier ``node_i``); an
+  unused slot is ``-``. E.g. ``view_1 = a/x``, ``view_2 = b/y``, ``node_1 = concat``, ``node_1_left =
+  a/x``, ``node_1_right = b/y``. A proposal that names an input not available there (only another
+  sampler makes one) is repaired to the first input that is. Studies stored with genes keep them.
 """
 
 from __future__ import annotations
@@ -197,13 +206,18 @@ def _canonicalise(
     return tuple(new_views), tuple(FusionNode(remap(a), remap(b), op) for a, b, op in new_nodes)
 
 
+UNUSED = "-"  # a readable parameter's value for a slot the genotype does not use
+
+
 @dataclass(frozen=True)
 class SearchSpace:
-    """All genotypes over ``view_names`` with 1..``max_views`` views and operators ``ops``."""
+    """All genotypes over ``view_names`` with 1..``max_views`` views and operators ``ops``; ``readable``:
+    its Optuna parameters are the readable ones, else the genes (see module docstring)."""
 
     view_names: tuple[str, ...]
     max_views: int = 4
     ops: tuple[str, ...] = FUSION_OPS
+    readable: bool = False
 
     kind = "ksnas"
 
@@ -221,7 +235,75 @@ class SearchSpace:
             raise AutommError(f"unknown fusion operator(s) {unknown}; known: {', '.join(OPS)}")
 
     def distributions(self) -> dict[str, BaseDistribution]:
-        """The fixed-length parameter set, in suggestion order."""
+        """The Optuna parameters of a trial (readable or genes), in suggestion order."""
+        return self.readable_distributions() if self.readable else self.gene_distributions()
+
+    def encode(self, genotype: Genotype) -> dict[str, Any]:
+        """Genotype -> its Optuna parameters (readable or genes)."""
+        return self.encode_readable(genotype) if self.readable else self.encode_genes(genotype)
+
+    def decode(self, params: dict[str, Any]) -> Genotype:
+        """Optuna parameters (readable or genes) -> genotype."""
+        return self.decode_readable(params) if self.readable else self.decode_genes(params)
+
+    def readable_distributions(self) -> dict[str, BaseDistribution]:
+        m = self.max_views
+        nodes = tuple(f"node_{j}" for j in range(1, m - 1))
+        out: dict[str, BaseDistribution] = {}
+        for i in range(1, m + 1):
+            out[f"view_{i}"] = CategoricalDistribution((*self.view_names, UNUSED))
+        for j in range(1, m):
+            out[f"node_{j}"] = CategoricalDistribution((*self.ops, UNUSED))
+            out[f"node_{j}_left"] = CategoricalDistribution((*self.view_names, *nodes, UNUSED))
+            out[f"node_{j}_right"] = CategoricalDistribution((*self.view_names, *nodes, UNUSED))
+        return out
+
+    def encode_readable(self, genotype: Genotype) -> dict[str, Any]:
+        if not self.contains(genotype):
+            raise AutommError(f"genotype {genotype} is not in this search space")
+        k = genotype.k
+
+        def name(slot: int) -> str:
+            return genotype.views[slot] if slot < k else f"node_{slot - k + 1}"
+
+        params: dict[str, Any] = {}
+        for i in range(self.max_views):
+            params[f"view_{i + 1}"] = genotype.views[i] if i < k else UNUSED
+        for j in range(self.max_views - 1):
+            node = genotype.nodes[j] if j < k - 1 else None
+            params[f"node_{j + 1}"] = node.op if node else UNUSED
+            params[f"node_{j + 1}_left"] = name(node.left) if node else UNUSED
+            params[f"node_{j + 1}_right"] = name(node.right) if node else UNUSED
+        return params
+
+    def decode_readable(self, params: dict[str, Any]) -> Genotype:
+        """Readable parameters -> genotype; an unknown or repeated view is skipped (no view at all: the
+        first), an input not available at its node is repaired to the first one that is."""
+        views: list[str] = []
+        for i in range(1, self.max_views + 1):
+            view = params[f"view_{i}"]
+            if view != UNUSED and view not in self.view_names:
+                raise AutommError(f"view {view!r} is not in this search space ({', '.join(self.view_names)})")
+            if view != UNUSED and view not in views:
+                views.append(view)
+        views = views or [self.view_names[0]]
+        k = len(views)
+        slots = {v: i for i, v in enumerate(views)} | {f"node_{j}": k + j - 1 for j in range(1, k)}
+        pool = list(range(k))
+        nodes = []
+        for j in range(1, k):
+            op = params[f"node_{j}"]
+            op = op if op in self.ops else self.ops[0]
+            picked = []
+            for side in ("left", "right"):
+                slot = slots.get(params[f"node_{j}_{side}"], -1)
+                picked.append(pool.pop(pool.index(slot)) if slot in pool else pool.pop(0))
+            nodes.append(FusionNode(picked[0], picked[1], op))
+            pool.append(k + j - 1)
+        return Genotype(tuple(views), tuple(nodes))
+
+    def gene_distributions(self) -> dict[str, BaseDistribution]:
+        """The genes, in suggestion order."""
         m = self.max_views
         out: dict[str, BaseDistribution] = {"n_views": IntDistribution(1, m)}
         for i in range(m):
@@ -236,8 +318,8 @@ class SearchSpace:
         """Suggest every parameter on an Optuna trial and decode the genotype."""
         return self.decode(suggest_all(trial, self.distributions()))
 
-    def decode(self, params: dict[str, Any]) -> Genotype:
-        """Parameters -> genotype; duplicates and out-of-range picks are repaired deterministically."""
+    def decode_genes(self, params: dict[str, Any]) -> Genotype:
+        """Genes -> genotype; duplicates and out-of-range picks are repaired deterministically."""
         k = int(np.clip(int(params["n_views"]), 1, self.max_views))
         chosen: list[str] = []
         for i in range(k):
@@ -259,8 +341,8 @@ class SearchSpace:
             pool.append(k + j)
         return Genotype(tuple(chosen), tuple(nodes))
 
-    def encode(self, genotype: Genotype) -> dict[str, Any]:
-        """Genotype -> a full parameter dict that decodes back to it."""
+    def encode_genes(self, genotype: Genotype) -> dict[str, Any]:
+        """Genotype -> a full gene dict that decodes back to it."""
         if not self.contains(genotype):
             raise AutommError(f"genotype {genotype} is not in this search space")
         k = genotype.k
@@ -290,15 +372,15 @@ class SearchSpace:
         )
 
     def random_genotype(self, rng: np.random.Generator) -> Genotype:
-        """A uniformly drawn parameter assignment, decoded."""
+        """A uniformly drawn gene assignment, decoded."""
         params: dict[str, Any] = {}
-        for name, dist in self.distributions().items():
+        for name, dist in self.gene_distributions().items():
             if isinstance(dist, IntDistribution):
                 params[name] = int(rng.integers(dist.low, dist.high + 1))
             else:
                 choices = dist.choices  # type: ignore[attr-defined]
                 params[name] = choices[int(rng.integers(len(choices)))]
-        return self.decode(params)
+        return self.decode_genes(params)
 
     @staticmethod
     def parse(text: str) -> Genotype:

@@ -209,3 +209,16 @@ def test_a_trial_generation_is_written_once_and_read_back_without_storage(tmp_pa
     study.optimize(tagged, n_trials=9)
     assert set(writes.values()) == {1}  # before_trial tagged it; sample_relative did not tag it again
     assert seen == [trial_generation(t) for t in study.trials] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_readable_parameters_leave_the_evolution_unchanged():
+    settings = KSNASSettings(population_size=4, generations=4)
+    runs = {}
+    for readable in (False, True):
+        space = SearchSpace(SPACE.view_names, SPACE.max_views, readable=readable)
+        study = optuna.create_study(direction="maximize", sampler=KSNASSampler(space, settings, seed=3))
+        study.optimize(lambda trial, space=space: score(space.suggest(trial)), n_trials=16)
+        runs[readable] = [str(space.decode(t.params)) for t in study.trials]
+        if readable:
+            assert set(study.best_trial.params) == set(space.readable_distributions())
+    assert runs[True] == runs[False]

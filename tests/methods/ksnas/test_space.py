@@ -100,3 +100,49 @@ def test_space_limits():
         SearchSpace(("a",), ops=("sub",))
     assert set(OPS) == {"add", "mul", "concat", "max", "avg", "attention", "glu"}  # glu, attention: opt-in
     assert SearchSpace(("a", "b")).ops == ("add", "mul", "concat", "max", "avg")  # the default pool
+
+
+def test_readable_parameters_round_trip_and_name_the_architecture():
+    space = SearchSpace(VIEWS, max_views=4, readable=True)
+    rng = np.random.default_rng(0)
+    for _ in range(2000):
+        g = space.random_genotype(rng)
+        params = space.encode(g)
+        assert space.decode(params) == g
+        assert set(params) == set(space.distributions())
+        used = [params[f"view_{i}"] for i in range(1, 5) if params[f"view_{i}"] != "-"]
+        assert tuple(used) == g.views
+        assert sum(params[f"node_{j}"] != "-" for j in range(1, 4)) == len(g.nodes)
+    params = space.encode(Genotype.from_string("concat(add(a/x,c/z),b/y)"))
+    assert params == {
+        "view_1": "a/x", "view_2": "c/z", "view_3": "b/y", "view_4": "-",
+        "node_1": "add", "node_1_left": "a/x", "node_1_right": "c/z",
+        "node_2": "concat", "node_2_left": "node_1", "node_2_right": "b/y",
+        "node_3": "-", "node_3_left": "-", "node_3_right": "-",
+    }  # fmt: skip
+
+
+def test_readable_proposals_of_another_sampler_decode_to_valid_genotypes():
+    space = SearchSpace(VIEWS, max_views=4, readable=True)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))  # names drawn independently
+    seen = set()
+    for _ in range(300):
+        trial = study.ask()
+        g = space.suggest(trial)  # repaired, never refused
+        assert space.contains(g) and Genotype.from_string(str(g)) == g
+        seen.add(str(g))
+        study.tell(trial, 0.0)
+    assert len(seen) > 100
+    # an input not available at its node is repaired to the first one that is
+    assert space.decode_readable(
+        {"view_1": "a/x", "view_2": "b/y", "view_3": "-", "view_4": "-", "node_1": "add",
+         "node_1_left": "node_2", "node_1_right": "a/x", "node_2": "-", "node_2_left": "-", "node_2_right": "-",
+         "node_3": "-", "node_3_left": "-", "node_3_right": "-"}
+    ) == Genotype.from_string("add(a/x,b/y)")  # fmt: skip
+    assert space.decode_readable({**space.encode(Genotype(("a/x",))), "view_1": "-"}) == Genotype(("a/x",))
+
+
+def test_the_genes_are_the_encoding_of_the_default_space():
+    genes, readable = SearchSpace(VIEWS, max_views=4), SearchSpace(VIEWS, max_views=4, readable=True)
+    g = Genotype.from_string("max(concat(a/x,d/w),avg(b/y,e/v))")
+    assert readable.encode_genes(g) == genes.encode(g) and readable.gene_distributions() == genes.distributions()
