@@ -13,7 +13,8 @@ ensemble selection next to the searched networks, so the delivered model starts 
 - Delivered, it is refitted on train+validation and is a `LinearNet` (one ``nn.Linear`` over the
   concatenated views), so export, ONNX and `automm.load_model` treat it like any member.
 
-Fitting is full-batch L-BFGS from zero weights (the problem is convex), on the study's device.
+Fitting is full-batch L-BFGS (the problem is convex), on the study's device: on each fold, along the
+regularisation path, each ``C`` from the fit of the next smaller one (the smallest from zero weights).
 """
 
 from __future__ import annotations
@@ -76,10 +77,15 @@ def choose_linear(
     labels = np.concatenate([val.labels.cpu().numpy() for _, _, val in folds])[order]
     best: tuple[tuple[float, float], float, np.ndarray, list[float]] | None = None
     scores_by_c: dict[float, float] = {}
+    fitted: dict[float, list[np.ndarray]] = {}  # C -> each fold's validation logits
+    for _, train, val in folds:  # along the regularisation path: each C starts from the smaller C's fit
+        previous = None
+        for c in sorted(grid):
+            previous = fit_linear(train, views, task, n_outputs, c, start=previous)
+            fitted.setdefault(c, []).append(predict_logits(previous, val))
     for c in grid:
         probs, fold_scores = [], []
-        for _, train, val in folds:
-            logits = predict_logits(fit_linear(train, views, task, n_outputs, c), val)
+        for logits, (_, _, val) in zip(fitted[c], folds, strict=True):
             fold_scores.append(primary_score(logits, val.labels.cpu().numpy(), task, threshold))
             probs.append(probabilities(logits, task))
         oof = np.concatenate(probs)[order]

@@ -1,8 +1,8 @@
 """The linear network: logistic regression over the concatenated views, as a PyTorch module.
 
 `LinearNet` is one ``nn.Linear`` over the concatenation of its views (a token view enters as the mean
-of its real tokens); `fit_linear` fits it to convergence by full-batch L-BFGS from zero weights (the
-problem is convex). Its L2 strength ``c`` has scikit-learn's meaning: the loss is the summed log loss
+of its real tokens); `fit_linear` fits it to convergence by full-batch L-BFGS from zero weights or from
+a given fit's (the problem is convex). Its L2 strength ``c`` has scikit-learn's meaning: the loss is the summed log loss
 plus ``|W|^2 / (2 c)``; the bias is not penalised. `automm.delivery.linear_candidate` chooses ``c``.
 """
 
@@ -79,15 +79,22 @@ def _concatenated(views: dict[str, torch.Tensor], names: Sequence[str]) -> torch
     return torch.cat([pool_token_tensor(views[v], views.get(mask_key(v))) for v in names], dim=1)
 
 
-def fit_linear(data: TensorData, views: Sequence[str], task: str, n_outputs: int, c: float) -> LinearNet:
+def fit_linear(
+    data: TensorData, views: Sequence[str], task: str, n_outputs: int, c: float, start: LinearNet | None = None
+) -> LinearNet:
     """Logistic regression (softmax for multiclass, one sigmoid per label for multilabel) with
-    L2 strength ``c`` on ``data``, fitted to convergence by L-BFGS from zero weights."""
+    L2 strength ``c`` on ``data``, fitted to convergence by L-BFGS from zero weights, or from ``start``'s
+    (the fit of a neighbouring ``c`` on the same rows and views: the same optimum, the problem is
+    convex, reached in fewer iterations)."""
     if c <= 0:
         raise AutommError(f"C must be positive, got {c}")
     device = data.labels.device
     net = LinearNet({v: int(data.views[v].shape[-1]) for v in views}, views, n_outputs).to(device)
-    nn.init.zeros_(net.linear.weight)
-    nn.init.zeros_(net.linear.bias)
+    if start is None:
+        nn.init.zeros_(net.linear.weight)
+        nn.init.zeros_(net.linear.bias)
+    else:
+        net.load_state_dict(start.state_dict())
     x = _concatenated(data.batch(slice(None)), views)
     n = x.shape[0]
     if task == "multiclass":

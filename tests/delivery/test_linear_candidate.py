@@ -21,10 +21,12 @@ def _data(n: int = 300, seed: int = 0, classes: int = 3) -> tuple[TensorData, np
     return TensorData(views, torch.from_numpy(labels)), x
 
 
-@pytest.mark.parametrize("c", [0.01, 1.0])
-def test_fit_linear_is_scikit_learns_logistic_regression(c):
+@pytest.mark.parametrize("c", [0.01, 1.0, 10.0])
+@pytest.mark.parametrize("start_c", [None, 0.001])
+def test_fit_linear_is_scikit_learns_logistic_regression(c, start_c):
     data, x = _data()
-    net = fit_linear(data, ["a", "b"], "multiclass", 3, c)
+    start = None if start_c is None else fit_linear(data, ["a", "b"], "multiclass", 3, start_c)
+    net = fit_linear(data, ["a", "b"], "multiclass", 3, c, start=start)  # from zero, or from another C's fit
     ours = torch.softmax(net(data.views), dim=1).detach().numpy()
     theirs = LogisticRegression(C=c, max_iter=5000, tol=1e-8).fit(x, data.labels.numpy()).predict_proba(x)
     np.testing.assert_allclose(ours, theirs, atol=2e-3)
@@ -58,8 +60,9 @@ def test_choose_linear_scores_out_of_fold_and_keeps_the_best_c():
     chosen = choose_linear(folds, ["a", "b"], "multiclass", 3, grid=(1e-4, 1.0))
     assert chosen.c == 1.0 and chosen.scores_by_c[1.0] > chosen.scores_by_c[1e-4]
     assert np.array_equal(chosen.rows, rows) and chosen.probabilities.shape == (240, 3)
-    # each row's probability comes from the fold that did not train on it
-    net = fit_linear(folds[1][1], ["a", "b"], "multiclass", 3, 1.0)
+    # each row's probability comes from the fold that did not train on it (C = 1 fitted from C = 1e-4's fit)
+    smaller = fit_linear(folds[1][1], ["a", "b"], "multiclass", 3, 1e-4)
+    net = fit_linear(folds[1][1], ["a", "b"], "multiclass", 3, 1.0, start=smaller)
     expected = torch.softmax(net(folds[1][2].views), dim=1).detach().numpy()
     np.testing.assert_allclose(chosen.probabilities[rows[1::3]], expected, atol=1e-5)
     with pytest.raises(AutommError, match="at least one fold"):

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from automm.cli import app
+from automm.methods.ksnas.space import Genotype
 from tests.real_components import used
 
 
@@ -105,6 +106,24 @@ def test_dashboard_serves_trials_note_figures_and_diagrams(served):
     content_type, data = _get(f"{served}/artifacts/{study_id}/{trial['trial_id']}/{svg['artifact_id']}")
     assert content_type.startswith("image/svg+xml")
     assert data.startswith(b"<svg") and b"head FC" in data
+
+
+def test_the_best_trial_card_reads_as_the_architecture(served):
+    _, body = _get(served + "/api/studies")
+    study_id = json.loads(body)["study_summaries"][0]["study_id"]
+    detail = json.loads(_get(f"{served}/api/studies/{study_id}")[1])
+    (best,) = detail["best_trials"]  # what the study page's Best Trial card lists
+    params = {p["name"]: p["param_external_value"] for p in best["params"]}
+    genotype = Genotype.from_string({a["key"]: a["value"] for a in best["user_attrs"]}["genotype"])
+    k = len(genotype.views)
+    assert [params[f"view_{i}"] for i in range(1, k + 1)] == list(genotype.views)
+    assert [params[f"node_{j}"] for j in range(1, k)] == [node.op for node in genotype.nodes]
+    views_and_nodes = {*genotype.views, *(f"node_{j}" for j in range(1, k))}
+    assert all(params[f"node_{j}_{side}"] in views_and_nodes for j in range(1, k) for side in ("left", "right"))
+    m = sum(1 for name in params if name.startswith("view_"))  # the space's slots: unused ones say so
+    assert all(params[f"view_{i}"] == "-" for i in range(k + 1, m + 1))
+    assert all(params[f"node_{j}{part}"] == "-" for j in range(k, m) for part in ("", "_left", "_right"))
+    assert "n_views" not in params and not any(name.startswith("node_0") for name in params)  # no genes
 
 
 def test_dashboard_without_storage_is_a_user_error(tmp_path):
