@@ -210,6 +210,8 @@ class FusionObjective:
             warm = self.hooks.before_fit(trial, net, fold=k) if hooked else False
             if k == 0:
                 n_params = count_parameters(net)
+                if not isinstance(trial.study.pruner, optuna.pruners.NopPruner):  # a pruned trial ends in fold 0
+                    record(trial, n_params=n_params)
             result = self.train(net, genotype, trial, warm=warm, fold=k)
             if k == 0:  # what racing peers read (`TrialRecord.best_by_epoch`), written once fold 0 is trained
                 curve = [round(s, 5) for s in result.curve]

@@ -58,6 +58,7 @@ def test_pruner_stops_training(toy, fast_config):
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert len(trial.intermediate_values) == 1
+    assert trial.user_attrs["n_params"] > 0  # written before training, where a pruner may end the trial
 
 
 def test_same_genotype_same_seed_same_score(toy, fast_config):
