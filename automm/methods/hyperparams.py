@@ -10,6 +10,7 @@ genotype, and the settings with the candidate's values.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,6 +117,10 @@ class TunedSpace:
                 raise AutommError(f"{n}={values[n]} is not one of the choices {options}")
             params[PREFIX + n] = values[n]
         return params
+
+    def size(self) -> int:
+        """The inner space's genotypes times every combination of the searched settings."""
+        return self.inner.size() * math.prod(len(options) for options in self.grid.values())
 
     def contains(self, genotype: Any) -> bool:
         candidate = self.wrap(genotype)

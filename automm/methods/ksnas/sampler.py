@@ -71,6 +71,8 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         super().__init__(population_size=self.settings.population_size)
         self._init_space(space, seed, lock_dir)
         self._surrogates: dict[int, SequenceSurrogate | None] = {}
+        self._keys: dict[tuple[str, int], str] = {}  # (study, trial number) -> its genotype's string (`_taken`)
+        self._space_size = space.size()
         self.last_generation: int | None = None  # set for a run that ends with the schedule (`cap_schedule`)
 
     # -- Optuna sampler interface ------------------------------------------------------------
@@ -156,8 +158,10 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         for t in study.get_trials(deepcopy=False):
             if t.number == trial.number:
                 continue
-            if self._is_genotype(t):
-                key = str(self.space.decode(t.params))
+            if (study.study_name, t.number) in self._keys:  # a trial's parameters never change once suggested
+                key = self._keys[study.study_name, t.number]
+            elif self._is_genotype(t):
+                key = self._keys[study.study_name, t.number] = str(self.space.decode(t.params))
             elif keys.PROPOSED in t.system_attrs:  # chosen by another worker, not yet suggested
                 key = str(t.system_attrs[keys.PROPOSED])
             else:
@@ -169,12 +173,23 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         return same_gen, evaluated
 
     def _fresh(self, rng: np.random.Generator, taken: tuple[set[str], set[str]]) -> Genotype:
+        """A random genotype new to the study; in a space the study has exhausted, new to the generation
+        (in one the generation has exhausted, any: no draw can avoid a repeat)."""
+        avoid = taken[0] | taken[1]
+        if self._exhausted(avoid):
+            avoid = taken[0]
         child = self.space.random_genotype(rng)
+        if self._exhausted(avoid):
+            return child
         for _ in range(self.settings.max_retries):
-            if str(child) not in taken[0] | taken[1]:
+            if str(child) not in avoid:
                 break
             child = self.space.random_genotype(rng)
         return child
+
+    def _exhausted(self, genotypes: set[str]) -> bool:
+        """Whether ``genotypes`` holds every genotype of the space (no retry can find another)."""
+        return len(genotypes) >= self._space_size
 
     def _offspring(
         self,
@@ -246,8 +261,9 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         if rng.random() < pm:
             genes = self.mutate(genes, rng)
         child = self.space.decode_genes(genes)
-        for _ in range(self.settings.max_retries):
-            if str(child) not in taken[0] | taken[1]:
+        avoid = taken[0] | taken[1]
+        for _ in range(0 if self._exhausted(avoid) else self.settings.max_retries):
+            if str(child) not in avoid:
                 return child
             genes = self.mutate(genes, rng)
             child = self.space.decode_genes(genes)

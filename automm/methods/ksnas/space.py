@@ -26,6 +26,7 @@ Two fixed-length encodings, the same parameters in every trial:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -363,6 +364,15 @@ class SearchSpace:
             else:
                 params.update({f"node_{j}_left": 0, f"node_{j}_right": 0, f"node_{j}_op": self.ops[0]})
         return params
+
+    def size(self) -> int:
+        """How many genotypes the space holds: for k views, C(n, k) view sets, (2k - 3)!! full binary trees
+        over them (operands unordered: genotypes are canonical) and |ops|^(k-1) operator choices."""
+        n, total = len(self.view_names), 0
+        for k in range(1, self.max_views + 1):
+            trees = math.prod(range(1, 2 * k - 2, 2))  # (2k - 3)!!, 1 for k <= 2
+            total += math.comb(n, k) * trees * len(self.ops) ** (k - 1)
+        return total
 
     def contains(self, genotype: Genotype) -> bool:
         return (

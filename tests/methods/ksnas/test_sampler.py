@@ -222,3 +222,26 @@ def test_readable_parameters_leave_the_evolution_unchanged():
         if readable:
             assert set(study.best_trial.params) == set(space.readable_distributions())
     assert runs[True] == runs[False]
+
+
+def test_an_exhausted_space_is_bred_without_retries(monkeypatch):
+    small = SearchSpace(("a/x", "b/y"), max_views=2)  # seven genotypes
+    assert small.size() == 7
+    sampler = KSNASSampler(small, KSNASSettings(population_size=5, generations=6), seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda trial: score(small.suggest(trial)), n_trials=10)
+    assert len({str(small.decode(t.params)) for t in study.trials}) == 7  # every genotype met
+    draws = Counter()
+    for owner, name in ((KSNASSampler, "mutate"), (SearchSpace, "random_genotype")):
+        real = getattr(owner, name)
+
+        def counted(self, *args, _real=real, _name=name):
+            draws.update([_name])
+            return _real(self, *args)
+
+        monkeypatch.setattr(owner, name, counted)
+    study.optimize(lambda trial: score(small.suggest(trial)), n_trials=20)
+    # an offspring: at most one mutation, never max_retries (50) in search of a genotype the study lacks; random
+    # draws only until one is new to the generation (2 of 7 or more are: a few draws)
+    assert draws["mutate"] <= 20 and draws["random_genotype"] <= 5 * 20
+    assert Counter(trial_generation(t) for t in study.trials) == {g: 5 for g in range(6)}

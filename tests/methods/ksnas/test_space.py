@@ -146,3 +146,11 @@ def test_the_genes_are_the_encoding_of_the_default_space():
     genes, readable = SearchSpace(VIEWS, max_views=4), SearchSpace(VIEWS, max_views=4, readable=True)
     g = Genotype.from_string("max(concat(a/x,d/w),avg(b/y,e/v))")
     assert readable.encode_genes(g) == genes.encode(g) and readable.gene_distributions() == genes.distributions()
+
+
+@pytest.mark.parametrize(("n", "max_views", "n_ops"), [(2, 2, 5), (3, 3, 2), (3, 3, 5), (4, 4, 2)])
+def test_the_size_of_a_space_is_its_number_of_genotypes(n, max_views, n_ops):
+    space = SearchSpace(VIEWS[:n], max_views=max_views, ops=OPS[:n_ops])
+    rng = np.random.default_rng(0)
+    drawn = {str(space.random_genotype(rng)) for _ in range(30 * space.size())}
+    assert len(drawn) == space.size()  # every genotype drawn, none beyond the count
