@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +19,12 @@ from tests.real_components import missing, summary, used
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# A runner that starts the suite in the background may hand it Ctrl-C ignored (a shell without job control
+# does that to `cmd &`), and the searches the tests start would inherit it. The Ctrl-C tests need the
+# interrupt a user's terminal delivers: Python's own handler here, so that the processes started get theirs.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def shared_file(name: str) -> Path:
