@@ -123,7 +123,7 @@ class FusionObjective:
         # Optuna takes no intermediate values with 2 objectives; without a pruner nothing reads them before
         # the trial ends, so they are written together once the fold is trained (one storage transaction)
         reports = trial is not None and not self.minimize_params and fold == 0
-        live = reports and not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
+        live = reports and _prunes(trial)
         curve: dict[int, float] = {}
 
         def report(epoch: int, score: float) -> bool:
@@ -210,7 +210,7 @@ class FusionObjective:
             warm = self.hooks.before_fit(trial, net, fold=k) if hooked else False
             if k == 0:
                 n_params = count_parameters(net)
-                if not isinstance(trial.study.pruner, optuna.pruners.NopPruner):  # a pruned trial ends in fold 0
+                if _prunes(trial):  # a pruned trial ends in fold 0
                     record(trial, n_params=n_params)
             result = self.train(net, genotype, trial, warm=warm, fold=k)
             if k == 0:  # what racing peers read (`TrialRecord.best_by_epoch`), written once fold 0 is trained
@@ -277,6 +277,11 @@ class FusionObjective:
 
 
 _REPEATED = ("n_params", "epochs", "best_epoch", "fold_scores", "fold_best_epochs", "raced_out", "raced_at_epoch")
+
+
+def _prunes(trial: optuna.Trial) -> bool:
+    """Whether the study's pruner reads a trial's intermediate values while it runs (it may end it)."""
+    return not isinstance(trial.study.pruner, optuna.pruners.NopPruner)
 
 
 def fold_seed(seed: int, genotype: Any, fold: int) -> int:

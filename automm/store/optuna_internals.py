@@ -62,7 +62,7 @@ def set_frozen_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: s
     """The same for a running trial a sampler sees frozen (``before_trial``, ``sample_relative``); that
     frozen copy, the running trial's own (`written_system_attr`), holds the value too."""
     study._storage.set_trial_system_attr(trial._trial_id, key, value)
-    trial.system_attrs[key] = value
+    remember_system_attr(trial, key, value)
 
 
 def remember_system_attr(trial: FrozenTrial, key: str, value: Any) -> None:

@@ -140,11 +140,6 @@ def record(trial: optuna.Trial, **fields: Any) -> None:
     optuna_internals.set_user_attrs_together(trial, as_attrs(**fields))
 
 
-def copy_record(source: FrozenTrial, trial: optuna.Trial, names: tuple[str, ...]) -> None:
-    """Copy record fields ``names`` that ``source`` holds into a running trial, as stored (one transaction)."""
-    optuna_internals.set_user_attrs_together(trial, held_attrs(source, names))
-
-
 def first_trained(study: optuna.Study, **match: str) -> FrozenTrial | None:
     """The first completed trial that trained its candidate (not a repeat) and whose record fields equal
     ``match`` (e.g. ``cache_key=...`` or ``genotype=...``), if any."""

@@ -6,7 +6,8 @@ import optuna
 import pytest
 
 from automm.core import keys
-from automm.store.trial_record import KEYS, TrialRecord, copy_record, record
+from automm.store.optuna_internals import set_user_attrs_together
+from automm.store.trial_record import KEYS, TrialRecord, as_attrs, held_attrs, record
 
 
 @pytest.fixture
@@ -48,8 +49,8 @@ def test_a_repeat_copies_the_fields_it_names(study):
     record(first, epochs=5, n_params=10, seconds=2.0)
     study.tell(first, 0.5)
     again = study.ask()
-    record(again, duplicate_of=0)
-    copy_record(study.trials[0], again, ("epochs", "n_params", "best_epoch"))
+    copied = held_attrs(study.trials[0], ("epochs", "n_params", "best_epoch"))
+    set_user_attrs_together(again, {**copied, **as_attrs(duplicate_of=0)})
     study.tell(again, 0.5)
     repeat = TrialRecord.of(study.trials[1])
     assert (repeat.epochs, repeat.n_params, repeat.seconds, repeat.trained) == (5, 10, None, False)

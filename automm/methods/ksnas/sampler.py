@@ -84,12 +84,13 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         """The trial's generation; with ``last_generation`` set, a trial that would open a generation past
         it (a worker that asked just as another completed the schedule) joins the last one instead."""
         generation = super().get_trial_generation(study, trial)
+        # the running trial's frozen copy (the one Optuna hands to sample_relative too) holds it: asked
+        # again, the generation is read from there, not computed and written a second time
         if self.last_generation is not None and generation > self.last_generation:
             generation = self.last_generation
             set_frozen_trial_system_attr(study, trial, self._get_generation_key(), generation)
-        # the running trial's frozen copy (the one Optuna hands to sample_relative too) holds it: asked
-        # again, the generation is read from there, not computed and written a second time
-        remember_system_attr(trial, self._get_generation_key(), generation)
+        else:
+            remember_system_attr(trial, self._get_generation_key(), generation)
         return generation
 
     def sample_relative(

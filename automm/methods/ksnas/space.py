@@ -278,8 +278,8 @@ class SearchSpace:
         return params
 
     def decode_readable(self, params: dict[str, Any]) -> Genotype:
-        """Readable parameters -> genotype; an unknown or repeated view is skipped (no view at all: the
-        first), an input not available at its node is repaired to the first one that is."""
+        """Readable parameters -> genotype; a view not in the space is refused, a repeated one skipped (no
+        view at all: the first), an input not available at its node is repaired to the first one that is."""
         views: list[str] = []
         for i in range(1, self.max_views + 1):
             view = params[f"view_{i}"]
