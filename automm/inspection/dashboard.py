@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna_dashboard import save_note, save_plotly_graph_object
 
-try:  # a new trial's note is its version 1; the public save_note first reads every note of the study
-    from optuna_dashboard._note import save_note_with_version
-except ImportError:  # pragma: no cover - another optuna-dashboard
-    save_note_with_version = None
+try:  # how optuna-dashboard stores notes and figures: written here in one transaction, not one a chunk
+    from optuna_dashboard._custom_plot_data import SYSTEM_ATTR_PLOT_DATA, split_plot_data
+    from optuna_dashboard._note import note_str_key_prefix, note_ver_key, split_body
+except ImportError:  # pragma: no cover - another optuna-dashboard: its public savers, a write a chunk
+    split_body = None
 
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
@@ -30,8 +31,8 @@ from automm.inspection.importance import architecture_features, importance_figur
 from automm.inspection.tables import generation_columns, markdown
 from automm.search import queries
 from automm.store import optuna_internals
-from automm.store.artifacts import upload_bytes
-from automm.store.trial_record import TrialRecord, record
+from automm.store.artifacts import write_bytes
+from automm.store.trial_record import TrialRecord, as_attrs
 
 if TYPE_CHECKING:  # reporting reads what methods and the study give it; it imports neither
     from automm.data.dataset import MultimodalDataset
@@ -158,18 +159,39 @@ class Inspector:
         extra = self.method.trial_lines(user_attrs)
         if extra:
             note += "\n\n" + "\n".join(extra)
-        if save_note_with_version is None:
-            save_note(trial, note)
-        else:  # one write, not a read of every trial's note first
-            study_id, trial_id = optuna_internals.study_id(trial.study), optuna_internals.trial_id(trial)
-            save_note_with_version(trial.storage, study_id, trial_id, 1, note)
         svg = self.draw(genotype).encode()
-        artifact_id = upload_bytes(self.artifact_store, svg, trial, f"trial{trial.number}_fusion.svg", "image/svg+xml")
-        record(trial, diagram=artifact_id)
+        artifact_id = write_bytes(self.artifact_store, svg)
+        listing = optuna_internals.artifact_listing(artifact_id, f"trial{trial.number}_fusion.svg", "image/svg+xml")
+        optuna_internals.set_attrs_together(trial, user=as_attrs(diagram=artifact_id), system=listing)
+        if split_body is None:
+            save_note(trial, note)
+        else:  # a new trial's note is its version 1: nothing older to read or clear
+            trial_id = optuna_internals.trial_id(trial)
+            attrs = {note_ver_key(trial_id): 1, **split_body(note, trial_id)}
+            optuna_internals.set_study_system_attrs_together(trial.study, attrs, trial=trial)
         return artifact_id
 
     def refresh(self, importance: bool = True) -> None:
         """Rewrite the study note and figures from the current trials (``importance``: that figure too)."""
-        save_note(self.study, study_note(self.study, self.method, self.dataset.summary(), self.metric))
-        for graph_id, fig in study_figures(self.study, self.metric, importance, self.method.structure_words).items():
-            save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)
+        note = study_note(self.study, self.method, self.dataset.summary(), self.metric)
+        figures = study_figures(self.study, self.metric, importance, self.method.structure_words)
+        if split_body is None:
+            save_note(self.study, note)
+            for graph_id, fig in figures.items():
+                save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)
+            return
+        stored = optuna_internals.study_system_attrs(self.study)  # read once: versions and older chunks
+        attrs: dict[str, Any] = {note_ver_key(None): stored.get(note_ver_key(None), 0) + 1, **split_body(note, None)}
+        attrs |= _cleared(stored, note_str_key_prefix(None), len(attrs) - 1)
+        for graph_id, fig in figures.items():
+            prefix = f"{SYSTEM_ATTR_PLOT_DATA}{graph_id}:"
+            chunks = split_plot_data(fig.to_json(), prefix)
+            attrs |= chunks | _cleared(stored, prefix, len(chunks))
+        optuna_internals.set_study_system_attrs_together(self.study, attrs)
+
+
+def _cleared(stored: Mapping[str, Any], prefix: str, kept: int) -> dict[str, str]:
+    """Empty the chunks ``prefix``N, N >= ``kept``, of an older and longer note or figure (as
+    optuna-dashboard's own savers do)."""
+    older = sum(1 for key in stored if key.startswith(prefix))
+    return {f"{prefix}{i}": "" for i in range(kept, older)}

@@ -33,7 +33,7 @@ from automm.search import queries
 from automm.search.budget import DeliveryReserve, TimeBudget
 from automm.search.objective import FusionObjective
 from automm.store import optuna_internals
-from automm.store.liveness import fail_stale, retried_from, retry
+from automm.store.liveness import fail_stale, needs_own_mark, retried_from, retry
 from automm.store.storages import interrupts_held
 
 
@@ -130,9 +130,12 @@ def run_trials(
                 study.objective,
                 n_trials=remaining,
                 timeout=timeout,
-                callbacks=[stop, study.inspector, reap, *([budget] if budget else []), *(callbacks or [])],
+                callbacks=[
+                    AfterTrial([stop, study.inspector, reap, *([budget] if budget else []), *(callbacks or [])])
+                ],
                 catch=(),
             )
+        reap(study.optuna_study)  # a worker that stopped while this one ran its last trial
     except BaseException as exc:
         if not _interrupted(exc):
             raise
@@ -173,14 +176,30 @@ def retry_interrupted(optuna_study: optuna.Study, entered: set[int]) -> list[int
     return done
 
 
+class AfterTrial:
+    """Optuna callbacks run in order after each trial, their reads of finished trials answered by one
+    storage read (`optuna_internals.finished_trials_read_once`)."""
+
+    def __init__(self, callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]]) -> None:
+        self.callbacks = callbacks
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        with optuna_internals.finished_trials_read_once(study):
+            for callback in self.callbacks:
+                callback(study, trial)
+
+
 class StaleTrials:
-    """Called before a run and as an Optuna callback: fails and retries trials of dead workers on a
-    journal storage (`automm.store.liveness.fail_stale`; database storages use Optuna's heartbeat)."""
+    """Called before and after a run and as an Optuna callback: fails and retries trials of dead workers
+    (`automm.store.liveness.fail_stale`). After each trial only on a journal storage: on a database,
+    Optuna's heartbeat check does it as each trial starts."""
 
     def __init__(self, lock_dir: Any) -> None:
         self.lock_dir = lock_dir
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None = None) -> None:
+        if trial is not None and not needs_own_mark(optuna_internals.storage_of(study)):
+            return
         failed = fail_stale(study, self.lock_dir)
         if failed:
             logger.warning("trial(s) %s of a worker that stopped are failed and retried", failed)

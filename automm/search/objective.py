@@ -184,10 +184,11 @@ class FusionObjective:
         genotype = self.hooks.derive(trial, proposal, *self.fold_data(0))
         # the seconds of a method's own search in the trial (BM-NAS); none when the proposal is the candidate
         searched = 0.0 if genotype is proposal else time.perf_counter() - started
-        record(trial, genotype=str(genotype), folds=self.n_folds)
-        if self.on_genotype is not None:
-            self.on_genotype(trial, genotype)
-        cache_key = self.hooks.prepare(trial, genotype)  # written with the results (only completed ones match)
+        with optuna_internals.writes_held(trial):  # one transaction, written before any training (Ctrl-C retries)
+            record(trial, genotype=str(genotype), folds=self.n_folds)
+            if self.on_genotype is not None:
+                self.on_genotype(trial, genotype)
+            cache_key = self.hooks.prepare(trial, genotype)  # written with the results (only completed ones match)
 
         earlier = first_trained(trial.study, cache_key=cache_key)
         if earlier is not None and earlier.values is not None:  # same architecture, same start: same result
@@ -198,66 +199,70 @@ class FusionObjective:
             self.hooks.release(trial)
             return tuple(earlier.values) if self.minimize_params else earlier.values[0]  # type: ignore[return-value]
 
-        scores: list[float] = []
-        best_epochs: list[int] = []
-        epochs, seconds, n_params = 0, 0.0, 0
-        predictions: list[tuple[np.ndarray, np.ndarray]] = []
-        states: list[dict[str, torch.Tensor]] = []  # the trained fold networks, for delivery
-        raced: dict[str, Any] = {}  # how racing stopped it, if it did
-        for k, fold in enumerate(self.folds):
-            net = self.build(genotype, k)
-            hooked = k == 0 or self.hooks.every_fold
-            warm = self.hooks.before_fit(trial, net, fold=k) if hooked else False
-            if k == 0:
-                n_params = count_parameters(net)
-                if _prunes(trial):  # a pruned trial ends in fold 0
-                    record(trial, n_params=n_params)
-            result = self.train(net, genotype, trial, warm=warm, fold=k)
-            if k == 0:  # what racing peers read (`TrialRecord.best_by_epoch`), written once fold 0 is trained
-                curve = [round(s, 5) for s in result.curve]
-                first = dict(n_params=n_params, best_epoch=result.best_epoch, val_curve=curve)
-                if result.initial_score is not None:
-                    first["initial_score"] = round(result.initial_score, 5)
-                record(trial, **first)
-            if hooked:
-                self.hooks.after_fit(trial, net, result, fold=k)
-            scores.append(result.best_score)
-            best_epochs.append(result.best_epoch)
-            epochs += result.epochs
-            seconds += result.seconds
-            predictions.append((fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task)))
-            if self.n_folds > 1 and self.artifact_store is not None and self.method.keeps_fold_networks:
-                states.append({name: t.detach().cpu() for name, t in net.state_dict().items()})
-            if result.stopped_at is not None:  # raced out inside fold 0 by its early curve
-                raced = dict(raced_out=True, raced_at_epoch=result.stopped_at)
-                self.hooks.release(trial)
-                break
-            if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
-                raced = dict(raced_out=True)
-                self.hooks.release(trial)  # its remaining folds are not trained
-                break
-        else:
-            if self.artifact_store is not None:
-                self._keep_predictions(trial, predictions)
-            if states:
-                fold_networks.keep(
-                    trial,
-                    self.artifact_store,
-                    states,
-                    float(np.mean(scores)),
-                    self.config.ensemble_size,
-                    self.lock_dir,
+        # nothing a peer reads before the trial completes: its attributes, curve, KB offers and kept networks'
+        # pointers are written in one transaction when it ends (error or not; a trial that dies half-way is
+        # failed, not partly scored)
+        with optuna_internals.writes_held(trial):
+            scores: list[float] = []
+            best_epochs: list[int] = []
+            epochs, seconds, n_params = 0, 0.0, 0
+            predictions: list[tuple[np.ndarray, np.ndarray]] = []
+            states: list[dict[str, torch.Tensor]] = []  # the trained fold networks, for delivery
+            raced: dict[str, Any] = {}  # how racing stopped it, if it did
+            for k, fold in enumerate(self.folds):
+                net = self.build(genotype, k)
+                hooked = k == 0 or self.hooks.every_fold
+                warm = self.hooks.before_fit(trial, net, fold=k) if hooked else False
+                if k == 0:
+                    n_params = count_parameters(net)
+                    record(trial, n_params=n_params)  # a pruned trial ends in fold 0: it keeps its size
+                result = self.train(net, genotype, trial, warm=warm, fold=k)
+                if k == 0:  # what racing peers read once the trial is complete (`TrialRecord.best_by_epoch`)
+                    curve = [round(s, 5) for s in result.curve]
+                    first = dict(best_epoch=result.best_epoch, val_curve=curve)
+                    if result.initial_score is not None:
+                        first["initial_score"] = round(result.initial_score, 5)
+                    record(trial, **first)
+                if hooked:
+                    self.hooks.after_fit(trial, net, result, fold=k)
+                scores.append(result.best_score)
+                best_epochs.append(result.best_epoch)
+                epochs += result.epochs
+                seconds += result.seconds
+                predictions.append(
+                    (fold.val, probabilities(predict_logits(net, self.fold_data(k)[1]), self.dataset.task))
                 )
-        # written once, when the folds are done: a trial that dies half-way is failed, not partly scored
-        record(
-            trial,
-            **raced,
-            cache_key=cache_key,
-            fold_scores=[round(s, 6) for s in scores],
-            fold_best_epochs=best_epochs,
-            epochs=epochs,
-            seconds=round(seconds + searched, 4),
-        )
+                if self.n_folds > 1 and self.artifact_store is not None and self.method.keeps_fold_networks:
+                    states.append({name: t.detach().cpu() for name, t in net.state_dict().items()})
+                if result.stopped_at is not None:  # raced out inside fold 0 by its early curve
+                    raced = dict(raced_out=True, raced_at_epoch=result.stopped_at)
+                    self.hooks.release(trial)
+                    break
+                if k + 1 < self.n_folds and (k + 1) in self.rungs and not goes_on(trial.study, trial.number, scores):
+                    raced = dict(raced_out=True)
+                    self.hooks.release(trial)  # its remaining folds are not trained
+                    break
+            if not raced:
+                if self.artifact_store is not None:
+                    self._keep_predictions(trial, predictions)
+                if states:
+                    fold_networks.keep(
+                        trial,
+                        self.artifact_store,
+                        states,
+                        float(np.mean(scores)),
+                        self.config.ensemble_size,
+                        self.lock_dir,
+                    )
+            record(
+                trial,
+                **raced,
+                cache_key=cache_key,
+                fold_scores=[round(s, 6) for s in scores],
+                fold_best_epochs=best_epochs,
+                epochs=epochs,
+                seconds=round(seconds + searched, 4),
+            )
         value = float(np.mean(scores))
         if self.minimize_params:
             return value, float(n_params)
@@ -271,9 +276,8 @@ class FusionObjective:
             "rows": torch.from_numpy(rows[order].astype(np.int64)),
             "probabilities": torch.from_numpy(probs[order].astype(np.float16)),
         }
-        optuna_internals.set_trial_system_attr(
-            trial, keys.PREDICTIONS, artifacts.put_weights(self.artifact_store, state, "oof")
-        )
+        pointer = artifacts.put_weights(self.artifact_store, state, "oof")
+        optuna_internals.set_attrs_together(trial, system={keys.PREDICTIONS: pointer})
 
 
 _REPEATED = ("n_params", "epochs", "best_epoch", "fold_scores", "fold_best_epochs", "raced_out", "raced_at_epoch")

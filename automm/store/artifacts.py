@@ -89,6 +89,21 @@ def upload_bytes(store: Any, data: bytes, owner: optuna.Study | optuna.Trial, fi
         return upload_artifact(artifact_store=store, file_path=str(path), study_or_trial=owner, mimetype=mimetype)
 
 
+def write_bytes(store: Any, data: bytes) -> str:
+    """Write ``data`` under a new artifact id (a UUID, as `upload_bytes` gives) and return the id; the
+    caller lists it on its owner (`optuna_internals.artifact_listing`) with its other attributes."""
+    artifact_id = str(uuid.uuid4())
+    store.write(artifact_id, io.BytesIO(data))
+    return artifact_id
+
+
+def write_weights(store: Any, state: State) -> dict[str, Any]:
+    """Like `upload_weights`, without listing it on an owner: the caller writes the listing
+    (`optuna_internals.artifact_listing`) with its other attributes."""
+    data = state_to_bytes(state)
+    return {"artifact_id": write_bytes(store, data), "sha256": sha256(data), "bytes": len(data)}
+
+
 def upload_weights(store: Any, state: State, owner: optuna.Study | optuna.Trial, filename: str) -> dict[str, Any]:
     """Like `put_weights`, but registered as an artifact of ``owner`` (listed in optuna-dashboard)."""
     data = state_to_bytes(state)

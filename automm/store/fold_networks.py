@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm.core import keys
 from automm.store.artifacts import State, get_weights, put_weights, remove_artifact, study_lock
-from automm.store.optuna_internals import set_study_system_attr, set_trial_system_attr, study_system_attrs
+from automm.store.optuna_internals import set_attrs_together, set_study_system_attr, study_system_attrs_starting
 from automm.store.trial_record import TrialRecord
 
 __all__ = ["keep", "kept", "kept_trials"]
@@ -55,7 +55,8 @@ def keep(
             for k, state in enumerate(states)
             for name, t in state.items()
         }
-        set_trial_system_attr(trial, keys.FOLD_NETWORKS, {**put_weights(store, merged, "folds"), "folds": len(states)})
+        pointer = {**put_weights(store, merged, "folds"), "folds": len(states)}
+        set_attrs_together(trial, system={keys.FOLD_NETWORKS: pointer})  # read once the trial is complete
         ranked = sorted(holders, key=lambda t: (-_score(t), t.number))
         for t in ranked[limit - 1 :]:  # this trial takes one of the ``limit`` places
             remove_artifact(store, t.system_attrs[keys.FOLD_NETWORKS]["artifact_id"])
@@ -65,7 +66,7 @@ def keep(
 
 def kept_trials(study: optuna.Study) -> list[FrozenTrial]:
     """Completed trials whose fold networks are still kept."""
-    pruned = {k for k in study_system_attrs(study) if k.startswith(keys.FOLD_NETWORKS_PRUNED)}
+    pruned = set(study_system_attrs_starting(study, keys.FOLD_NETWORKS_PRUNED))
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -84,7 +85,8 @@ def kept(study: optuna.Study, store: Any, trial: FrozenTrial, folds: int) -> lis
     pointer = trial.system_attrs.get(keys.FOLD_NETWORKS)
     if pointer is None or int(pointer.get("folds", 0)) != folds:
         return None
-    if f"{keys.FOLD_NETWORKS_PRUNED}{trial.number}" in study_system_attrs(study):
+    marker = f"{keys.FOLD_NETWORKS_PRUNED}{trial.number}"
+    if marker in study_system_attrs_starting(study, marker):
         return None
     merged = get_weights(store, pointer, f"fold networks of trial {trial.number}")
     states: list[State] = [{} for _ in range(folds)]

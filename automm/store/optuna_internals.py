@@ -14,17 +14,22 @@ setter.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
-from optuna.distributions import BaseDistribution
+from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
+from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
 from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.dialects import postgresql as sqlalchemy_postgresql
+from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
 
 
 def storage_of(study: optuna.Study) -> BaseStorage:
@@ -41,6 +46,24 @@ def trial_id(trial: optuna.Trial | FrozenTrial) -> int:
 
 def study_system_attrs(study: optuna.Study) -> dict[str, Any]:
     return study._storage.get_study_system_attrs(study._study_id)
+
+
+def study_system_attrs_starting(study: optuna.Study, prefix: str) -> dict[str, Any]:
+    """The study system attributes whose key starts with ``prefix``: on a database storage one query of
+    those rows alone (the study's attributes also hold optuna-dashboard's figures and notes, tens of
+    kilobytes), elsewhere all of them, filtered."""
+    storage = study._storage
+    database = getattr(storage, "_backend", storage)
+    if not isinstance(database, RDBStorage):
+        return {k: v for k, v in storage.get_study_system_attrs(study._study_id).items() if k.startswith(prefix)}
+    table = models.StudySystemAttributeModel
+    with _create_scoped_session(database.scoped_session) as session:
+        rows = (
+            session.query(table.key, table.value_json)
+            .filter(table.study_id == study._study_id, table.key.startswith(prefix, autoescape=True))
+            .all()
+        )
+    return {key: json.loads(value) for key, value in rows}
 
 
 def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
@@ -140,19 +163,108 @@ def _together(
     trial: optuna.Trial,
     items: dict[Any, Any],
     one_by_one: Callable[[Any, Any], None],
-    write: Callable[[RDBStorage, Any, Any, Any], None],
+    write: Callable[[RDBStorage, Any, dict[Any, Any]], None],
 ) -> bool:
-    """Write ``items`` of a running trial with ``write(database, session, key, value)`` in one transaction
-    on a database storage (True), else each with Optuna's own ``one_by_one(key, value)`` (False)."""
+    """Write ``items`` of a running trial with ``write(database, session, items)`` in one transaction on
+    a database storage (True), else each with Optuna's own ``one_by_one(key, value)`` (False)."""
     database = _database(trial)
     if database is None or len(items) < 2:
         for key, value in items.items():
             one_by_one(key, value)
         return False
     with _create_scoped_session(database.scoped_session, True) as session:
-        for key, value in items.items():
-            write(database, session, key, value)
+        write(database, session, items)
     return True
+
+
+def _updatable_trial(database: RDBStorage, session: Any, trial_id: int) -> None:
+    """Raise as Optuna's setters do when the trial is gone or finished (one query)."""
+    found = models.TrialModel.find_or_raise_by_id(trial_id, session)
+    database.check_trial_is_updatable(trial_id, found.state)
+
+
+def _upsert(database: RDBStorage, session: Any, model: Any, owner: dict[str, int], values: dict[str, Any]) -> None:
+    """Insert or overwrite the ``key -> value`` rows of an attribute table (``owner``: its study or trial
+    id column) in one statement on PostgreSQL and SQLite, one row at a time elsewhere."""
+    rows = [{**owner, "key": key, "value_json": json.dumps(value)} for key, value in values.items()]
+    dialects = {"postgresql": sqlalchemy_postgresql, "sqlite": sqlalchemy_sqlite}
+    dialect = dialects.get(database.engine.name)
+    if dialect is not None:
+        statement = dialect.insert(model).values(rows)
+        column = next(iter(owner))
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[getattr(model, column), model.key],
+                set_={"value_json": statement.excluded.value_json},
+            )
+        )
+        return
+    for row in rows:  # MySQL and others: what Optuna's own setters do, row by row
+        filters = {name: row[name] for name in (*owner, "key")}
+        found = session.query(model).filter_by(**filters).one_or_none()
+        if found is None:
+            session.add(model(**row))
+        else:
+            found.value_json = row["value_json"]
+
+
+@dataclass
+class _Held:
+    """A running trial's writes queued by `writes_held`."""
+
+    user: dict[str, Any] = field(default_factory=dict)
+    system: dict[str, Any] = field(default_factory=dict)
+    steps: dict[int, float] = field(default_factory=dict)
+    study_system: dict[str, Any] = field(default_factory=dict)
+
+
+_HELD: dict[int, _Held] = {}  # trial id -> its queued writes, inside `writes_held`
+
+
+@contextmanager
+def writes_held(trial: optuna.Trial) -> Iterator[None]:
+    """Within the block, ``trial``'s writes through this module's ``*_together`` writers (and study system
+    attributes written with it, ``set_study_system_attrs_together(..., trial=trial)``) are queued, and
+    on leaving it, error or not, written in one transaction on a database storage. The trial object sees
+    each value at once, as after Optuna's own setter; other workers see them when the block ends. Other
+    storages, and a block inside a block, write as before."""
+    if _database(trial) is None or trial._trial_id in _HELD:
+        yield
+        return
+    held = _HELD[trial._trial_id] = _Held()
+    try:
+        yield
+    finally:
+        del _HELD[trial._trial_id]
+        _write_held(trial, held)
+
+
+def _write_held(trial: optuna.Trial, held: _Held) -> None:
+    if not (held.user or held.system or held.steps or held.study_system):
+        return
+    database = _database(trial)
+    assert database is not None
+    with _create_scoped_session(database.scoped_session, True) as session:
+        _updatable_trial(database, session, trial._trial_id)
+        owner = {"trial_id": trial._trial_id}
+        if held.user:
+            _upsert(database, session, models.TrialUserAttributeModel, owner, held.user)
+        if held.system:
+            _upsert(database, session, models.TrialSystemAttributeModel, owner, held.system)
+        _add_steps(session, trial._trial_id, held.steps)
+        if held.study_system:
+            study = {"study_id": trial.study._study_id}
+            _upsert(database, session, models.StudySystemAttributeModel, study, held.study_system)
+
+
+def _add_steps(session: Any, trial_id: int, steps: dict[int, float]) -> None:
+    """Intermediate values of steps not stored yet (only the trial's own worker reports them)."""
+    table = models.TrialIntermediateValueModel
+    for step, value in steps.items():
+        stored_value, value_type = table.intermediate_value_to_stored_repr(value)
+        session.add(
+            table(trial_id=trial_id, step=step, intermediate_value=stored_value, intermediate_value_type=value_type)
+        )
 
 
 def set_user_attrs_together(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
@@ -164,7 +276,8 @@ def set_attrs_together(
     trial: optuna.Trial, user: dict[str, Any] | None = None, system: dict[str, Any] | None = None
 ) -> None:
     """User attributes ``user`` and system attributes ``system`` of a running trial, in one transaction
-    on a database storage (else one write each, as Optuna's own setters)."""
+    on a database storage (one query of the trial and one statement a table; else one write each, as
+    Optuna's own setters)."""
     items = {("user", k): v for k, v in (user or {}).items()} | {("system", k): v for k, v in (system or {}).items()}
     tables = {"user": models.TrialUserAttributeModel, "system": models.TrialSystemAttributeModel}
 
@@ -175,12 +288,48 @@ def set_attrs_together(
         else:
             set_trial_system_attr(trial, key, value)
 
-    def write(database: RDBStorage, session: Any, kind_key: tuple[str, str], value: Any) -> None:
-        database._set_trial_attr_without_commit(session, tables[kind_key[0]], trial._trial_id, kind_key[1], value)
+    def write(database: RDBStorage, session: Any, items: dict[tuple[str, str], Any]) -> None:
+        _updatable_trial(database, session, trial._trial_id)
+        for kind, table in tables.items():
+            values = {key: value for (which, key), value in items.items() if which == kind}
+            if values:
+                _upsert(database, session, table, {"trial_id": trial._trial_id}, values)
 
-    if _together(trial, items, one_by_one, write):
+    held = _HELD.get(trial._trial_id)
+    if held is not None:
+        held.user.update(user or {})
+        held.system.update(system or {})
+    if held is not None or _together(trial, items, one_by_one, write):
         trial._cached_frozen_trial.user_attrs.update(user or {})
     trial._cached_frozen_trial.system_attrs.update(system or {})
+
+
+def set_study_system_attrs_together(
+    study: optuna.Study, attrs: dict[str, Any], *, trial: optuna.Trial | None = None
+) -> None:
+    """``set_study_system_attr`` for each item, in one transaction (one statement on PostgreSQL and
+    SQLite) on a database storage; one write each elsewhere. With a running ``trial`` of ``study`` inside
+    `writes_held`, queued with the trial's writes."""
+    if trial is not None and trial._trial_id in _HELD:
+        _HELD[trial._trial_id].study_system.update(attrs)
+        return
+    storage = study._storage
+    database = getattr(storage, "_backend", storage)
+    if not isinstance(database, RDBStorage) or len(attrs) < 2:
+        for key, value in attrs.items():
+            storage.set_study_system_attr(study._study_id, key, value)
+        return
+    with _create_scoped_session(database.scoped_session, True) as session:
+        models.StudyModel.find_or_raise_by_id(study._study_id, session)
+        _upsert(database, session, models.StudySystemAttributeModel, {"study_id": study._study_id}, attrs)
+
+
+def artifact_listing(artifact_id: str, filename: str, mimetype: str) -> dict[str, str]:
+    """The system attribute by which Optuna (and optuna-dashboard) lists an artifact of a trial or study,
+    as ``optuna.artifacts.upload_artifact`` writes it: for a caller that stores the bytes itself and
+    writes the listing with its other attributes (`set_attrs_together`)."""
+    meta = ArtifactMeta(artifact_id=artifact_id, filename=filename, mimetype=mimetype, encoding=None)
+    return {ARTIFACTS_ATTR_PREFIX + artifact_id: json.dumps(asdict(meta))}
 
 
 def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:
@@ -188,32 +337,63 @@ def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:
     storage; for a study whose pruner never reads them before the trial ends (no pruning)."""
     reported = trial._cached_frozen_trial.intermediate_values
     fresh = {int(step): float(v) for step, v in values.items() if step not in reported}
+    held = _HELD.get(trial._trial_id)
+    if held is not None:
+        held.steps.update(fresh)
+        reported.update(fresh)
+        return
 
-    def write(database: RDBStorage, session: Any, step: int, value: float) -> None:
-        database._set_trial_intermediate_value_without_commit(session, trial._trial_id, step, value)
+    def write(database: RDBStorage, session: Any, items: dict[int, float]) -> None:
+        _updatable_trial(database, session, trial._trial_id)
+        _add_steps(session, trial._trial_id, items)
 
     if _together(trial, fresh, lambda step, value: trial.report(value, step), write):
         reported.update(fresh)
 
 
 def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribution]) -> dict[str, Any] | None:
-    """Every parameter of ``distributions`` from the sampler's relative proposal, written in one
-    transaction, as ``trial.suggest_*`` would write them one by one; None (nothing written) unless the
-    storage is a database and the proposal holds each of them, none fixed (enqueued) or suggested before."""
+    """Every parameter of ``distributions``, each enqueued (fixed) or from the sampler's relative proposal,
+    written in one transaction (one query of the trial, one row a parameter), as ``trial.suggest_*``
+    would write them one by one; None (nothing written) unless the storage is a database and each
+    parameter is fixed to a value of its distribution or proposed, none suggested before."""
     database = _database(trial)
     cached = trial._cached_frozen_trial
-    if (
-        database is None
-        or any(name in cached.distributions or name in trial._fixed_params for name in distributions)
-        or not all(trial._is_relative_param(name, dist) for name, dist in distributions.items())
-    ):
+    if database is None or len(distributions) < 2 or any(name in cached.distributions for name in distributions):
         return None
-    params = {name: trial.relative_params[name] for name in distributions}
-    with _create_scoped_session(database.scoped_session, True) as session:
-        for name, dist in distributions.items():
-            internal = dist.to_internal_repr(params[name])
-            database._set_trial_param_without_commit(session, trial._trial_id, name, internal, dist)
+    params = {}
     for name, dist in distributions.items():
+        if name in trial._fixed_params:
+            value = trial._fixed_params[name]
+            if not dist._contains(dist.to_internal_repr(value)):
+                return None  # Optuna's own suggest warns about it
+            params[name] = value
+        elif trial._is_relative_param(name, dist):
+            params[name] = trial.relative_params[name]
+        else:
+            return None
+    storage = trial.study._storage
+    known = storage._studies[trial.study._study_id].param_distribution if isinstance(storage, _CachedStorage) else {}
+
+    def write(database: RDBStorage, session: Any, items: dict[str, Any]) -> None:
+        _updatable_trial(database, session, trial._trial_id)
+        for name, value in items.items():
+            dist, internal = distributions[name], distributions[name].to_internal_repr(value)
+            if name not in known:  # Optuna's own check against the study's earlier trials (one query)
+                database._set_trial_param_without_commit(session, trial._trial_id, name, internal, dist)
+                continue
+            check_distribution_compatibility(known[name], dist)
+            session.add(
+                models.TrialParamModel(
+                    trial_id=trial._trial_id,
+                    param_name=name,
+                    param_value=internal,
+                    distribution_json=distribution_to_json(dist),
+                )
+            )
+
+    _together(trial, params, lambda name, value: None, write)
+    for name, dist in distributions.items():
+        known.setdefault(name, dist)
         cached.distributions[name] = dist
         cached.params[name] = params[name]
     return params

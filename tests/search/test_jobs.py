@@ -102,3 +102,52 @@ def test_ctrl_c_while_optuna_records_a_result_fails_and_retries_that_trial(tmp_p
     states = [t.state for t in resumed.optuna_study.get_trials(deepcopy=False)]
     assert TrialState.RUNNING not in states and TrialState.WAITING not in states
     assert sum(s == TrialState.COMPLETE for s in states) == 5
+
+
+def _statements(storage: optuna.storages.RDBStorage) -> list[int]:
+    from sqlalchemy import event
+
+    count = [0]
+    event.listen(storage.engine, "before_cursor_execute", lambda *args: count.__setitem__(0, count[0] + 1))
+    return count
+
+
+def test_the_callbacks_after_a_trial_read_finished_trials_from_storage_once(tmp_path):
+    from automm.search.jobs import AfterTrial
+
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    study = optuna.create_study(storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    seen: list[int] = []
+
+    def reads(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        seen.append(len(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))))
+
+    statements = _statements(storage)
+    last = study.trials[-1]
+    AfterTrial([reads])(study, last)
+    one = statements[0]
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # a new trial: the next read must see it
+    statements[0] = 0
+    AfterTrial([reads, reads, reads])(study, study.trials[-1])
+    assert statements[0] == one  # three callbacks' reads: the statements of one
+    assert seen == [3, 4, 4, 4]
+
+
+def test_stale_trials_are_reaped_after_each_trial_only_on_a_journal(tmp_path, monkeypatch):
+    from automm.search import jobs
+
+    reaped: list[int] = []
+    monkeypatch.setattr(jobs, "fail_stale", lambda study, lock_dir: reaped.append(1) or [])
+    database = optuna.create_study(storage=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    journal = optuna.create_study(
+        storage=optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "j.log")))
+    )
+    for study in (database, journal):
+        study.optimize(lambda t: 0.0, n_trials=1)
+    reap = jobs.StaleTrials(None)
+    reap(database, database.trials[0])  # Optuna's heartbeat check does it as each trial starts
+    assert reaped == []
+    reap(database)  # before and after a run
+    reap(journal, journal.trials[0])  # a journal has no heartbeat: automm's marks, after each trial
+    assert reaped == [1, 1]

@@ -86,12 +86,25 @@ def test_values_written_together_on_postgresql(postgres_url):
     _written_together(RDBStorage(postgres_url), database=True)
 
 
-def test_an_enqueued_trial_is_suggested_one_by_one(tmp_path):
-    study = optuna.create_study(storage=_storage(tmp_path, "sqlite"), sampler=Proposing())
+def test_an_enqueued_trial_is_suggested_together_with_its_fixed_values(tmp_path):
+    storage = _storage(tmp_path, "sqlite")
+    study = optuna.create_study(storage=storage, sampler=Proposing())
     study.enqueue_trial({"n": 1, "op": "add", "k": 0})
     trial = study.ask()
+    commits = _commits(storage)
+    assert optuna_internals.suggest_together(trial, SPACE) == {"n": 1, "op": "add", "k": 0}
+    assert commits[0] == 1
+    assert _suggest_each(trial) == {"n": 1, "op": "add", "k": 0}  # stored: suggesting again samples nothing
+    study.tell(trial, 1.0)
+    assert study.get_trials()[0].params == {"n": 1, "op": "add", "k": 0}
+
+
+def test_an_enqueued_value_outside_its_distribution_is_left_to_optuna(tmp_path):
+    study = optuna.create_study(storage=_storage(tmp_path, "sqlite"), sampler=Proposing())
+    study.enqueue_trial({"n": 9, "op": "add", "k": 0})
+    trial = study.ask()
     assert optuna_internals.suggest_together(trial, SPACE) is None
-    assert _suggest_each(trial) == {"n": 1, "op": "add", "k": 0}
+    assert trial.params == {}  # nothing written; Optuna's own suggest warns about the value
 
 
 def test_a_step_already_reported_is_not_written_again(tmp_path):
@@ -163,3 +176,90 @@ def test_a_block_inside_a_block_keeps_the_outer_one(tmp_path):
             assert storage.get_all_trials is patched
         assert storage.get_all_trials is patched
     assert "get_all_trials" not in vars(storage)  # Optuna's own method again
+
+
+def _held_writes(storage, database: bool) -> None:
+    study = optuna.create_study(storage=storage, direction="maximize")
+    trial = study.ask()
+    commits = _commits(storage)
+    before = 0
+    with optuna_internals.writes_held(trial):
+        optuna_internals.set_user_attrs_together(trial, {"a": 1})
+        optuna_internals.set_attrs_together(trial, user={"b": 2}, system={"s": 3})
+        optuna_internals.report_together(trial, {1: 0.5, 2: 0.75})
+        optuna_internals.set_study_system_attrs_together(study, {"note:0": "x", "note:1": "y"}, trial=trial)
+        assert trial.user_attrs == {"a": 1, "b": 2}  # the trial sees each value at once
+        if database:
+            assert commits[0] == 0  # nothing written yet
+            assert study.get_trials()[0].user_attrs == {}  # other readers see nothing yet
+            before = commits[0]  # (a read may commit too)
+    if database:
+        assert commits[0] == before + 1  # all in one transaction
+    study.tell(trial, 1.0)
+    stored = study.get_trials()[0]
+    assert stored.user_attrs == {"a": 1, "b": 2} and stored.system_attrs["s"] == 3
+    assert stored.intermediate_values == {1: 0.5, 2: 0.75}
+    assert {k: v for k, v in optuna_internals.study_system_attrs(study).items() if k.startswith("note:")} == {
+        "note:0": "x",
+        "note:1": "y",
+    }
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
+def test_held_writes_are_written_in_one_transaction_when_the_block_ends(tmp_path, kind):
+    _held_writes(_storage(tmp_path, kind), database=kind == "sqlite")
+
+
+def test_held_writes_on_postgresql(postgres_url):
+    _held_writes(RDBStorage(postgres_url), database=True)
+
+
+def test_held_writes_are_written_when_the_block_is_left_by_an_error(tmp_path):
+    study = optuna.create_study(storage=_storage(tmp_path, "sqlite"))
+    trial = study.ask()
+    with pytest.raises(KeyboardInterrupt), optuna_internals.writes_held(trial):
+        optuna_internals.set_user_attrs_together(trial, {"genotype": "concat(a,b)", "folds": 5})
+        raise KeyboardInterrupt
+    assert study.get_trials()[0].user_attrs == {"genotype": "concat(a,b)", "folds": 5}
+
+
+def test_a_held_write_to_a_finished_trial_is_refused(tmp_path):
+    study = optuna.create_study(storage=_storage(tmp_path, "sqlite"))
+    trial = study.ask()
+    with pytest.raises(optuna.exceptions.UpdateFinishedTrialError), optuna_internals.writes_held(trial):
+        optuna_internals.set_user_attrs_together(trial, {"a": 1})
+        optuna_internals.fail_running(study, optuna_internals.frozen(trial))  # e.g. failed as stale meanwhile
+
+
+def _study_attrs(storage) -> None:
+    study = optuna.create_study(storage=storage)
+    study_id = optuna_internals.study_id(study)
+    storage.set_study_system_attr(study_id, "kb:1", {"v": 1})
+    commits = _commits(storage)
+    optuna_internals.set_study_system_attrs_together(study, {"kb:1": {"v": 2}, "kb:2": [2], "kb_x%:3": "z"})
+    if isinstance(storage, RDBStorage):
+        assert commits[0] == 1
+    assert optuna_internals.study_system_attrs(study) == {"kb:1": {"v": 2}, "kb:2": [2], "kb_x%:3": "z"}
+    # a prefix is matched literally: "_" and "%" are not wildcards
+    assert optuna_internals.study_system_attrs_starting(study, "kb:") == {"kb:1": {"v": 2}, "kb:2": [2]}
+    assert optuna_internals.study_system_attrs_starting(study, "kb_x%") == {"kb_x%:3": "z"}
+    assert optuna_internals.study_system_attrs_starting(study, "kbx") == {}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
+def test_study_attributes_written_together_and_read_by_prefix(tmp_path, kind):
+    _study_attrs(_storage(tmp_path, kind))
+
+
+def test_study_attributes_written_together_and_read_by_prefix_on_postgresql(postgres_url):
+    _study_attrs(RDBStorage(postgres_url))
+
+
+def test_an_artifact_listed_by_its_attribute_is_listed_by_optuna(tmp_path):
+    study = optuna.create_study(storage=_storage(tmp_path, "sqlite"))
+    trial = study.ask()
+    optuna_internals.set_attrs_together(
+        trial, system=optuna_internals.artifact_listing("abc", "d.svg", "image/svg+xml")
+    )
+    [meta] = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
+    assert (meta.artifact_id, meta.filename, meta.mimetype) == ("abc", "d.svg", "image/svg+xml")

@@ -44,8 +44,21 @@ from automm.methods.ksnas.model import FusionNet, Supernet
 from automm.methods.ksnas.sampler import trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.methods.ksnas.space import SearchSpace
-from automm.store.artifacts import State, get_weights, put_weights, remove_artifact, study_lock, upload_weights
-from automm.store.optuna_internals import set_study_system_attr, study_system_attrs
+from automm.store.artifacts import (
+    WEIGHT_MIMETYPE,
+    State,
+    get_weights,
+    put_weights,
+    remove_artifact,
+    study_lock,
+    write_weights,
+)
+from automm.store.optuna_internals import (
+    artifact_listing,
+    set_study_system_attr,
+    set_study_system_attrs_together,
+    study_system_attrs_starting,
+)
 from automm.store.trial_record import delivery_pool
 
 PRETRAINING = "pretraining the knowledge base (supernet)"
@@ -186,7 +199,7 @@ def weights_key(fold: int) -> str:
 def kb_versions(study: optuna.Study, fold: int = 0) -> list[dict[str, Any]]:
     """Fold ``fold``'s recorded KB versions' pointers, oldest first (reads the storage only)."""
     prefix = keys.KB_POINTER if fold == 0 else f"{keys.KB_FOLD_POINTER}{fold}:"
-    found = [v for k, v in study_system_attrs(study).items() if k.startswith(prefix)]
+    found = list(study_system_attrs_starting(study, prefix).values())
     return sorted(found, key=lambda p: p["version"])
 
 
@@ -227,7 +240,8 @@ class KnowledgeBase:
         self._thresholds: dict[int, float | None] = {}  # a generation's parents are fixed once it begins
 
     def pointer(self, version: int) -> dict[str, Any] | None:
-        return study_system_attrs(self.study).get(pointer_key(self.fold, version))
+        key = pointer_key(self.fold, version)
+        return study_system_attrs_starting(self.study, key).get(key)
 
     def versions(self) -> list[dict[str, Any]]:
         return kb_versions(self.study, self.fold)
@@ -281,9 +295,10 @@ class KnowledgeBase:
             state = merge_states(previous, contributions, self.settings.merge_rate)
             info = {"contributors": [t.number for t in chosen]}
         name = f"kb_v{version}.safetensors" if self.fold == 0 else f"kb_fold{self.fold}_v{version}.safetensors"
-        stored = upload_weights(self.store, at_rest(state, self.settings.stored_dtype), self.study, name)
+        stored = write_weights(self.store, at_rest(state, self.settings.stored_dtype))
         pointer = {"version": version, **stored, **info, "dtype": self.settings.stored_dtype}
-        set_study_system_attr(self.study, pointer_key(self.fold, version), pointer)
+        listing = artifact_listing(stored["artifact_id"], name, WEIGHT_MIMETYPE)  # shown in optuna-dashboard
+        set_study_system_attrs_together(self.study, {**listing, pointer_key(self.fold, version): pointer})
         self._drop_weights(version - 2)
         if self.settings.prune_versions:
             self._prune(version)
