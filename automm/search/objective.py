@@ -180,11 +180,13 @@ class FusionObjective:
 
     def _score(self, trial: optuna.Trial) -> float | tuple[float, float]:
         started = time.perf_counter()
-        proposal = self.space.suggest(trial)
-        genotype = self.hooks.derive(trial, proposal, *self.fold_data(0))
-        # the seconds of a method's own search in the trial (BM-NAS); none when the proposal is the candidate
-        searched = 0.0 if genotype is proposal else time.perf_counter() - started
-        with optuna_internals.writes_held(trial):  # one transaction, written before any training (Ctrl-C retries)
+        # parameters, genotype, diagram, note and KB attributes in one transaction, written before any training
+        # (what a Ctrl-C retry reads)
+        with optuna_internals.writes_held(trial):
+            proposal = self.space.suggest(trial)
+            genotype = self.hooks.derive(trial, proposal, *self.fold_data(0))
+            # the seconds of a method's own search in the trial (BM-NAS); none when the proposal is the candidate
+            searched = 0.0 if genotype is proposal else time.perf_counter() - started
             record(trial, genotype=str(genotype), folds=self.n_folds)
             if self.on_genotype is not None:
                 self.on_genotype(trial, genotype)

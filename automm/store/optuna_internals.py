@@ -216,6 +216,7 @@ class _Held:
     system: dict[str, Any] = field(default_factory=dict)
     steps: dict[int, float] = field(default_factory=dict)
     study_system: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, tuple[float, BaseDistribution, bool]] = field(default_factory=dict)  # see `_add_params`
 
 
 _HELD: dict[int, _Held] = {}  # trial id -> its queued writes, inside `writes_held`
@@ -240,12 +241,13 @@ def writes_held(trial: optuna.Trial) -> Iterator[None]:
 
 
 def _write_held(trial: optuna.Trial, held: _Held) -> None:
-    if not (held.user or held.system or held.steps or held.study_system):
+    if not (held.user or held.system or held.steps or held.study_system or held.params):
         return
     database = _database(trial)
     assert database is not None
     with _create_scoped_session(database.scoped_session, True) as session:
         _updatable_trial(database, session, trial._trial_id)
+        _add_params(database, session, trial._trial_id, held.params)
         owner = {"trial_id": trial._trial_id}
         if held.user:
             _upsert(database, session, models.TrialUserAttributeModel, owner, held.user)
@@ -255,6 +257,22 @@ def _write_held(trial: optuna.Trial, held: _Held) -> None:
         if held.study_system:
             study = {"study_id": trial.study._study_id}
             _upsert(database, session, models.StudySystemAttributeModel, study, held.study_system)
+
+
+def _add_params(
+    database: RDBStorage, session: Any, trial_id: int, params: dict[str, tuple[float, BaseDistribution, bool]]
+) -> None:
+    """Parameter rows ``name -> (internal value, distribution, checked)``: ``checked``, the distribution
+    was checked against the study's (the cached storage knew it); else Optuna's own check (one query)."""
+    for name, (internal, dist, checked) in params.items():
+        if not checked:
+            database._set_trial_param_without_commit(session, trial_id, name, internal, dist)
+            continue
+        session.add(
+            models.TrialParamModel(
+                trial_id=trial_id, param_name=name, param_value=internal, distribution_json=distribution_to_json(dist)
+            )
+        )
 
 
 def _add_steps(session: Any, trial_id: int, steps: dict[int, float]) -> None:
@@ -353,9 +371,9 @@ def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:
 
 def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribution]) -> dict[str, Any] | None:
     """Every parameter of ``distributions``, each enqueued (fixed) or from the sampler's relative proposal,
-    written in one transaction (one query of the trial, one row a parameter), as ``trial.suggest_*``
-    would write them one by one; None (nothing written) unless the storage is a database and each
-    parameter is fixed to a value of its distribution or proposed, none suggested before."""
+    written in one transaction (one query of the trial, one row a parameter; queued inside `writes_held`),
+    as ``trial.suggest_*`` would write them one by one; None (nothing written) unless the storage is a
+    database and each parameter is fixed to a value of its distribution or proposed, none suggested before."""
     database = _database(trial)
     cached = trial._cached_frozen_trial
     if database is None or len(distributions) < 2 or any(name in cached.distributions for name in distributions):
@@ -373,25 +391,21 @@ def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribut
             return None
     storage = trial.study._storage
     known = storage._studies[trial.study._study_id].param_distribution if isinstance(storage, _CachedStorage) else {}
-
-    def write(database: RDBStorage, session: Any, items: dict[str, Any]) -> None:
-        _updatable_trial(database, session, trial._trial_id)
-        for name, value in items.items():
-            dist, internal = distributions[name], distributions[name].to_internal_repr(value)
-            if name not in known:  # Optuna's own check against the study's earlier trials (one query)
-                database._set_trial_param_without_commit(session, trial._trial_id, name, internal, dist)
-                continue
+    rows = {}
+    for name, dist in distributions.items():
+        if name in known:
             check_distribution_compatibility(known[name], dist)
-            session.add(
-                models.TrialParamModel(
-                    trial_id=trial._trial_id,
-                    param_name=name,
-                    param_value=internal,
-                    distribution_json=distribution_to_json(dist),
-                )
-            )
+        rows[name] = (dist.to_internal_repr(params[name]), dist, name in known)
+    held = _HELD.get(trial._trial_id)
+    if held is not None:
+        held.params.update(rows)
+    else:
 
-    _together(trial, params, lambda name, value: None, write)
+        def write(database: RDBStorage, session: Any, items: dict[str, Any]) -> None:
+            _updatable_trial(database, session, trial._trial_id)
+            _add_params(database, session, trial._trial_id, items)
+
+        _together(trial, rows, lambda name, row: None, write)
     for name, dist in distributions.items():
         known.setdefault(name, dist)
         cached.distributions[name] = dist
