@@ -10,7 +10,11 @@ time are timed in the first process by wrapping (see ``benchmarks/_timing.py``),
 given for one worker only. On this 2-core machine 4 workers oversubscribe the cores: the rows with 4
 workers show the cost of coordination under contention, not a speed-up.
 
-Usage: python benchmarks/storages.py [--trials 20] [--workers 1,2,4] [--postgres URL]
+With ``--before PATH`` (a source checkout of an earlier automm, e.g. ``git worktree add /tmp/before
+<commit>``) each one-worker row is also run on that code, ``--repeats`` times each, interleaved (before,
+now, before, now, ...) so that a drift of the machine's speed hits both alike; the shares are means.
+
+Usage: python benchmarks/storages.py [--trials 20] [--workers 1,2,4] [--postgres URL] [--before PATH [--repeats 3]]
 """
 
 from __future__ import annotations
@@ -74,8 +78,40 @@ def fresh_storage(kind: str, tmp: Path, server: str | None, index: int) -> str:
     return fresh_database(server, f"bench{index}")
 
 
-def run(storage: str, jobs: int, trials: int, runs: Path) -> dict:
-    return run_child(CHILD, [storage, str(jobs), str(trials), str(runs)], ROOT)
+def run(storage: str, jobs: int, trials: int, runs: Path, source: Path = ROOT) -> dict:
+    return run_child(CHILD, [storage, str(jobs), str(trials), str(runs)], source)
+
+
+def paired(args: argparse.Namespace, server: str | None, tmp: Path) -> str:
+    """One-worker rows of the code in ``args.before`` and of this checkout, interleaved."""
+    codes = {"before": args.before.resolve(), "now": ROOT}
+    runs: dict[tuple[str, str], list[dict]] = {}
+    index = 1000
+    for _ in range(args.repeats):
+        for kind in ("SQLite", "journal", "PostgreSQL"):
+            if kind == "PostgreSQL" and server is None:
+                continue
+            for code, source in codes.items():
+                index += 1
+                storage = fresh_storage(kind, tmp, server, index)
+                result = run(storage, 1, args.trials, tmp / f"runs{index}", source)
+                print(kind, code, result, flush=True)
+                runs.setdefault((kind, code), []).append(result)
+    lines = [
+        "",
+        f"One worker, the code before ({args.before}) against this checkout, {args.repeats} runs each, interleaved "
+        "(means):",
+        "",
+        "| storage | code | wall s | outside training | of which storage | storage s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for (kind, code), results in runs.items():
+        wall = sum(r["wall"] for r in results) / len(results)
+        outside = sum((r["wall"] - r["training"]) / r["wall"] for r in results) / len(results)
+        share = sum(r["storage"] / r["wall"] for r in results) / len(results)
+        spent = sum(r["storage"] for r in results) / len(results)
+        lines.append(f"| {kind} | {code} | {wall:.1f} | {100 * outside:.1f}% | {100 * share:.1f}% | {spent:.2f} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -83,6 +119,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--postgres", help="a PostgreSQL URL to use instead of a throwaway local server")
+    parser.add_argument("--before", type=Path, help="a source checkout of the automm to compare with")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each code with --before")
     args = parser.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     rows = []
@@ -96,6 +134,7 @@ def main() -> None:
             result = run(fresh_storage(kind, Path(tmp), server, index), jobs, args.trials, runs)
             print(kind, jobs, result, flush=True)
             rows.append((kind, jobs, result))
+        comparison = paired(args, server, Path(tmp)) if args.before is not None else ""
     lines = [
         f"A {args.trials}-trial digits search (KS-NAS preset, default folds, seed 0), one fresh process per row.",
         "",
@@ -110,7 +149,7 @@ def main() -> None:
             f"| {kind} | {jobs} | {r['wall']:.1f} | {60 * r['finished'] / r['wall']:.1f} {shares} | "
             f"{', '.join(r['states'])} |"
         )
-    body = "\n".join(lines)
+    body = "\n".join(lines) + comparison
     print(body)
     record("storages", "Storages: trials per minute and time outside training", body)
 
