@@ -99,6 +99,7 @@ def paired(args: argparse.Namespace, server: str | None, tmp: Path) -> str:
                 runs.setdefault((kind, code), []).append(result)
     lines = [
         "",
+        "",
         f"One worker, the code before ({args.before}) against this checkout, {args.repeats} runs each, interleaved "
         "(means):",
         "",
