@@ -6,8 +6,9 @@ transaction of its own; every use of those in automm goes through these function
 upgrade that changes them is fixed here alone.
 
 On a database storage (SQLite, PostgreSQL, MySQL) the ``*_together`` writers put several values of one
-running trial in one transaction (one commit instead of one per value); on other storages they write
-one value at a time, as Optuna would. Either way the trial object sees the values, as after Optuna's own
+running trial in one transaction (one commit instead of one per value), and inside `writes_held` they
+queue them until the block ends, when all go in one transaction; on other storages they write one value
+at a time, as Optuna would. Either way the trial object sees the values at once, as after Optuna's own
 setter.
 """
 

@@ -31,6 +31,14 @@ def _storage(tmp_path, kind: str):
     return optuna.storages.InMemoryStorage()
 
 
+@pytest.fixture(params=["sqlite", "journal", "memory", "postgresql"])
+def storage(request, tmp_path):
+    """Every kind of storage a study may use (PostgreSQL: a throwaway local server)."""
+    if request.param == "postgresql":
+        return RDBStorage(request.getfixturevalue("postgres_url"))
+    return _storage(tmp_path, request.param)
+
+
 def _suggest_each(trial) -> dict:
     """Optuna's own way: one suggestion (and one write) per parameter."""
     return {
@@ -77,13 +85,8 @@ def _written_together(storage, database: bool) -> None:
     assert stored.intermediate_values == {1: 0.5, 2: 0.75, 3: 0.7}
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
-def test_values_written_together_are_stored_and_seen_by_the_trial(tmp_path, kind):
-    _written_together(_storage(tmp_path, kind), database=kind == "sqlite")
-
-
-def test_values_written_together_on_postgresql(postgres_url):
-    _written_together(RDBStorage(postgres_url), database=True)
+def test_values_written_together_are_stored_and_seen_by_the_trial(storage):
+    _written_together(storage, database=isinstance(storage, RDBStorage))
 
 
 def test_an_enqueued_trial_is_suggested_together_with_its_fixed_values(tmp_path):
@@ -205,13 +208,8 @@ def _held_writes(storage, database: bool) -> None:
     }
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
-def test_held_writes_are_written_in_one_transaction_when_the_block_ends(tmp_path, kind):
-    _held_writes(_storage(tmp_path, kind), database=kind == "sqlite")
-
-
-def test_held_writes_on_postgresql(postgres_url):
-    _held_writes(RDBStorage(postgres_url), database=True)
+def test_held_writes_are_written_in_one_transaction_when_the_block_ends(storage):
+    _held_writes(storage, database=isinstance(storage, RDBStorage))
 
 
 def test_held_writes_are_written_when_the_block_is_left_by_an_error(tmp_path):
@@ -246,13 +244,8 @@ def _study_attrs(storage) -> None:
     assert optuna_internals.study_system_attrs_starting(study, "kbx") == {}
 
 
-@pytest.mark.parametrize("kind", ["sqlite", "journal", "memory"])
-def test_study_attributes_written_together_and_read_by_prefix(tmp_path, kind):
-    _study_attrs(_storage(tmp_path, kind))
-
-
-def test_study_attributes_written_together_and_read_by_prefix_on_postgresql(postgres_url):
-    _study_attrs(RDBStorage(postgres_url))
+def test_study_attributes_written_together_and_read_by_prefix(storage):
+    _study_attrs(storage)
 
 
 def test_an_artifact_listed_by_its_attribute_is_listed_by_optuna(tmp_path):
