@@ -53,10 +53,9 @@ def study_system_attrs_starting(study: optuna.Study, prefix: str) -> dict[str, A
     """The study system attributes whose key starts with ``prefix``: on a database storage one query of
     those rows alone (the study's attributes also hold optuna-dashboard's figures and notes, tens of
     kilobytes), elsewhere all of them, filtered."""
-    storage = study._storage
-    database = getattr(storage, "_backend", storage)
-    if not isinstance(database, RDBStorage):
-        return {k: v for k, v in storage.get_study_system_attrs(study._study_id).items() if k.startswith(prefix)}
+    database = _study_database(study)
+    if database is None:
+        return {k: v for k, v in study_system_attrs(study).items() if k.startswith(prefix)}
     table = models.StudySystemAttributeModel
     with _create_scoped_session(database.scoped_session) as session:
         rows = (
@@ -154,10 +153,15 @@ def _finished_only(states: Container[TrialState] | None) -> bool:
     return all(state.is_finished() for state in states)  # type: ignore[attr-defined]
 
 
-def _database(trial: optuna.Trial) -> RDBStorage | None:
-    """The database storage behind ``trial`` (Optuna wraps it in a cache), or None for another kind."""
-    storage = getattr(trial.study._storage, "_backend", trial.study._storage)
+def _study_database(study: optuna.Study) -> RDBStorage | None:
+    """The database storage behind ``study`` (Optuna wraps it in a cache), or None for another kind."""
+    storage = getattr(study._storage, "_backend", study._storage)
     return storage if isinstance(storage, RDBStorage) else None
+
+
+def _database(trial: optuna.Trial) -> RDBStorage | None:
+    """The database storage behind ``trial``'s study, or None for another kind."""
+    return _study_database(trial.study)
 
 
 def _together(
@@ -332,11 +336,10 @@ def set_study_system_attrs_together(
     if trial is not None and trial._trial_id in _HELD:
         _HELD[trial._trial_id].study_system.update(attrs)
         return
-    storage = study._storage
-    database = getattr(storage, "_backend", storage)
-    if not isinstance(database, RDBStorage) or len(attrs) < 2:
+    database = _study_database(study)
+    if database is None or len(attrs) < 2:
         for key, value in attrs.items():
-            storage.set_study_system_attr(study._study_id, key, value)
+            set_study_system_attr(study, key, value)
         return
     with _create_scoped_session(database.scoped_session, True) as session:
         models.StudyModel.find_or_raise_by_id(study._study_id, session)
