@@ -305,3 +305,8 @@ class SearchMethod:
     def pretraining_cost(self, optuna_study: optuna.Study) -> tuple[int, float]:
         """(epochs, seconds) spent before the first trial (e.g. supernet pretraining)."""
         return 0, 0.0
+
+    def scratch_epochs_floor(self) -> int:
+        """Epochs before which a network trained from random weights is assumed not to peak, for a
+        study that trained none from scratch (`automm.search.budget.DeliveryReserve`); 0: no floor."""
+        return 0

@@ -82,15 +82,17 @@ class DeliveryReserve:
     stopping finds its epochs, then it trains on train+validation (`automm.delivery.trainer`). Its
     seconds per epoch are then multiplied by the epochs of the study's from-scratch candidates (their
     median: epochs run, plus ``refit`` times the best epoch), not by its own short warm schedule. In a
-    study without one (KS-NAS warm-starts every candidate), by a lower bound: an early-stopping run
-    lasts at least its best epoch plus ``patience``, and from scratch the best epoch comes no earlier
-    than the warm start's. Picklable, so parallel workers hold back the same reserve."""
+    study without one (KS-NAS warm-starts every candidate), by an estimate: the from-scratch best epoch
+    comes no earlier than the warm start's nor than ``scratch_floor`` (the method's
+    `SearchMethod.scratch_epochs_floor`), the early-stopping run lasts that plus ``patience``, and the
+    refit ``refit`` times that best epoch. Picklable, so parallel workers hold back the same reserve."""
 
     members: int
     refit: float = 1.0
     fixed: float = 0.0
     reuses_kept: bool = False
     patience: int = 0
+    scratch_floor: int = 0
 
     def __call__(self, study: optuna.Study) -> float:
         records = [TrialRecord.of(t) for t in queries.completed(study)]
@@ -105,8 +107,9 @@ class DeliveryReserve:
             if r.number in kept:
                 continue
             if self.refit > 1.0 and r.initial_score is not None and r.epochs:
-                at_least = (float(r.best_epoch or 1) + self.patience) * (1 + self.refit)
-                seconds += float(r.seconds) / r.epochs * (scratch if scratch is not None else at_least)  # type: ignore[arg-type]
+                best_epoch = max(float(r.best_epoch or 1), float(self.scratch_floor))
+                estimate = best_epoch + self.patience + self.refit * best_epoch
+                seconds += float(r.seconds) / r.epochs * (scratch if scratch is not None else estimate)  # type: ignore[arg-type]
             else:
                 seconds += self.refit * float(r.seconds)  # type: ignore[arg-type]
         return seconds + self.fixed

@@ -358,6 +358,7 @@ class Study(StudyQueries, StudyDelivery):
             fixed=export_seconds(members * folds),  # each member a bag of its fold networks
             reuses_kept=folds > 1 and self.method.keeps_fold_networks,
             patience=self.config.patience,
+            scratch_floor=self.method.scratch_epochs_floor(),
         )
 
     def progress_line(self, n_trials: int | None = None) -> str:

@@ -138,6 +138,7 @@ def test_a_budget_bounds_search_and_delivery_together(tmp_path):
     wall = time.perf_counter() - start
     assert study.last_budget is not None and study.last_budget.reserve is not None
     assert study.last_budget.reserve(study.optuna_study) > 0  # delivery's time was held back
+    assert study.last_budget.reserve.scratch_floor == study.method.knowledge.kb_epochs  # KS-NAS: its KB's length
     assert 0 < study.n_finished() < study.default_trials
     assert wall < 8 * 1.5, wall  # a generous tolerance: the precise ratio is in benchmarks/RESULTS.md
 
@@ -163,5 +164,8 @@ def test_one_split_reserves_a_from_scratch_delivery_for_a_warm_started_candidate
     assert DeliveryReserve(members=1, refit=1.25)(study) == pytest.approx(1.5 / 3 * (20 + 1.25 * 12))
     assert DeliveryReserve(members=1)(study) == pytest.approx(1.5)  # K folds: its bag retrains what the folds did
     alone = _study_with_trials([1.5], start=now - 60, attrs=[warm])
-    # no from-scratch candidate: at least its best epoch plus the patience, found and then trained again
-    assert DeliveryReserve(members=1, refit=1.25, patience=10)(alone) == pytest.approx(1.5 / 3 * (2 + 10) * 2.25)
+    # no from-scratch candidate: its best epoch plus the patience found, then 1.25 x its best epoch trained again
+    assert DeliveryReserve(members=1, refit=1.25, patience=10)(alone) == pytest.approx(1.5 / 3 * (2 + 10 + 1.25 * 2))
+    # ... the best epoch no earlier than the method's floor (KS-NAS: its KB's pretraining epochs)
+    floor = DeliveryReserve(members=1, refit=1.25, patience=10, scratch_floor=20)(alone)
+    assert floor == pytest.approx(1.5 / 3 * (20 + 10 + 1.25 * 20))

@@ -365,6 +365,10 @@ class KSNASMethod(FusionTreeMethod):
     def warm_start(self, net: nn.Module, state: dict[str, torch.Tensor]) -> None:
         warm_start(net, state)  # type: ignore[arg-type]
 
+    def scratch_epochs_floor(self) -> int:
+        """The KB's pretraining length: what KS-NAS allows random weights to become a useful start."""
+        return self.knowledge.kb_epochs if self.knowledge_sharing else 0
+
     def describe(self) -> str:
         ks = "on" if self.knowledge_sharing else "off"
         return f"N={self.evolution.population_size}, T={self.evolution.generations}, knowledge sharing {ks}"
