@@ -48,6 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # KB pretraining to convergence: stops on a holdout of its own rows (the default before was "per-fold KBs")
     "KB stops on a holdout": {"knowledge": {"kb_epochs": 100, "kb_patience": 2}},
     "fold-0 KB": {"knowledge": {"every_fold": False}},
+    "warm patience 2": {"knowledge": {"warm_patience": 2}},
     "warm patience 5": {"knowledge": {"warm_patience": 5}},
     "warm patience 10": {"knowledge": {"warm_patience": 10}},
     "KB 10 epochs": {"knowledge": {"kb_epochs": 10}},
