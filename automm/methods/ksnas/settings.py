@@ -63,7 +63,9 @@ class KnowledgeSettings:
     kb_patience: int | None = None
     fair_selection: bool = True  # False: every trained individual contributes
     merge_rate: float = 1.0  # 1.0 replaces each used layer by the contributors' mean
-    warm_patience: int | None = 3  # early-stopping patience of warm-started individuals (None: as cold)
+    # early-stopping patience of warm-started individuals (None: as cold). 2, decided on out-of-fold scores
+    # (benchmarks/RESULTS.md, knowledge-sharing-patience-2; 3 before, which studies stored before keep)
+    warm_patience: int | None = 2
     # with K > 1 folds: one KB per fold, every fold warm-started from its own (False: one KB, fold 0 only)
     every_fold: bool = True
     # with K > 1 folds: a warm start stops inside fold 0 after epoch 1, 3, 7, ... unless its best score so

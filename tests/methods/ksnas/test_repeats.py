@@ -70,11 +70,3 @@ def test_a_study_stored_before_the_rule_resumes_training_repeats_again():
     assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["retrain_repeats"] is True
     now = {"knowledge": KnowledgeSettings().to_dict()}
     assert "knowledge" not in KSNASMethod.legacy_settings(now, load_preset("toy"))  # nothing to make up
-
-
-def test_a_from_scratch_network_is_assumed_to_train_at_least_as_long_as_the_kb_pretrained():
-    """What a time budget holds back for a one-split delivery from scratch (`DeliveryReserve.scratch_floor`)."""
-    preset = load_preset("toy")
-    settings = KSNASMethod.default_settings(preset)
-    assert KSNASMethod({**settings, "knowledge": {**settings["knowledge"], "kb_epochs": 7}}).scratch_epochs_floor() == 7
-    assert KSNASMethod({**settings, "knowledge_sharing": False}).scratch_epochs_floor() == 0
