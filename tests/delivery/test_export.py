@@ -33,7 +33,7 @@ def finished(tmp_path_factory):
 
 
 def test_export_round_trip_identical_predictions(finished, tmp_path):
-    path = finished.export(tmp_path / "model")
+    path = finished.export(tmp_path / "model", start="kb")  # from the KB weights its trial used
     assert sorted(p.name for p in path.iterdir()) == sorted((*FILES, "model.safetensors", "model.onnx", MANIFEST))
     meta = json.loads((path / "genotype.json").read_text())
     assert meta["genotype"] == str(finished.best_genotype) and meta["started_from"] == "kb"
@@ -42,7 +42,7 @@ def test_export_round_trip_identical_predictions(finished, tmp_path):
     rows = ds.splits.test
     views = {v: ds.views[v][rows] for v in ds.view_names}  # extra views are ignored
     # the same weights trained again give the same predictions as the export
-    again = finished.export(tmp_path / "again")
+    again = finished.export(tmp_path / "again", start="kb")
     assert np.array_equal(automm.load_model(again).predict_logits(views), model.predict_logits(views))
     assert meta["serving"] == ["model.onnx"]
     logits, probabilities = served(path, views)  # ONNX Runtime alone, raw views in
