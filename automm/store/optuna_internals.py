@@ -53,7 +53,7 @@ def study_system_attrs_starting(study: optuna.Study, prefix: str) -> dict[str, A
     """The study system attributes whose key starts with ``prefix``: on a database storage one query of
     those rows alone (the study's attributes also hold optuna-dashboard's figures and notes, tens of
     kilobytes), elsewhere all of them, filtered."""
-    database = _study_database(study)
+    database = _database(study)
     if database is None:
         return {k: v for k, v in study_system_attrs(study).items() if k.startswith(prefix)}
     table = models.StudySystemAttributeModel
@@ -153,15 +153,10 @@ def _finished_only(states: Container[TrialState] | None) -> bool:
     return all(state.is_finished() for state in states)  # type: ignore[attr-defined]
 
 
-def _study_database(study: optuna.Study) -> RDBStorage | None:
+def _database(study: optuna.Study) -> RDBStorage | None:
     """The database storage behind ``study`` (Optuna wraps it in a cache), or None for another kind."""
     storage = getattr(study._storage, "_backend", study._storage)
     return storage if isinstance(storage, RDBStorage) else None
-
-
-def _database(trial: optuna.Trial) -> RDBStorage | None:
-    """The database storage behind ``trial``'s study, or None for another kind."""
-    return _study_database(trial.study)
 
 
 def _together(
@@ -172,7 +167,7 @@ def _together(
 ) -> bool:
     """Write ``items`` of a running trial with ``write(database, session, items)`` in one transaction on
     a database storage (True), else each with Optuna's own ``one_by_one(key, value)`` (False)."""
-    database = _database(trial)
+    database = _database(trial.study)
     if database is None or len(items) < 2:
         for key, value in items.items():
             one_by_one(key, value)
@@ -234,7 +229,7 @@ def writes_held(trial: optuna.Trial) -> Iterator[None]:
     on leaving it, error or not, written in one transaction on a database storage. The trial object sees
     each value at once, as after Optuna's own setter; other workers see them when the block ends. Other
     storages, and a block inside a block, write as before."""
-    if _database(trial) is None or trial._trial_id in _HELD:
+    if _database(trial.study) is None or trial._trial_id in _HELD:
         yield
         return
     held = _HELD[trial._trial_id] = _Held()
@@ -248,7 +243,7 @@ def writes_held(trial: optuna.Trial) -> Iterator[None]:
 def _write_held(trial: optuna.Trial, held: _Held) -> None:
     if not (held.user or held.system or held.steps or held.study_system or held.params):
         return
-    database = _database(trial)
+    database = _database(trial.study)
     assert database is not None
     with _create_scoped_session(database.scoped_session, True) as session:
         _updatable_trial(database, session, trial._trial_id)
@@ -336,7 +331,7 @@ def set_study_system_attrs_together(
     if trial is not None and trial._trial_id in _HELD:
         _HELD[trial._trial_id].study_system.update(attrs)
         return
-    database = _study_database(study)
+    database = _database(study)
     if database is None or len(attrs) < 2:
         for key, value in attrs.items():
             set_study_system_attr(study, key, value)
@@ -378,7 +373,7 @@ def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribut
     written in one transaction (one query of the trial, one row a parameter; queued inside `writes_held`),
     as ``trial.suggest_*`` would write them one by one; None (nothing written) unless the storage is a
     database and each parameter is fixed to a value of its distribution or proposed, none suggested before."""
-    database = _database(trial)
+    database = _database(trial.study)
     cached = trial._cached_frozen_trial
     if database is None or len(distributions) < 2 or any(name in cached.distributions for name in distributions):
         return None
