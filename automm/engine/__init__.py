@@ -1,4 +1,4 @@
-"""Training networks: tensors on the device, training to convergence with early stopping, the linear
+"""Training networks: tensors on the device, the optimiser, training to convergence with early stopping, the linear
 network, and bags of networks whose predictions are averaged. Knows nothing of Optuna studies.
 
 Its modules are imported by name (``from automm.engine import training``); importing the package itself loads nothing.
@@ -7,5 +7,6 @@ Its modules are imported by name (``from automm.engine import training``); impor
 __all__ = [
     "bagged",
     "linear_net",
+    "optimiser",
     "training",
 ]

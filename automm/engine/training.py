@@ -16,6 +16,7 @@ from automm.core.metrics import primary_score
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.data.tokens import is_mask_key, mask_key
+from automm.engine.optimiser import adam
 from automm.settings import TrainConfig
 
 __all__ = [
@@ -215,7 +216,7 @@ def fit(
     start = time.perf_counter()
     torch.manual_seed(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     criterion = loss_function(task, config.label_smoothing)
     max_epochs = epochs if epochs is not None else config.max_epochs
     average = WeightAverage(model, config.ema) if config.ema > 0 else None

@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from automm.engine.optimiser import adam
+
 
 class _Net(nn.Module):
     def __init__(self, width: int, hidden: int) -> None:
@@ -59,7 +61,7 @@ class SequenceSurrogate:
         span = max(self._high - self._low, 1e-6)
         target = 0.1 + 0.8 * (y - self._low) / span
         self._net = _Net(x.shape[-1], self.hidden)
-        optimiser = torch.optim.Adam(self._net.parameters(), lr=1e-3)
+        optimiser = adam(self._net.parameters(), lr=1e-3)
         for _ in range(self.epochs):
             optimiser.zero_grad()
             loss = nn.functional.mse_loss(self._net(x, lengths), target)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from automm.core.metrics import primary_score
+from automm.engine.optimiser import adam
 from automm.engine.training import TensorData, loss_function, predict_logits
 from automm.methods.bmnas.settings import BMNASSettings, arch_learning_rate
 from automm.methods.bmnas.space import BMNASGenotype, BMNASRecipe
@@ -74,10 +75,8 @@ def bilevel_search(
     net = BMNASSupernet(recipe, view_dims, n_outputs, dropout, settings.relaxation, settings.step_inputs).to(device)
     batches = math.ceil(len(train) / batch_size)
     arch_lr = arch_learning_rate(settings, batches * (settings.epochs - settings.warmup_epochs), recipe.arch_lr_factor)
-    weights = torch.optim.Adam(net.weight_parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    architecture = torch.optim.Adam(
-        net.arch.parameters(), lr=arch_lr, betas=(0.5, 0.999), weight_decay=settings.arch_weight_decay
-    )
+    weights = adam(net.weight_parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    architecture = adam(net.arch.parameters(), lr=arch_lr, betas=(0.5, 0.999), weight_decay=settings.arch_weight_decay)
     criterion = loss_function(task)
     val_labels = val.labels.cpu().numpy()
     val_batches = endless_batches(len(val), batch_size, generator, device)

@@ -39,6 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 from automm.core import keys
 from automm.core.errors import AutommError
 from automm.core.progress import step
+from automm.engine.optimiser import adam
 from automm.engine.training import TensorData, TrainConfig, loss_function, train_epoch
 from automm.methods.ksnas.model import FusionNet, Supernet
 from automm.methods.ksnas.sampler import trial_generation
@@ -101,7 +102,7 @@ def pretrain_supernet(
         holdout, train = train.subset(order[:n_holdout]), train.subset(order[n_holdout:])
         probe_rng = np.random.default_rng(seed + 2)
         probes = [space.random_genotype(probe_rng) for _ in range(PROBE_SUBNETS)]
-    optimiser = torch.optim.Adam(supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = adam(supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     criterion = loss_function(task)
     supernet.train()
     batches, trained = 0, 0

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from automm.core.metrics import primary_score
+from automm.engine.optimiser import adam
 from automm.engine.training import TensorData, loss_function, predict_logits
 from automm.methods.mmnas.settings import MMNASSettings, arch_learning_rate
 from automm.methods.mmnas.space import MMNASGenotype, MMNASRecipe
@@ -83,8 +84,8 @@ def gated_search(
     ).to(device)
     batches = math.ceil(len(train) / batch_size)
     arch_lr = arch_learning_rate(settings, batches * (settings.epochs - settings.warmup_epochs), recipe.arch_lr_factor)
-    weights = torch.optim.Adam(net.weight_parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    architecture = torch.optim.Adam(net.arch.parameters(), lr=arch_lr, betas=(0.0, 0.999))
+    weights = adam(net.weight_parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+    architecture = adam(net.arch.parameters(), lr=arch_lr, betas=(0.0, 0.999))
     criterion = loss_function(task)
     val_labels = val.labels.cpu().numpy()
     val_batches = endless_batches(len(val), batch_size, generator, device)
