@@ -10,8 +10,11 @@ both see the same load. Reported per data set: wall seconds (search + delivery) 
 paired wall ratio (before / now), and the paired differences now - before of the out-of-fold score of the
 delivered choice and of the delivered model's test score (the 20% never seen by the search or any choice).
 
+With ``--log FILE`` (the printed rows of an earlier run) a job whose row is there, from the same package commit
+of its tree, is not run again.
+
 Usage: python benchmarks/code_paired.py --before /tmp/before [--now PATH] [--seeds 3] [--datasets digits cub ...]
-           [--section KEY] [--title TEXT] [--data-dir DIR]
+           [--section KEY] [--title TEXT] [--data-dir DIR] [--log FILE]
 """
 
 from __future__ import annotations
@@ -55,10 +58,32 @@ def run_job(source: Path, name: str, seed: int, population: int, generations: in
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def tree_commit(source: Path) -> str | None:
+    """The last commit of ``source``'s package code, None when that code differs from it (as `run_one` records)."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=source, capture_output=True, text=True, check=False).stdout.strip()
+
+    if git("status", "--porcelain", "--untracked-files=no", "--", "automm", "studies"):
+        return None
+    return git("log", "-1", "--format=%h", "--", "automm", "studies") or None
+
+
+def logged_rows(log: Path, commits: dict[str, str | None]) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """The rows of ``log`` whose code's tree is still at the package commit they were run with."""
+    rows = {}
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            row = json.loads(line)
+            if row.get("commit") is not None and row.get("commit") == commits.get(row.get("code")):
+                rows[(row["code"], row["dataset"], int(row["seed"]))] = row
+    return rows
+
+
 def table(rows: dict[tuple[str, str, int], dict[str, Any]], datasets: list[str], seeds: int) -> str:
     lines = [
-        "| data set | wall s, before / now | wall saved (paired) | epochs, before / now | trials | "
-        "paired OOF diff (now - before) | paired test diff (now - before) |",
+        "| data set | wall s, before / now | wall saved (paired) | epochs, before / now | wall per epoch saved "
+        "(paired) | paired OOF diff (now - before) | paired test diff (now - before) |",
         "|---|---|---|---|---|---|---|",
     ]
     all_test: list[float] = []
@@ -66,6 +91,7 @@ def table(rows: dict[tuple[str, str, int], dict[str, Any]], datasets: list[str],
     for name in datasets:
         pairs = [(rows[("before", name, s)], rows[("now", name, s)]) for s in range(seeds)]
         ratio = [b["wall"] / n["wall"] for b, n in pairs]
+        per_epoch = [(b["wall"] / b["epochs"]) / (n["wall"] / n["epochs"]) for b, n in pairs]
         oof = [n["ensemble_oof"] - b["ensemble_oof"] for b, n in pairs]
         test = [n["test"] - b["test"] for b, n in pairs]
         all_test += test
@@ -76,7 +102,7 @@ def table(rows: dict[tuple[str, str, int], dict[str, Any]], datasets: list[str],
             f"| {name} | {np.mean([b['wall'] for b, _ in pairs]):.1f} / {np.mean([n['wall'] for _, n in pairs]):.1f} "
             f"| {np.mean(ratio):.2f}x ± {np.std(ratio):.2f} "
             f"| {np.mean([b['epochs'] for b, _ in pairs]):.0f} / {np.mean([n['epochs'] for _, n in pairs]):.0f} "
-            f"| {np.mean([n['trials'] for _, n in pairs]):.0f} | {mean_oof:+.2f} "
+            f"| {np.mean(per_epoch):.2f}x ± {np.std(per_epoch):.2f} | {mean_oof:+.2f} "
             f"| {mean_test:+.2f} [{low:+.2f}, {high:+.2f}] |"
         )
     mean, low, high = paired(all_test)
@@ -105,16 +131,18 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--section", default="code-paired", help="the RESULTS.md section to write")
     parser.add_argument("--title", default="One default search under two automm versions, paired")
+    parser.add_argument("--log", type=Path, help="the printed rows of an earlier run: jobs found there are not rerun")
     args = parser.parse_args()
     sources = {"before": args.before.resolve(), "now": args.now.resolve()}
     jobs = [(code, name, seed) for name in args.datasets for seed in range(args.seeds) for code in sources]
-    rows: dict[tuple[str, str, int], dict[str, Any]] = {}
+    rows = logged_rows(args.log, {code: tree_commit(src) for code, src in sources.items()}) if args.log else {}
     with ThreadPoolExecutor(args.workers) as pool:
         futures = {
             job: pool.submit(
                 run_job, sources[job[0]], job[1], job[2], args.population, args.generations, args.data_dir.resolve()
             )
             for job in jobs
+            if job not in rows
         }
         for job, future in futures.items():
             rows[job] = future.result()
