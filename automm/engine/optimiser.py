@@ -2,8 +2,8 @@
 
 `adam` returns a `torch.optim.Adam` with PyTorch's default update rule and arguments. When every
 parameter is a floating-point tensor on a CPU or CUDA device it asks for the fused implementation, one
-kernel per step over all the tensors instead of a Python loop of small operations per tensor. Fusion
-networks are many small layers, so on a CPU the loop was a third of a training step (see
+kernel per step over all the tensors instead of a Python loop of small operations per tensor; fusion
+networks are many small layers, where that loop is a large part of a step on a CPU (measured:
 `benchmarks/RESULTS.md`, section `fused-adam`). The fused kernel computes the same update; results agree
 with the loop's up to floating-point rounding, not bit for bit, and a seed still gives the same run.
 """
