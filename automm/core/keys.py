@@ -57,6 +57,8 @@ PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabili
 FOLD_NETWORKS = "automm:fold_networks"  # pointer to a trial's trained fold networks, kept for delivery (trial)
 FOLD_NETWORKS_PRUNED = "automm:fold_networks_pruned:"  # + trial number: its kept fold networks were deleted (study)
 TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (fold 0) waiting for the KB (trial)
+# the genes an Optuna sampler proposed for a trial stored with readable parameters (`ReadableTuner`) (trial)
+TUNER_GENES = "automm:genes"
 LAYER_BANK = "automm:layer_bank"  # {"<layer>:<in_width>": pointer} (study)
 MFAS_STEP = "MFASSampler:step:"  # + step -> proposals (study)
 PROPOSED = "automm:proposed"  # the genotype a sampler chose for a trial, before its parameters exist (trial)

@@ -4,7 +4,7 @@ A genotype string is read as features a user understands: whether each view is u
 operator (or activation) occurs, how many views and fusion steps it has. A random forest fitted on
 the finished trials' (features, score) pairs ranks them (impurity importance, summing to 1), and the
 figure shows the ranking with the mean score with and without each feature. Optuna's own
-parameter importance is over a trial's parameters, one slot at a time: a KS-NAS study's readable
+parameter importance is over a trial's parameters, one slot at a time: a fusion-tree study's readable
 slots (``view_2 = b/y``, ``node_1 = concat``), other methods' encoding slots (``node_2_left``).
 """
 

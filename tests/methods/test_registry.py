@@ -61,7 +61,8 @@ def test_new_settings_come_from_the_preset_then_the_request():
     assert meta["knowledge"]["kb_epochs"] == 1 and meta["knowledge_sharing"] is True
     assert "mfas" not in meta and "nsga2" not in meta  # only the method's own sections are stored
     _, tpe = new_meta("digits", _request(sampler="tpe"), {}, {})
-    assert set(tpe) == {"source", "seed", "sampler", "pruner", "config", "minimize_params", "preset_trials"}
+    assert set(tpe) == {"source", "seed", "sampler", "pruner", "config", "minimize_params", "preset_trials", "encoding"}
+    assert tpe["encoding"] == {"readable_params": True}
     with pytest.raises(AutommError, match="ksnas settings do not apply to method tpe"):
         new_meta("digits", _request(sampler="tpe"), {"ksnas": {"population_size": 4}}, {})
     with pytest.raises(AutommError, match="unknown ksnas setting"):
@@ -87,5 +88,8 @@ def test_unknown_network_family_in_an_export():
 def test_defaults_of_a_method_without_a_preset_section():
     preset = Preset("x", "", 30, SearchConfig())
     assert METHODS["mfas"].default_settings(preset)["mfas"]["k"] == 15
-    assert METHODS["nsga2"].default_settings(preset) == {"nsga2": {"population_size": 20}}
+    assert METHODS["nsga2"].default_settings(preset) == {
+        "nsga2": {"population_size": 20},
+        "encoding": {"readable_params": True},
+    }
     assert automm.METHODS is METHODS
