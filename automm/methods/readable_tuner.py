@@ -43,11 +43,13 @@ def _single_value(distribution: BaseDistribution) -> Any:
 
 class GeneHistory:
     """A read view of ``study`` in which each trial with ``space``'s readable parameters carries its
-    genes instead; every other attribute is the study's own (writes go to its storage)."""
+    genes instead; every other attribute is the study's own (writes go to its storage). ``finished``: the
+    converted copies of finished trials (they no longer change), shared by the views a sampler makes."""
 
-    def __init__(self, study: optuna.Study, space: SearchSpace) -> None:
+    def __init__(self, study: optuna.Study, space: SearchSpace, finished: dict[int, FrozenTrial] | None = None) -> None:
         self._study = study
         self._space = space
+        self._finished = {} if finished is None else finished
         self._readable = space.readable_distributions()
         self._genes = space.gene_distributions()
 
@@ -70,6 +72,9 @@ class GeneHistory:
     def with_genes(self, trial: FrozenTrial) -> FrozenTrial:
         """``trial`` with its readable parameters replaced by its genotype's genes (a copy; as it is when
         it holds none)."""
+        known = self._finished.get(trial._trial_id)
+        if known is not None:
+            return known
         if not all(name in trial.params for name in self._readable):
             return trial
         genes = trial.system_attrs.get(keys.TUNER_GENES) or self._space.encode_genes(
@@ -82,6 +87,8 @@ class GeneHistory:
             **self._genes,
             **{k: d for k, d in trial.distributions.items() if k not in self._readable},
         }
+        if trial.state.is_finished():
+            self._finished[trial._trial_id] = out
         return out
 
 
@@ -93,9 +100,10 @@ class ReadableTuner(BaseSampler):
         self.space = space
         self._readable = space.readable_distributions()
         self._genes = space.gene_distributions()
+        self._finished: dict[int, FrozenTrial] = {}  # converted once (`GeneHistory`)
 
     def _history(self, study: optuna.Study) -> Any:
-        return GeneHistory(study, self.space)
+        return GeneHistory(study, self.space, self._finished)
 
     def _inner_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self.sampler.infer_relative_search_space(self._history(study), trial)
