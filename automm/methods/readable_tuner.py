@@ -11,7 +11,7 @@ TPE, random search and NSGA-II search the fusion-tree space's genes (`SearchSpac
   decodes them and returns the readable encoding of that genotype. So the readable parameters are always
   the architecture trained, never a repaired proposal.
 - The genes it proposed are kept on the trial (system attribute `keys.TUNER_GENES`). The wrapped sampler
-  reads the study through `GeneHistory`: every trial with the readable parameters of this space appears
+  reads the study through `GeneView`: every trial with the readable parameters of this space appears
   with those genes (one without them, e.g. an enqueued first try, with its genotype's `encode_genes`),
   everything else as stored. It sees the history and draws the random numbers it would have with genes:
   a seed gives the same genotypes.
@@ -21,7 +21,7 @@ TPE, random search and NSGA-II search the fusion-tree space's genes (`SearchSpac
 from __future__ import annotations
 
 import copy
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
@@ -41,38 +41,24 @@ def _single_value(distribution: BaseDistribution) -> Any:
     return distribution.low  # type: ignore[attr-defined]
 
 
-class GeneHistory:
-    """A read view of ``study`` in which each trial with ``space``'s readable parameters carries its
-    genes instead; every other attribute is the study's own (writes go to its storage). ``finished``: the
-    converted copies of finished trials (they no longer change), shared by the views a sampler makes."""
+class GeneView:
+    """Trials as the wrapped sampler reads them: each with ``space``'s readable parameters carries its genes
+    instead (`with_genes`); finished ones are converted once (they no longer change)."""
 
-    def __init__(self, study: optuna.Study, space: SearchSpace, finished: dict[int, FrozenTrial] | None = None) -> None:
-        self._study = study
+    def __init__(self, space: SearchSpace) -> None:
         self._space = space
-        self._finished = {} if finished is None else finished
         self._readable = space.readable_distributions()
         self._genes = space.gene_distributions()
+        self._finished: dict[int, FrozenTrial] = {}  # by trial number
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._study, name)
-
-    def _get_trials(
-        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
-    ) -> list[FrozenTrial]:
-        trials = self._study._get_trials(deepcopy=False, states=states, use_cache=use_cache)
-        return [self.with_genes(t) for t in trials]
-
-    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
-        return [self.with_genes(t) for t in self._study.get_trials(deepcopy=False, states=states)]
-
-    @property
-    def trials(self) -> list[FrozenTrial]:
-        return self.get_trials()
+    def of(self, study: optuna.Study) -> Any:
+        """A read view of ``study`` with every trial through `with_genes` (`optuna_internals.TrialsView`)."""
+        return optuna_internals.TrialsView(study, self.with_genes)
 
     def with_genes(self, trial: FrozenTrial) -> FrozenTrial:
-        """``trial`` with its readable parameters replaced by its genotype's genes (a copy; as it is when
-        it holds none)."""
-        known = self._finished.get(trial._trial_id)
+        """``trial`` with its readable parameters replaced by the genes proposed for it (its genotype's
+        genes when none were kept); as it is when it holds no readable parameters."""
+        known = self._finished.get(trial.number)
         if known is not None:
             return known
         if not all(name in trial.params for name in self._readable):
@@ -88,7 +74,7 @@ class GeneHistory:
             **{k: d for k, d in trial.distributions.items() if k not in self._readable},
         }
         if trial.state.is_finished():
-            self._finished[trial._trial_id] = out
+            self._finished[trial.number] = out
         return out
 
 
@@ -100,10 +86,10 @@ class ReadableTuner(BaseSampler):
         self.space = space
         self._readable = space.readable_distributions()
         self._genes = space.gene_distributions()
-        self._finished: dict[int, FrozenTrial] = {}  # converted once (`GeneHistory`)
+        self._view = GeneView(space)
 
     def _history(self, study: optuna.Study) -> Any:
-        return GeneHistory(study, self.space, self._finished)
+        return self._view.of(study)
 
     def _inner_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         return self.sampler.infer_relative_search_space(self._history(study), trial)

@@ -33,6 +33,31 @@ from sqlalchemy.dialects import postgresql as sqlalchemy_postgresql
 from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
 
 
+class TrialsView:
+    """A read view of ``study`` whose trials come through ``convert`` (what a wrapped sampler reads); every
+    other attribute is the study's own, and writes go to its storage. Optuna's samplers read trials with
+    the private ``Study._get_trials``, so the view is here."""
+
+    def __init__(self, study: optuna.Study, convert: Callable[[FrozenTrial], FrozenTrial]) -> None:
+        self._study = study
+        self._convert = convert
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(
+        self, deepcopy: bool = True, states: Container[TrialState] | None = None, use_cache: bool = False
+    ) -> list[FrozenTrial]:
+        return [self._convert(t) for t in self._study._get_trials(deepcopy=False, states=states, use_cache=use_cache)]
+
+    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        return [self._convert(t) for t in self._study.get_trials(deepcopy=False, states=states)]
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+
 def storage_of(study: optuna.Study) -> BaseStorage:
     return study._storage
 

@@ -11,7 +11,7 @@ import pytest
 import automm
 from automm.methods.ksnas.space import SearchSpace
 from automm.methods.optuna_samplers import NSGA2Method, TPEMethod
-from automm.methods.readable_tuner import GeneHistory, ReadableTuner
+from automm.methods.readable_tuner import GeneView, ReadableTuner
 from automm.search import queries
 from automm.settings import load_preset
 from tests.conftest import make_toy
@@ -73,7 +73,7 @@ def test_the_wrapped_sampler_reads_genes():
             value=0.5,
         )
     )
-    seen = GeneHistory(study, readable).get_trials()[0]
+    seen = GeneView(readable).of(study).get_trials()[0]
     assert seen.params == {**readable.encode_genes(genotype), "lr": 0.01}  # other parameters kept
     assert set(seen.distributions) == set(readable.gene_distributions()) | {"lr"}
     assert study.trials[0].params["node_1"] == "add"  # the study itself is untouched

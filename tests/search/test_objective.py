@@ -8,6 +8,8 @@ from automm.methods.ksnas.space import SearchSpace
 from automm.methods.optuna_samplers import RandomMethod
 from automm.search.objective import FusionObjective
 
+GENES = {"encoding": {"readable_params": False}}  # the method's trials suggest the genes of `space` below
+
 
 def test_objective_records_attrs_and_never_touches_test_rows(toy, fast_config, monkeypatch):
     used_rows = []
@@ -19,7 +21,7 @@ def test_objective_records_attrs_and_never_touches_test_rows(toy, fast_config, m
 
     monkeypatch.setattr(TensorData, "from_dataset", classmethod(spy))
     space = SearchSpace(tuple(toy.view_names), fast_config.max_views)
-    objective = FusionObjective(toy, RandomMethod({}), space, fast_config, seed=0)
+    objective = FusionObjective(toy, RandomMethod(GENES), space, fast_config, seed=0)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     study.optimize(objective, n_trials=3)
     touched = np.concatenate(used_rows)
@@ -36,7 +38,7 @@ def test_objective_records_attrs_and_never_touches_test_rows(toy, fast_config, m
 
 def test_duplicate_genotype_is_not_trained_twice(toy, fast_config, monkeypatch):
     space = SearchSpace(tuple(toy.view_names), fast_config.max_views)
-    objective = FusionObjective(toy, RandomMethod({}), space, fast_config, seed=0)
+    objective = FusionObjective(toy, RandomMethod(GENES), space, fast_config, seed=0)
     calls = []
     real_fit = objective_module.fit
     monkeypatch.setattr(objective_module, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
@@ -52,7 +54,7 @@ def test_duplicate_genotype_is_not_trained_twice(toy, fast_config, monkeypatch):
 
 def test_pruner_stops_training(toy, fast_config):
     space = SearchSpace(tuple(toy.view_names), fast_config.max_views)
-    objective = FusionObjective(toy, RandomMethod({}), space, fast_config, seed=0)
+    objective = FusionObjective(toy, RandomMethod(GENES), space, fast_config, seed=0)
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=2.0))
     study.optimize(objective, n_trials=1)
     trial = study.trials[0]
@@ -63,7 +65,7 @@ def test_pruner_stops_training(toy, fast_config):
 
 def test_same_genotype_same_seed_same_score(toy, fast_config):
     space = SearchSpace(tuple(toy.view_names), fast_config.max_views)
-    a = FusionObjective(toy, RandomMethod({}), space, fast_config, seed=5)
+    a = FusionObjective(toy, RandomMethod(GENES), space, fast_config, seed=5)
     g = space.random_genotype(np.random.default_rng(3))
     r1, r2 = a.train(a.build(g), g), a.train(a.build(g), g)
     assert r1.curve == r2.curve
