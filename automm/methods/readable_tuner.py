@@ -87,6 +87,7 @@ class ReadableTuner(BaseSampler):
         self._readable = space.readable_distributions()
         self._genes = space.gene_distributions()
         self._view = GeneView(space)
+        self._inferred: dict[int, dict[str, BaseDistribution]] = {}  # the wrapped sampler's space, by trial number
 
     def _history(self, study: optuna.Study) -> Any:
         return self._view.of(study)
@@ -96,13 +97,15 @@ class ReadableTuner(BaseSampler):
 
     def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         inner = self._inner_space(study, trial)
+        self._inferred[trial.number] = inner  # what `sample_relative` gets, as Optuna hands it the space it inferred
         return {**self._readable, **{k: d for k, d in inner.items() if k not in self._genes}}
 
     def sample_relative(
         self, study: optuna.Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         history = self._history(study)
-        inner = self._inner_space(study, trial)
+        inner = self._inferred.pop(trial.number, None)
+        inner = self._inner_space(study, trial) if inner is None else inner
         proposed = self.sampler.sample_relative(history, trial, inner)
         if not all(name in search_space for name in self._readable):
             return {k: v for k, v in proposed.items() if k in search_space and k not in self._genes}
