@@ -7,26 +7,31 @@ model and its export with model.onnx). Also shown: search and delivery apart, th
 held back for (the reserve predicted when it stopped), the trials that fitted, whether the budget stopped the
 search (or the schedule ended first), and the search's own estimate of its best candidate.
 
+Each run prints its row as one JSON line. With ``--log FILE`` (the printed rows of earlier runs) a run whose
+row is there, from this package commit, is not run again: a table can be built from runs made in parts.
+
 Usage: python benchmarks/time_budget.py [--datasets digits,cub,3sources] [--budgets 60,180] [--jobs 1,2]
-           [--note TEXT] [--section KEY] [--data-dir DIR]
+           [--generations N] [--note TEXT] [--section KEY] [--data-dir DIR] [--log FILE [--any-commit]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 try:
     from benchmarks._datasets import TEXT_SETS
-    from benchmarks._results import record
+    from benchmarks._results import package_commit, record, reused_rows
     from benchmarks.versus_baselines import DATA_DIR
 except ModuleNotFoundError:  # run as a script
     from _datasets import TEXT_SETS  # type: ignore[no-redef]
-    from _results import record  # type: ignore[no-redef]
+    from _results import package_commit, record, reused_rows  # type: ignore[no-redef]
     from versus_baselines import DATA_DIR  # type: ignore[no-redef]
 
 
@@ -37,6 +42,43 @@ def _study(name: str, data_dir: str, runs: str, generations: int | None):
     if name in TEXT_SETS:  # no preset: what a user gets from `automm search --data FILE`
         return automm.Study(data=Path(data_dir) / TEXT_SETS[name], runs_dir=runs, **longer)
     return automm.Study(name, data_dir=data_dir, runs_dir=runs, **longer)
+
+
+def run_one(name: str, budget: float, jobs: int, data_dir: str, generations: int | None) -> dict[str, Any]:
+    """One fresh study searched under ``budget`` seconds with ``jobs`` jobs, then delivered: its row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        study = _study(name, data_dir, tmp, generations)
+        study.optimize(time_budget=budget, jobs=jobs)
+        searched = time.perf_counter() - start
+        last = study.last_budget
+        held = last.reserve(study.optuna_study) if last is not None and last.reserve else 0.0
+        study.deliver(Path(tmp) / "model")
+        used = time.perf_counter() - start
+        return {
+            "dataset": name,
+            "budget": budget,
+            "jobs": jobs,
+            "generations": generations,
+            "search_s": searched,
+            "delivery_s": used - searched,
+            "held_s": held,
+            "used_s": used,
+            "trials": study.n_finished(),
+            "stopped_by": "budget" if last is not None and last.stopped_by_budget else "schedule",
+            "best": study.best_value,
+            "commit": package_commit(),
+        }
+
+
+def table_line(row: dict[str, Any]) -> str:
+    from automm.search.budget import format_duration
+
+    return (
+        f"| {row['dataset']} | {format_duration(row['budget'])} | {row['jobs']} | {format_duration(row['search_s'])} | "
+        f"{format_duration(row['delivery_s'])} ({format_duration(row['held_s'])}) | {format_duration(row['used_s'])} | "
+        f"{row['used_s'] / row['budget']:.2f} | {row['trials']} | {row['stopped_by']} | {row['best']:.4f} |"
+    )
 
 
 def main() -> None:
@@ -50,45 +92,48 @@ def main() -> None:
     )
     parser.add_argument("--note", default="", help="a sentence on the machine's load, printed under the table")
     parser.add_argument("--section", default="time-budget-whole", help="the RESULTS.md section to write")
+    parser.add_argument("--log", type=Path, help="the printed rows of earlier runs: runs found there are not rerun")
+    parser.add_argument("--any-commit", action="store_true", help="reuse --log rows of another package commit")
     args = parser.parse_args()
     import optuna
 
     import automm
-    from automm.search.budget import format_duration
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     automm.set_verbosity(logging.WARNING)  # no line per trial
+    runs = [
+        (name, float(budget), int(jobs))
+        for name in [n.strip() for n in args.datasets.split(",") if n.strip()]
+        for budget in args.budgets.split(",")
+        for jobs in args.jobs.split(",")
+    ]
+
+    def key(row: dict[str, Any]) -> tuple[Any, ...]:
+        return (row["dataset"], float(row["budget"]), int(row["jobs"]), row.get("generations"))
+
+    wanted = {(*run, args.generations) for run in runs}
+    logged = {key(r): r for r in reused_rows(args.log, key, wanted, args.any_commit)} if args.log else {}
+    rows = []
+    for run in runs:
+        row = logged.get((*run, args.generations))
+        if row is None:
+            row = run_one(run[0], run[1], run[2], args.data_dir, args.generations)
+            print(json.dumps(row), flush=True)
+        rows.append(row)
+        print(table_line(row), flush=True)
+    ratios = [r["used_s"] / r["budget"] for r in rows]
     lines = [
         "| data set | budget | jobs | search | delivery (held back) | used | used / budget | trials | stopped by "
         "| best (validation) |",
         "|---|---|---|---|---|---|---|---|---|---|",
+        *(table_line(r) for r in rows),
     ]
-    ratios = []
-    for name in [n.strip() for n in args.datasets.split(",") if n.strip()]:
-        for budget in [float(b) for b in args.budgets.split(",")]:
-            for jobs in [int(j) for j in args.jobs.split(",")]:
-                with tempfile.TemporaryDirectory() as tmp:
-                    start = time.perf_counter()
-                    study = _study(name, args.data_dir, tmp, args.generations)
-                    study.optimize(time_budget=budget, jobs=jobs)
-                    searched = time.perf_counter() - start
-                    last = study.last_budget
-                    held = last.reserve(study.optuna_study) if last is not None and last.reserve else 0.0
-                    study.deliver(Path(tmp) / "model")
-                    used = time.perf_counter() - start
-                    stopper = "budget" if last is not None and last.stopped_by_budget else "schedule"
-                    ratios.append(used / budget)
-                    lines.append(
-                        f"| {name} | {format_duration(budget)} | {jobs} | {format_duration(searched)} | "
-                        f"{format_duration(used - searched)} ({format_duration(held)}) | {format_duration(used)} | "
-                        f"{used / budget:.2f} | {study.n_finished()} | {stopper} | {study.best_value:.4f} |"
-                    )
-                    print(lines[-1], flush=True)
     body = "\n".join(
         [
             "Wall time of `Study(...).optimize(time_budget=B, jobs=J)` and `study.deliver(...)` together (what "
             "`automm search --time-budget B --jobs J` runs): digits and cub with their presets (KS-NAS, its N and "
-            "T), the text sets without one (`--data FILE`: KS-NAS's defaults); 5 folds on small data; torch "
+            f"T), the text sets without one (`--data FILE`: KS-NAS's defaults), {args.generations} KS-NAS "
+            "generations; 5 folds on small data; torch "
             'threads by automm\'s rule. "held back": the delivery seconds the search reserved when it stopped '
             "(`DeliveryReserve`).",
             "",
