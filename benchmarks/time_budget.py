@@ -11,7 +11,8 @@ Each run prints its row as one JSON line. With ``--log FILE`` (the printed rows 
 row is there, from this package commit, is not run again: a table can be built from runs made in parts.
 
 Usage: python benchmarks/time_budget.py [--datasets digits,cub,3sources] [--budgets 60,180] [--jobs 1,2]
-           [--generations N] [--note TEXT] [--section KEY] [--data-dir DIR] [--log FILE [--any-commit]]
+           [--generations N] [--note TEXT] [--section KEY] [--data-dir DIR]
+           [--log FILE [--any-commit] [--logged-only]]
 """
 
 from __future__ import annotations
@@ -94,6 +95,9 @@ def main() -> None:
     parser.add_argument("--section", default="time-budget-whole", help="the RESULTS.md section to write")
     parser.add_argument("--log", type=Path, help="the printed rows of earlier runs: runs found there are not rerun")
     parser.add_argument("--any-commit", action="store_true", help="reuse --log rows of another package commit")
+    parser.add_argument(
+        "--logged-only", action="store_true", help="run nothing: the table of the --log rows asked for, naming the rest"
+    )
     args = parser.parse_args()
     import optuna
 
@@ -113,9 +117,14 @@ def main() -> None:
 
     wanted = {(*run, args.generations) for run in runs}
     logged = {key(r): r for r in reused_rows(args.log, key, wanted, args.any_commit)} if args.log else {}
-    rows = []
+    if args.logged_only and not args.log:
+        parser.error("--logged-only needs --log")
+    rows, missing = [], []
     for run in runs:
         row = logged.get((*run, args.generations))
+        if row is None and args.logged_only:
+            missing.append(run)
+            continue
         if row is None:
             row = run_one(run[0], run[1], run[2], args.data_dir, args.generations)
             print(json.dumps(row), flush=True)
@@ -140,6 +149,17 @@ def main() -> None:
             *lines,
             "",
             f"used / budget: at most {max(ratios):.2f}, mean {sum(ratios) / len(ratios):.2f} over {len(ratios)} runs.",
+            *(
+                [
+                    "Not run (not in the --log rows): "
+                    + ", ".join(
+                        f"{name} at {budget:g} s with {jobs} job{'s' * (jobs > 1)}" for name, budget, jobs in missing
+                    )
+                    + "."
+                ]
+                if missing
+                else []
+            ),
             *(["", args.note] if args.note else []),
         ]
     )
