@@ -99,6 +99,8 @@ def main() -> None:
         "--logged-only", action="store_true", help="run nothing: the table of the --log rows asked for, naming the rest"
     )
     args = parser.parse_args()
+    if args.logged_only and not args.log:
+        parser.error("--logged-only needs --log")
     import optuna
 
     import automm
@@ -117,8 +119,6 @@ def main() -> None:
 
     wanted = {(*run, args.generations) for run in runs}
     logged = {key(r): r for r in reused_rows(args.log, key, wanted, args.any_commit)} if args.log else {}
-    if args.logged_only and not args.log:
-        parser.error("--logged-only needs --log")
     rows, missing = [], []
     for run in runs:
         row = logged.get((*run, args.generations))
