@@ -65,13 +65,14 @@ def importance_rows(
     names = [n for n, v in zip(names, varied, strict=True) if v]
     x = x[:, varied]
     forest = RandomForestRegressor(n_estimators=100, min_samples_leaf=2, random_state=seed).fit(x, y)
+    importances = forest.feature_importances_  # a property that averages every tree again on each read
     out = []
     for i, name in enumerate(names):
         present = x[:, i] > 0
         out.append(
             {
                 "feature": name,
-                "importance": float(forest.feature_importances_[i]),
+                "importance": float(importances[i]),
                 "with": float(y[present].mean()) if present.any() else None,
                 "without": float(y[~present].mean()) if (~present).any() else None,
             }

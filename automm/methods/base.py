@@ -67,6 +67,7 @@ class TrialHooks:
     every_fold: bool = False  # whether `before_fit` and `after_fit` run on every fold, not fold 0 only
     # whether a warm start's early fold-0 curve races it against earlier warm starts (`automm.search.folds`)
     races_epochs: bool = False
+    races_one_split: bool = False  # whether it does so on one split too (otherwise only with K > 1 folds)
 
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
         """The candidate to train for the sampler's ``proposal`` (default: the proposal itself). A method

@@ -113,11 +113,12 @@ class FusionObjective:
 
         A ``warm`` net is scored before training (epoch 0), and the method's hooks may change
         the training settings (e.g. a shorter patience for warm starts). A warm start on fold 0 of a
-        method that races epochs (`TrialHooks.races_epochs`, with K > 1 folds) stops after an epoch
-        rung where it is not in the top of earlier warm starts (`goes_on_at_epoch`); the epoch is
-        then the result's ``stopped_at``.
+        method that races epochs (`TrialHooks.races_epochs`, with K > 1 folds, or on one split too with
+        `TrialHooks.races_one_split`) stops after an epoch rung where it is not in the top of earlier
+        warm starts (`goes_on_at_epoch`); the epoch is then the result's ``stopped_at``.
         """
-        race = trial is not None and warm and fold == 0 and self.n_folds > 1 and self.hooks.races_epochs
+        races = self.hooks.races_epochs and (self.n_folds > 1 or self.hooks.races_one_split)
+        race = trial is not None and warm and fold == 0 and races
         best = -np.inf
         peers: list[TrialRecord] | None = None  # read at the first epoch rung, kept for the others
         # Optuna takes no intermediate values with 2 objectives; without a pruner nothing reads them before

@@ -97,6 +97,7 @@ class KnowledgeHooks(TrialHooks):
         self.knowledge = knowledge or None
         self.every_fold = self.knowledge is not None and len(self.knowledge) > 1
         self.races_epochs = self.knowledge is not None and self.knowledge[0].settings.race_epochs
+        self.races_one_split = self.races_epochs and self.knowledge[0].settings.race_one_split  # type: ignore[index]
         self.fusion_dim = fusion_dim  # the KB's width: candidates of another width neither use nor feed it
         self._pending: dict[int, int] = {}  # trial -> generation whose KB versions it starts from (-1: none)
         self._trained: dict[int, list[tuple[dict[str, torch.Tensor], float]]] = {}  # trial -> (weights, score)
@@ -283,6 +284,7 @@ class KSNASMethod(FusionTreeMethod):
                 "prune_versions": False,
                 "kb_patience": None,
                 "retrain_repeats": True,
+                "race_one_split": False,
             }
             before = {k: v for k, v in earlier.items() if k not in knowledge}
             if before:

@@ -147,3 +147,45 @@ def test_warm_starts_race_inside_fold_0_at_epoch_rungs_and_are_never_delivered(t
     meta = dict(study.optuna_study.user_attrs[keys.META])
     meta["knowledge"] = {k: v for k, v in meta["knowledge"].items() if k != "race_epochs"}
     assert ksnas_method.KSNASMethod.legacy_settings(meta, load_preset("toy"))["knowledge"]["race_epochs"] is False
+
+
+def test_warm_starts_race_on_one_split_when_asked(tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from automm.search import objective
+
+    def losing_after_3(study, number, best, epoch, peers=None):
+        return not (number % 2 and epoch == 3)
+
+    monkeypatch.setattr(objective, "goes_on_at_epoch", losing_after_3)
+    one_split = replace(CONFIG, folds=1)
+
+    def study_on_one_split(path, **knowledge):
+        return automm.Study(
+            make_toy(n=240),
+            runs_dir=path,
+            config=one_split,
+            ensemble_size=1,
+            ksnas={"population_size": 4, "generations": 3},
+            knowledge={"kb_epochs": 2, **knowledge},
+        )
+
+    raced = study_on_one_split(tmp_path / "raced", race_one_split=True)
+    raced.optimize()
+    assert len(raced.fold_data) == 1
+    trials = [t for t in queries.completed(raced.optuna_study) if keys.DUPLICATE_OF not in t.user_attrs]
+    stopped = [t for t in trials if keys.RACED_AT_EPOCH in t.user_attrs]
+    assert stopped and {t.number for t in stopped} == {
+        t.number for t in trials if t.number % 2 and len(t.user_attrs[keys.VAL_CURVE]) >= 3
+    }
+    for t in stopped:
+        assert t.user_attrs[keys.RACED_AT_EPOCH] == 3 and t.user_attrs[keys.EPOCHS] == 3
+    assert raced.best_trial.number not in {t.number for t in stopped}
+    # the race needs both settings, and a study stored before the one-split rule resumes without it
+    for path, knowledge in (("plain", {}), ("no race", {"race_epochs": False, "race_one_split": True})):
+        plain = study_on_one_split(tmp_path / path, **knowledge)
+        plain.optimize()
+        assert not any(keys.RACED_AT_EPOCH in t.user_attrs for t in plain.optuna_study.trials)
+    meta = dict(raced.optuna_study.user_attrs[keys.META])
+    meta["knowledge"] = {k: v for k, v in meta["knowledge"].items() if k != "race_one_split"}
+    assert ksnas_method.KSNASMethod.legacy_settings(meta, load_preset("toy"))["knowledge"]["race_one_split"] is False
