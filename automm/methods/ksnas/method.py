@@ -268,7 +268,8 @@ class KSNASMethod(FusionTreeMethod):
     @classmethod
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
         """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing
-        trained every warm start to its patience, and one stored before KB versions were bounded kept
+        trained every warm start to its patience (one stored before racing on one split did so on one
+        split), and one stored before KB versions were bounded kept
         every version in float32, one stored before pretraining stopped early pretrained for all kb_epochs,
         and one stored before readable parameters stored genes: it resumes that way."""
         out = super().legacy_settings(stored, preset)

@@ -71,8 +71,9 @@ class KnowledgeSettings:
     # with K > 1 folds: a warm start stops inside fold 0 after epoch 1, 3, 7, ... unless its best score so
     # far is in the top half of earlier warm starts' after as many epochs (`automm.search.folds`)
     race_epochs: bool = True
-    # the same race on one split (K = 1), the study's only scoring rows; False: only with K > 1 folds
-    race_one_split: bool = False
+    # the same race on one split (K = 1; False: only with K > 1 folds). Decided on validation scores
+    # (benchmarks/RESULTS.md, knowledge-sharing-one-split-race; studies stored before resume without it)
+    race_one_split: bool = True
     # KB versions and the weights waiting to be merged, at rest in the artifact store: "float16" halves
     # the store (merging and warm starts compute in float32), "float32" keeps them exact
     stored_dtype: str = "float16"

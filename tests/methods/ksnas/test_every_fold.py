@@ -149,7 +149,7 @@ def test_warm_starts_race_inside_fold_0_at_epoch_rungs_and_are_never_delivered(t
     assert ksnas_method.KSNASMethod.legacy_settings(meta, load_preset("toy"))["knowledge"]["race_epochs"] is False
 
 
-def test_warm_starts_race_on_one_split_when_asked(tmp_path, monkeypatch):
+def test_warm_starts_race_on_one_split_too(tmp_path, monkeypatch):
     from dataclasses import replace
 
     from automm.search import objective
@@ -170,7 +170,7 @@ def test_warm_starts_race_on_one_split_when_asked(tmp_path, monkeypatch):
             knowledge={"kb_epochs": 2, **knowledge},
         )
 
-    raced = study_on_one_split(tmp_path / "raced", race_one_split=True)
+    raced = study_on_one_split(tmp_path / "raced")  # the default
     raced.optimize()
     assert len(raced.fold_data) == 1
     trials = [t for t in queries.completed(raced.optuna_study) if keys.DUPLICATE_OF not in t.user_attrs]
@@ -181,8 +181,8 @@ def test_warm_starts_race_on_one_split_when_asked(tmp_path, monkeypatch):
     for t in stopped:
         assert t.user_attrs[keys.RACED_AT_EPOCH] == 3 and t.user_attrs[keys.EPOCHS] == 3
     assert raced.best_trial.number not in {t.number for t in stopped}
-    # the race needs both settings, and a study stored before the one-split rule resumes without it
-    for path, knowledge in (("plain", {}), ("no race", {"race_epochs": False, "race_one_split": True})):
+    # off when asked (either setting), and for studies stored before the one-split rule
+    for path, knowledge in (("off", {"race_one_split": False}), ("no race", {"race_epochs": False})):
         plain = study_on_one_split(tmp_path / path, **knowledge)
         plain.optimize()
         assert not any(keys.RACED_AT_EPOCH in t.user_attrs for t in plain.optuna_study.trials)
