@@ -57,10 +57,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # ... or trains again from the newer KB (the default before)
     "retrain repeats": {"knowledge": {"retrain_repeats": True}},
     "from scratch": {"knowledge_sharing": False},
-    # warm starts race inside the one split too (K = 1): with automm's fold rule this changes only large
-    # data (avmnist); the "one split" variants force K = 1 on any set, each paired against its own scratch
+    # warm starts race inside the one split too (K = 1; the default since knowledge-sharing-one-split-race) or
+    # not: with automm's fold rule this changes only large data (avmnist); the "one split" variants force K = 1
+    # on any set, each paired against its own scratch ("one split": without the race, the default before)
     "race one split": {"knowledge": {"race_one_split": True}},
-    "one split": {"folds": 1},
+    "no race on one split": {"knowledge": {"race_one_split": False}},
+    "one split": {"folds": 1, "knowledge": {"race_one_split": False}},
     "one split, race": {"folds": 1, "knowledge": {"race_one_split": True}},
     "one split, from scratch": {"folds": 1, "knowledge_sharing": False},
 }

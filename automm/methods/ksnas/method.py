@@ -96,8 +96,9 @@ class KnowledgeHooks(TrialHooks):
     def __init__(self, knowledge: list[KnowledgeBase] | None, fusion_dim: int | None = None) -> None:
         self.knowledge = knowledge or None
         self.every_fold = self.knowledge is not None and len(self.knowledge) > 1
-        self.races_epochs = self.knowledge is not None and self.knowledge[0].settings.race_epochs
-        self.races_one_split = self.races_epochs and self.knowledge[0].settings.race_one_split  # type: ignore[index]
+        settings = self.knowledge[0].settings if self.knowledge is not None else None
+        self.races_epochs = settings is not None and settings.race_epochs
+        self.races_one_split = settings is not None and settings.race_epochs and settings.race_one_split
         self.fusion_dim = fusion_dim  # the KB's width: candidates of another width neither use nor feed it
         self._pending: dict[int, int] = {}  # trial -> generation whose KB versions it starts from (-1: none)
         self._trained: dict[int, list[tuple[dict[str, torch.Tensor], float]]] = {}  # trial -> (weights, score)
