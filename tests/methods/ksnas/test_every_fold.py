@@ -16,11 +16,11 @@ CONFIG = automm.SearchConfig(
 )
 
 
-def _study(tmp_path, **knowledge):
+def _study(tmp_path, config=CONFIG, **knowledge):
     return automm.Study(
         make_toy(n=240),
         runs_dir=tmp_path,
-        config=CONFIG,
+        config=config,
         ensemble_size=1,
         ksnas={"population_size": 4, "generations": 3},
         knowledge={"kb_epochs": 2, **knowledge},
@@ -159,18 +159,7 @@ def test_warm_starts_race_on_one_split_too(tmp_path, monkeypatch):
 
     monkeypatch.setattr(objective, "goes_on_at_epoch", losing_after_3)
     one_split = replace(CONFIG, folds=1)
-
-    def study_on_one_split(path, **knowledge):
-        return automm.Study(
-            make_toy(n=240),
-            runs_dir=path,
-            config=one_split,
-            ensemble_size=1,
-            ksnas={"population_size": 4, "generations": 3},
-            knowledge={"kb_epochs": 2, **knowledge},
-        )
-
-    raced = study_on_one_split(tmp_path / "raced")  # the default
+    raced = _study(tmp_path / "raced", one_split)  # the default
     raced.optimize()
     assert len(raced.fold_data) == 1
     trials = [t for t in queries.completed(raced.optuna_study) if keys.DUPLICATE_OF not in t.user_attrs]
@@ -183,7 +172,7 @@ def test_warm_starts_race_on_one_split_too(tmp_path, monkeypatch):
     assert raced.best_trial.number not in {t.number for t in stopped}
     # off when asked (either setting), and for studies stored before the one-split rule
     for path, knowledge in (("off", {"race_one_split": False}), ("no race", {"race_epochs": False})):
-        plain = study_on_one_split(tmp_path / path, **knowledge)
+        plain = _study(tmp_path / path, one_split, **knowledge)
         plain.optimize()
         assert not any(keys.RACED_AT_EPOCH in t.user_attrs for t in plain.optuna_study.trials)
     meta = dict(raced.optuna_study.user_attrs[keys.META])
