@@ -214,13 +214,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--time-budget", type=float, default=None, help="equal search budget (s) per run")
     parser.add_argument("--variants", nargs="+", default=["per-fold KBs", "no epoch racing", SCRATCH], choices=VARIANTS)
-    parser.add_argument("--section", default="knowledge-sharing-racing", help="the RESULTS.md section to write")
     parser.add_argument(
-        "--title",
-        default="Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), "
-        "paired against scratch",
-        help="the section's heading",
+        "--section",
+        help="the RESULTS.md section to write (default: knowledge-sharing-racing; knowledge-sharing-budget "
+        "with --time-budget)",
     )
+    parser.add_argument("--title", help="the section's heading (default: the default section's)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="the shared data sets' folder")
     parser.add_argument("--log", type=Path, help="JSON rows of an earlier run of this package commit: jobs not rerun")
     parser.add_argument("--any-commit", action="store_true", help="with --log: reuse rows of other commits too")
@@ -230,7 +229,13 @@ def main() -> None:
     # --workers jobs that each take every core fight over them (4x slower per job on 2 cores, measured)
     os.environ["OMP_NUM_THREADS"] = "1"
     if args.time_budget is not None:
+        args.section = args.section or "knowledge-sharing-budget"
+        args.title = args.title or "Knowledge sharing at equal search time: per-fold KBs against scratch"
         return budget_run(args)
+    args.section = args.section or "knowledge-sharing-racing"
+    args.title = args.title or (
+        "Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), paired against scratch"
+    )
     jobs = [
         (d, v, s, args.population, args.generations, None)
         for d in args.datasets
@@ -326,11 +331,7 @@ def budget_run(args: argparse.Namespace) -> None:
         f"N = {args.population}, the default delivery, "
         f"the protocol's 20% as test. Each job in its own process with one torch thread, {args.workers} at a time."
     )
-    record(
-        "knowledge-sharing-budget",
-        "Knowledge sharing at equal search time: per-fold KBs against scratch",
-        body + "\n\n" + note,
-    )
+    record(args.section, args.title, body + "\n\n" + note)
 
 
 if __name__ == "__main__":
