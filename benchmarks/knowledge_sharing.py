@@ -67,6 +67,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "one split, from scratch": {"folds": 1, "knowledge_sharing": False},
 }
 SCRATCH = "from scratch"
+# the section (key, title) a run writes unless told: by whether it is an equal-time (--time-budget) run
+DEFAULT_SECTIONS = {
+    False: (
+        "knowledge-sharing-racing",
+        "Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), paired against scratch",
+    ),
+    True: ("knowledge-sharing-budget", "Knowledge sharing at equal search time: per-fold KBs against scratch"),
+}
 
 
 def reference(variant: str) -> str:
@@ -228,14 +236,10 @@ def main() -> None:
     # one torch thread per job, wide data too: automm's thread rule gives a job on wide views every core, and
     # --workers jobs that each take every core fight over them (4x slower per job on 2 cores, measured)
     os.environ["OMP_NUM_THREADS"] = "1"
+    default_section, default_title = DEFAULT_SECTIONS[args.time_budget is not None]
+    args.section, args.title = args.section or default_section, args.title or default_title
     if args.time_budget is not None:
-        args.section = args.section or "knowledge-sharing-budget"
-        args.title = args.title or "Knowledge sharing at equal search time: per-fold KBs against scratch"
         return budget_run(args)
-    args.section = args.section or "knowledge-sharing-racing"
-    args.title = args.title or (
-        "Knowledge sharing under cross-validated selection (per-fold KBs, epoch racing), paired against scratch"
-    )
     jobs = [
         (d, v, s, args.population, args.generations, None)
         for d in args.datasets

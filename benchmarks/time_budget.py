@@ -137,6 +137,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|",
         *(table_line(r) for r in rows),
     ]
+    not_run = ", ".join(f"{name} at {budget:g} s with {jobs} job{'s' * (jobs > 1)}" for name, budget, jobs in missing)
     body = "\n".join(
         [
             "Wall time of `Study(...).optimize(time_budget=B, jobs=J)` and `study.deliver(...)` together (what "
@@ -149,17 +150,7 @@ def main() -> None:
             *lines,
             "",
             f"used / budget: at most {max(ratios):.2f}, mean {sum(ratios) / len(ratios):.2f} over {len(ratios)} runs.",
-            *(
-                [
-                    "Not run (not in the --log rows): "
-                    + ", ".join(
-                        f"{name} at {budget:g} s with {jobs} job{'s' * (jobs > 1)}" for name, budget, jobs in missing
-                    )
-                    + "."
-                ]
-                if missing
-                else []
-            ),
+            *([f"Not run (not in the --log rows): {not_run}."] if missing else []),
             *(["", args.note] if args.note else []),
         ]
     )
