@@ -10,10 +10,11 @@ variant: the delivered model's test score (the 20% never seen by the search), ep
 KB pretraining + delivery) and wall seconds (search + delivery); and, paired per seed against the
 from-scratch evolution, the test difference and the epoch and wall ratios (mean ± std over seeds).
 
-With ``--time-budget T`` it runs per-fold KBs and the evolution from scratch for the same wall-clock search
-budget instead (``Study.optimize(time_budget=T)`` over a schedule longer than the budget, N from
-``--population``), and records the delivered test scores side by side with the trials each could afford
-(section ``knowledge-sharing-budget``).
+With ``--time-budget T`` it runs per-fold KBs (or ``--variants``) and the evolution from scratch for the same
+wall-clock search budget instead (``Study.optimize(time_budget=T)`` over a schedule longer than the budget, N
+from ``--population``), and records the delivered test scores side by side with the trials each could afford
+(section ``knowledge-sharing-budget``); with two sharing variants, also the first against the second, paired,
+by the delivered choice's out-of-fold score (what decides) and its test score (reported once).
 
 Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits handwritten ...] [--workers 2]
            [--variants "per-fold KBs" "no epoch racing" "from scratch"] [--section knowledge-sharing-racing]
@@ -57,6 +58,9 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # ... or trains again from the newer KB (the default before)
     "retrain repeats": {"knowledge": {"retrain_repeats": True}},
     "from scratch": {"knowledge_sharing": False},
+    # under a time budget a repeat of a warm-started genotype is confirmed from scratch once (the default since
+    # knowledge-sharing-budget-confirm) or reuses the warm result (the default before); with --time-budget
+    "no confirmation": {"knowledge": {"confirm_repeats": False}},
     # warm starts race inside the one split too (K = 1; the default since knowledge-sharing-one-split-race) or
     # not: with automm's fold rule this changes only large data (avmnist); the "one split" variants force K = 1
     # on any set, each paired against its own scratch ("one split": without the race, the default before)
@@ -157,11 +161,20 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
             "delivered": ", ".join(members),
             "ensemble_oof": float(study.ensemble().score),  # the delivered choice's out-of-fold score
             "trials": study.n_finished(),
+            "trained": trained_trials(study),
             "folds_per_trial": folds_trained(study),  # racing: folds a trained candidate was scored on, mean
             "artifact_mb": stored / 2**20,  # the artifact store after delivery: KB versions, OOF predictions, ...
             "commit": package_commit(),  # None: a dirty tree (never reused by --log)
             "machine": machine(),
         }
+
+
+def trained_trials(study: Any) -> int:
+    """Completed trials of ``study`` that trained their candidate (not repeats that reused a result)."""
+    from automm.search import queries
+    from automm.store.trial_record import TrialRecord
+
+    return sum(1 for t in queries.completed(study.optuna_study) if TrialRecord.of(t).trained)
 
 
 def folds_trained(study: Any) -> float:
@@ -221,7 +234,12 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--time-budget", type=float, default=None, help="equal search budget (s) per run")
-    parser.add_argument("--variants", nargs="+", default=["per-fold KBs", "no epoch racing", SCRATCH], choices=VARIANTS)
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        choices=VARIANTS,
+        help="default: per-fold KBs, no epoch racing, from scratch; with --time-budget: per-fold KBs, from scratch",
+    )
     parser.add_argument(
         "--section",
         help="the RESULTS.md section to write (default: knowledge-sharing-racing; knowledge-sharing-budget "
@@ -239,7 +257,9 @@ def main() -> None:
     default_section, default_title = DEFAULT_SECTIONS[args.time_budget is not None]
     args.section, args.title = args.section or default_section, args.title or default_title
     if args.time_budget is not None:
+        args.variants = args.variants or ["per-fold KBs", SCRATCH]
         return budget_run(args)
+    args.variants = args.variants or ["per-fold KBs", "no epoch racing", SCRATCH]
     jobs = [
         (d, v, s, args.population, args.generations, None)
         for d in args.datasets
@@ -281,7 +301,8 @@ def run_jobs(jobs: list[tuple[Any, ...]], args: argparse.Namespace) -> list[dict
 
 
 def budget_run(args: argparse.Namespace) -> None:
-    variants = ["per-fold KBs", SCRATCH]
+    sharing = [v for v in args.variants if v != SCRATCH]
+    variants = [*sharing, SCRATCH]
     jobs = [
         (d, v, s, args.population, 1000, args.time_budget)
         for d in args.datasets
@@ -289,21 +310,40 @@ def budget_run(args: argparse.Namespace) -> None:
         for s in range(args.seeds)
     ]
     results = run_jobs(jobs, args)
+    body = "\n\n".join(
+        [budget_table(results, args.datasets, v) for v in sharing]
+        + ([paired_table(results, args.datasets, sharing[0], sharing[1])] if len(sharing) > 1 else [])
+    )
+    print(body)
+    note = (
+        f"{args.seeds} seeds, a budget of {args.time_budget:.0f} s per run (`Study.optimize(time_budget=...)`, "
+        "which holds back the delivery's predicted time, then `deliver`), "
+        f"N = {args.population}, the default delivery, "
+        f"the protocol's 20% as test. Each job in its own process with one torch thread, {args.workers} at a time."
+    )
+    record(args.section, args.title, body + "\n\n" + note)
+
+
+def _by_seed(results: list[dict[str, Any]], dataset: str, variant: str) -> dict[int, dict[str, Any]]:
+    return {r["seed"]: r for r in results if r["dataset"] == dataset and r["variant"] == variant}
+
+
+def budget_table(results: list[dict[str, Any]], datasets: list[str], variant: str) -> str:
+    """``variant`` against the evolution from scratch at the same budget, per data set, paired per seed."""
     lines = [
-        "| data set | test, per-fold KBs | test, from scratch | paired diff (points), 95% interval | verdict | "
-        "out-of-fold best, per-fold KBs / scratch | trials, per-fold KBs / scratch | search s / delivery s, "
-        "per-fold KBs | search s / delivery s, scratch | folds a trained candidate, per-fold KBs / scratch | "
-        "artifact MB, per-fold KBs / scratch |",
+        f"| data set | test, {variant} | test, from scratch | paired diff (points), 95% interval | verdict | "
+        f"out-of-fold best, {variant} / scratch | trials, {variant} / scratch | search s / delivery s, "
+        f"{variant} | search s / delivery s, scratch | folds a trained candidate, {variant} / scratch | "
+        f"artifact MB, {variant} / scratch |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     diffs: list[float] = []
-    for d in args.datasets:
-        ks = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == variants[0]}
-        cold = {r["seed"]: r for r in results if r["dataset"] == d and r["variant"] == SCRATCH}
+    for d in datasets:
+        ks, cold = _by_seed(results, d, variant), _by_seed(results, d, SCRATCH)
         seeds = sorted(set(ks) & set(cold))
         if not seeds:
             continue
-        diff = [ks[s]["test"] - cold[s]["test"] for s in seeds]
+        diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
         diffs += diff
         mean, low, high = paired(diff)
 
@@ -326,16 +366,44 @@ def budget_run(args: argparse.Namespace) -> None:
     lines.append(
         f"| all | | | {mean:+.2f} [{low:+.2f}, {high:+.2f}] over sets x seeds | {verdict(low, high)} | | | | | | |"
     )
-    lines += ["", f"Per-fold KBs vs scratch over every data set and seed: {sign_test(diffs)}."]
-    body = "\n".join(lines)
-    print(body)
-    note = (
-        f"{args.seeds} seeds, a budget of {args.time_budget:.0f} s per run (`Study.optimize(time_budget=...)`, "
-        "which holds back the delivery's predicted time, then `deliver`), "
-        f"N = {args.population}, the default delivery, "
-        f"the protocol's 20% as test. Each job in its own process with one torch thread, {args.workers} at a time."
-    )
-    record(args.section, args.title, body + "\n\n" + note)
+    lines += ["", f"{variant} vs scratch over every data set and seed: {sign_test(diffs)}."]
+    return "\n".join(lines)
+
+
+def paired_table(results: list[dict[str, Any]], datasets: list[str], variant: str, other: str) -> str:
+    """``variant`` against ``other`` at the same budget: the delivered choice's out-of-fold score (what a rule
+    decides on) and test score (reported once), paired per seed."""
+    lines = [
+        f"**{variant} against {other}**, paired per seed:",
+        "",
+        "| data set | out-of-fold (delivered choice), paired diff | lowest seed | test, paired diff (reported once) "
+        f"| trials, {variant} / {other} | trials that trained, {variant} / {other} |",
+        "|---|---|---|---|---|---|",
+    ]
+    oof_all, test_all = [], []
+    for d in datasets:
+        mine, theirs = _by_seed(results, d, variant), _by_seed(results, d, other)
+        seeds = sorted(set(mine) & set(theirs))
+        if not seeds:
+            continue
+        oof = [100 * (mine[s]["ensemble_oof"] - theirs[s]["ensemble_oof"]) for s in seeds]
+        test = [100 * (mine[s]["test"] - theirs[s]["test"]) for s in seeds]
+        oof_all.append(float(np.mean(oof)))
+        test_all += test
+        lines.append(
+            f"| {d} | {np.mean(oof):+.2f} ± {np.std(oof):.2f} | {min(oof):+.2f} | {np.mean(test):+.2f} ± "
+            f"{np.std(test):.2f} | {np.mean([mine[s]['trials'] for s in seeds]):.0f} / "
+            f"{np.mean([theirs[s]['trials'] for s in seeds]):.0f} | "
+            f"{np.mean([mine[s].get('trained', np.nan) for s in seeds]):.0f} / "
+            f"{np.mean([theirs[s].get('trained', np.nan) for s in seeds]):.0f} |"
+        )
+    mean, low, high = paired(test_all)
+    lines += [
+        "",
+        f"Out-of-fold, mean over data sets {np.mean(oof_all):+.2f} points, lowest data set {min(oof_all):+.2f}. "
+        f"Test (not used), over sets x seeds: {mean:+.2f} [{low:+.2f}, {high:+.2f}]; {sign_test(test_all)}.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ GENERATION = "generation"
 KB_VERSION = "kb_version"
 KB_SHA256 = "kb_sha256"
 KB_CONTRIBUTES = "kb_contributes"
+CONFIRMS = "confirms"  # a from-scratch confirmation of this earlier warm-started trial (KS-NAS)
 KB_FOLDS = "kb_folds"  # folds warm-started from their own fold's KB (absent: fold 0 only)
 # written by MFAS
 INHERITED_LAYERS = "inherited_layers"

@@ -68,6 +68,9 @@ class TrialHooks:
     # whether a warm start's early fold-0 curve races it against earlier warm starts (`automm.search.folds`)
     races_epochs: bool = False
     races_one_split: bool = False  # whether it does so on one split too (otherwise only with K > 1 folds)
+    # set by the search loop (`automm.search.jobs.run_trials`) for each run: whether it runs under a time
+    # budget, where a method may spend time a fixed schedule would not (KS-NAS confirms warm results)
+    under_time_budget: bool = False
 
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
         """The candidate to train for the sampler's ``proposal`` (default: the proposal itself). A method

@@ -122,6 +122,7 @@ def run_trials(
         if timeout <= 0:
             budget.stopped_by_budget = True
             return budget
+    study.objective.hooks.under_time_budget = budget is not None
     reap = StaleTrials(study.lock)
     reap(study.optuna_study)  # a dead worker's trials, before this one adds its own
     try:

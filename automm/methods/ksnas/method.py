@@ -90,7 +90,9 @@ class KnowledgeHooks(TrialHooks):
 
     ``knowledge`` holds one KB per fold when every fold is warm-started (`KnowledgeSettings.every_fold`),
     else fold 0's alone. With several KBs the fitness that fair selection judges is the mean over the
-    folds, known after the last one: a candidate raced out before it contributes nothing.
+    folds, known after the last one: a candidate raced out before it contributes nothing. A genotype met
+    again reuses its first result; under a time budget, one that started warm is first trained once from
+    scratch (`KnowledgeSettings.confirm_repeats`), and later repeats reuse that confirmation.
     """
 
     def __init__(self, knowledge: list[KnowledgeBase] | None, fusion_dim: int | None = None) -> None:
@@ -113,6 +115,10 @@ class KnowledgeHooks(TrialHooks):
             return str(genotype)
         if not self.knowledge[0].settings.retrain_repeats:
             earlier = first_trained(trial.study, genotype=str(genotype))  # from any KB version
+            if earlier is not None and self._from_scratch(trial, genotype, earlier, attrs):
+                set_user_attrs_together(trial, attrs)
+                self._pending[trial.number] = -1
+                return str(genotype)  # trained from scratch now, or the confirmation's result reused
             if (
                 earlier is not None and TrialRecord.of(earlier).cache_key is not None
             ):  # the objective reuses its result: nothing to warm-start
@@ -128,6 +134,24 @@ class KnowledgeHooks(TrialHooks):
         set_user_attrs_together(trial, attrs)
         self._pending[trial.number] = generation
         return f"{genotype}@kb{pointer['version']}"
+
+    def _from_scratch(
+        self, trial: optuna.Trial, genotype: Any, earlier: optuna.trial.FrozenTrial, attrs: dict[str, Any]
+    ) -> bool:
+        """Whether ``trial``, a repeat of ``genotype`` first trained warm by ``earlier``, goes by the genotype's
+        from-scratch result (`KnowledgeSettings.confirm_repeats`): the one a trial trained already, reused,
+        or, under a time budget and none yet, its confirmation, trained now (``attrs`` records it)."""
+        if self.knowledge is None or not self.knowledge[0].settings.confirm_repeats:
+            return False
+        cache_key = TrialRecord.of(earlier).cache_key
+        if cache_key is None or cache_key == str(genotype):  # not warm-started: nothing to confirm
+            return False
+        if first_trained(trial.study, cache_key=str(genotype)) is not None:
+            return True
+        if self.under_time_budget:
+            attrs[keys.CONFIRMS] = earlier.number
+            return True
+        return False
 
     def before_fit(self, trial: optuna.Trial, net: nn.Module, fold: int = 0) -> bool:
         generation = self._pending.get(trial.number, -1)
@@ -270,7 +294,8 @@ class KSNASMethod(FusionTreeMethod):
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
         """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing
         trained every warm start to its patience (one stored before racing on one split did so on one
-        split), and one stored before KB versions were bounded kept
+        split, one stored before confirmations reused warm results of repeats under a time budget too),
+        and one stored before KB versions were bounded kept
         every version in float32, one stored before pretraining stopped early pretrained for all kb_epochs,
         and one stored before readable parameters stored genes: it resumes that way."""
         out = super().legacy_settings(stored, preset)
@@ -287,6 +312,7 @@ class KSNASMethod(FusionTreeMethod):
                 "kb_patience": None,
                 "retrain_repeats": True,
                 "race_one_split": False,
+                "confirm_repeats": False,
             }
             before = {k: v for k, v in earlier.items() if k not in knowledge}
             if before:

@@ -84,6 +84,12 @@ class KnowledgeSettings:
     # evolution from scratch does (no training); True trains it again from the newer KB version (studies
     # stored before resume so). Decided on out-of-fold scores: benchmarks/RESULTS.md, knowledge-sharing-repeats
     retrain_repeats: bool = False
+    # under a time budget (`Study.optimize(time_budget=...)`): a genotype met again whose result came from a
+    # warm start is trained once more from scratch at the full patience, its confirmation (later repeats
+    # reuse that), so time a small or exhausted space would spend on repeats buys fully trained
+    # candidates. No effect on a fixed schedule; studies stored before resume without it. Decided on
+    # out-of-fold scores: benchmarks/RESULTS.md, knowledge-sharing-budget-confirm
+    confirm_repeats: bool = True
 
     def __post_init__(self) -> None:
         if self.stored_dtype not in STORED_DTYPES:

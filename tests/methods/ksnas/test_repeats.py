@@ -1,5 +1,6 @@
 """A genotype met again in a later generation: its earlier result reused, as the evolution from scratch
-reuses it (the default), or trained again from the newer KB (``retrain_repeats``, studies stored before).
+reuses it (the default), or trained again from the newer KB (``retrain_repeats``, studies stored before);
+under a time budget, a warm result is first confirmed from scratch once (``confirm_repeats``).
 
 One view per candidate over three views leaves three genotypes for twelve trials, so repeats across
 generations are certain (generation 2 holds four trials, at most one of a genotype new to it).
@@ -20,16 +21,16 @@ from tests.conftest import make_toy
 from tests.methods.ksnas.test_every_fold import CONFIG
 
 
-def _trials(tmp_path, retrain: bool | None) -> list:
+def _trials(tmp_path, retrain: bool | None, time_budget: float | str = "none", **knowledge) -> list:
     study = automm.Study(
         make_toy(n=240),
         runs_dir=tmp_path,
         config=replace(CONFIG, max_views=1),
         ensemble_size=1,
         ksnas={"population_size": 4, "generations": 3},
-        knowledge={"kb_epochs": 2, **({} if retrain is None else {"retrain_repeats": retrain})},
+        knowledge={"kb_epochs": 2, **({} if retrain is None else {"retrain_repeats": retrain}), **knowledge},
     )
-    study.optimize()
+    study.optimize(time_budget=time_budget)  # none, or one far above the schedule's time: the schedule ends it
     trials = queries.completed(study.optuna_study)
     assert len(trials) == 12 and len({TrialRecord.of(t).genotype for t in trials}) <= 3
     return trials
@@ -55,6 +56,36 @@ def test_by_default_a_genotype_met_again_reuses_its_earlier_result(tmp_path):
         if r.generation > source.generation:
             later.append(r)
     assert later  # repeats across generations happened, and none trained
+    assert not any(keys.CONFIRMS in a for a in attrs.values())  # no time budget: no confirmation
+
+
+def test_under_a_time_budget_a_warm_result_met_again_is_confirmed_from_scratch_once(tmp_path):
+    trials = _trials(tmp_path, retrain=None, time_budget=600)
+    records = {t.number: TrialRecord.of(t) for t in trials}
+    confirms = {t.number: t.user_attrs[keys.CONFIRMS] for t in trials if keys.CONFIRMS in t.user_attrs}
+    assert confirms  # generation 0 alone holds a repeat (four trials, three genotypes)
+    confirmed_by: dict[str, int] = {}
+    for number, source in confirms.items():
+        mine, warm = records[number], records[source]
+        assert mine.trained and mine.cache_key == mine.genotype == warm.genotype  # from scratch, trained
+        assert warm.trained and warm.cache_key == f"{warm.genotype}@kb{warm.generation}" and source < number
+        assert mine.genotype not in confirmed_by  # once per genotype
+        confirmed_by[mine.genotype] = number
+        assert keys.KB_VERSION not in trials[number].user_attrs  # no KB version: it started from scratch
+    for r in records.values():  # a repeat after the confirmation reuses it, before it the warm result
+        if not r.trained:
+            confirmation = confirmed_by.get(r.genotype)
+            expected = confirmation if confirmation is not None and confirmation < r.number else None
+            if expected is not None:
+                assert r.duplicate_of == expected and r.value == records[expected].value
+            else:
+                assert records[r.duplicate_of].cache_key.endswith(f"@kb{records[r.duplicate_of].generation}")
+    # switched off, the same budget reuses warm results as without one
+    off = _trials(tmp_path / "off", retrain=None, time_budget=600, confirm_repeats=False)
+    assert not any(keys.CONFIRMS in t.user_attrs for t in off)
+    trained = [r for r in map(TrialRecord.of, off) if r.trained]
+    assert len({r.genotype for r in trained}) == len(trained)
+    assert all(r.cache_key.endswith(f"@kb{r.generation}") for r in trained)
 
 
 def test_with_retrain_repeats_a_genotype_met_again_trains_from_the_newer_kb(tmp_path):
@@ -68,5 +99,7 @@ def test_with_retrain_repeats_a_genotype_met_again_trains_from_the_newer_kb(tmp_
 def test_a_study_stored_before_the_rule_resumes_training_repeats_again():
     stored = {"knowledge": {k: v for k, v in KnowledgeSettings().to_dict().items() if k != "retrain_repeats"}}
     assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["retrain_repeats"] is True
+    stored = {"knowledge": {k: v for k, v in KnowledgeSettings().to_dict().items() if k != "confirm_repeats"}}
+    assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["confirm_repeats"] is False
     now = {"knowledge": KnowledgeSettings().to_dict()}
     assert "knowledge" not in KSNASMethod.legacy_settings(now, load_preset("toy"))  # nothing to make up
