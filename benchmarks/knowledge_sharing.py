@@ -343,7 +343,7 @@ def budget_table(results: list[dict[str, Any]], datasets: list[str], variant: st
         seeds = sorted(set(ks) & set(cold))
         if not seeds:
             continue
-        diff = [100 * (ks[s]["test"] - cold[s]["test"]) for s in seeds]
+        diff = [ks[s]["test"] - cold[s]["test"] for s in seeds]  # fractions: `paired` reports points
         diffs += diff
         mean, low, high = paired(diff)
 
@@ -389,7 +389,7 @@ def paired_table(results: list[dict[str, Any]], datasets: list[str], variant: st
         oof = [100 * (mine[s]["ensemble_oof"] - theirs[s]["ensemble_oof"]) for s in seeds]
         test = [100 * (mine[s]["test"] - theirs[s]["test"]) for s in seeds]
         oof_all.append(float(np.mean(oof)))
-        test_all += test
+        test_all += [t / 100 for t in test]  # fractions: `paired` reports points
         lines.append(
             f"| {d} | {np.mean(oof):+.2f} ± {np.std(oof):.2f} | {min(oof):+.2f} | {np.mean(test):+.2f} ± "
             f"{np.std(test):.2f} | {np.mean([mine[s]['trials'] for s in seeds]):.0f} / "

@@ -415,7 +415,8 @@ class KSNASMethod(FusionTreeMethod):
         return f"{covered}; the full search is {t} generation{'s' * (t > 1)}, {n * t} trials"
 
     def trial_columns(self, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        return {"kb_version": trial.user_attrs.get(keys.KB_VERSION)}
+        # confirms: the earlier warm-started trial of the genotype this one trained again from scratch
+        return {"kb_version": trial.user_attrs.get(keys.KB_VERSION), "confirms": trial.user_attrs.get(keys.CONFIRMS)}
 
     def generation_columns(self, trials: list[optuna.trial.FrozenTrial]) -> dict[str, str]:
         # a reused result keeps the older version its weights started from: the generation's is the newest
