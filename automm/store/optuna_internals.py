@@ -91,6 +91,18 @@ def study_system_attrs_starting(study: optuna.Study, prefix: str) -> dict[str, A
     return {key: json.loads(value) for key, value in rows}
 
 
+def study_system_attr(study: optuna.Study, key: str) -> Any:
+    """One study system attribute, None if unset: on a database storage one query of that row alone (not
+    optuna-dashboard's figures and notes beside it), elsewhere all of them, looked up."""
+    database = _database(study)
+    if database is None:
+        return study_system_attrs(study).get(key)
+    table = models.StudySystemAttributeModel
+    with _create_scoped_session(database.scoped_session) as session:
+        row = session.query(table.value_json).filter(table.study_id == study._study_id, table.key == key).one_or_none()
+    return None if row is None else json.loads(row[0])
+
+
 def set_study_system_attr(study: optuna.Study, key: str, value: Any) -> None:
     study._storage.set_study_system_attr(study._study_id, key, value)
 

@@ -43,7 +43,10 @@ from automm.store.optuna_internals import (
     remember_system_attr,
     set_frozen_trial_system_attr,
     set_study_system_attr,
+    study_id,
+    study_system_attr,
     study_system_attrs,
+    trial_id,
     written_system_attr,
 )
 
@@ -72,6 +75,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         self._init_space(space, seed, lock_dir)
         self._surrogates: dict[int, SequenceSurrogate | None] = {}
         self._keys: dict[tuple[str, int], str] = {}  # (study, trial number) -> its genotype's string (`_taken`)
+        self._parent_ids: dict[tuple[int, int], list[int]] = {}  # (study id, generation) -> its parents' trial ids
         self._space_size = space.size()
         self.last_generation: int | None = None  # set for a run that ends with the schedule (`cap_schedule`)
 
@@ -112,6 +116,32 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             set_frozen_trial_system_attr(study, trial, keys.PROPOSED, str(child))
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
+
+    def get_parent_population(self, study: OptunaStudy, generation: int) -> list[FrozenTrial]:
+        """Optuna's rule (the first to ask selects the parents and stores their ids in the study; everyone
+        else reads them), with each generation's ids read once per process and as one attribute: Optuna's
+        own reads every study system attribute, optuna-dashboard's figures and notes too, on every call.
+        The ids of a generation never change once stored."""
+        if generation == 0:
+            return []
+        cached = (study_id(study), generation)
+        if cached not in self._parent_ids:
+            key = self._get_parent_cache_key_prefix() + str(generation)
+            ids = study_system_attr(study, key)
+            if ids is None:
+                parents = self.select_parent(study, generation)
+                ids = [trial_id(t) for t in parents]
+                set_study_system_attr(study, key, ids)
+                self._parent_ids[cached] = ids
+                return parents
+            self._parent_ids[cached] = list(ids)
+        wanted = set(self._parent_ids[cached])
+        # parents are completed trials (a read a trial's objective answers from its first one), unless this
+        # process has not seen one complete yet
+        found = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if trial_id(t) in wanted]
+        if len(found) < len(wanted):
+            found = [t for t in study.get_trials(deepcopy=False) if trial_id(t) in wanted]
+        return found
 
     def select_parent(self, study: OptunaStudy, generation: int) -> list[FrozenTrial]:
         """Elitist environmental selection: the best N distinct genotypes of parents + offspring.

@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 import optuna
 import pytest
+from optuna.samplers import BaseGASampler
 from optuna.testing.pytest_samplers import (
     BasicSamplerTestCase,
     MultiObjectiveSamplerTestCase,
@@ -12,6 +13,7 @@ from optuna.testing.pytest_samplers import (
 )
 
 from automm.core.errors import AutommError
+from automm.methods.ksnas import sampler as sampler_module
 from automm.methods.ksnas.sampler import KSNASSampler, roulette, trial_generation
 from automm.methods.ksnas.settings import KSNASSettings
 from automm.methods.ksnas.space import SearchSpace
@@ -209,6 +211,37 @@ def test_a_trial_generation_is_written_once_and_read_back_without_storage(tmp_pa
     study.optimize(tagged, n_trials=9)
     assert set(writes.values()) == {1}  # before_trial tagged it; sample_relative did not tag it again
     assert seen == [trial_generation(t) for t in study.trials] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+
+
+def test_a_generations_parents_are_read_once_and_alone_and_are_optunas(tmp_path, monkeypatch):
+    """Optuna's rule reads every study system attribute (optuna-dashboard's figures too) on each call; the
+    sampler reads a generation's parent ids once, as one attribute, and returns the same trials."""
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/ga.db")
+    sampler = KSNASSampler(SPACE, KSNASSettings(population_size=3, generations=4), seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
+    every, keys = [0], Counter()
+    read_every, read_one = storage.get_study_system_attrs, sampler_module.study_system_attr
+
+    def counted_every(study_id):
+        every[0] += 1
+        return read_every(study_id)
+
+    def counted_one(study, key):
+        keys.update([key])
+        return read_one(study, key)
+
+    monkeypatch.setattr(storage, "get_study_system_attrs", counted_every)
+    monkeypatch.setattr(sampler_module, "study_system_attr", counted_one)
+    study.optimize(objective, n_trials=12)
+    assert every[0] == 0
+    assert len(keys) == 3 and set(keys.values()) == {1}  # generations 1-3, each once
+    monkeypatch.undo()
+    other = KSNASSampler(SPACE, KSNASSettings(population_size=3, generations=4), seed=0)  # reads them from storage
+    for generation in (1, 2, 3):
+        optunas = [t.number for t in BaseGASampler.get_parent_population(sampler, study, generation)]
+        assert [t.number for t in sampler.get_parent_population(study, generation)] == optunas
+        assert [t.number for t in other.get_parent_population(study, generation)] == optunas
+        assert len(optunas) == 3
 
 
 def test_readable_parameters_leave_the_evolution_unchanged():
