@@ -143,11 +143,17 @@ def record(trial: optuna.Trial, **fields: Any) -> None:
 def first_trained(study: optuna.Study, **match: str) -> FrozenTrial | None:
     """The first completed trial that trained its candidate (not a repeat) and whose record fields equal
     ``match`` (e.g. ``cache_key=...`` or ``genotype=...``), if any."""
+    verbatim = {KEYS[name]: value for name, value in match.items() if name in _VERBATIM}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        if any(t.user_attrs.get(key) != value for key, value in verbatim.items()):
+            continue  # the record would hold the same: skip building it (a search asks once or twice a trial)
         found = TrialRecord.of(t)
         if found.trained and all(getattr(found, name) == value for name, value in match.items()):
             return t
     return None
+
+
+_VERBATIM = ("genotype", "cache_key")  # record fields that hold their user attribute as stored
 
 
 POOL_SIZE = 20  # the best candidates (by mean fold score) the delivered ensemble may draw from

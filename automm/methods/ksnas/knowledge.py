@@ -62,6 +62,8 @@ from automm.store.optuna_internals import (
 )
 from automm.store.trial_record import delivery_pool
 
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)  # every state a trial ends in
+
 PRETRAINING = "pretraining the knowledge base (supernet)"
 
 
@@ -308,7 +310,9 @@ class KnowledgeBase:
     def _prune(self, newest: int) -> list[int]:
         """Delete the versions older than ``newest - 1`` that no trial of the delivery pool started from
         (the caller holds the study lock); return them. Their pointers stay, marked ``pruned``."""
-        pool = delivery_pool(self.study.get_trials(deepcopy=False))
+        # the pool is made of completed trials: a read of finished trials, which a trial's objective answers
+        # from its first one (`optuna_internals.finished_trials_read_once`)
+        pool = delivery_pool(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         needed = {int(t.user_attrs[keys.KB_VERSION]) for t in pool if keys.KB_VERSION in t.user_attrs}
         pruned = []
         for pointer in self.versions():
@@ -359,7 +363,8 @@ class KnowledgeBase:
         """Delete the waiting weights of ``generation`` (used by an earlier KB version)."""
         if generation < 0:
             return
-        for t in self.study.get_trials(deepcopy=False):
+        # a trial's weights are written as it ends (completed, failed or pruned): finished trials only
+        for t in self.study.get_trials(deepcopy=False, states=_FINISHED):
             pointer = t.system_attrs.get(weights_key(self.fold))
             if pointer and trial_generation(t) == generation:
                 remove_artifact(self.store, pointer["artifact_id"])
