@@ -13,7 +13,7 @@ call, not a profiler's inflation. Storage = time in Optuna's storage calls (oute
 counted once). The one-off imports a process pays before its first optimiser (``torch._dynamo``,
 about 2 s) are paid before the timer starts and reported on their own.
 
-Usage: python benchmarks/search_overhead.py [--trials 24] [--repeats 2] [--before PATH]
+Usage: python benchmarks/search_overhead.py [--trials 24] [--repeats 2] [--before PATH] [--section S --title T]
 """
 
 from __future__ import annotations
@@ -66,6 +66,8 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=24)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--before", type=Path, help="a source checkout of the automm to compare with")
+    parser.add_argument("--section", default="search-overhead", help="the RESULTS.md section to write")
+    parser.add_argument("--title", default="Time outside training in a search", help="the section's heading")
     args = parser.parse_args()
     sources = {"now": Path(__file__).resolve().parents[1]}
     if args.before is not None:
@@ -94,7 +96,7 @@ def main() -> None:
         )
     body = "\n".join(lines)
     print(body)
-    record("search-overhead", "Time outside training in a search", body)
+    record(args.section, args.title, body)
 
 
 if __name__ == "__main__":
