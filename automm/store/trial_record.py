@@ -146,7 +146,7 @@ def first_trained(study: optuna.Study, **match: str) -> FrozenTrial | None:
     verbatim = {KEYS[name]: value for name, value in match.items() if name in _VERBATIM}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         if any(t.user_attrs.get(key) != value for key, value in verbatim.items()):
-            continue  # the record would hold the same: skip building it (a search asks once or twice a trial)
+            continue  # a field differs as stored: no record to build (asked once or twice a trial)
         found = TrialRecord.of(t)
         if found.trained and all(getattr(found, name) == value for name, value in match.items()):
             return t
