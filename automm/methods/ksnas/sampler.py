@@ -45,7 +45,6 @@ from automm.store.optuna_internals import (
     set_study_system_attr,
     study_id,
     study_system_attr,
-    study_system_attrs,
     trial_id,
     written_system_attr,
 )
@@ -254,7 +253,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         if generation not in self._surrogates:
             key = f"{keys.SURROGATE_EVIDENCE}{generation}"
             with study_lock(self.lock_dir):
-                numbers = study_system_attrs(study).get(key)
+                numbers = study_system_attr(study, key)
                 if numbers is None:
                     numbers = [
                         t.number
