@@ -17,7 +17,7 @@ import numpy as np
 import optuna
 import pytest
 
-from automm.core.keys import KB_POINTER, LAYER_BANK, MFAS_STEP, SURROGATE_EVIDENCE, TRIAL_WEIGHTS
+from automm.core.keys import CONFIRMS, KB_POINTER, KB_SHA256, LAYER_BANK, MFAS_STEP, SURROGATE_EVIDENCE, TRIAL_WEIGHTS
 from automm.methods.ksnas.sampler import trial_generation
 from automm.store.artifacts import sha256
 from automm.store.storages import open_storage
@@ -92,7 +92,14 @@ def test_ksnas_workers_share_one_kb_and_one_surrogate_evidence(tmp_path, kind, r
         assert sha256((artifacts / pointer["artifact_id"]).read_bytes()) == pointer["sha256"]
     for t in complete:  # every worker used the one recorded KB version of a generation; a repeat reuses the
         source = study.trials[t.user_attrs.get("duplicate_of", t.number)]  # result of the trial it repeats
-        assert t.user_attrs["kb_sha256"] == pointers[trial_generation(source)]["sha256"]
+        if CONFIRMS in source.user_attrs:  # under the default time budget: a warm result met again, confirmed
+            assert KB_SHA256 not in t.user_attrs and source.user_attrs["cache_key"] == source.user_attrs["genotype"]
+            confirmed = study.trials[source.user_attrs[CONFIRMS]]  # from scratch, of a warm-started trial
+            assert (
+                confirmed.user_attrs["genotype"] == source.user_attrs["genotype"] and KB_SHA256 in confirmed.user_attrs
+            )
+            continue
+        assert t.user_attrs[KB_SHA256] == pointers[trial_generation(source)]["sha256"]
     diagrams = {t.user_attrs.get("diagram_artifact") for t in study.trials}
     uploads = {p.name for p in artifacts.iterdir() if not p.name.startswith(("automm-", "."))} - diagrams
     assert uploads == {p["artifact_id"] for p in pointers.values()}  # each KB version uploaded exactly once
