@@ -172,7 +172,9 @@ def automm_run(job: tuple[str, str, int, str, float | None]) -> dict[str, Any]:
         views = {v: dataset.views[v][test] for v in model.meta["view_dims"]}
         accuracy = float((model.predict(views) == dataset.labels[test]).mean())
         networks = automm.load_model(study.deliver(Path(tmp) / "networks", genotype=study.best_genotype).path)
-        networks_accuracy = float((networks.predict(views) == dataset.labels[test]).mean())
+        # the views each model reads: a delivered linear candidate may read one view alone (chosen out of fold)
+        network_views = {v: dataset.views[v][test] for v in networks.meta["view_dims"]}
+        networks_accuracy = float((networks.predict(network_views) == dataset.labels[test]).mean())
         cost = study.training_cost()
         best = study.best_trial
         linear = [m for m in exported.members if str(m["genotype"]).startswith("linear(")]
