@@ -178,6 +178,11 @@ class KSNASMethod(FusionTreeMethod):
     def cap_schedule(self, sampler: KSNASSampler, capped: bool) -> None:
         sampler.last_generation = self.evolution.generations - 1 if capped else None
 
+    def time_budget_mode(self, sampler: KSNASSampler, under_time_budget: bool) -> None:
+        """Under a time budget the best warm-started parent of each generation is confirmed from scratch
+        (`KnowledgeSettings.confirm_best`)."""
+        sampler.confirm_best = under_time_budget and self.knowledge_sharing and self.knowledge.confirm_best
+
     @classmethod
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
         """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing
@@ -201,6 +206,7 @@ class KSNASMethod(FusionTreeMethod):
                 "retrain_repeats": True,
                 "race_one_split": False,
                 "confirm_repeats": False,
+                "confirm_best": False,
             }
             before = {k: v for k, v in earlier.items() if k not in knowledge}
             if before:
