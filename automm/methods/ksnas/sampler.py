@@ -228,6 +228,8 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         key = str(genotype)
         if key in taken[0]:
             return None
+        if any(t.state == TrialState.RUNNING and t.system_attrs.get(keys.PROPOSED) == key for t in trials):
+            return None  # another worker's trial of it, about to be confirmed (its attributes not written yet)
         for t in trials_of(trials, key):
             if keys.CONFIRMS in t.user_attrs and t.state != TrialState.FAIL:
                 return None  # confirmed, or being confirmed by another worker
