@@ -61,6 +61,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # under a time budget a repeat of a warm-started genotype is confirmed from scratch once (the default since
     # knowledge-sharing-budget-confirm) or reuses the warm result (the default before); with --time-budget
     "no confirmation": {"knowledge": {"confirm_repeats": False}},
+    # under a time budget each generation's best parent, a warm result not yet confirmed, is bred again and so
+    # confirmed from scratch (`knowledge.confirm_best`); with --time-budget
+    "confirm best": {"knowledge": {"confirm_best": True}},
+    "no best confirmation": {"knowledge": {"confirm_best": False}},
     # warm starts race inside the one split too (K = 1; the default since knowledge-sharing-one-split-race) or
     # not: with automm's fold rule this changes only large data (avmnist); the "one split" variants force K = 1
     # on any set, each paired against its own scratch ("one split": without the race, the default before)

@@ -206,6 +206,10 @@ class SearchMethod:
         """``capped``: this run ends with the method's own schedule (`is_done`), so trials that start as
         another worker completes it must stay inside it; else trials may go past it. Default: nothing to do."""
 
+    def time_budget_mode(self, sampler: Any, under_time_budget: bool) -> None:
+        """Whether this run is under a time budget, for a sampler whose choices depend on it. Default:
+        nothing to do."""
+
     def hooks(self, context: SearchContext, space: Any, train: TensorData) -> TrialHooks:
         return TrialHooks()
 

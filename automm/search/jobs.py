@@ -123,6 +123,7 @@ def run_trials(
             budget.stopped_by_budget = True
             return budget
     study.objective.hooks.under_time_budget = budget is not None
+    study.method.time_budget_mode(study.optuna_study.sampler, budget is not None)
     reap = StaleTrials(study.lock)
     reap(study.optuna_study)  # a dead worker's trials, before this one adds its own
     try:

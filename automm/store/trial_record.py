@@ -153,6 +153,11 @@ def first_trained(study: optuna.Study, **match: str) -> FrozenTrial | None:
     return None
 
 
+def trials_of(trials: list[FrozenTrial], genotype: str) -> list[FrozenTrial]:
+    """The trials among ``trials`` (any state) whose genotype is ``genotype``, read as stored."""
+    return [t for t in trials if t.user_attrs.get(KEYS["genotype"]) == genotype]
+
+
 _VERBATIM = ("genotype", "cache_key")  # record fields that hold their user attribute as stored
 
 

@@ -163,16 +163,16 @@ def test_baselines_are_the_first_trials(raced):
 
 
 def test_with_one_kb_the_first_fold_only_feeds_and_uses_it(tmp_path, monkeypatch):
-    from automm.methods.ksnas import method as ksnas_method
+    from automm.methods.ksnas.knowledge_hooks import KnowledgeHooks
 
     calls = []
-    original = ksnas_method.KnowledgeHooks.before_fit
+    original = KnowledgeHooks.before_fit
 
     def counting(self, trial, net, fold=0):
         calls.append(trial.number)
         return original(self, trial, net, fold)
 
-    monkeypatch.setattr(ksnas_method.KnowledgeHooks, "before_fit", counting)
+    monkeypatch.setattr(KnowledgeHooks, "before_fit", counting)
     study = automm.Study(
         make_toy(n=240),
         runs_dir=tmp_path,

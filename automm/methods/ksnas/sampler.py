@@ -48,6 +48,7 @@ from automm.store.optuna_internals import (
     trial_id,
     written_system_attr,
 )
+from automm.store.trial_record import TrialRecord, trials_of
 
 
 def roulette(fitness: Sequence[float], rng: np.random.Generator) -> int:
@@ -77,6 +78,7 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         self._parent_ids: dict[tuple[int, int], list[int]] = {}  # (study id, generation) -> its parents' trial ids
         self._space_size = space.size()
         self.last_generation: int | None = None  # set for a run that ends with the schedule (`cap_schedule`)
+        self.confirm_best = False  # set for a run under a time budget (`KnowledgeSettings.confirm_best`)
 
     # -- Optuna sampler interface ------------------------------------------------------------
     def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
@@ -106,12 +108,14 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
         generation = self.get_trial_generation(study, trial)
         rng = np.random.default_rng([self.seed, trial.number])
         with study_lock(self.lock_dir):  # workers choosing at once see each other's choice
-            taken = self._taken(study, trial, generation)
+            trials = study.get_trials(deepcopy=False)
+            taken = self._taken(study, trials, trial, generation)
             if generation == 0:
                 child = self._fresh(rng, taken)
             else:
                 parents = self.get_parent_population(study, generation)
-                child = self._offspring(study, parents, generation, rng, taken)
+                elite = self._elite_to_confirm(study, trials, parents, taken) if self.confirm_best else None
+                child = elite or self._offspring(study, parents, generation, rng, taken)
             set_frozen_trial_system_attr(study, trial, keys.PROPOSED, str(child))
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
@@ -182,10 +186,12 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
     def _is_genotype(self, trial: FrozenTrial) -> bool:
         return all(k in trial.params for k in self._distributions)
 
-    def _taken(self, study: OptunaStudy, trial: FrozenTrial, generation: int) -> tuple[set[str], set[str]]:
-        """(genotypes in this generation, genotypes evaluated anywhere in the study)."""
+    def _taken(
+        self, study: OptunaStudy, trials: list[FrozenTrial], trial: FrozenTrial, generation: int
+    ) -> tuple[set[str], set[str]]:
+        """(genotypes in this generation, genotypes evaluated anywhere in the study), of ``trials``."""
         same_gen, evaluated = set(), set()
-        for t in study.get_trials(deepcopy=False):
+        for t in trials:
             if t.number == trial.number:
                 continue
             if (study.study_name, t.number) in self._keys:  # a trial's parameters never change once suggested
@@ -201,6 +207,36 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
                 evaluated.add(key)
         return same_gen, evaluated
+
+    def _elite_to_confirm(
+        self,
+        study: OptunaStudy,
+        trials: list[FrozenTrial],
+        parents: list[FrozenTrial],
+        taken: tuple[set[str], set[str]],
+    ) -> Genotype | None:
+        """The best parent's genotype, bred again so that `KnowledgeHooks` confirms it from scratch, where
+        its result came from a warm start (it holds a KB version), no trial of it trained or trains from
+        scratch, and this generation does not hold it yet (`KnowledgeSettings.confirm_best`); else None.
+        One objective only: with several there is no one best."""
+        if len(study.directions) > 1 or not parents:
+            return None
+        best = min(parents, key=lambda t: (_minimised(study, t), t.number))
+        if keys.KB_VERSION not in best.user_attrs:
+            return None
+        genotype = self.decode(best)
+        key = str(genotype)
+        if key in taken[0]:
+            return None
+        if any(t.state == TrialState.RUNNING and t.system_attrs.get(keys.PROPOSED) == key for t in trials):
+            return None  # another worker's trial of it, about to be confirmed (its attributes not written yet)
+        for t in trials_of(trials, key):
+            if keys.CONFIRMS in t.user_attrs and t.state != TrialState.FAIL:
+                return None  # confirmed, or being confirmed by another worker
+            record = TrialRecord.of(t)
+            if t.state == TrialState.COMPLETE and record.trained and record.cache_key == key:
+                return None  # trained from scratch already
+        return genotype
 
     def _fresh(self, rng: np.random.Generator, taken: tuple[set[str], set[str]]) -> Genotype:
         """A random genotype new to the study; in a space the study has exhausted, new to the generation

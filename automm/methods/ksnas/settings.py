@@ -90,6 +90,11 @@ class KnowledgeSettings:
     # candidates. No effect on a fixed schedule; studies stored before resume without it. Decided on
     # out-of-fold scores: benchmarks/RESULTS.md, knowledge-sharing-budget-confirm
     confirm_repeats: bool = True
+    # under a time budget too: each generation's best parent, where its result came from a warm start and
+    # its genotype has no from-scratch result yet, is bred again as one offspring, so the repeat rule above
+    # confirms it (at most one a generation; needs confirm_repeats; one objective only). No effect on a
+    # fixed schedule; studies stored before resume without it
+    confirm_best: bool = False
 
     def __post_init__(self) -> None:
         if self.stored_dtype not in STORED_DTYPES:
@@ -100,6 +105,8 @@ class KnowledgeSettings:
             raise AutommError(f"kb_patience must be at least 1, got {self.kb_patience}")
         if self.warm_patience is not None and self.warm_patience < 1:
             raise AutommError(f"warm_patience must be at least 1, got {self.warm_patience}")
+        if self.confirm_best and not self.confirm_repeats:
+            raise AutommError("confirm_best needs confirm_repeats: the elite is confirmed as a repeat")
         if not 0.0 < self.merge_rate <= 1.0:
             raise AutommError(f"merge_rate must lie in (0, 1], got {self.merge_rate}")
 

@@ -7,6 +7,7 @@ import automm
 from automm.core import keys
 from automm.methods.ksnas import method as ksnas_method
 from automm.methods.ksnas.knowledge import kb_versions, weights_key
+from automm.methods.ksnas.knowledge_hooks import KnowledgeHooks
 from automm.search import queries
 from automm.settings import load_preset
 from tests.conftest import make_toy
@@ -30,7 +31,7 @@ def _study(tmp_path, config=CONFIG, **knowledge):
 def test_every_fold_starts_from_its_own_kb_pretrained_on_its_training_rows(tmp_path, monkeypatch):
     pretrained, warmed = [], []
     real_pretrain = ksnas_method.pretrain_supernet
-    real_before = ksnas_method.KnowledgeHooks.before_fit
+    real_before = KnowledgeHooks.before_fit
 
     def pretrain(net, space, train, *args, **kwargs):
         pretrained.append(train)
@@ -41,7 +42,7 @@ def test_every_fold_starts_from_its_own_kb_pretrained_on_its_training_rows(tmp_p
         return real_before(self, trial, net, fold)
 
     monkeypatch.setattr(ksnas_method, "pretrain_supernet", pretrain)
-    monkeypatch.setattr(ksnas_method.KnowledgeHooks, "before_fit", before)
+    monkeypatch.setattr(KnowledgeHooks, "before_fit", before)
     study = _study(tmp_path)
     study.optimize()
     folds = study.fold_data

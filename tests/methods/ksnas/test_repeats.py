@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import optuna
+import pytest
+
 import automm
 from automm.core import keys
+from automm.core.errors import AutommError
 from automm.methods.ksnas.method import KSNASMethod
 from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.search import queries
 from automm.settings import load_preset
-from automm.store.trial_record import TrialRecord
+from automm.store.trial_record import TrialRecord, first_trained
 from tests.conftest import make_toy
 from tests.methods.ksnas.test_every_fold import CONFIG
 
@@ -101,5 +105,69 @@ def test_a_study_stored_before_the_rule_resumes_training_repeats_again():
     assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["retrain_repeats"] is True
     stored = {"knowledge": {k: v for k, v in KnowledgeSettings().to_dict().items() if k != "confirm_repeats"}}
     assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["confirm_repeats"] is False
+    stored = {"knowledge": {k: v for k, v in KnowledgeSettings().to_dict().items() if k != "confirm_best"}}
+    assert KSNASMethod.legacy_settings(stored, load_preset("toy"))["knowledge"]["confirm_best"] is False
     now = {"knowledge": KnowledgeSettings().to_dict()}
     assert "knowledge" not in KSNASMethod.legacy_settings(now, load_preset("toy"))  # nothing to make up
+
+
+def _best_parent_study(tmp_path, time_budget: float | str, **knowledge) -> automm.Study:
+    """Three views, up to three in a candidate: a space the schedule does not exhaust."""
+    study = automm.Study(
+        make_toy(n=240),
+        runs_dir=tmp_path,
+        config=CONFIG,
+        ensemble_size=1,
+        ksnas={"population_size": 4, "generations": 3},
+        knowledge={"kb_epochs": 2, **knowledge},
+    )
+    study.optimize(time_budget=time_budget)
+    return study
+
+
+def _first_of_each_generation(study: automm.Study) -> dict[int, optuna.trial.FrozenTrial]:
+    firsts: dict[int, optuna.trial.FrozenTrial] = {}
+    for t in sorted(queries.completed(study.optuna_study), key=lambda t: t.number):
+        firsts.setdefault(TrialRecord.of(t).generation, t)
+    return firsts
+
+
+def test_under_a_time_budget_each_generation_confirms_its_best_warm_parent_from_scratch(tmp_path):
+    study = _best_parent_study(tmp_path, 600, confirm_best=True)
+    optuna_study, sampler = study.optuna_study, study.optuna_study.sampler
+    firsts = _first_of_each_generation(study)
+    assert sorted(firsts) == [0, 1, 2]
+    elites = 0
+    for g in (1, 2):
+        parents = sampler.get_parent_population(optuna_study, g)
+        best = max(parents, key=lambda t: (t.values[0], -t.number))
+        genotype = TrialRecord.of(best).genotype
+        earlier = [TrialRecord.of(t) for t in queries.completed(optuna_study) if t.number < firsts[g].number]
+        scratch_known = any(r.genotype == genotype and r.trained and r.cache_key == genotype for r in earlier)
+        first = TrialRecord.of(firsts[g])
+        if keys.KB_VERSION in best.user_attrs and not scratch_known:  # warm, unconfirmed: bred again, confirmed
+            warm = first_trained(optuna_study, genotype=genotype)
+            assert first.genotype == genotype and firsts[g].user_attrs[keys.CONFIRMS] == warm.number
+            assert first.trained and first.cache_key == genotype and keys.KB_VERSION not in firsts[g].user_attrs
+            elites += 1
+        else:
+            assert keys.CONFIRMS not in firsts[g].user_attrs or first.genotype != genotype
+    assert elites >= 1  # generation 1's best parent is a warm start of generation 0: certain
+    # switched off, the same budget breeds generation 1 without confirming its best parent
+    off = _best_parent_study(tmp_path / "off", 600)
+    best = max(off.optuna_study.sampler.get_parent_population(off.optuna_study, 1), key=lambda t: t.values[0])
+    assert not any(
+        keys.CONFIRMS in t.user_attrs and TrialRecord.of(t).genotype == TrialRecord.of(best).genotype
+        for t in queries.completed(off.optuna_study)
+        if TrialRecord.of(t).generation == 1
+    )
+
+
+def test_without_a_time_budget_the_best_parent_is_not_confirmed(tmp_path):
+    study = _best_parent_study(tmp_path, "none", confirm_best=True)
+    assert not any(keys.CONFIRMS in t.user_attrs for t in queries.completed(study.optuna_study))
+
+
+def test_confirming_the_best_parent_needs_confirmed_repeats():
+    with pytest.raises(AutommError, match="confirm_best needs confirm_repeats"):
+        KnowledgeSettings(confirm_best=True, confirm_repeats=False)
