@@ -1,5 +1,6 @@
 """KS-NAS (knowledge-sharing evolutionary NAS): the fusion-tree space, `FusionNet` and its supernet,
-the evolutionary sampler, the knowledge base, the diagram, and `KSNASMethod` that ties them together.
+the evolutionary sampler, the knowledge base and the trial hooks that use it, the diagram, and `KSNASMethod`
+that ties them together.
 
 Optuna's own samplers search the same space through `automm.methods.optuna_samplers`.
 """
@@ -7,6 +8,7 @@ Optuna's own samplers search the same space through `automm.methods.optuna_sampl
 __all__ = [
     "diagram",
     "knowledge",
+    "knowledge_hooks",
     "method",
     "model",
     "ops",

@@ -93,7 +93,8 @@ class KnowledgeSettings:
     # under a time budget too: each generation's best parent, where its result came from a warm start and
     # its genotype has no from-scratch result yet, is bred again as one offspring, so the repeat rule above
     # confirms it (at most one a generation; needs confirm_repeats; one objective only). No effect on a
-    # fixed schedule; studies stored before resume without it
+    # fixed schedule; studies stored before resume without it. Off: on out-of-fold scores it did not pay
+    # (benchmarks/RESULTS.md, knowledge-sharing-budget-best: -0.11 points on average, digits -0.56)
     confirm_best: bool = False
 
     def __post_init__(self) -> None:
