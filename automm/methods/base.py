@@ -13,6 +13,7 @@ command-line options of ``automm search``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -71,6 +72,9 @@ class TrialHooks:
     # set by the search loop (`automm.search.jobs.run_trials`) for each run: whether it runs under a time
     # budget, where a method may spend time a fixed schedule would not (KS-NAS confirms warm results)
     under_time_budget: bool = False
+    # and, then, the seconds the search has left before its deadline, less what delivery holds back: what a
+    # method's extra time must fit in (None without a budget)
+    time_left: Callable[[], float] | None = None
 
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:
         """The candidate to train for the sampler's ``proposal`` (default: the proposal itself). A method

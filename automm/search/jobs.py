@@ -123,6 +123,7 @@ def run_trials(
             budget.stopped_by_budget = True
             return budget
     study.objective.hooks.under_time_budget = budget is not None
+    study.objective.hooks.time_left = None if budget is None else _time_left(budget, study.optuna_study)
     study.method.time_budget_mode(study.optuna_study.sampler, budget is not None)
     reap = StaleTrials(study.lock)
     reap(study.optuna_study)  # a dead worker's trials, before this one adds its own
@@ -176,6 +177,11 @@ def retry_interrupted(optuna_study: optuna.Study, entered: set[int]) -> list[int
             except optuna.exceptions.UpdateFinishedTrialError:  # finished meanwhile
                 continue
     return done
+
+
+def _time_left(budget: TimeBudget, optuna_study: optuna.Study) -> Callable[[], float]:
+    """Seconds from now to ``budget``'s search deadline (the deadline less the delivery reserve)."""
+    return lambda: budget.search_deadline(optuna_study) - time.time()
 
 
 class AfterTrial:

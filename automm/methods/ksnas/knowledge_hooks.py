@@ -27,11 +27,14 @@ class KnowledgeHooks(TrialHooks):
     else fold 0's alone. With several KBs the fitness that fair selection judges is the mean over the
     folds, known after the last one: a candidate raced out before it contributes nothing. A genotype met
     again reuses its first result; under a time budget, one that started warm is first trained once from
-    scratch (`KnowledgeSettings.confirm_repeats`), and later repeats reuse that confirmation.
+    scratch (`KnowledgeSettings.confirm_repeats`) where that is predicted to end before the search's
+    deadline (`scratch_seconds`), and later repeats reuse that confirmation.
     """
 
-    def __init__(self, knowledge: list[KnowledgeBase] | None, fusion_dim: int | None = None) -> None:
+    def __init__(self, knowledge: list[KnowledgeBase] | None, fusion_dim: int | None = None, patience: int = 0) -> None:
+        """``patience``: the early-stopping patience of a from-scratch training (a confirmation's)."""
         self.knowledge = knowledge or None
+        self.patience = patience
         self.every_fold = self.knowledge is not None and len(self.knowledge) > 1
         settings = self.knowledge[0].settings if self.knowledge is not None else None
         self.races_epochs = settings is not None and settings.race_epochs
@@ -83,10 +86,36 @@ class KnowledgeHooks(TrialHooks):
             return False
         if first_trained(trial.study, cache_key=str(genotype)) is not None:
             return True
-        if self.under_time_budget:
+        if self.under_time_budget and self._confirmation_fits(trial.study, earlier):
             attrs[keys.CONFIRMS] = earlier.number
             return True
         return False
+
+    def _confirmation_fits(self, study: optuna.Study, earlier: optuna.trial.FrozenTrial) -> bool:
+        """Whether a confirmation of ``earlier``'s genotype is predicted to end before the search's deadline
+        (`TrialHooks.time_left`); if not, the repeat reuses the warm result."""
+        return self.time_left is None or self.scratch_seconds(study, earlier) <= self.time_left()
+
+    def scratch_seconds(self, study: optuna.Study, earlier: optuna.trial.FrozenTrial) -> float:
+        """Predicted seconds of training ``earlier``'s genotype from scratch on every fold: its warm start's
+        seconds per epoch times the median epochs of the study's from-scratch trainings scored on every
+        fold; before there is one, its folds times (its best epoch, at least the KB's pretraining epochs,
+        plus the patience)."""
+        warm = TrialRecord.of(earlier)
+        if not warm.seconds or not warm.epochs:
+            return 0.0
+        scratch = [
+            float(r.epochs)
+            for r in map(TrialRecord.of, study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)))
+            if r.trained and r.fully_scored and r.initial_score is None and r.epochs
+        ]
+        if scratch:
+            epochs = float(np.median(scratch))
+        else:
+            floor = self.knowledge[0].settings.kb_epochs if self.knowledge is not None else 0
+            best = float(np.median(warm.fold_best_epochs)) if warm.fold_best_epochs else float(warm.best_epoch or 1)
+            epochs = (warm.folds or 1) * (max(best, floor) + self.patience)
+        return warm.seconds / warm.epochs * epochs
 
     def before_fit(self, trial: optuna.Trial, net: nn.Module, fold: int = 0) -> bool:
         generation = self._pending.get(trial.number, -1)

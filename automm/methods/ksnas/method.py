@@ -262,7 +262,7 @@ class KSNASMethod(FusionTreeMethod):
             )
 
         kbs = [self._knowledge_base(context, builder(k), fold=k) for k in range(n_kbs)]
-        return KnowledgeHooks(kbs, config.fusion_dim)
+        return KnowledgeHooks(kbs, config.fusion_dim, patience=config.patience)
 
     def warm_folds(self, trial: optuna.trial.FrozenTrial) -> int:
         if not self.warm_started(trial):

@@ -9,6 +9,7 @@ generations are certain (generation 2 holds four trials, at most one of a genoty
 from __future__ import annotations
 
 from dataclasses import replace
+from types import SimpleNamespace
 
 import optuna
 import pytest
@@ -16,6 +17,7 @@ import pytest
 import automm
 from automm.core import keys
 from automm.core.errors import AutommError
+from automm.methods.ksnas.knowledge_hooks import KnowledgeHooks
 from automm.methods.ksnas.method import KSNASMethod
 from automm.methods.ksnas.settings import KnowledgeSettings
 from automm.search import queries
@@ -171,3 +173,35 @@ def test_without_a_time_budget_the_best_parent_is_not_confirmed(tmp_path):
 def test_confirming_the_best_parent_needs_confirmed_repeats():
     with pytest.raises(AutommError, match="confirm_best needs confirm_repeats"):
         KnowledgeSettings(confirm_best=True, confirm_repeats=False)
+
+
+def test_a_confirmation_that_would_end_past_the_deadline_is_not_started(tmp_path, monkeypatch):
+    monkeypatch.setattr(KnowledgeHooks, "scratch_seconds", lambda self, study, earlier: 1e9)
+    trials = _trials(tmp_path, retrain=None, time_budget=600)  # repeats certain, as in the test above
+    assert not any(keys.CONFIRMS in t.user_attrs for t in trials)
+    trained = [r for r in map(TrialRecord.of, trials) if r.trained]
+    assert len({r.genotype for r in trained}) == len(trained)  # every repeat reused the warm result
+    assert all(r.cache_key.endswith(f"@kb{r.generation}") for r in trained)
+
+
+def test_a_confirmations_seconds_are_predicted_from_the_warm_start_and_the_studys_scratch_trainings():
+    def trial(number: int, **attrs) -> optuna.trial.FrozenTrial:
+        return optuna.trial.create_trial(value=0.9, user_attrs={"genotype": f"g{number}", **attrs})
+
+    study = optuna.create_study(direction="maximize")
+    warm = dict(seconds=10.0, epochs=20, folds=3, fold_best_epochs=[1, 2, 3], initial_score=0.5)
+    study.add_trial(trial(0, **warm))  # 0.5 s an epoch
+    hooks = KnowledgeHooks([SimpleNamespace(settings=KnowledgeSettings(kb_epochs=2))], patience=4)
+    earlier = study.get_trials()[0]
+    # no from-scratch training yet: 3 folds x (best epoch 2, at least the KB's 2, + patience 4) epochs
+    assert hooks.scratch_seconds(study, earlier) == pytest.approx(3 * (2 + 4) * 0.5)
+    hooks = KnowledgeHooks([SimpleNamespace(settings=KnowledgeSettings(kb_epochs=5))], patience=4)
+    assert hooks.scratch_seconds(study, earlier) == pytest.approx(3 * (5 + 4) * 0.5)  # the KB's floor
+    for number, epochs in ((1, 30), (2, 50), (3, 40)):  # from scratch, scored on every fold
+        study.add_trial(trial(number, seconds=1.0, epochs=epochs, folds=3))
+    study.add_trial(trial(4, seconds=1.0, epochs=500, folds=3, raced_out=True))  # raced out: not counted
+    assert hooks.scratch_seconds(study, earlier) == pytest.approx(40 * 0.5)  # their median epochs
+    hooks.time_left, hooks.under_time_budget = lambda: 19.0, True
+    assert not hooks._confirmation_fits(study, earlier)
+    hooks.time_left = lambda: 21.0
+    assert hooks._confirmation_fits(study, earlier)
