@@ -25,6 +25,7 @@ from automm.settings import load_preset
 from automm.store.trial_record import TrialRecord, first_trained
 from tests.conftest import make_toy
 from tests.methods.ksnas.test_every_fold import CONFIG
+from tests.methods.ksnas.test_every_fold import _study as every_fold_study
 
 
 def _trials(tmp_path, retrain: bool | None, time_budget: float | str = "none", **knowledge) -> list:
@@ -115,14 +116,7 @@ def test_a_study_stored_before_the_rule_resumes_training_repeats_again():
 
 def _best_parent_study(tmp_path, time_budget: float | str, **knowledge) -> automm.Study:
     """Three views, up to three in a candidate: a space the schedule does not exhaust."""
-    study = automm.Study(
-        make_toy(n=240),
-        runs_dir=tmp_path,
-        config=CONFIG,
-        ensemble_size=1,
-        ksnas={"population_size": 4, "generations": 3},
-        knowledge={"kb_epochs": 2, **knowledge},
-    )
+    study = every_fold_study(tmp_path, **knowledge)
     study.optimize(time_budget=time_budget)
     return study
 
