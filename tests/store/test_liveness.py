@@ -153,7 +153,7 @@ def test_kill_9_mid_trial_then_the_same_command_finishes_with_nothing_lost(tmp_p
         "sqlite": lambda: f"sqlite:///{tmp_path / 'k.db'}",
         "postgresql": lambda: request.getfixturevalue("postgres_url"),
     }[kind]()
-    cmd = small_search_command(toy_npz(tmp_path / "toy.npz"), storage, tmp_path, "killed")
+    cmd = small_search_command(toy_npz(tmp_path / "toy.npz", n=3000), storage, tmp_path, "killed")  # trials to catch
     victim, killed = _stop_mid_trial(cmd, storage, signal.SIGKILL)
     assert killed.returncode == -signal.SIGKILL
     assert _load(storage).trials[victim].state == TrialState.RUNNING  # nobody has noticed yet
@@ -171,7 +171,7 @@ def test_ctrl_c_mid_trial_is_one_line_and_the_trial_is_retried_on_resume(tmp_pat
         "sqlite": lambda: f"sqlite:///{tmp_path / 'c.db'}",
         "postgresql": lambda: request.getfixturevalue("postgres_url"),
     }[kind]()
-    cmd = small_search_command(toy_npz(tmp_path / "toy.npz"), storage, tmp_path, "killed")
+    cmd = small_search_command(toy_npz(tmp_path / "toy.npz", n=3000), storage, tmp_path, "killed")  # trials to catch
     victim, stopped = _stop_mid_trial(cmd, storage, signal.SIGINT)
     assert stopped.returncode == 130, stopped.stdout + stopped.stderr
     assert "Traceback" not in stopped.stderr and "KeyboardInterrupt" not in stopped.stderr, stopped.stderr
