@@ -1,10 +1,13 @@
 """Code a benchmark's child process runs (``exec(TIMER)`` after ``import automm``) to time training
 and storage calls: automm's compute functions (``train_epoch``, ``predict_logits``, ``fit_linear``),
-every public method of Optuna's cached storage and automm's own batched transactions
-(``optuna_internals._together`` and ``_write_held``, where the code has them) are wrapped, the
-outermost call counted once.
-Afterwards ``spent`` holds the seconds of each. Wrapping costs microseconds a call, not a profiler's
-inflation. A string, so that it also runs against an older automm checkout."""
+every method of Optuna's storages (the cache's public ones; the database's and the journal's, private
+ones too: Optuna's trial loop calls some of those itself, e.g. the heartbeat's stale-trial query) and
+every database session automm opens itself (``optuna_internals._create_scoped_session``, and its
+batched writers ``_together`` and ``_write_held``) are wrapped, the outermost call counted once.
+Afterwards ``spent`` holds the seconds of each in the main thread: what the search waits for. Storage
+calls in other threads (Optuna's heartbeat thread, which runs beside training) are in
+``spent["storage_other_threads"]``, not in ``storage``. Wrapping costs microseconds a call, not a
+profiler's inflation. A string, so that it also runs against an older automm checkout."""
 
 import json
 import os
@@ -28,25 +31,52 @@ def run_child(code: str, args: list[str], source: Path) -> dict:
 
 
 TIMER = """
-import functools, importlib, pkgutil, sys, time
+import contextlib, functools, importlib, pkgutil, sys, threading, time
 from optuna.storages._cached_storage import _CachedStorage
-from optuna.storages import JournalStorage
+from optuna.storages import JournalStorage, RDBStorage
 
-spent = {"training": 0.0, "storage": 0.0}
-inside = {"training": 0, "storage": 0}
+spent = {"training": 0.0, "storage": 0.0, "storage_other_threads": 0.0}
+depth = threading.local()  # per thread: how deep inside a timed call of each kind
+
+def _enter(kind):
+    level = getattr(depth, kind, 0)
+    setattr(depth, kind, level + 1)
+    return level == 0
+
+def _leave(kind, t):
+    setattr(depth, kind, getattr(depth, kind) - 1)
+    main = threading.current_thread() is threading.main_thread()
+    spent[kind if main else kind + "_other_threads"] = spent.get(kind if main else kind + "_other_threads", 0.0) + time.perf_counter() - t
 
 def timed(kind, f):
     @functools.wraps(f)
     def wrapper(*args, **kwargs):
-        if inside[kind]:
-            return f(*args, **kwargs)
-        inside[kind] += 1
+        if not _enter(kind):
+            try:
+                return f(*args, **kwargs)
+            finally:
+                setattr(depth, kind, getattr(depth, kind) - 1)
         t = time.perf_counter()
         try:
             return f(*args, **kwargs)
         finally:
-            spent[kind] += time.perf_counter() - t
-            inside[kind] -= 1
+            _leave(kind, t)
+    return wrapper
+
+def timed_context(kind, f):  # a function returning a context manager: the block is timed too
+    @contextlib.contextmanager
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        outermost = _enter(kind)
+        t = time.perf_counter()
+        try:
+            with f(*args, **kwargs) as value:
+                yield value
+        finally:
+            if outermost:
+                _leave(kind, t)
+            else:
+                setattr(depth, kind, getattr(depth, kind) - 1)
     return wrapper
 
 for info in pkgutil.walk_packages(automm.__path__, "automm."):  # every module, so every imported copy is wrapped
@@ -59,13 +89,17 @@ for name, module in list(sys.modules.items()):
         for attr, value in list(vars(module).items()):
             if callable(value) and any(value is o for o in originals):
                 setattr(module, attr, timed("training", value))
-for storage_class in (_CachedStorage, JournalStorage):  # database storages sit inside the cache
+for storage_class, private_too in ((_CachedStorage, False), (JournalStorage, True), (RDBStorage, True)):
     for attr, value in list(vars(storage_class).items()):
-        if callable(value) and not attr.startswith("_"):
+        if isinstance(value, (staticmethod, classmethod)):
+            continue
+        if callable(value) and not attr.startswith("__") and (private_too or not attr.startswith("_")):
             setattr(storage_class, attr, timed("storage", value))
 internals = sys.modules.get("automm.store.optuna_internals")
-# automm's own transactions, past the cache (code up to 35da743 wrote the parameters of a relative
-# proposal in a transaction of their own, uncounted here: wrapping suggest_together would count sampling)
+# automm's own sessions and transactions, past the cache (code up to 35da743 wrote the parameters of a
+# relative proposal in a transaction of their own, uncounted here: wrapping suggest_together would count sampling)
+if internals is not None and hasattr(internals, "_create_scoped_session"):
+    internals._create_scoped_session = timed_context("storage", internals._create_scoped_session)
 for name in ("_together", "_write_held"):
     if internals is not None and hasattr(internals, name):
         setattr(internals, name, timed("storage", getattr(internals, name)))
