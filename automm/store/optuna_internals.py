@@ -125,6 +125,26 @@ def set_frozen_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: s
     remember_system_attr(trial, key, value)
 
 
+def set_frozen_trial_system_attrs(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> None:
+    """`set_frozen_trial_system_attr` for each item, in one transaction on a database storage (one query
+    of the trial, one statement); one write each elsewhere."""
+    database = _database(study)
+    if database is None or len(attrs) < 2:
+        for key, value in attrs.items():
+            set_frozen_trial_system_attr(study, trial, key, value)
+        return
+    with _create_scoped_session(database.scoped_session, True) as session:
+        _updatable_trial(database, session, trial._trial_id)
+        _upsert(database, session, models.TrialSystemAttributeModel, {"trial_id": trial._trial_id}, attrs)
+    for key, value in attrs.items():
+        remember_system_attr(trial, key, value)
+
+
+def is_enqueued(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` was enqueued with fixed parameters (``study.enqueue_trial``)."""
+    return "fixed_params" in trial.system_attrs
+
+
 def remember_system_attr(trial: FrozenTrial, key: str, value: Any) -> None:
     """Put in a running trial's frozen copy a system attribute Optuna's own code just wrote to storage."""
     trial.system_attrs[key] = value

@@ -20,6 +20,7 @@ reproduces a study exactly; all state lives in the study's storage.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,10 @@ from automm.methods.ksnas.space import Genotype, SearchSpace
 from automm.methods.surrogate import SequenceSurrogate
 from automm.store.artifacts import study_lock
 from automm.store.optuna_internals import (
+    is_enqueued,
     remember_system_attr,
     set_frozen_trial_system_attr,
+    set_frozen_trial_system_attrs,
     set_study_system_attr,
     study_id,
     study_system_attr,
@@ -82,8 +85,10 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
 
     # -- Optuna sampler interface ------------------------------------------------------------
     def before_trial(self, study: OptunaStudy, trial: FrozenTrial) -> None:
-        # Tag the generation here: an enqueued trial never reaches sample_relative.
-        self.get_trial_generation(study, trial)
+        # A trial that samples its candidate gets its generation in `sample_relative`, under the study lock
+        # and in one write with its proposal; an enqueued or retried one never gets there: tagged here.
+        if is_enqueued(trial) or trial.params:
+            self.get_trial_generation(study, trial)
 
     def get_trial_generation(self, study: OptunaStudy, trial: FrozenTrial) -> int:
         """The trial's generation; with ``last_generation`` set, a trial that would open a generation past
@@ -98,17 +103,30 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             remember_system_attr(trial, self._get_generation_key(), generation)
         return generation
 
+    def _generation_in(self, trials: list[FrozenTrial], trial: FrozenTrial) -> int:
+        """``trial``'s generation as `get_trial_generation` decides it, from ``trials`` (the study's, read
+        under the study lock) and without writing it: its tag if it has one, else the newest generation
+        of the completed trials, or the next one once that holds the population, capped by ``last_generation``."""
+        key = self._get_generation_key()
+        if key in trial.system_attrs:
+            return int(trial.system_attrs[key])
+        done = Counter(t.system_attrs[key] for t in trials if t.state == TrialState.COMPLETE and key in t.system_attrs)
+        if not done:
+            return 0
+        newest = max(done)
+        generation = newest + 1 if done[newest] >= self.population_size else newest
+        return generation if self.last_generation is None else min(generation, self.last_generation)
+
     def sample_relative(
         self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        if not search_space:
-            return {}
-        if not self.is_own_space(search_space):  # not this genotype space: behave like random search
+        if not search_space or not self.is_own_space(search_space):  # not this genotype space: random search
+            self.get_trial_generation(study, trial)
             return self.sample_at_random(study, trial, search_space)
-        generation = self.get_trial_generation(study, trial)
         rng = np.random.default_rng([self.seed, trial.number])
         with study_lock(self.lock_dir):  # workers choosing at once see each other's choice
             trials = study.get_trials(deepcopy=False)
+            generation = self._generation_in(trials, trial)
             taken = self._taken(study, trials, trial, generation)
             if generation == 0:
                 child = self._fresh(rng, taken)
@@ -116,7 +134,8 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
                 parents = self.get_parent_population(study, generation)
                 elite = self._elite_to_confirm(study, trials, parents, taken) if self.confirm_best else None
                 child = elite or self._offspring(study, parents, generation, rng, taken)
-            set_frozen_trial_system_attr(study, trial, keys.PROPOSED, str(child))
+            chosen = {self._get_generation_key(): generation, keys.PROPOSED: str(child)}
+            set_frozen_trial_system_attrs(study, trial, chosen)  # one write: peers see both at once
         params = self.space.encode(child)
         return {k: v for k, v in params.items() if k in search_space}
 

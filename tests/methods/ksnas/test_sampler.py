@@ -12,6 +12,7 @@ from optuna.testing.pytest_samplers import (
     RelativeSamplerTestCase,
 )
 
+from automm.core import keys as automm_keys
 from automm.core.errors import AutommError
 from automm.methods.ksnas import sampler as sampler_module
 from automm.methods.ksnas.sampler import KSNASSampler, roulette, trial_generation
@@ -187,7 +188,7 @@ def test_a_trial_generation_is_written_once_and_read_back_without_storage(tmp_pa
     sampler = KSNASSampler(SPACE, KSNASSettings(population_size=3, generations=3), seed=0)
     study = optuna.create_study(direction="maximize", sampler=sampler, storage=storage)
     generation_key = sampler._get_generation_key()
-    writes, reads, seen = Counter(), [0], []
+    writes, with_proposal, reads, seen = Counter(), Counter(), [0], []
     write, read = storage.set_trial_system_attr, storage.get_trial_system_attrs
 
     def counted_write(trial_id, key, value):
@@ -198,8 +199,15 @@ def test_a_trial_generation_is_written_once_and_read_back_without_storage(tmp_pa
         reads[0] += 1
         return read(trial_id)
 
+    together = sampler_module.set_frozen_trial_system_attrs
+
+    def counted_together(study, trial, attrs):  # the proposal's write: the generation goes with it
+        with_proposal.update([trial._trial_id] if generation_key in attrs and automm_keys.PROPOSED in attrs else [])
+        together(study, trial, attrs)
+
     monkeypatch.setattr(storage, "set_trial_system_attr", counted_write)
     monkeypatch.setattr(storage, "get_trial_system_attrs", counted_read)
+    monkeypatch.setattr(sampler_module, "set_frozen_trial_system_attrs", counted_together)
 
     def tagged(trial):
         value = objective(trial)  # the sampler proposes (sample_relative) first
@@ -209,7 +217,8 @@ def test_a_trial_generation_is_written_once_and_read_back_without_storage(tmp_pa
         return value
 
     study.optimize(tagged, n_trials=9)
-    assert set(writes.values()) == {1}  # before_trial tagged it; sample_relative did not tag it again
+    # each trial's generation written once, in one write with the sampler's proposal
+    assert not writes and len(with_proposal) == 9 and set(with_proposal.values()) == {1}
     assert seen == [trial_generation(t) for t in study.trials] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
 
 
