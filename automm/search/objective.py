@@ -163,13 +163,13 @@ class FusionObjective:
     def __call__(self, trial: optuna.Trial) -> float | tuple[float, float]:
         """Score the trial's candidate; a journal trial carries liveness marks meanwhile, and a trial
         stopped by Ctrl-C is retried (a WAITING copy) before the interrupt goes on (`automm.store.liveness`).
-        The finished trials it reads (racing peers, earlier results) are those finished when it began
-        (`optuna_internals.finished_trials_read_once`)."""
+        The finished trials it reads (racing peers, earlier results) are those finished when it was asked
+        (`optuna_internals.finished_trials_read_once`: Optuna's ask has just read them)."""
         self.entered.add(trial.number)
         own_mark = needs_own_mark(optuna_internals.storage_of(trial.study))
         with (
             LivenessMark(trial) if own_mark else contextlib.nullcontext(),
-            optuna_internals.finished_trials_read_once(trial.study),
+            optuna_internals.finished_trials_read_once(trial.study, synced=True),
         ):
             try:
                 return self._score(trial)

@@ -170,27 +170,29 @@ def fail_running(study: optuna.Study, trial: FrozenTrial) -> bool:
 
 
 @contextmanager
-def finished_trials_read_once(study: optuna.Study) -> Iterator[None]:
+def finished_trials_read_once(study: optuna.Study, *, synced: bool = False) -> Iterator[None]:
     """Within the block, a read of finished trials only (``study.get_trials(states=...)`` with every
     state finished) asks a database storage once: later ones are answered from Optuna's own cache of
     finished trials as it stood after the newest read, so trials other workers finish meanwhile are
     seen from the next block on (or after a read that includes unfinished trials). Finished trials
     never change, so nothing read is stale but the list of which ones exist. A trial's objective runs
     in one block (about a dozen such reads a trial, each loading the running trials in full, before).
+    ``synced``: the cache was brought up to date just before the block (`Study.ask` reads every new and
+    unfinished trial through it, to find a waiting one), so no read of finished trials asks the storage.
     Journal and in-memory storages, and a block inside a block, read as before."""
     storage = study._storage
     if not isinstance(storage, _CachedStorage) or "get_all_trials" in vars(storage):
         yield
         return
     read = storage.get_all_trials
-    synced: set[int] = set()
+    synced_ids: set[int] = {study._study_id} if synced and study._study_id in storage._studies else set()
 
     def get_all_trials(
         study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
     ) -> list[FrozenTrial]:
-        if study_id not in synced or not _finished_only(states):
+        if study_id not in synced_ids or not _finished_only(states):
             trials = read(study_id, deepcopy=deepcopy, states=states)
-            synced.add(study_id)
+            synced_ids.add(study_id)
             return trials
         with storage._lock:
             cached = [t for t in storage._studies[study_id].trials.values() if t.state in states]

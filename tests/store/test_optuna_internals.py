@@ -160,6 +160,29 @@ def test_finished_trials_are_read_once_per_block_on_a_database(tmp_path):
     study.tell(running, 1.0)
 
 
+def test_a_block_synced_by_ask_reads_no_finished_trials_from_the_database(tmp_path):
+    """The objective's block: `Study.ask` has just read every new trial through Optuna's cache, so the
+    block's reads of finished trials ask the database nothing, and see what was finished when it asked."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    database = RDBStorage(url)
+    study = optuna.create_study(storage=database, study_name="s", direction="maximize")
+    other = optuna.load_study(study_name="s", storage=RDBStorage(url))  # another worker
+    _finish_one(study)
+    _finish_one(other)  # trial 1: this worker has not read it yet
+    running = study.ask()  # trial 2; its ask reads trial 1
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    queries = _queries(database)
+    with optuna_internals.finished_trials_read_once(study, synced=True):
+        assert [t.number for t in study.get_trials(deepcopy=False, states=finished)] == [0, 1]
+        _finish_one(other)  # trial 3, finished meanwhile: from the next block on
+        assert [t.number for t in study.get_trials(deepcopy=False, states=finished)] == [0, 1]
+        assert queries[0] == 0
+    study.tell(running, 1.0)
+    with optuna_internals.finished_trials_read_once(study):  # not synced: its first read asks
+        assert [t.number for t in study.get_trials(deepcopy=False, states=finished)] == [0, 1, 2, 3]
+    assert queries[0] > 0
+
+
 @pytest.mark.parametrize("kind", ["journal", "memory"])
 def test_other_storages_read_as_before_inside_the_block(tmp_path, kind):
     study = optuna.create_study(storage=_storage(tmp_path, kind), direction="maximize")

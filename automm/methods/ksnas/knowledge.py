@@ -311,7 +311,7 @@ class KnowledgeBase:
         """Delete the versions older than ``newest - 1`` that no trial of the delivery pool started from
         (the caller holds the study lock); return them. Their pointers stay, marked ``pruned``."""
         # the pool is made of completed trials: a read of finished trials, which a trial's objective answers
-        # from its first one (`optuna_internals.finished_trials_read_once`)
+        # from the read of its ask (`optuna_internals.finished_trials_read_once`)
         pool = delivery_pool(self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         needed = {int(t.user_attrs[keys.KB_VERSION]) for t in pool if keys.KB_VERSION in t.user_attrs}
         pruned = []
