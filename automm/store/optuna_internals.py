@@ -15,6 +15,7 @@ setter.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable, Container, Iterator
 from contextlib import contextmanager
@@ -244,19 +245,12 @@ def _updatable_trial(database: RDBStorage, session: Any, trial_id: int) -> None:
 
 def _upsert(database: RDBStorage, session: Any, model: Any, owner: dict[str, int], values: dict[str, Any]) -> None:
     """Insert or overwrite the ``key -> value`` rows of an attribute table (``owner``: its study or trial
-    id column) in one statement on PostgreSQL and SQLite, one row at a time elsewhere."""
+    id column): on PostgreSQL and SQLite one statement run with every row (compiled once per table, so
+    SQLAlchemy reuses it), one row at a time elsewhere."""
     rows = [{**owner, "key": key, "value_json": json.dumps(value)} for key, value in values.items()]
-    dialects = {"postgresql": sqlalchemy_postgresql, "sqlite": sqlalchemy_sqlite}
-    dialect = dialects.get(database.engine.name)
-    if dialect is not None:
-        statement = dialect.insert(model).values(rows)
-        column = next(iter(owner))
-        session.execute(
-            statement.on_conflict_do_update(
-                index_elements=[getattr(model, column), model.key],
-                set_={"value_json": statement.excluded.value_json},
-            )
-        )
+    statement = _upsert_statement(database.engine.name, model, next(iter(owner)))
+    if statement is not None:
+        session.execute(statement, rows)
         return
     for row in rows:  # MySQL and others: what Optuna's own setters do, row by row
         filters = {name: row[name] for name in (*owner, "key")}
@@ -265,6 +259,20 @@ def _upsert(database: RDBStorage, session: Any, model: Any, owner: dict[str, int
             session.add(model(**row))
         else:
             found.value_json = row["value_json"]
+
+
+@functools.cache
+def _upsert_statement(dialect_name: str, model: Any, owner_column: str) -> Any:
+    """INSERT ... ON CONFLICT (owner, key) DO UPDATE of ``model``'s value, on PostgreSQL and SQLite; else None."""
+    dialect = {"postgresql": sqlalchemy_postgresql, "sqlite": sqlalchemy_sqlite}.get(dialect_name)
+    if dialect is None:
+        return None
+    table = model.__table__  # a Core statement: the ORM's bulk-insert machinery would cost more than the rows
+    statement = dialect.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=[table.c[owner_column], table.c.key],
+        set_={"value_json": statement.excluded.value_json},
+    )
 
 
 @dataclass
@@ -323,25 +331,31 @@ def _add_params(
 ) -> None:
     """Parameter rows ``name -> (internal value, distribution, checked)``: ``checked``, the distribution
     was checked against the study's (the cached storage knew it); else Optuna's own check (one query)."""
+    rows = []
     for name, (internal, dist, checked) in params.items():
         if not checked:
             database._set_trial_param_without_commit(session, trial_id, name, internal, dist)
             continue
-        session.add(
-            models.TrialParamModel(
-                trial_id=trial_id, param_name=name, param_value=internal, distribution_json=distribution_to_json(dist)
-            )
-        )
+        row = {"trial_id": trial_id, "param_name": name, "param_value": internal}
+        rows.append({**row, "distribution_json": distribution_to_json(dist)})
+    _insert(session, models.TrialParamModel, rows)
 
 
 def _add_steps(session: Any, trial_id: int, steps: dict[int, float]) -> None:
     """Intermediate values of steps not stored yet (only the trial's own worker reports them)."""
     table = models.TrialIntermediateValueModel
+    rows = []
     for step, value in steps.items():
         stored_value, value_type = table.intermediate_value_to_stored_repr(value)
-        session.add(
-            table(trial_id=trial_id, step=step, intermediate_value=stored_value, intermediate_value_type=value_type)
-        )
+        row = {"trial_id": trial_id, "step": step, "intermediate_value": stored_value}
+        rows.append({**row, "intermediate_value_type": value_type})
+    _insert(session, table, rows)
+
+
+def _insert(session: Any, model: Any, rows: list[dict[str, Any]]) -> None:
+    """New rows of ``model``'s table in one Core statement run with every row (not the ORM's unit of work)."""
+    if rows:
+        session.execute(model.__table__.insert(), rows)
 
 
 def set_user_attrs_together(trial: optuna.Trial, attrs: dict[str, Any]) -> None:
