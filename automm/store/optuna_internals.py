@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX, ArtifactMeta
 from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
 from optuna.storages import BaseStorage, RDBStorage
@@ -238,9 +239,12 @@ def _together(
 
 
 def _updatable_trial(database: RDBStorage, session: Any, trial_id: int) -> None:
-    """Raise as Optuna's setters do when the trial is gone or finished (one query)."""
-    found = models.TrialModel.find_or_raise_by_id(trial_id, session)
-    database.check_trial_is_updatable(trial_id, found.state)
+    """Raise as Optuna's setters do when the trial is gone or finished (one query, of its state alone)."""
+    table = models.TrialModel
+    state = session.execute(sqlalchemy.select(table.state).where(table.trial_id == trial_id)).scalar_one_or_none()
+    if state is None:
+        raise KeyError(models.NOT_FOUND_MSG)
+    database.check_trial_is_updatable(trial_id, state)
 
 
 def _upsert(database: RDBStorage, session: Any, model: Any, owner: dict[str, int], values: dict[str, Any]) -> None:
