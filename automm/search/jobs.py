@@ -186,13 +186,14 @@ def _time_left(budget: TimeBudget, optuna_study: optuna.Study) -> Callable[[], f
 
 class AfterTrial:
     """Optuna callbacks run in order after each trial, their reads of finished trials answered by one
-    storage read (`optuna_internals.finished_trials_read_once`)."""
+    storage read, or by none where this process saw no other worker's trial running
+    (`optuna_internals.finished_trials_read_once` with the trial just finished)."""
 
     def __init__(self, callbacks: list[Callable[[optuna.Study, optuna.trial.FrozenTrial], None]]) -> None:
         self.callbacks = callbacks
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        with optuna_internals.finished_trials_read_once(study):
+        with optuna_internals.finished_trials_read_once(study, finished=trial):
             for callback in self.callbacks:
                 callback(study, trial)
 

@@ -172,7 +172,9 @@ def fail_running(study: optuna.Study, trial: FrozenTrial) -> bool:
 
 
 @contextmanager
-def finished_trials_read_once(study: optuna.Study, *, synced: bool = False) -> Iterator[None]:
+def finished_trials_read_once(
+    study: optuna.Study, *, synced: bool = False, finished: FrozenTrial | None = None
+) -> Iterator[None]:
     """Within the block, a read of finished trials only (``study.get_trials(states=...)`` with every
     state finished) asks a database storage once: later ones are answered from Optuna's own cache of
     finished trials as it stood after the newest read, so trials other workers finish meanwhile are
@@ -181,13 +183,21 @@ def finished_trials_read_once(study: optuna.Study, *, synced: bool = False) -> I
     in one block (about a dozen such reads a trial, each loading the running trials in full, before).
     ``synced``: the cache was brought up to date just before the block (`Study.ask` reads every new and
     unfinished trial through it, to find a waiting one), so no read of finished trials asks the storage.
-    Journal and in-memory storages, and a block inside a block, read as before."""
+    ``finished``: the trial this process has just finished (what Optuna hands its callbacks); where the
+    cache saw no other trial running when it was last brought up to date (this process alone on the
+    study, as far as it knows), the trial goes into the cache as finished and nothing is read: a worker
+    that joined since and finished a trial meanwhile is seen from the next read on. Otherwise the block's
+    first read asks the storage. Journal and in-memory storages, and a block inside a block, read as before."""
     storage = study._storage
     if not isinstance(storage, _CachedStorage) or "get_all_trials" in vars(storage):
         yield
         return
     read = storage.get_all_trials
     synced_ids: set[int] = {study._study_id} if synced and study._study_id in storage._studies else set()
+    if finished is not None and _alone_with(storage, study._study_id, finished):
+        with storage._lock:
+            storage._studies[study._study_id].trials[finished.number] = finished
+        synced_ids.add(study._study_id)
 
     def get_all_trials(
         study_id: int, deepcopy: bool = True, states: Container[TrialState] | None = None
@@ -206,6 +216,16 @@ def finished_trials_read_once(study: optuna.Study, *, synced: bool = False) -> I
         yield
     finally:
         del storage.get_all_trials
+
+
+def _alone_with(storage: _CachedStorage, study_id: int, trial: FrozenTrial) -> bool:
+    """Whether Optuna's cache holds ``trial`` (finished now) and, besides it, no running trial."""
+    with storage._lock:
+        cached = storage._studies.get(study_id)
+        if cached is None or trial.number not in cached.trials or not trial.state.is_finished():
+            return False
+        others = (t for number, t in cached.trials.items() if number != trial.number)
+        return not any(t.state == TrialState.RUNNING for t in others)
 
 
 def _finished_only(states: Container[TrialState] | None) -> bool:

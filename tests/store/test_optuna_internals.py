@@ -183,6 +183,48 @@ def test_a_block_synced_by_ask_reads_no_finished_trials_from_the_database(tmp_pa
     assert queries[0] > 0
 
 
+def _finished_now(study, value: float):
+    """Run one trial to its end as Optuna's loop does; the frozen trial its callbacks get."""
+    trial = study.ask()
+    study.tell(trial, value)
+    return optuna_internals.storage_of(study).get_trial(optuna_internals.trial_id(trial))
+
+
+def test_callbacks_of_a_worker_alone_read_nothing_and_see_its_trial_finished(tmp_path):
+    database = RDBStorage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    study = optuna.create_study(storage=database, direction="maximize")
+    _finish_one(study)
+    just = _finished_now(study, 0.9)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    queries = _queries(database)
+    with optuna_internals.finished_trials_read_once(study, finished=just):
+        seen = study.get_trials(deepcopy=False, states=finished)
+    assert queries[0] == 0
+    assert [(t.number, t.state, t.value) for t in seen] == [
+        (0, optuna.trial.TrialState.COMPLETE, 0.5),
+        (1, optuna.trial.TrialState.COMPLETE, 0.9),
+    ]
+    assert [t.number for t in study.get_trials(deepcopy=False, states=finished)] == [0, 1]  # the storage agrees
+
+
+def test_callbacks_read_the_storage_where_another_workers_trial_was_running(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    database = RDBStorage(url)
+    study = optuna.create_study(storage=database, study_name="s", direction="maximize")
+    other = optuna.load_study(study_name="s", storage=RDBStorage(url))  # another worker
+    theirs = other.ask()  # trial 0, running when this worker asks
+    mine = study.ask()  # trial 1; its ask sees trial 0 running
+    other.tell(theirs, 0.1)
+    study.tell(mine, 0.9)
+    just = optuna_internals.storage_of(study).get_trial(optuna_internals.trial_id(mine))
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    queries = _queries(database)
+    with optuna_internals.finished_trials_read_once(study, finished=just):
+        seen = study.get_trials(deepcopy=False, states=finished)
+    assert queries[0] > 0
+    assert [t.number for t in seen] == [0, 1]  # the other worker's trial, finished meanwhile, is counted
+
+
 @pytest.mark.parametrize("kind", ["journal", "memory"])
 def test_other_storages_read_as_before_inside_the_block(tmp_path, kind):
     study = optuna.create_study(storage=_storage(tmp_path, kind), direction="maximize")
