@@ -45,8 +45,8 @@ def _enter(kind):
 
 def _leave(kind, t):
     setattr(depth, kind, getattr(depth, kind) - 1)
-    main = threading.current_thread() is threading.main_thread()
-    spent[kind if main else kind + "_other_threads"] = spent.get(kind if main else kind + "_other_threads", 0.0) + time.perf_counter() - t
+    name = kind if threading.current_thread() is threading.main_thread() else kind + "_other_threads"
+    spent[name] = spent.get(name, 0.0) + time.perf_counter() - t
 
 def timed(kind, f):
     @functools.wraps(f)
