@@ -69,11 +69,9 @@ class TrialHooks:
     # whether a warm start's early fold-0 curve races it against earlier warm starts (`automm.search.folds`)
     races_epochs: bool = False
     races_one_split: bool = False  # whether it does so on one split too (otherwise only with K > 1 folds)
-    # set by the search loop (`automm.search.jobs.run_trials`) for each run: whether it runs under a time
-    # budget, where a method may spend time a fixed schedule would not (KS-NAS confirms warm results)
-    under_time_budget: bool = False
-    # and, then, the seconds the search has left before its deadline, less what delivery holds back: what a
-    # method's extra time must fit in (None without a budget)
+    # set by the search loop (`automm.search.jobs.run_trials`) for each run under a time budget: the seconds
+    # the search has left before its deadline, less what delivery holds back, which a method's extra time
+    # must fit in (KS-NAS confirms warm results); None without a budget
     time_left: Callable[[], float] | None = None
 
     def derive(self, trial: optuna.Trial, proposal: Any, train: TensorData, val: TensorData) -> Any:

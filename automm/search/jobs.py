@@ -122,7 +122,6 @@ def run_trials(
         if timeout <= 0:
             budget.stopped_by_budget = True
             return budget
-    study.objective.hooks.under_time_budget = budget is not None
     study.objective.hooks.time_left = None if budget is None else _time_left(budget, study.optuna_study)
     study.method.time_budget_mode(study.optuna_study.sampler, budget is not None)
     reap = StaleTrials(study.lock)

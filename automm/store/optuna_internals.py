@@ -130,14 +130,12 @@ def set_frozen_trial_system_attr(study: optuna.Study, trial: FrozenTrial, key: s
 def set_frozen_trial_system_attrs(study: optuna.Study, trial: FrozenTrial, attrs: dict[str, Any]) -> None:
     """`set_frozen_trial_system_attr` for each item, in one transaction on a database storage (one query
     of the trial, one statement); one write each elsewhere."""
-    database = _database(study)
-    if database is None or len(attrs) < 2:
-        for key, value in attrs.items():
-            set_frozen_trial_system_attr(study, trial, key, value)
-        return
-    with _create_scoped_session(database.scoped_session, True) as session:
+
+    def write(database: RDBStorage, session: Any, items: dict[str, Any]) -> None:
         _updatable_trial(database, session, trial._trial_id)
-        _upsert(database, session, models.TrialSystemAttributeModel, {"trial_id": trial._trial_id}, attrs)
+        _upsert(database, session, models.TrialSystemAttributeModel, {"trial_id": trial._trial_id}, items)
+
+    _together(study, attrs, lambda key, value: set_frozen_trial_system_attr(study, trial, key, value), write)
     for key, value in attrs.items():
         remember_system_attr(trial, key, value)
 
@@ -241,14 +239,14 @@ def _database(study: optuna.Study) -> RDBStorage | None:
 
 
 def _together(
-    trial: optuna.Trial,
+    study: optuna.Study,
     items: dict[Any, Any],
     one_by_one: Callable[[Any, Any], None],
     write: Callable[[RDBStorage, Any, dict[Any, Any]], None],
 ) -> bool:
-    """Write ``items`` of a running trial with ``write(database, session, items)`` in one transaction on
-    a database storage (True), else each with Optuna's own ``one_by_one(key, value)`` (False)."""
-    database = _database(trial.study)
+    """Write ``items`` (of ``study`` or of a running trial of it) with ``write(database, session, items)`` in
+    one transaction on a database storage (True), else each with Optuna's own ``one_by_one(key, value)`` (False)."""
+    database = _database(study)
     if database is None or len(items) < 2:
         for key, value in items.items():
             one_by_one(key, value)
@@ -414,7 +412,7 @@ def set_attrs_together(
     if held is not None:
         held.user.update(user or {})
         held.system.update(system or {})
-    if held is not None or _together(trial, items, one_by_one, write):
+    if held is not None or _together(trial.study, items, one_by_one, write):
         trial._cached_frozen_trial.user_attrs.update(user or {})
     trial._cached_frozen_trial.system_attrs.update(system or {})
 
@@ -428,14 +426,12 @@ def set_study_system_attrs_together(
     if trial is not None and trial._trial_id in _HELD:
         _HELD[trial._trial_id].study_system.update(attrs)
         return
-    database = _database(study)
-    if database is None or len(attrs) < 2:
-        for key, value in attrs.items():
-            set_study_system_attr(study, key, value)
-        return
-    with _create_scoped_session(database.scoped_session, True) as session:
+
+    def write(database: RDBStorage, session: Any, items: dict[str, Any]) -> None:
         models.StudyModel.find_or_raise_by_id(study._study_id, session)
-        _upsert(database, session, models.StudySystemAttributeModel, {"study_id": study._study_id}, attrs)
+        _upsert(database, session, models.StudySystemAttributeModel, {"study_id": study._study_id}, items)
+
+    _together(study, attrs, lambda key, value: set_study_system_attr(study, key, value), write)
 
 
 def artifact_listing(artifact_id: str, filename: str, mimetype: str) -> dict[str, str]:
@@ -461,7 +457,7 @@ def report_together(trial: optuna.Trial, values: dict[int, float]) -> None:
         _updatable_trial(database, session, trial._trial_id)
         _add_steps(session, trial._trial_id, items)
 
-    if _together(trial, fresh, lambda step, value: trial.report(value, step), write):
+    if _together(trial.study, fresh, lambda step, value: trial.report(value, step), write):
         reported.update(fresh)
 
 
@@ -501,7 +497,7 @@ def suggest_together(trial: optuna.Trial, distributions: dict[str, BaseDistribut
             _updatable_trial(database, session, trial._trial_id)
             _add_params(database, session, trial._trial_id, items)
 
-        _together(trial, rows, lambda name, row: None, write)
+        _together(trial.study, rows, lambda name, row: None, write)
     for name, dist in distributions.items():
         known.setdefault(name, dist)
         cached.distributions[name] = dist

@@ -86,15 +86,15 @@ class KnowledgeHooks(TrialHooks):
             return False
         if first_trained(trial.study, cache_key=str(genotype)) is not None:
             return True
-        if self.under_time_budget and self._confirmation_fits(trial.study, earlier):
+        if self._confirmation_fits(trial.study, earlier):
             attrs[keys.CONFIRMS] = earlier.number
             return True
         return False
 
     def _confirmation_fits(self, study: optuna.Study, earlier: optuna.trial.FrozenTrial) -> bool:
-        """Whether a confirmation of ``earlier``'s genotype is predicted to end before the search's deadline
-        (`TrialHooks.time_left`); if not, the repeat reuses the warm result."""
-        return self.time_left is None or self.scratch_seconds(study, earlier) <= self.time_left()
+        """Whether the run has a time budget and a confirmation of ``earlier``'s genotype is predicted to end
+        before the search's deadline (`TrialHooks.time_left`); if not, the repeat reuses the warm result."""
+        return self.time_left is not None and self.scratch_seconds(study, earlier) <= self.time_left()
 
     def scratch_seconds(self, study: optuna.Study, earlier: optuna.trial.FrozenTrial) -> float:
         """Predicted seconds of training ``earlier``'s genotype from scratch on every fold: its warm start's

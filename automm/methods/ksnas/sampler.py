@@ -42,7 +42,6 @@ from automm.methods.surrogate import SequenceSurrogate
 from automm.store.artifacts import study_lock
 from automm.store.optuna_internals import (
     is_enqueued,
-    remember_system_attr,
     set_frozen_trial_system_attr,
     set_frozen_trial_system_attrs,
     set_study_system_attr,
@@ -91,31 +90,29 @@ class KSNASSampler(SpaceSamplerMixin, BaseGASampler):
             self.get_trial_generation(study, trial)
 
     def get_trial_generation(self, study: OptunaStudy, trial: FrozenTrial) -> int:
-        """The trial's generation; with ``last_generation`` set, a trial that would open a generation past
-        it (a worker that asked just as another completed the schedule) joins the last one instead."""
-        generation = super().get_trial_generation(study, trial)
-        # the running trial's frozen copy (the one Optuna hands to sample_relative too) holds it: asked
-        # again, the generation is read from there, not computed and written a second time
-        if self.last_generation is not None and generation > self.last_generation:
-            generation = self.last_generation
-            set_frozen_trial_system_attr(study, trial, self._get_generation_key(), generation)
-        else:
-            remember_system_attr(trial, self._get_generation_key(), generation)
+        """The trial's generation (`_generation_in`, from the study's trials read now unless the trial holds
+        one), written to the trial where it had none or the cap changed it. The running trial's frozen copy
+        (the one Optuna hands to sample_relative too) then holds it: asked again, it is read from there."""
+        key = self._get_generation_key()
+        tagged = trial.system_attrs.get(key)
+        generation = self._generation_in([] if tagged is not None else study.get_trials(deepcopy=False), trial)
+        if generation != tagged:
+            set_frozen_trial_system_attr(study, trial, key, generation)
         return generation
 
     def _generation_in(self, trials: list[FrozenTrial], trial: FrozenTrial) -> int:
-        """``trial``'s generation as `get_trial_generation` decides it, from ``trials`` (the study's, read
-        under the study lock) and without writing it: its tag if it has one, else the newest generation
-        of the completed trials, or the next one once that holds the population, capped by ``last_generation``."""
+        """``trial``'s generation, decided from ``trials`` (the study's) without writing it: its tag if it has
+        one, else Optuna's rule (the newest generation of the completed trials, or the next one once that
+        holds the population); with ``last_generation`` set, a trial that would be past it (a worker that
+        asked just as another completed the schedule) joins the last one instead."""
         key = self._get_generation_key()
-        if key in trial.system_attrs:
-            return int(trial.system_attrs[key])
-        done = Counter(t.system_attrs[key] for t in trials if t.state == TrialState.COMPLETE and key in t.system_attrs)
-        if not done:
-            return 0
-        newest = max(done)
-        generation = newest + 1 if done[newest] >= self.population_size else newest
-        return generation if self.last_generation is None else min(generation, self.last_generation)
+        generation = trial.system_attrs.get(key)
+        if generation is None:
+            complete = (t for t in trials if t.state == TrialState.COMPLETE)
+            done = Counter(t.system_attrs[key] for t in complete if key in t.system_attrs)
+            newest = max(done, default=0)
+            generation = newest + 1 if done[newest] >= self.population_size else newest
+        return int(generation) if self.last_generation is None else min(int(generation), self.last_generation)
 
     def sample_relative(
         self, study: OptunaStudy, trial: FrozenTrial, search_space: dict[str, BaseDistribution]

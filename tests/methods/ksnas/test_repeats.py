@@ -195,7 +195,7 @@ def test_a_confirmations_seconds_are_predicted_from_the_warm_start_and_the_study
         study.add_trial(trial(number, seconds=1.0, epochs=epochs, folds=3))
     study.add_trial(trial(4, seconds=1.0, epochs=500, folds=3, raced_out=True))  # raced out: not counted
     assert hooks.scratch_seconds(study, earlier) == pytest.approx(40 * 0.5)  # their median epochs
-    hooks.time_left, hooks.under_time_budget = lambda: 19.0, True
+    hooks.time_left = lambda: 19.0
     assert not hooks._confirmation_fits(study, earlier)
     hooks.time_left = lambda: 21.0
     assert hooks._confirmation_fits(study, earlier)
