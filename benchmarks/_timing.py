@@ -1,7 +1,8 @@
 """Code a benchmark's child process runs (``exec(TIMER)`` after ``import automm``) to time training
 and storage calls: automm's compute functions (``train_epoch``, ``predict_logits``, ``fit_linear``),
-every method of Optuna's storages (the cache's public ones; the database's and the journal's, private
-ones too: Optuna's trial loop calls some of those itself, e.g. the heartbeat's stale-trial query) and
+every method of Optuna's storages and of automm's subclasses of them (the cache's public ones; the
+database's and the journal's, private ones too: Optuna's trial loop calls some of those itself, e.g. the
+heartbeat's stale-trial query) and
 every database session automm opens itself (``optuna_internals._create_scoped_session``, and its
 batched writers ``_together`` and ``_write_held``) are wrapped, the outermost call counted once.
 Afterwards ``spent`` holds the seconds of each in the main thread: what the search waits for. Storage
@@ -89,7 +90,15 @@ for name, module in list(sys.modules.items()):
         for attr, value in list(vars(module).items()):
             if callable(value) and any(value is o for o in originals):
                 setattr(module, attr, timed("training", value))
-for storage_class, private_too in ((_CachedStorage, False), (JournalStorage, True), (RDBStorage, True)):
+with contextlib.suppress(ImportError):  # automm's own storage classes (subclasses of Optuna's) are timed too
+    importlib.import_module("automm.store.storages")
+
+def _with_subclasses(cls):
+    return [cls] + [c for sub in cls.__subclasses__() for c in _with_subclasses(sub)]
+
+storage_classes = [(c, p) for base, p in ((_CachedStorage, False), (JournalStorage, True), (RDBStorage, True))
+                   for c in _with_subclasses(base)]
+for storage_class, private_too in storage_classes:
     for attr, value in list(vars(storage_class).items()):
         if isinstance(value, (staticmethod, classmethod)):
             continue

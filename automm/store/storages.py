@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from automm.core import keys
 from automm.core.errors import AutommError, option
 from automm.store.liveness import heartbeat_options
+from automm.store.optuna_internals import TrialReadingRDBStorage
 
 StorageLike = str | optuna.storages.BaseStorage
 
@@ -90,7 +91,7 @@ def _open_rdb(url: str, attempts: int = 6) -> optuna.storages.RDBStorage:
         try:
             with warnings.catch_warnings():  # the heartbeat arguments are marked experimental
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(url, **heartbeat_options())
+                return TrialReadingRDBStorage(url, **heartbeat_options())
         except DBAPIError as exc:
             if attempt < attempts - 1 and any(s in str(exc).lower() for s in _CREATION_RACE):
                 time.sleep(0.2 * (attempt + 1))

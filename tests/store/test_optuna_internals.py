@@ -7,6 +7,7 @@ import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution, IntDistribution
 from optuna.storages import RDBStorage
+from optuna.trial import TrialState
 
 from automm.store import optuna_internals
 
@@ -321,3 +322,95 @@ def test_an_artifact_listed_by_its_attribute_is_listed_by_optuna(tmp_path):
     )
     [meta] = optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)
     assert (meta.artifact_id, meta.filename, meta.mimetype) == ("abc", "d.svg", "image/svg+xml")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    """A SQLite file, or a database on a throwaway local PostgreSQL server."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("postgres_url")
+    return f"sqlite:///{tmp_path / 'db.sqlite'}"
+
+
+def _trials_of_every_shape(storage) -> optuna.Study:
+    """A multi-objective study holding a trial of each state, with parameters of several distributions,
+    values and intermediate values finite, infinite and NaN, and JSON attributes of several types."""
+    from optuna.distributions import FloatDistribution
+
+    study = optuna.create_study(storage=storage, directions=["maximize", "minimize"])
+    study.enqueue_trial({"x": 0.5})  # the first trial asked takes its value
+    for n in range(3):
+        trial = study.ask()
+        trial.suggest_float("x", 1e-3, 1.0, log=True)
+        trial.suggest_int("n", 1, 9, step=2)
+        trial.suggest_categorical("op", ["add", None, 3])
+        trial.set_user_attr("curve", [0.5, n, None])
+        trial.set_user_attr("note", {"a": "b"})
+        optuna_internals.set_trial_system_attr(trial, "generation", n)
+        for step, value in enumerate([0.1, float("inf"), float("-inf"), float("nan")]):
+            storage.set_trial_intermediate_value(trial._trial_id, step, value)  # Trial.report: one objective only
+        if n == 0:
+            study.tell(trial, [float("inf"), float("-inf")])
+        elif n == 1:
+            study.tell(trial, [0.25, -1.5])
+        # n == 2 stays RUNNING
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"y": 0.3},
+            distributions={"y": FloatDistribution(0, 1)},
+            state=TrialState.FAIL,
+        )
+    )
+    study.enqueue_trial({"x": 0.75})  # WAITING: no start time yet
+    return study
+
+
+def _same(mine, optunas) -> None:
+    """Equal field for field; NaN intermediate values compare as NaN."""
+    assert repr(mine.intermediate_values) == repr(optunas.intermediate_values)
+    mine.intermediate_values = optunas.intermediate_values = {}
+    assert mine == optunas
+    assert list(mine.params) == list(optunas.params)  # the order the parameters were suggested in
+
+
+@pytest.fixture
+def local_time_not_utc(monkeypatch):
+    """A time zone other than UTC (Optuna stores UTC and hands out local times)."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_trials_read_in_fewer_statements_are_optunas_trials(database_url, local_time_not_utc):
+    from sqlalchemy import event
+
+    ours = optuna_internals.TrialReadingRDBStorage(database_url)
+    study = _trials_of_every_shape(ours)
+    optunas = RDBStorage(database_url)
+    statements = []
+    event.listen(ours.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    expected = optunas.get_all_trials(study._study_id)
+    states = [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING, TrialState.FAIL, TrialState.WAITING]
+    assert [t.state for t in expected] == states
+    for trial in expected:
+        statements.clear()
+        _same(ours.get_trial(trial._trial_id), trial)
+        assert len(statements) == 2  # the trial, then its child rows (Optuna: 6)
+    with pytest.raises(KeyError):
+        ours.get_trial(10_000)
+    ids = [t._trial_id for t in expected]
+    # everything; a cache's sync (unfinished ones and those after the newest finished one); by state
+    for args in ((None, set(), -1), (None, {ids[2]}, ids[1]), ((TrialState.COMPLETE, TrialState.WAITING), set(), -1)):
+        statements.clear()
+        mine = ours._get_trials(study._study_id, *args)
+        assert len(statements) == 3  # the study's existence, the trials, their child rows (Optuna: 7)
+        want = optunas._get_trials(study._study_id, *args)
+        assert [t.number for t in mine] == [t.number for t in want] and want
+        for got, one in zip(mine, want, strict=True):
+            _same(got, one)
+    with pytest.raises(KeyError):
+        ours._get_trials(study._study_id + 1, None, set(), -1)
