@@ -26,6 +26,11 @@ Usage: python benchmarks/bmnas.py [--datasets handwritten,avmnist] [--seeds 3] [
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import json
 import logging
@@ -33,7 +38,6 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -19,6 +19,11 @@ Usage: python benchmarks/bmnas_step_inputs.py [--datasets digits,handwritten,...
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import json
 import logging
@@ -26,7 +31,6 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

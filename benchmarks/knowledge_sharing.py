@@ -24,12 +24,16 @@ Usage: python benchmarks/knowledge_sharing.py [--seeds 3] [--datasets digits han
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import logging
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

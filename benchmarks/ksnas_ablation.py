@@ -26,13 +26,16 @@ Usage: python benchmarks/ksnas_ablation.py [--seeds 3] [--datasets digits handwr
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import logging
 import multiprocessing as mp
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

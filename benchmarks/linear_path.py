@@ -12,8 +12,12 @@ Usage: python benchmarks/linear_path.py --before /tmp/before [--seeds 2] [--data
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
+import argparse
 
 try:
     from benchmarks._results import record

@@ -8,6 +8,11 @@ Usage: python benchmarks/mfas_vs_random.py [--trials 180] [--seeds 3]
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import logging
 import tempfile

@@ -15,11 +15,15 @@ Usage: python benchmarks/search_cost_floor.py [--datasets digits cub ...] [--see
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -18,8 +18,12 @@ Usage: python benchmarks/search_overhead.py [--trials 24] [--repeats 2] [--befor
 
 from __future__ import annotations
 
-import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
+import argparse
 
 try:
     from benchmarks._results import record

@@ -12,11 +12,15 @@ Usage: python benchmarks/search_throughput.py [--trials 30] [--data-dir ../share
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import logging
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import optuna

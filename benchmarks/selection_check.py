@@ -19,12 +19,16 @@ Usage: python benchmarks/selection_check.py [--seeds 5] [--datasets webkb digits
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import logging
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np

@@ -17,13 +17,16 @@ Usage: python benchmarks/time_budget.py [--datasets digits,cub,3sources] [--budg
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import json
 import logging
-import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 try:

@@ -20,6 +20,11 @@ Usage: python benchmarks/training_recipe.py [--datasets digits,handwritten,cub,b
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import multiprocessing as mp
 import time

@@ -31,6 +31,11 @@ Usage: python benchmarks/versus_baselines.py [--datasets digits,handwritten,cub,
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's automm and benchmarks first
+
 import argparse
 import dataclasses
 import json
@@ -39,7 +44,6 @@ import multiprocessing as mp
 import os
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
