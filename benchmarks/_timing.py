@@ -2,9 +2,9 @@
 and storage calls: automm's compute functions (``train_epoch``, ``predict_logits``, ``fit_linear``),
 every method of Optuna's storages and of automm's subclasses of them (the cache's public ones; the
 database's and the journal's, private ones too: Optuna's trial loop calls some of those itself, e.g. the
-heartbeat's stale-trial query) and
-every database session automm opens itself (``optuna_internals._create_scoped_session``, and its
-batched writers ``_together`` and ``_write_held``) are wrapped, the outermost call counted once.
+heartbeat's stale-trial query) and every database session automm opens itself (each ``optuna_internals``
+module's ``_create_scoped_session``, and the batched writers ``_together`` and ``_write_held``) are
+wrapped, the outermost call counted once.
 Afterwards ``spent`` holds the seconds of each in the main thread: what the search waits for. Storage
 calls in other threads (Optuna's heartbeat thread, which runs beside training) are in
 ``spent["storage_other_threads"]``, not in ``storage``. Wrapping costs microseconds a call, not a
@@ -104,13 +104,16 @@ for storage_class, private_too in storage_classes:
             continue
         if callable(value) and not attr.startswith("__") and (private_too or not attr.startswith("_")):
             setattr(storage_class, attr, timed("storage", value))
-internals = sys.modules.get("automm.store.optuna_internals")
 # automm's own sessions and transactions, past the cache (code up to 35da743 wrote the parameters of a
-# relative proposal in a transaction of their own, uncounted here: wrapping suggest_together would count sampling)
-if internals is not None and hasattr(internals, "_create_scoped_session"):
-    internals._create_scoped_session = timed_context("storage", internals._create_scoped_session)
-for name in ("_together", "_write_held"):
-    if internals is not None and hasattr(internals, name):
-        setattr(internals, name, timed("storage", getattr(internals, name)))
+# relative proposal in a transaction of their own, uncounted here: wrapping suggest_together would count sampling);
+# the door to Optuna's private API is a module (code up to 11bbaed) or a package of modules, each with its own names
+internals = [m for n, m in list(sys.modules.items()) if n == "automm.store.optuna_internals"
+             or n.startswith("automm.store.optuna_internals.")]
+for module in internals:
+    if hasattr(module, "_create_scoped_session"):
+        module._create_scoped_session = timed_context("storage", module._create_scoped_session)
+    for name in ("_together", "_write_held"):
+        if hasattr(module, name):
+            setattr(module, name, timed("storage", getattr(module, name)))
 
 """
