@@ -8,9 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy
-from optuna.distributions import (
-    json_to_distribution,
-)
+from optuna.distributions import json_to_distribution
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
@@ -128,7 +126,8 @@ class _Children:
 
     def frozen(self, trial: Any) -> FrozenTrial:
         """The trial as ``RDBStorage._build_frozen_trial_from_trial_model`` builds it."""
-        distributions = {name: json_to_distribution(text) for _, name, _, text in sorted(self.params)}
+        params = sorted(self.params)  # by parameter id: the order they were suggested in
+        distributions = {name: json_to_distribution(text) for _, name, _, text in params}
         values = [self.values[k] for k in range(len(self.values))] if self.values else None
         return FrozenTrial(
             number=trial.number,
@@ -137,7 +136,7 @@ class _Children:
             values=values,
             datetime_start=trial.datetime_start,
             datetime_complete=trial.datetime_complete,
-            params={name: distributions[name].to_external_repr(real) for _, name, real, _ in sorted(self.params)},
+            params={name: distributions[name].to_external_repr(real) for _, name, real, _ in params},
             distributions=distributions,
             user_attrs=self.user,
             system_attrs=self.system,
