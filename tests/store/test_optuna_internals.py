@@ -415,3 +415,20 @@ def test_trials_read_in_fewer_statements_are_optunas_trials(database_url, local_
     assert ours._get_trials(study._study_id, None, set(), ids[-1]) == []  # none yet: the study exists
     with pytest.raises(KeyError):
         ours._get_trials(study._study_id + 1, None, set(), -1)
+
+
+def test_other_databases_read_trials_as_optuna_does(tmp_path, monkeypatch):
+    """A database the one-statement reads are not tested on (e.g. MySQL) gets Optuna's own reads."""
+    from sqlalchemy import event
+
+    storage = optuna_internals.TrialReadingRDBStorage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    study = _trials_of_every_shape(storage)
+    first = study.trials[0]._trial_id
+    statements = []
+    event.listen(storage.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    monkeypatch.setattr(storage.engine.dialect, "name", "mysql")
+    trial = storage.get_trial(first)
+    assert len(statements) == 6 and trial.params  # Optuna's: the trial, then each child table
+    statements.clear()
+    assert len(storage._get_trials(study._study_id, None, set(), -1)) == 5
+    assert len(statements) == 7

@@ -21,9 +21,16 @@ class TrialReadingRDBStorage(RDBStorage):
     Optuna loads each in a statement of its own. ``get_trial`` (a running trial, read by ``ask``, ``tell``
     and the trial loop) takes 2 statements instead of 6; the cache's ``_get_trials`` (every sync of new
     and unfinished trials) 2 instead of 7 (the study's existence is checked only where no trial is
-    found). The trials read are Optuna's, field for field."""
+    found). The trials read are Optuna's, field for field. On databases other than SQLite and PostgreSQL
+    (the two it is tested on) it reads as Optuna does."""
+
+    @property
+    def _reads_in_one_statement(self) -> bool:
+        return self.engine.dialect.name in ("sqlite", "postgresql")
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
+        if not self._reads_in_one_statement:
+            return super().get_trial(trial_id)
         with _create_scoped_session(self.scoped_session) as session:
             trial = session.query(models.TrialModel).filter(models.TrialModel.trial_id == trial_id).one_or_none()
             if trial is None:
@@ -37,6 +44,8 @@ class TrialReadingRDBStorage(RDBStorage):
         included_trial_ids: set[int],
         trial_id_greater_than: int,
     ) -> list[FrozenTrial]:
+        if not self._reads_in_one_statement:
+            return super()._get_trials(study_id, states, included_trial_ids, trial_id_greater_than)
         table = models.TrialModel
         included = {i for i in included_trial_ids if i <= trial_id_greater_than}
         where = [table.study_id == study_id]
