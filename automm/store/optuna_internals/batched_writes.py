@@ -49,9 +49,9 @@ def set_frozen_trial_system_attrs(study: optuna.Study, trial: FrozenTrial, attrs
         _updatable_trial(database, session, trial._trial_id)
         _upsert(database, session, models.TrialSystemAttributeModel, {"trial_id": trial._trial_id}, items)
 
-    _together(study, attrs, lambda key, value: set_frozen_trial_system_attr(study, trial, key, value), write)
-    for key, value in attrs.items():
-        remember_system_attr(trial, key, value)
+    if _together(study, attrs, lambda key, value: set_frozen_trial_system_attr(study, trial, key, value), write):
+        for key, value in attrs.items():  # one by one, `set_frozen_trial_system_attr` remembered each
+            remember_system_attr(trial, key, value)
 
 
 def _together(
