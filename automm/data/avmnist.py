@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 from automm.core.atomic import atomic_write
+from automm.core.device import seed_torch
 from automm.core.errors import AutommError
 from automm.core.paths import default_cache_dir
 from automm.core.progress import step
@@ -134,7 +135,7 @@ def _train_backbone(
     seed: int,
     on_epoch: Callable[[], None] = lambda: None,
 ) -> nn.Module:
-    torch.manual_seed(seed)
+    seed_torch(seed)
     generator = torch.Generator().manual_seed(seed)
     xt, yt = torch.from_numpy(x[:, None]), torch.from_numpy(y)
     optimiser = torch.optim.Adam(net.parameters(), lr=1e-3)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from automm.core.device import seed_torch
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
 from automm.engine.bagged import BaggedNet
@@ -46,7 +47,7 @@ def train_bag(
     nets, epochs = [], 0
     for k, (train, val) in enumerate(data):
         seed = seed_of(k)
-        torch.manual_seed(seed)
+        seed_torch(seed)
         net = build(k)
         result = fit(net, train, val, task, config, seed=seed)
         epochs += result.epochs

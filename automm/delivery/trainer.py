@@ -16,6 +16,7 @@ import optuna
 import torch
 from torch import nn
 
+from automm.core.device import seed_torch
 from automm.core.errors import AutommError
 from automm.core.metrics import PRIMARY_METRIC
 from automm.data.preprocess import Standardizer
@@ -94,7 +95,7 @@ class Delivery:
         # early stopping from scratch with the full training settings (proxy scores had short training)
         train, val = self._search_data()
         seed = genotype_seed(self.context.seed, genotype)
-        torch.manual_seed(seed)
+        seed_torch(seed)
         net = self._net(genotype)
         settings = resolve(self.space, genotype, self.context.config)[2]
         result = fit(net, train, val, self.dataset.task, settings.train_config(), seed=seed)
@@ -149,7 +150,7 @@ class Delivery:
         if is_linear(genotype):
             c = self.linear_candidate().c
             return fit_linear(data, genotype.views, self.dataset.task, self.dataset.n_classes, c)
-        torch.manual_seed(seed)
+        seed_torch(seed)
         net = self._net(genotype)
         if state is not None:
             self.method.warm_start(net, state)

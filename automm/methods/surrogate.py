@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from automm.core.device import seed_torch
 from automm.engine.optimiser import adam
 
 
@@ -53,7 +54,7 @@ class SequenceSurrogate:
     def fit(self, genotypes: Sequence[Any], scores: Sequence[float]) -> SequenceSurrogate:
         if not genotypes:
             raise ValueError("the surrogate needs at least one evaluated architecture")
-        torch.manual_seed(self.seed)
+        seed_torch(self.seed)
         x, lengths = self._batch(genotypes)
         y = torch.tensor(np.asarray(scores, dtype=np.float32))
         # scores are squeezed into (0.1, 0.9) so the sigmoid output can reach every one of them

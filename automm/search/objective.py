@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from automm.core import keys
-from automm.core.device import default_device
+from automm.core.device import default_device, seed_torch
 from automm.core.metrics import probabilities
 from automm.data.dataset import MultimodalDataset
 from automm.engine.fold_data import FoldData
@@ -99,7 +99,7 @@ class FusionObjective:
 
     def build(self, genotype: Any, fold: int = 0) -> nn.Module:
         """A freshly initialised network (seeded by the genotype and fold) on the objective's device."""
-        torch.manual_seed(fold_seed(self.seed, genotype, fold))
+        seed_torch(fold_seed(self.seed, genotype, fold))
         ds = self.dataset
         space, inner, config = resolve(self.space, genotype, self.config)
         net = self.method.build_net(space, inner, ds.view_dims, ds.n_classes, config)

@@ -37,6 +37,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from automm.core import keys
+from automm.core.device import seed_torch
 from automm.core.errors import AutommError
 from automm.core.progress import step
 from automm.engine.optimiser import adam
@@ -94,7 +95,7 @@ def pretrain_supernet(
     `MIN_HOLDOUT` holdout rows it trains all ``epochs`` on every row.
     """
     start = time.perf_counter()
-    torch.manual_seed(seed)
+    seed_torch(seed)
     rng = np.random.default_rng(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     holdout, probes = None, []

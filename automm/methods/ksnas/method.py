@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from automm.core import keys
+from automm.core.device import seed_torch
 from automm.engine.training import TensorData
 from automm.methods.base import MethodOption, SearchContext, SearchMethod, TrialHooks
 from automm.methods.ksnas.diagram import genotype_svg
@@ -239,7 +240,7 @@ class KSNASMethod(FusionTreeMethod):
             rows = train if fold == 0 else context.folds.tensors(fold)[0]
 
             def make_supernet() -> Supernet:
-                torch.manual_seed(seed)
+                seed_torch(seed)
                 net = Supernet(
                     dataset.view_dims, dataset.n_classes, config.fusion_dim, space.max_views, config.dropout, space.ops
                 )

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from automm.core.device import seed_torch
 from automm.core.metrics import primary_score
 from automm.engine.optimiser import adam
 from automm.engine.training import TensorData, loss_function, predict_logits
@@ -66,7 +67,7 @@ def gated_search(
     """Search with ``recipe`` over ``sides`` (the encoder's and the decoder's views; module docstring);
     the same inputs and seed give the same result on one device."""
     start = time.perf_counter()
-    torch.manual_seed(seed)
+    seed_torch(seed)
     generator = torch.Generator(device="cpu").manual_seed(seed)
     device = train.labels.device
     view_dims = {v: int(t.shape[-1]) for v, t in train.views.items()}
