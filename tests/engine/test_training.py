@@ -131,3 +131,26 @@ def test_weight_average_is_what_is_scored_and_kept():
     fixed = build_fusion_net(genotype, ds.view_dims, 4, 16, 0.0)
     fit(fixed, train, None, "multiclass", replace(config, schedule="cosine"), seed=0, epochs=5)
     assert all(torch.isfinite(p).all() for p in fixed.parameters())
+
+
+class _ModeRecorder(torch.nn.Module):
+    """A network that notes, at each forward pass, the modes its modules are in (training or not)."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.modes: list[set[bool]] = []
+
+    def forward(self, batch):
+        self.modes.append({m.training for m in self.modules()})
+        return self.inner(batch)
+
+
+def test_every_module_trains_in_training_mode_and_is_scored_in_eval_mode():
+    ds = make_toy(n=200)
+    train, val = _tensors(ds)
+    net = _ModeRecorder(build_fusion_net(Genotype.from_string("concat(left/feat,right/feat)"), ds.view_dims, 4, 8, 0.1))
+    config = TrainConfig(max_epochs=3, patience=10, batch_size=64)
+    fit(net, train, val, "multiclass", config, seed=0, score_initial=True)
+    batches = -(-len(train) // 64)
+    assert net.modes == [{False}] + ([{True}] * batches + [{False}]) * 3  # scored first (warm), then per epoch
