@@ -56,6 +56,20 @@ def logits_from_probabilities(probs: np.ndarray, task: str) -> np.ndarray:
     return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
 
 
+def scores_and_losses(
+    probs: np.ndarray, labels: np.ndarray, task: str, threshold: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each candidate of ``probs`` (candidates x rows x outputs), the primary score and the log loss:
+    the numbers ``primary_score(logits_from_probabilities(p))`` and `log_loss` give for each ``p``, computed
+    for all candidates at once where the task allows (one label per row)."""
+    if task != "multiclass":  # weighted F1: one candidate at a time
+        scores = [primary_score(logits_from_probabilities(p, task), labels, task, threshold) for p in probs]
+        return np.array(scores, dtype=np.float64), np.array([log_loss(p, labels, task) for p in probs])
+    logp = np.log(np.clip(probs.astype(np.float64), CLIP, 1 - CLIP))
+    at_labels = logp[:, np.arange(len(labels)), labels]  # each row's mean on its own: `log_loss`'s order of sums
+    return (logp.argmax(axis=2) == labels).mean(axis=1), -np.array([row.mean() for row in at_labels])
+
+
 def log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:
     """Mean log loss of probabilities ``probs`` (clipped away from 0 and 1 by `CLIP`)."""
     p = np.clip(probs.astype(np.float64), CLIP, 1 - CLIP)

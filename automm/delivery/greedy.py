@@ -10,7 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from automm.core.errors import AutommError
-from automm.core.metrics import log_loss, logits_from_probabilities, primary_score
+from automm.core.metrics import scores_and_losses
+
+CHUNK = 4_000_000  # candidates x rows x outputs scored at once (32 MB of float64 a copy)
 
 
 def greedy_selection(
@@ -22,21 +24,18 @@ def greedy_selection(
     if not probs:
         raise AutommError("no candidate has out-of-fold predictions to build an ensemble from")
     counts = [0] * len(probs)
+    step = max(1, CHUNK // max(1, probs[0].size))
+    chunks = [np.stack(probs[start : start + step]) for start in range(0, len(probs), step)]
     total = np.zeros_like(probs[0], dtype=np.float64)
     best: tuple[tuple[float, float], list[int]] | None = None
     for r in range(rounds):
-        round_key, pick = None, 0
-        for i, p in enumerate(probs):
-            mixed = (total + p) / (r + 1)
-            key = (
-                primary_score(logits_from_probabilities(mixed, task), labels, task, threshold),
-                -log_loss(mixed, labels, task),
-            )
-            if round_key is None or key > round_key:
-                round_key, pick = key, i
+        keys = [scores_and_losses((total + chunk) / (r + 1), labels, task, threshold) for chunk in chunks]
+        scores, losses = np.concatenate([s for s, _ in keys]), np.concatenate([loss for _, loss in keys])
+        tied = np.flatnonzero(scores == scores.max())  # the best score, then the lowest loss, then the first
+        pick = int(tied[np.argmin(losses[tied])])
+        round_key = (float(scores[pick]), -float(losses[pick]))
         counts[pick] += 1
         total += probs[pick]
-        assert round_key is not None
         if best is None or round_key > best[0]:
             best = (round_key, list(counts))
     assert best is not None

@@ -1,6 +1,13 @@
 import numpy as np
 
-from automm.core.metrics import all_metrics, predict_labels, primary_score
+from automm.core.metrics import (
+    all_metrics,
+    log_loss,
+    logits_from_probabilities,
+    predict_labels,
+    primary_score,
+    scores_and_losses,
+)
 
 
 def test_multiclass_accuracy():
@@ -16,3 +23,22 @@ def test_multilabel_threshold_and_weighted_f1():
     m = all_metrics(logits, labels, "multilabel", threshold=0.5)
     assert m["threshold"] == 0.5 and 0 < m["weighted_f1"] < 1
     assert set(m) == {"weighted_f1", "macro_f1", "micro_f1", "samples_f1", "threshold"}
+
+
+def test_scores_and_losses_are_each_candidates_own_numbers() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, 150)
+    probs = rng.dirichlet(np.ones(4), (7, 150)).astype(np.float32)
+    probs[2] = probs[5]  # a tie
+    probs[3, :, 0] = 1.0  # clipped
+    scores, losses = scores_and_losses(probs, labels, "multiclass")
+    for i, p in enumerate(probs):
+        assert scores[i] == primary_score(logits_from_probabilities(p, "multiclass"), labels, "multiclass")
+        assert losses[i] == log_loss(p, labels, "multiclass")
+    label_sets = rng.integers(0, 2, (60, 3))
+    probs = rng.random((4, 60, 3))
+    scores, losses = scores_and_losses(probs, label_sets, "multilabel", threshold=0.4)
+    for i, p in enumerate(probs):
+        expected = primary_score(logits_from_probabilities(p, "multilabel"), label_sets, "multilabel", 0.4)
+        assert scores[i] == expected
+        assert losses[i] == log_loss(p, label_sets, "multilabel")

@@ -9,7 +9,8 @@ import torch
 import automm
 from automm.core import keys
 from automm.core.errors import AutommError
-from automm.core.metrics import logits_from_probabilities, primary_score
+from automm.core.metrics import log_loss, logits_from_probabilities, primary_score
+from automm.delivery import greedy
 from automm.delivery.ensemble import EnsembleChoice, choose_ensemble
 from automm.delivery.greedy import greedy_selection
 from automm.search import queries
@@ -45,6 +46,48 @@ def test_greedy_selection_never_below_the_best_single():
     mixed = sum(c * p for c, p in zip(counts, probs, strict=True)) / sum(counts)
     singles = [primary_score(logits_from_probabilities(p, "multiclass"), labels, "multiclass") for p in probs]
     assert primary_score(logits_from_probabilities(mixed, "multiclass"), labels, "multiclass") >= max(singles)
+
+
+def _greedy_one_candidate_at_a_time(probs, labels, task, rounds, threshold=0.5):
+    """Caruana's rounds written out: each candidate's mixture scored on its own."""
+    counts, total, best = [0] * len(probs), np.zeros_like(probs[0], dtype=np.float64), None
+    for r in range(rounds):
+        round_key, pick = None, 0
+        for i, p in enumerate(probs):
+            mixed = (total + p) / (r + 1)
+            score = primary_score(logits_from_probabilities(mixed, task), labels, task, threshold)
+            key = (score, -log_loss(mixed, labels, task))
+            if round_key is None or key > round_key:
+                round_key, pick = key, i
+        counts[pick] += 1
+        total += probs[pick]
+        if best is None or round_key > best[0]:
+            best = (round_key, list(counts))
+    return best[1]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "multilabel"])
+def test_greedy_selection_picks_as_one_candidate_at_a_time_does(task, monkeypatch):
+    rng = np.random.default_rng(11)
+    rows = 120
+    if task == "multiclass":
+        labels = rng.integers(0, 5, rows)
+        scores = rng.normal(size=(rows, 5)) + 1.5 * np.eye(5)[labels]
+        softmax = lambda z: np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # noqa: E731
+        # the same class first in every row at every temperature: every mixture of them scores the same
+        probs = [softmax(scores * t).astype(np.float32) for t in (0.5, 2.0, 1.0, 3.0)]
+        probs += [rng.dirichlet(np.ones(5), rows).astype(np.float32) for _ in range(3)]
+    else:
+        labels = rng.integers(0, 2, (rows, 4))
+        logits = rng.normal(size=(rows, 4)) + 1.5 * (2 * labels - 1)
+        probs = [(1 / (1 + np.exp(-logits * t))).astype(np.float32) for t in (0.5, 2.0, 1.0, 3.0)]
+        probs += [rng.random((rows, 4)).astype(np.float32) for _ in range(3)]
+    probs.insert(1, probs[3].copy())  # an exact tie: the first of the two is picked
+    for chunk in (10**9, rows * probs[0].shape[1] * 2):  # all candidates at once, and two at a time
+        monkeypatch.setattr(greedy, "CHUNK", chunk)
+        expected = _greedy_one_candidate_at_a_time(probs, labels, task, 12)
+        assert greedy_selection(probs, labels, task, 12) == expected
+    assert expected[1] > 0 and expected[4] == 0 and len({c for c in expected if c}) > 1
 
 
 @pytest.fixture(scope="module")
