@@ -182,12 +182,21 @@ def _snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in weights.items()}
 
 
-def _set_training(modules: list[nn.Module], mode: bool) -> None:
-    """``model.train(mode)`` for ``modules``, every module of a network listed once (``model.modules()``):
-    the flag set on each without `nn.Module`'s recursion and attribute checks (a twentieth of the cost; automm's
-    modules do not override ``train``)."""
+def _plainly_switched(model: nn.Module) -> list[nn.Module] | None:
+    """Every module of ``model`` once, where none overrides ``nn.Module.train`` (else None): `_train_mode`
+    may then set their flags itself."""
+    modules = list(model.modules())
+    return modules if all(type(m).train is nn.Module.train for m in modules) else None
+
+
+def _train_mode(model: nn.Module, modules: list[nn.Module] | None) -> None:
+    """``model.train()``; with ``modules`` (`_plainly_switched`) the flag is set on each directly, without
+    `nn.Module`'s recursion and attribute checks (a twentieth of the cost)."""
+    if modules is None:
+        model.train()
+        return
     for module in modules:
-        object.__setattr__(module, "training", mode)
+        object.__setattr__(module, "training", True)
 
 
 @torch.no_grad()
@@ -236,7 +245,7 @@ def fit(
     curve: list[float] = []
     epoch = 0
     val_labels = val.labels.cpu().numpy() if val is not None else None
-    modules = list(model.modules())
+    modules = _plainly_switched(model)
     weights = scored.state_dict()  # read once: `_snapshot`
     initial, stopped_at = None, None
     if val is not None and score_initial:
@@ -249,7 +258,7 @@ def fit(
     for epoch in range(1, max_epochs + 1):
         for group in optimiser.param_groups:
             group["lr"] = config.lr * learning_rate_factor(config.schedule, epoch - 1, config.max_epochs)
-        _set_training(modules, True)  # scoring on validation data switched it to eval mode
+        _train_mode(model, modules)  # scoring on validation data switched it to eval mode
         train_epoch(
             lambda: model,
             train,

@@ -154,3 +154,12 @@ def test_every_module_trains_in_training_mode_and_is_scored_in_eval_mode():
     fit(net, train, val, "multiclass", config, seed=0, score_initial=True)
     batches = -(-len(train) // 64)
     assert net.modes == [{False}] + ([{True}] * batches + [{False}]) * 3  # scored first (warm), then per epoch
+
+    class FrozenDropout(torch.nn.Dropout):  # a module whose own `train` keeps it in eval mode
+        def train(self, mode: bool = True):
+            return super().train(False)
+
+    net = _ModeRecorder(net.inner)
+    net.frozen = FrozenDropout(0.5)  # a submodule (outside the forward pass)
+    fit(net, train, val, "multiclass", config, seed=0)
+    assert net.modes == ([{True, False}] * batches + [{False}]) * 3  # its own rule is kept
