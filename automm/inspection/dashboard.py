@@ -11,6 +11,7 @@ plotly figures when a generation completes; `refresh` does it at the end of a se
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ except ImportError:  # pragma: no cover - another optuna-dashboard: its public s
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
 from automm.delivery.words import check_words, choice_members, member_words
-from automm.inspection.figures import best_score_figure, epochs_per_generation_figure, score_vs_params_figure
+from automm.inspection.figures import Figure, best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.inspection.importance import architecture_features, importance_figure, importance_rows
 from automm.inspection.tables import generation_columns, markdown
 from automm.search import queries
@@ -103,11 +104,12 @@ def trial_note(
 
 def study_figures(
     study: optuna.Study, metric: str, importance: bool = True, structure: Mapping[str, str | None] | None = None
-) -> dict[str, Any]:
-    """The plotly figures of a study, by graph id (``importance``: with the architecture importance over
-    readable features; ``structure``: the method's `SearchMethod.structure_words`)."""
+) -> dict[str, Figure]:
+    """The plotly figures of a study (`automm.inspection.figures.Figure`), by graph id (``importance``:
+    with the architecture importance over readable features; ``structure``: the method's
+    `SearchMethod.structure_words`)."""
     rows = queries.trials_table(study, repeats=True)
-    figures: dict[str, Any] = {
+    figures: dict[str, Figure] = {
         "automm-best-score": best_score_figure(rows, metric),
         "automm-score-vs-params": score_vs_params_figure(rows, metric, queries.pareto_front_numbers(study)),
     }
@@ -177,15 +179,17 @@ class Inspector:
         figures = study_figures(self.study, self.metric, importance, self.method.structure_words)
         if split_body is None:
             save_note(self.study, note)
+            import plotly.graph_objects as go  # its saver takes a figure object
+
             for graph_id, fig in figures.items():
-                save_plotly_graph_object(self.study, fig, graph_object_id=graph_id)
+                save_plotly_graph_object(self.study, go.Figure(fig), graph_object_id=graph_id)
             return
         stored = optuna_internals.study_system_attrs(self.study)  # read once: versions and older chunks
         attrs: dict[str, Any] = {note_ver_key(None): stored.get(note_ver_key(None), 0) + 1, **split_body(note, None)}
         attrs |= _cleared(stored, note_str_key_prefix(None), len(attrs) - 1)
         for graph_id, fig in figures.items():
             prefix = f"{SYSTEM_ATTR_PLOT_DATA}{graph_id}:"
-            chunks = split_plot_data(fig.to_json(), prefix)
+            chunks = split_plot_data(json.dumps(fig), prefix)
             attrs |= chunks | _cleared(stored, prefix, len(chunks))
         optuna_internals.set_study_system_attrs_together(self.study, attrs)
 

@@ -16,7 +16,8 @@ from types import MappingProxyType
 from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
+
+from automm.inspection.figures import Figure, layout
 
 MIN_TRIALS = 5  # fewer scored trials than this rank nothing
 
@@ -80,22 +81,19 @@ def importance_rows(
     return sorted(out, key=lambda r: -r["importance"])
 
 
-def importance_figure(rows: list[dict[str, Any]], metric: str) -> go.Figure:
+def importance_figure(rows: list[dict[str, Any]], metric: str) -> Figure:
     """Horizontal bars of `importance_rows`; hovering shows the mean score with and without each feature."""
     top = rows[:15][::-1]
-    fig = go.Figure()
-    fig.add_bar(
-        x=[r["importance"] for r in top],
-        y=[r["feature"] for r in top],
-        orientation="h",
-        text=[_with_without(r, metric) for r in top],
-        hoverinfo="text+y",
-    )
-    fig.update_layout(
-        title=f"What matters for validation {metric} (architecture features, random-forest importance)",
-        xaxis_title="importance (sums to 1)",
-    )
-    return fig
+    bars = {
+        "type": "bar",
+        "x": [float(r["importance"]) for r in top],
+        "y": [str(r["feature"]) for r in top],
+        "orientation": "h",
+        "text": [_with_without(r, metric) for r in top],
+        "hoverinfo": "text+y",
+    }
+    title = f"What matters for validation {metric} (architecture features, random-forest importance)"
+    return {"data": [bars], "layout": layout(title, "importance (sums to 1)")}
 
 
 def _with_without(row: dict[str, Any], metric: str) -> str:

@@ -6,6 +6,8 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import plotly.io
+
 from automm.core import keys
 from automm.core.atomic import atomic_write
 from automm.core.errors import AutommError, option
@@ -135,7 +137,7 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         parts.append("<p>Not measured yet: run <code>automm retrain</code>.</p>")
     parts.append("<h2>Figures</h2>")
     for i, fig in enumerate(study_figures(optuna_study, study.metric, structure=method.structure_words).values()):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=(i == 0)))
+        parts.append(plotly.io.to_html(fig, full_html=False, include_plotlyjs=(i == 0)))
     parts.append("</body></html>")
     html = "\n".join(parts)
     return atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))

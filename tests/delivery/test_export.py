@@ -90,6 +90,8 @@ def test_report_is_self_contained(finished, tmp_path):
     html = path.read_text()
     assert html.count("<svg") >= 2 and "Generations" in html and str(finished.best_genotype) in html
     assert "plotly" in html and "https://cdn" not in html.split("<h2>Figures</h2>")[1][:2000]
+    figures = html.split("<h2>Figures</h2>")[1]
+    assert "Best validation accuracy over trials" in figures and "Epochs per individual by generation" in figures
     assert "<td>lr</td><td>0.005</td>" in html and "<td>max_epochs</td><td>25</td>" in html  # no 0.0050, 25.0000
     assert "multi-label threshold" not in html  # a multi-class study has none
     assert "<h3>Training and search (every method)</h3>" in html and "<h3>KS-NAS</h3>" in html  # every table titled

@@ -39,7 +39,7 @@ def test_the_feature_that_decides_the_score_ranks_first():
     assert abs(sum(r["importance"] for r in ranked) - 1.0) < 1e-6
     text = next(r for r in ranked if r["feature"] == "uses text/c")
     assert text["with"] > text["without"] + 0.2
-    assert importance_figure(ranked, "accuracy").data[0].orientation == "h"
+    assert importance_figure(ranked, "accuracy")["data"][0]["orientation"] == "h"
 
 
 def test_too_few_or_identical_trials_rank_nothing():
