@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from sklearn.metrics import f1_score
@@ -56,18 +58,34 @@ def logits_from_probabilities(probs: np.ndarray, task: str) -> np.ndarray:
     return np.log(p) if task == "multiclass" else np.log(p / (1 - p))
 
 
+def stack_candidates(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """``probs`` (each rows x outputs) as one candidates x rows x outputs array stored outputs first in
+    memory: the layout in which `scores_and_losses` reduces over the outputs fastest."""
+    out = np.empty((probs[0].shape[1], len(probs), probs[0].shape[0]), dtype=np.result_type(*probs))
+    for i, p in enumerate(probs):
+        out[:, i, :] = p.T
+    return out.transpose(1, 2, 0)
+
+
 def scores_and_losses(
     probs: np.ndarray, labels: np.ndarray, task: str, threshold: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each candidate of ``probs`` (candidates x rows x outputs), the primary score and the log loss:
-    the numbers ``primary_score(logits_from_probabilities(p))`` and `log_loss` give for each ``p``, computed
-    for all candidates at once where the task allows (one label per row)."""
+    """For each candidate of ``probs`` (candidates x rows x outputs, any memory layout; fastest from
+    `stack_candidates`), the primary score and the log loss: the numbers
+    ``primary_score(logits_from_probabilities(p))`` and `log_loss` give for each ``p``, computed for all
+    candidates at once where the task allows (one label per row)."""
     if task != "multiclass":  # weighted F1: one candidate at a time
         scores = [primary_score(logits_from_probabilities(p, task), labels, task, threshold) for p in probs]
         return np.array(scores, dtype=np.float64), np.array([log_loss(p, labels, task) for p in probs])
-    logp = np.log(np.clip(probs.astype(np.float64), CLIP, 1 - CLIP))
-    at_labels = logp[:, np.arange(len(labels)), labels]  # each row's mean on its own: `log_loss`'s order of sums
-    return (logp.argmax(axis=2) == labels).mean(axis=1), -np.array([row.mean() for row in at_labels])
+    logp = np.log(np.clip(probs.astype(np.float64, copy=False), CLIP, 1 - CLIP))
+    best = np.maximum.reduce(logp, axis=2)  # a ufunc reduction: no argmax over a short last axis
+    at_labels = np.ascontiguousarray(logp[:, np.arange(len(labels)), labels])
+    hit = at_labels == best
+    tied = hit & (np.add.reduce(logp == best[:, :, None], axis=2) > 1)  # argmax takes the first of equals
+    candidate, row = np.nonzero(tied)
+    if candidate.size:
+        hit[candidate, row] = logp[candidate, row].argmax(axis=1) == labels[row]
+    return hit.mean(axis=1), -np.array([row.mean() for row in at_labels])  # `log_loss`'s order of sums
 
 
 def log_loss(probs: np.ndarray, labels: np.ndarray, task: str) -> float:

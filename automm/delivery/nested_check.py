@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from automm.core.metrics import logits_from_probabilities, primary_score
-from automm.delivery.greedy import greedy_selection
+from automm.core.metrics import logits_from_probabilities, primary_score, scores_and_losses
+from automm.delivery.greedy import greedy_selection, stacked_chunks
 
 SPLITS = 5  # parts of the search rows; fewer when a class has fewer rows
 REPEATS = 3  # shuffles of the parts, averaged
@@ -70,12 +70,7 @@ def nested_scores(
     for r in range(repeats):
         mixed = np.zeros_like(probs[fallback], dtype=np.float64)
         for inner, outer in make(r).split(np.zeros(len(labels)), labels if labels.ndim == 1 else None):
-            ranked = sorted(
-                others,
-                key=lambda i: (
-                    -primary_score(logits_from_probabilities(probs[i][inner], task), labels[inner], task, threshold)
-                ),
-            )
+            ranked = [others[j] for j in _best_first([probs[i][inner] for i in others], labels[inner], task, threshold)]
             pool = [*ranked[:pool_size], fallback]
             counts = greedy_selection([probs[i][inner] for i in pool], labels[inner], task, rounds, threshold)
             total = sum(counts)
@@ -83,6 +78,13 @@ def nested_scores(
         ensemble_scores.append(primary_score(logits_from_probabilities(mixed, task), labels, task, threshold))
     alone = primary_score(logits_from_probabilities(probs[fallback], task), labels, task, threshold)
     return NestedScores(float(np.mean(ensemble_scores)), float(alone), n_splits, repeats)
+
+
+def _best_first(probs: list[np.ndarray], labels: np.ndarray, task: str, threshold: float) -> list[int]:
+    """Positions of ``probs`` by their primary score on ``labels``, best first, equal scores in order."""
+    chunks = stacked_chunks(probs) if probs else []
+    scores = [scores_and_losses(chunk, labels, task, threshold)[0] for chunk in chunks]
+    return [int(i) for i in np.argsort(-np.concatenate([np.empty(0), *scores]), kind="stable")]
 
 
 def _splitter(labels: np.ndarray, task: str, seed: int) -> tuple[int, Callable[[int], Any]] | None:

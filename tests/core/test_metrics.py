@@ -7,6 +7,7 @@ from automm.core.metrics import (
     predict_labels,
     primary_score,
     scores_and_losses,
+    stack_candidates,
 )
 
 
@@ -31,14 +32,22 @@ def test_scores_and_losses_are_each_candidates_own_numbers() -> None:
     probs = rng.dirichlet(np.ones(4), (7, 150)).astype(np.float32)
     probs[2] = probs[5]  # a tie
     probs[3, :, 0] = 1.0  # clipped
-    scores, losses = scores_and_losses(probs, labels, "multiclass")
-    for i, p in enumerate(probs):
-        assert scores[i] == primary_score(logits_from_probabilities(p, "multiclass"), labels, "multiclass")
-        assert losses[i] == log_loss(p, labels, "multiclass")
+    probs[4, :, :] = 0.25  # four classes equal in every row: the first is the prediction
+    probs[6, ::2, :2] = 0.5  # two equal first, the label's class one of them in some rows
+    probs[6, ::2, 2:] = 0.0
+    assert (probs[6, ::2][labels[::2] < 2].argmax(axis=1) != labels[::2][labels[::2] < 2]).any()
+    for stacked in (probs, stack_candidates(list(probs))):  # candidates first, and outputs first, in memory
+        assert np.array_equal(stacked, probs)
+        scores, losses = scores_and_losses(stacked, labels, "multiclass")
+        for i, p in enumerate(probs):
+            assert scores[i] == primary_score(logits_from_probabilities(p, "multiclass"), labels, "multiclass")
+            assert losses[i] == log_loss(p, labels, "multiclass")
+    assert scores[4] == np.mean(labels == 0)
     label_sets = rng.integers(0, 2, (60, 3))
     probs = rng.random((4, 60, 3))
-    scores, losses = scores_and_losses(probs, label_sets, "multilabel", threshold=0.4)
-    for i, p in enumerate(probs):
-        expected = primary_score(logits_from_probabilities(p, "multilabel"), label_sets, "multilabel", 0.4)
-        assert scores[i] == expected
-        assert losses[i] == log_loss(p, label_sets, "multilabel")
+    for stacked in (probs, stack_candidates(list(probs))):
+        scores, losses = scores_and_losses(stacked, label_sets, "multilabel", threshold=0.4)
+        for i, p in enumerate(probs):
+            expected = primary_score(logits_from_probabilities(p, "multilabel"), label_sets, "multilabel", 0.4)
+            assert scores[i] == expected
+            assert losses[i] == log_loss(p, label_sets, "multilabel")
