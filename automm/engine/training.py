@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from automm.core.device import seed_torch
+from automm.core.errors import AutommError
 from automm.core.metrics import primary_score
 from automm.data.dataset import MultimodalDataset
 from automm.data.preprocess import Standardizer
@@ -24,6 +25,7 @@ __all__ = [
     "FitResult",
     "TensorData",
     "TrainConfig",
+    "assign_weights",
     "count_parameters",
     "fit",
     "loss_function",
@@ -182,6 +184,22 @@ def _snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in weights.items()}
 
 
+@torch.no_grad()
+def assign_weights(
+    weights: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], source: str = "the state"
+) -> None:
+    """Copy ``state``'s tensors into ``weights`` (a network's state dict: its own tensors) in place, converted
+    to each one's dtype and device: `nn.Module.load_state_dict` for the keys of ``weights``, without walking
+    the modules again. ``state`` may hold more keys; a missing key or another shape raises (naming ``source``)."""
+    for name, tensor in weights.items():
+        given = state.get(name)
+        if given is None:
+            raise AutommError(f"{source} has no layer {name!r}; was it built for another search space?")
+        if given.shape != tensor.shape:
+            raise AutommError(f"{source}'s layer {name!r} is {tuple(given.shape)}, the network's {tuple(tensor.shape)}")
+        tensor.copy_(given)
+
+
 def _plainly_switched(model: nn.Module) -> list[nn.Module] | None:
     """Every module of ``model`` once, where none overrides ``nn.Module.train`` (else None): `_train_mode`
     may then set their flags itself."""
@@ -247,10 +265,11 @@ def fit(
     val_labels = val.labels.cpu().numpy() if val is not None else None
     modules = _plainly_switched(model)
     weights = scored.state_dict()  # read once: `_snapshot`
+    own_weights = weights if average is None else model.state_dict()
     initial, stopped_at = None, None
     if val is not None and score_initial:
         initial = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
-        best_score, best_state = initial, _snapshot(model.state_dict())
+        best_score, best_state = initial, _snapshot(own_weights)
         if average is not None:  # the average starts from the warm weights
             average.average.load_state_dict(best_state)
         if on_epoch is not None and on_epoch(0, initial):
@@ -284,7 +303,7 @@ def fit(
     if val is None and average is not None:
         best_state = average.average.state_dict()
     if best_state is not None:
-        model.load_state_dict(best_state)
+        assign_weights(own_weights, best_state)
     if val is None:
         best_score, best_epoch = float("nan"), epoch
     return FitResult(float(best_score), best_epoch, epoch, time.perf_counter() - start, curve, initial, stopped_at)

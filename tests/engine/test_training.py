@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from automm.core.errors import AutommError
 from automm.data.preprocess import Standardizer
-from automm.engine.training import TensorData, TrainConfig, fit, predict_logits
+from automm.engine.training import TensorData, TrainConfig, assign_weights, fit, predict_logits
 from automm.methods.ksnas.model import build_fusion_net
 from automm.methods.ksnas.space import Genotype
 from tests.conftest import make_toy
@@ -163,3 +164,22 @@ def test_every_module_trains_in_training_mode_and_is_scored_in_eval_mode():
     net.frozen = FrozenDropout(0.5)  # a submodule (outside the forward pass)
     fit(net, train, val, "multiclass", config, seed=0)
     assert net.modes == ([{True, False}] * batches + [{False}]) * 3  # its own rule is kept
+
+
+def test_assign_weights_loads_as_load_state_dict_does_into_the_networks_own_tensors():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    other = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2))
+    other(torch.randn(8, 3))  # running statistics and a batch count of its own
+    state = {k: v.half() if v.is_floating_point() else v for k, v in other.state_dict().items()}  # fp16 at rest
+    expected = torch.nn.Sequential(*[torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Linear(4, 2)])
+    expected.load_state_dict(state)
+    parameter = net[0].weight
+    assign_weights(net.state_dict(), {**state, "extra.weight": torch.ones(1)})
+    assert net[0].weight is parameter and parameter.dtype == torch.float32  # in place, the network's dtype
+    for (name, mine), theirs in zip(net.state_dict().items(), expected.state_dict().values(), strict=True):
+        assert torch.equal(mine, theirs), name
+    with pytest.raises(AutommError, match=r"the KB has no layer '2\.bias'"):
+        assign_weights(net.state_dict(), {k: v for k, v in state.items() if k != "2.bias"}, "the KB")
+    with pytest.raises(AutommError, match=r"layer '2\.bias' is \(3,\), the network's \(2,\)"):
+        assign_weights(net.state_dict(), {**state, "2.bias": torch.zeros(3)})

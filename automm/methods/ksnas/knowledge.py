@@ -41,7 +41,7 @@ from automm.core.device import seed_torch
 from automm.core.errors import AutommError
 from automm.core.progress import step
 from automm.engine.optimiser import adam
-from automm.engine.training import TensorData, TrainConfig, loss_function, train_epoch
+from automm.engine.training import TensorData, TrainConfig, assign_weights, loss_function, train_epoch
 from automm.methods.ksnas.model import FusionNet, Supernet
 from automm.methods.ksnas.sampler import trial_generation
 from automm.methods.ksnas.settings import KnowledgeSettings
@@ -157,11 +157,7 @@ def _holdout_loss(supernet: Supernet, probes: list[Any], holdout: TensorData, cr
 
 def warm_start(net: FusionNet, kb: State) -> None:
     """Copy the KB's weights into ``net`` by layer name."""
-    wanted = net.state_dict()
-    missing = [k for k in wanted if k not in kb]
-    if missing:
-        raise AutommError(f"the knowledge base has no layer {missing[0]!r}; was it built for another search space?")
-    net.load_state_dict({k: kb[k].to(wanted[k].device) for k in wanted})
+    assign_weights(net.state_dict(), kb, "the knowledge base")
 
 
 def merge_states(kb: State, contributions: list[State], rate: float = 1.0) -> State:
