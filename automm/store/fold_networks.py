@@ -8,7 +8,7 @@ under ``fold<k>.<name>``, at rest in float16, pointer in the trial's system attr
 
 The store stays bounded: only the best ``limit`` candidates scored on every fold keep their networks.
 Whenever a trial keeps its networks, the kept networks of trials that fell out of the best ``limit``
-are deleted and marked in the study (``automm:fold_networks_pruned:<trial>``); a trial can only fall
+are marked in the study (``automm:fold_networks_pruned:<trial>``, one transaction) and deleted; a trial can only fall
 out of the best, never come back, so a deleted bag is never needed. A member without kept networks
 is trained again, as before. Weights are read back through their sha256, never unpickled.
 """
@@ -23,7 +23,11 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm.core import keys
 from automm.store.artifacts import State, get_weights, put_weights, remove_artifact, study_lock
-from automm.store.optuna_internals import set_attrs_together, set_study_system_attr, study_system_attrs_starting
+from automm.store.optuna_internals import (
+    set_attrs_together,
+    set_study_system_attrs_together,
+    study_system_attrs_starting,
+)
 from automm.store.trial_record import TrialRecord
 
 __all__ = ["keep", "kept", "kept_trials"]
@@ -58,9 +62,11 @@ def keep(
         pointer = {**put_weights(store, merged, "folds"), "folds": len(states)}
         set_attrs_together(trial, system={keys.FOLD_NETWORKS: pointer})  # read once the trial is complete
         ranked = sorted(holders, key=lambda t: (-_score(t), t.number))
-        for t in ranked[limit - 1 :]:  # this trial takes one of the ``limit`` places
+        fallen = ranked[limit - 1 :]  # this trial takes one of the ``limit`` places
+        if fallen:  # marked first, in one transaction: a crash in between leaves files, never a dangling pointer
+            set_study_system_attrs_together(study, {f"{keys.FOLD_NETWORKS_PRUNED}{t.number}": True for t in fallen})
+        for t in fallen:
             remove_artifact(store, t.system_attrs[keys.FOLD_NETWORKS]["artifact_id"])
-            set_study_system_attr(study, f"{keys.FOLD_NETWORKS_PRUNED}{t.number}", True)
     return True
 
 
