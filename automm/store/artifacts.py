@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import tempfile
@@ -26,6 +27,7 @@ import optuna
 import torch
 from optuna.artifacts import upload_artifact
 from safetensors import SafetensorError
+from safetensors.numpy import save as save_numpy
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -42,8 +44,29 @@ except ImportError:  # pragma: no cover - Windows: one worker per study
 
 
 # -- safetensors bytes ---------------------------------------------------------------------------
+# dtypes numpy holds: their safetensors bytes are written from numpy arrays (the same bytes, about 2.5x
+# faster: no search for tensors sharing storage, which automm's states never have); others (bfloat16) by torch
+_NUMPY_DTYPES = frozenset(
+    {
+        torch.float16,
+        torch.float32,
+        torch.float64,
+        torch.int8,
+        torch.int16,
+        torch.int32,
+        torch.int64,
+        torch.uint8,
+        torch.bool,
+    }
+)
+
+
 def state_to_bytes(state: State) -> bytes:
-    return save_safetensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    """``state`` as safetensors bytes (tensors on the CPU, contiguous; no metadata)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    if all(t.dtype in _NUMPY_DTYPES for t in tensors.values()):
+        return save_numpy({k: t.numpy() for k, t in tensors.items()})
+    return save_safetensors(tensors)
 
 
 def sha256(data: bytes) -> str:
@@ -149,7 +172,7 @@ def study_lock(where: str | Path | SharedLock | None) -> Iterator[None]:
         yield
         return
     if isinstance(where, (str, Path)):
-        key: Any = (Path(where) / LOCK_FILE).resolve()
+        key: Any = _lock_file(str(where))
         take, give = _file_lock(key)
     else:
         key, take, give = id(where), where.acquire, where.release
@@ -186,6 +209,12 @@ def creation_lock(where: str | Path | SharedLock | None, needed: bool) -> Iterat
             with contextlib.suppress(OSError):
                 folder.rmdir()
         raise
+
+
+@functools.lru_cache(maxsize=64)
+def _lock_file(folder: str) -> Path:
+    """The lock file of the artifact folder ``folder``, resolved once a process (one lock, however spelled)."""
+    return (Path(folder) / LOCK_FILE).resolve()
 
 
 def _file_lock(path: Path) -> tuple[Any, Any]:
