@@ -177,11 +177,16 @@ def train_epoch(
     return batches
 
 
-def _snapshot(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _snapshot(weights: dict[str, torch.Tensor], into: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """A copy of ``weights``, a network's state dict read once: its tensors are the network's own, updated
     in place by training (as the optimiser, which holds the parameters, already assumes), so a copy of
-    them is a copy of the network's current weights and buffers, without walking its modules again."""
-    return {k: v.clone() for k, v in weights.items()}
+    them is a copy of the network's current weights and buffers, without walking its modules again.
+    ``into``: an earlier snapshot of the same network, overwritten (no new tensors) and returned."""
+    if into is None:
+        return {k: v.clone() for k, v in weights.items()}
+    with torch.no_grad():
+        torch._foreach_copy_([into[k] for k in weights], list(weights.values()))
+    return into
 
 
 @torch.no_grad()
@@ -294,7 +299,7 @@ def fit(
         curve.append(score)
         if score > best_score:
             best_score, best_epoch = score, epoch
-            best_state = _snapshot(weights)
+            best_state = _snapshot(weights, into=best_state)  # read only once training ends
         if on_epoch is not None and on_epoch(epoch, score):
             stopped_at = epoch
             break
