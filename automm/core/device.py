@@ -1,4 +1,5 @@
-"""The torch device automm computes on by default, and seeding the random numbers of the devices it uses."""
+"""The torch device automm computes on by default, networks on it, and seeding the random numbers of the devices
+it uses."""
 
 from __future__ import annotations
 
@@ -21,3 +22,11 @@ def seed_torch(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
     if torch.backends.mps.is_available():
         torch.mps.manual_seed(seed)
+
+
+def on_device(module: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """``module`` on ``device``: ``module.to(device)`` where a parameter or buffer of it is elsewhere, else
+    ``module`` as it is (``to`` walks and rebinds every module even when nothing moves: 80 µs a network)."""
+    device = torch.device(device)
+    tensors = [*module.parameters(), *module.buffers()]
+    return module if all(t.device == device for t in tensors) else module.to(device)

@@ -70,9 +70,10 @@ def nested_scores(
     for r in range(repeats):
         mixed = np.zeros_like(probs[fallback], dtype=np.float64)
         for inner, outer in make(r).split(np.zeros(len(labels)), labels if labels.ndim == 1 else None):
-            ranked = [others[j] for j in _best_first([probs[i][inner] for i in others], labels[inner], task, threshold)]
+            chosen_on = [p[inner] for p in probs]  # the rows the choice is made on
+            ranked = [others[j] for j in _best_first([chosen_on[i] for i in others], labels[inner], task, threshold)]
             pool = [*ranked[:pool_size], fallback]
-            counts = greedy_selection([probs[i][inner] for i in pool], labels[inner], task, rounds, threshold)
+            counts = greedy_selection([chosen_on[i] for i in pool], labels[inner], task, rounds, threshold)
             total = sum(counts)
             mixed[outer] = sum(c * probs[i][outer] for c, i in zip(counts, pool, strict=True)) / total
         ensemble_scores.append(primary_score(logits_from_probabilities(mixed, task), labels, task, threshold))

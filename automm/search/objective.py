@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from automm.core import keys
-from automm.core.device import default_device, seed_torch
+from automm.core.device import default_device, on_device, seed_torch
 from automm.core.metrics import probabilities
 from automm.data.dataset import MultimodalDataset
 from automm.engine.fold_data import FoldData
@@ -103,7 +103,7 @@ class FusionObjective:
         ds = self.dataset
         space, inner, config = resolve(self.space, genotype, self.config)
         net = self.method.build_net(space, inner, ds.view_dims, ds.n_classes, config)
-        return net.to(self.device)
+        return on_device(net, self.device)
 
     def train(
         self, net: nn.Module, genotype: Any, trial: optuna.Trial | None = None, *, warm: bool = False, fold: int = 0
