@@ -62,7 +62,7 @@ def logits_from_probabilities(probs: np.ndarray, task: str) -> np.ndarray:
 def stack_candidates(probs: Sequence[np.ndarray]) -> np.ndarray:
     """``probs`` (each rows x outputs) as one candidates x rows x outputs array stored outputs first in
     memory: the layout in which `scores_and_losses` reduces over the outputs fastest."""
-    out = np.empty((probs[0].shape[1], len(probs), probs[0].shape[0]), dtype=np.result_type(*probs))
+    out = np.empty((probs[0].shape[1], len(probs), probs[0].shape[0]), dtype=np.result_type(*{p.dtype for p in probs}))
     for i, p in enumerate(probs):
         out[:, i, :] = p.T
     return out.transpose(1, 2, 0)
@@ -73,8 +73,8 @@ def scores_and_losses(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each candidate of ``probs`` (candidates x rows x outputs, any memory layout; fastest from
     `stack_candidates`), the primary score and the log loss: the numbers
-    ``primary_score(logits_from_probabilities(p))`` and `log_loss` give for each ``p``, computed for all
-    candidates at once where the task allows (one label per row)."""
+    ``primary_score(logits_from_probabilities(p))`` and `log_loss` give for each finite ``p``, computed for
+    all candidates at once where the task allows (one label per row; a row with a NaN is a miss)."""
     if task != "multiclass":  # weighted F1: one candidate at a time
         scores = [primary_score(logits_from_probabilities(p, task), labels, task, threshold) for p in probs]
         return np.array(scores, dtype=np.float64), np.array([log_loss(p, labels, task) for p in probs])

@@ -43,6 +43,8 @@ def test_scores_and_losses_are_each_candidates_own_numbers() -> None:
             assert scores[i] == primary_score(logits_from_probabilities(p, "multiclass"), labels, "multiclass")
             assert losses[i] == log_loss(p, labels, "multiclass")
     assert scores[4] == np.mean(labels == 0)
+    many = [p.astype(np.float64 if i % 2 else np.float16) for i in range(100) for p in probs[:1]]
+    assert stack_candidates(many).dtype == np.float64 and np.array_equal(stack_candidates(many), np.stack(many))
     label_sets = rng.integers(0, 2, (60, 3))
     probs = rng.random((4, 60, 3))
     for stacked in (probs, stack_candidates(list(probs))):

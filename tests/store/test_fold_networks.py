@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import torch
 
@@ -118,3 +119,27 @@ def test_adopt_inputs_makes_a_network_take_other_standardised_views():
     assert FusionTreeMethod({}).adopt_inputs(net, maps)
     after = net({k: torch.from_numpy(v).float() for k, v in other.transform(views).items()})
     torch.testing.assert_close(after, before, atol=1e-4, rtol=1e-4)
+
+
+def test_networks_that_fall_out_are_marked_before_their_file_is_deleted(tmp_path, monkeypatch):
+    from optuna.artifacts import FileSystemArtifactStore
+
+    store = FileSystemArtifactStore(str(tmp_path))
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}")
+    state = {"w": torch.ones(2)}
+    for value in (0.9, 0.5):  # two kept candidates, the second the worst
+        trial = study.ask()
+        assert fold_networks.keep(trial, store, [state], value, limit=2)
+        study.tell(trial, value)
+    worst = study.trials[1]
+
+    def crash(*args):  # the process dies as it deletes the file of the networks that fell out
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fold_networks, "remove_artifact", crash)
+    trial = study.ask()
+    with pytest.raises(KeyboardInterrupt):
+        fold_networks.keep(trial, store, [state], 0.7, limit=2)
+    assert (tmp_path / worst.system_attrs[keys.FOLD_NETWORKS]["artifact_id"]).exists()  # an unused file is left
+    assert fold_networks.kept(study, store, worst, 1) is None  # but no pointer to it is read
+    assert worst.number not in {t.number for t in fold_networks.kept_trials(study)}
