@@ -83,9 +83,10 @@ def nested_scores(
 
 def _best_first(probs: list[np.ndarray], labels: np.ndarray, task: str, threshold: float) -> list[int]:
     """Positions of ``probs`` by their primary score on ``labels``, best first, equal scores in order."""
-    chunks = stacked_chunks(probs) if probs else []
-    scores = [scores_and_losses(chunk, labels, task, threshold)[0] for chunk in chunks]
-    return [int(i) for i in np.argsort(-np.concatenate([np.empty(0), *scores]), kind="stable")]
+    if not probs:
+        return []
+    scores = np.concatenate([scores_and_losses(c, labels, task, threshold)[0] for c in stacked_chunks(probs)])
+    return [int(i) for i in np.argsort(-scores, kind="stable")]
 
 
 def _splitter(labels: np.ndarray, task: str, seed: int) -> tuple[int, Callable[[int], Any]] | None:

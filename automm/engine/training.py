@@ -124,12 +124,15 @@ class WeightAverage:
         self.average = copy.deepcopy(model)
         for p in self.average.parameters():
             p.requires_grad_(False)
+        # both networks' tensors, read once: training updates them in place (see `_snapshot`)
+        self._pairs = list(zip(self.average.state_dict().values(), model.state_dict().values(), strict=True))
 
     @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
+    def update(self) -> None:
+        """One step of the average towards the network it was made from."""
         self.steps += 1
         decay = min(self.decay, (1 + self.steps) / (10 + self.steps))
-        for mine, theirs in zip(self.average.state_dict().values(), model.state_dict().values(), strict=True):
+        for mine, theirs in self._pairs:
             if mine.dtype.is_floating_point:
                 mine.mul_(decay).add_(theirs.detach(), alpha=1 - decay)
             else:
@@ -276,7 +279,7 @@ def fit(
         initial = primary_score(predict_logits(model, val), val_labels, task, config.threshold)
         best_score, best_state = initial, _snapshot(own_weights)
         if average is not None:  # the average starts from the warm weights
-            average.average.load_state_dict(best_state)
+            assign_weights(weights, best_state)
         if on_epoch is not None and on_epoch(0, initial):
             max_epochs, stopped_at = 0, 0
     for epoch in range(1, max_epochs + 1):
@@ -291,7 +294,7 @@ def fit(
             config.batch_size,
             generator,
             view_dropout=config.view_dropout,
-            after_step=None if average is None else lambda: average.update(model),
+            after_step=None if average is None else average.update,
         )
         if val is None:
             continue
