@@ -69,6 +69,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # confirmed from scratch (`knowledge.confirm_best`); with --time-budget
     "confirm best": {"knowledge": {"confirm_best": True}},
     "no best confirmation": {"knowledge": {"confirm_best": False}},
+    # after a search under a time budget the chosen warm-started members' fold networks train on at the
+    # from-scratch patience (`knowledge.finish_members`, "budget": the default since knowledge-sharing-budget-finish)
+    # or not (the default before)
+    "no finishing": {"knowledge": {"finish_members": "never"}},
+    "finish always": {"knowledge": {"finish_members": "always"}},
     # warm starts race inside the one split too (K = 1; the default since knowledge-sharing-one-split-race) or
     # not: with automm's fold rule this changes only large data (avmnist); the "one split" variants force K = 1
     # on any set, each paired against its own scratch ("one split": without the race, the default before)

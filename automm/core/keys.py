@@ -57,6 +57,9 @@ LINEAR = "automm:linear"  # the linear candidate: its C, scores and out-of-fold 
 PREDICTIONS = "automm:predictions"  # pointer to a trial's out-of-fold probabilities (trial)
 FOLD_NETWORKS = "automm:fold_networks"  # pointer to a trial's trained fold networks, kept for delivery (trial)
 FOLD_NETWORKS_PRUNED = "automm:fold_networks_pruned:"  # + trial number: its kept fold networks were deleted (study)
+# + trial number -> its kept warm-started fold networks trained on after the search: pointers to the networks
+# and their out-of-fold predictions, fold scores, epochs, seconds (study; `automm.store.fold_networks`)
+FOLD_NETWORKS_FINISHED = "automm:fold_networks_finished:"
 TRIAL_WEIGHTS = "automm:weights"  # pointer to a trial's trained weights (fold 0) waiting for the KB (trial)
 # the genes an Optuna sampler proposed for a trial stored with readable parameters (`ReadableTuner`) (trial)
 TUNER_GENES = "automm:genes"

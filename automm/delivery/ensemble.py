@@ -17,7 +17,7 @@ candidate alone is delivered.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -28,7 +28,7 @@ from automm.core.metrics import logits_from_probabilities, primary_score
 from automm.delivery.greedy import greedy_selection
 from automm.delivery.nested_check import candidates_to_load, nested_scores
 from automm.search import queries
-from automm.store import artifacts
+from automm.store import artifacts, fold_networks
 from automm.store.trial_record import POOL_SIZE, TrialRecord, delivery_pool
 
 POOL = POOL_SIZE  # the best candidates (by mean fold score) the greedy rounds may pick from
@@ -50,6 +50,8 @@ class EnsembleChoice:
     nested_score: float | None = None  # the greedy choice scored on rows it did not choose on (None: not checked)
     fallback_score: float | None = None  # the first extra candidate alone, on the same rows
     fallback_chosen: bool = False  # delivered: that candidate alone, because it scored above the greedy choice
+    # trials of the pool scored by their finished fold networks (`automm.delivery.finishing`), not their search's
+    finished: list[int] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -72,12 +74,17 @@ def differs_from_best(choice: dict[str, Any] | None, best_genotype: str) -> bool
     return bool(choice) and (len(choice["genotypes"]) > 1 or choice["genotypes"][0] != best_genotype)
 
 
-def trial_predictions(store: Any, trial: optuna.trial.FrozenTrial) -> tuple[np.ndarray, np.ndarray] | None:
-    """(rows, probabilities) a trial kept, verified; None if it kept none."""
-    pointer = trial.system_attrs.get(keys.PREDICTIONS)
+def trial_predictions(
+    store: Any, trial: optuna.trial.FrozenTrial, finished: dict[int, dict[str, Any]] | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows, probabilities) a trial kept, verified; None if it kept none. Those of its finished fold
+    networks where ``finished`` (`automm.store.fold_networks.finished`) holds the trial."""
+    record = (finished or {}).get(trial.number)
+    pointer = trial.system_attrs.get(keys.PREDICTIONS) if record is None else record["predictions"]
     if pointer is None:
         return None
-    state = artifacts.get_weights(store, pointer, f"predictions of trial {trial.number}")
+    what = f"predictions of trial {trial.number}" if record is None else f"finished predictions of trial {trial.number}"
+    state = artifacts.get_weights(store, pointer, what)
     return state["rows"].numpy(), state["probabilities"].float().numpy()
 
 
@@ -102,7 +109,8 @@ def choose_ensemble(
     seen_now = queries.n_finished(study)
     trials = study.get_trials(deepcopy=False)
     pool_trials = delivery_pool(trials, POOL)
-    pool = _with_predictions(store, pool_trials)
+    finished = fold_networks.finished(study)
+    pool = _with_predictions(store, pool_trials, finished)
     if not pool:
         best = queries.best_trial(study)
         value = float(queries.score_of(best) or float("nan"))
@@ -132,13 +140,14 @@ def choose_ensemble(
         rows=len(rows),
         rounds=rounds,
         trials_seen=seen_now,
+        finished=sorted(t.number for t, _, _ in pool if t.number in finished),
     )
     fallback = next((i for i, n in enumerate(numbers) if n is None), None)
     if not check or fallback is None:
         return choice
     loaded = candidates_to_load(len(rows), probs[0].shape[1] if probs[0].ndim > 1 else 1, POOL)
     beyond_pool = delivery_pool(trials, loaded)[len(pool_trials) :]  # the same order: the pool is its head
-    every = [p for _, r, p in pool + _with_predictions(store, beyond_pool) if np.array_equal(r, rows)]
+    every = [p for _, r, p in pool + _with_predictions(store, beyond_pool, finished) if np.array_equal(r, rows)]
     nested = nested_scores([*every, probs[fallback]], len(every), y, task, max(1, rounds), POOL, threshold)
     if nested is None:
         return choice
@@ -156,8 +165,9 @@ def choose_ensemble(
 
 
 def _with_predictions(
-    store: Any, trials: list[optuna.trial.FrozenTrial]
+    store: Any, trials: list[optuna.trial.FrozenTrial], finished: dict[int, dict[str, Any]]
 ) -> list[tuple[optuna.trial.FrozenTrial, np.ndarray, np.ndarray]]:
-    """(trial, rows, probabilities) of each of ``trials`` that kept predictions."""
-    kept = [(t, trial_predictions(store, t)) for t in trials]
+    """(trial, rows, probabilities) of each of ``trials`` that kept predictions (finished ones: see
+    `trial_predictions`)."""
+    kept = [(t, trial_predictions(store, t, finished)) for t in trials]
     return [(t, *k) for t, k in kept if k is not None]

@@ -22,6 +22,7 @@ from automm.core.errors import AutommError
 from automm.core.metrics import all_metrics
 from automm.core.progress import step
 from automm.core.threads import rule_threads
+from automm.delivery import finishing
 from automm.delivery.ensemble import EnsembleChoice, choose_ensemble
 from automm.delivery.evaluation import Evaluation, retrain_row
 from automm.delivery.export import ExportedModel, export_model
@@ -34,6 +35,7 @@ from automm.store.trial_record import TrialRecord
 
 RETRAINING = "retraining on train+validation, scoring on test"
 DELIVERING = "training the delivered model on train+validation"
+FINISHING = "finishing the chosen warm-started members"
 
 
 def _work(trainer: FinalTrainer) -> int:  # multiply-accumulates per batch, for the thread rule
@@ -118,18 +120,33 @@ class FinalTrainer(Delivery):
         self.study.set_user_attr(keys.RETRAIN, rows)
         return rows
 
-    def ensemble(self, size: int | None = None, store: bool = True, check: bool = True) -> EnsembleChoice:
+    def ensemble(
+        self, size: int | None = None, store: bool = True, check: bool = True, finish: bool | None = None
+    ) -> EnsembleChoice:
         """Greedy ensemble selection of ``size`` rounds (default: the study's ``ensemble_size``) over
         the candidates' out-of-fold predictions, the linear candidate's among them, checked on rows it
         did not choose on (``check``; see `choose_ensemble`); stored under the study attribute
-        ``ensemble`` and reused while the study has no new finished trial."""
+        ``ensemble`` and reused while the study has no new finished trial.
+
+        ``finish`` (default: as the method says for a study not under a time budget,
+        `SearchMethod.finishes_members`): the warm-started members the greedy rounds pick are finished
+        (`automm.delivery.finishing`) and the rounds run again on their finished predictions, until they
+        pick no member left to finish; then the check."""
         rounds = self.context.config.ensemble_size if size is None else size
         if rounds < 1:
             raise AutommError(f"the ensemble size must be at least 1, got {rounds}")
         reused = EnsembleChoice.stored(self.study, rounds)
         if reused is not None:  # chosen once (after the search); export and the summary reuse it
             return reused
-        choice = choose_ensemble(
+        if self.method.finishes_members(False) if finish is None else finish:
+            self._finish_members(rounds)
+        choice = self._choose(rounds, check)
+        if store:
+            self.study.set_user_attr(keys.ENSEMBLE, choice.to_dict())
+        return choice
+
+    def _choose(self, rounds: int, check: bool) -> EnsembleChoice:
+        return choose_ensemble(
             self.study,
             self.context.artifact_store,
             self.dataset.labels,
@@ -139,9 +156,20 @@ class FinalTrainer(Delivery):
             extra=self._extra_candidates(),
             check=check,
         )
-        if store:
-            self.study.set_user_attr(keys.ENSEMBLE, choice.to_dict())
-        return choice
+
+    def _greedy_members(self, rounds: int) -> list[int | None]:
+        return self._choose(rounds, check=False).trials
+
+    def _finish_members(self, rounds: int) -> None:
+        """Finish the members greedy rounds pick until they pick none left to finish (each pass finishes
+        at least one kept trial, and at most ``ensemble_size`` trials keep their networks)."""
+        tried: set[int] = set()  # once each, whatever the outcome (networks pruned meanwhile)
+        while todo := [t for t in finishing.to_finish(self, self._greedy_members(rounds)) if t.number not in tried]:
+            tried.update(t.number for t in todo)
+            step(FINISHING, 0, len(todo), "members")
+            for done, trial in enumerate(todo, start=1):
+                finishing.finish(self, trial)
+                step(FINISHING, done, len(todo), "members")
 
     def _extra_candidates(self) -> list[tuple[str, np.ndarray, np.ndarray]]:
         """Candidates that are not trials: the linear one (none for a study without stored predictions)."""

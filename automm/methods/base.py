@@ -212,6 +212,12 @@ class SearchMethod:
         """Whether this run is under a time budget, for a sampler whose choices depend on it. Default:
         nothing to do."""
 
+    def finishes_members(self, under_time_budget: bool) -> bool:
+        """Whether the delivered ensemble's warm-started members train on at the from-scratch patience before
+        the choice is final (`automm.delivery.finishing`), in a study searched under a time budget or not.
+        Default: no (nothing is warm-started)."""
+        return False
+
     def hooks(self, context: SearchContext, space: Any, train: TensorData) -> TrialHooks:
         return TrialHooks()
 

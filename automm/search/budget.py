@@ -85,7 +85,10 @@ class DeliveryReserve:
     study without one (KS-NAS warm-starts every candidate), by an estimate: the from-scratch best epoch
     comes no earlier than the warm start's nor than ``scratch_floor`` (the method's
     `SearchMethod.scratch_epochs_floor`), the early-stopping run lasts that plus ``patience``, and the
-    refit ``refit`` times that best epoch. Picklable, so parallel workers hold back the same reserve."""
+    refit ``refit`` times that best epoch. With ``finish_patience`` (the search's patience; 0: the chosen
+    members are not finished), a kept warm-started candidate is finished first (`automm.delivery.finishing`):
+    each fold network trains again for its warm best epoch plus ``finish_patience`` + 1 epochs, at its
+    trial's seconds per epoch. Picklable, so parallel workers hold back the same reserve."""
 
     members: int
     refit: float = 1.0
@@ -93,6 +96,7 @@ class DeliveryReserve:
     reuses_kept: bool = False
     patience: int = 0
     scratch_floor: int = 0
+    finish_patience: int = 0
 
     def __call__(self, study: optuna.Study) -> float:
         records = [TrialRecord.of(t) for t in queries.completed(study)]
@@ -105,6 +109,9 @@ class DeliveryReserve:
         seconds = 0.0
         for r in best:
             if r.number in kept:
+                if self.finish_patience and r.initial_score is not None and r.epochs:
+                    again = sum(e + self.finish_patience + 1 for e in r.fold_best_epochs)
+                    seconds += float(r.seconds) / r.epochs * again  # type: ignore[arg-type]
                 continue
             if self.refit > 1.0 and r.initial_score is not None and r.epochs:
                 best_epoch = max(float(r.best_epoch or 1), float(self.scratch_floor))

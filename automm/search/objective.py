@@ -272,14 +272,7 @@ class FusionObjective:
         return value
 
     def _keep_predictions(self, trial: optuna.Trial, predictions: list[tuple[np.ndarray, np.ndarray]]) -> None:
-        rows = np.concatenate([r for r, _ in predictions])
-        probs = np.concatenate([p for _, p in predictions])
-        order = np.argsort(rows)
-        state = {
-            "rows": torch.from_numpy(rows[order].astype(np.int64)),
-            "probabilities": torch.from_numpy(probs[order].astype(np.float16)),
-        }
-        pointer = artifacts.put_weights(self.artifact_store, state, "oof")
+        pointer = artifacts.put_weights(self.artifact_store, fold_networks.out_of_fold_state(predictions), "oof")
         optuna_internals.set_attrs_together(trial, system={keys.PREDICTIONS: pointer})
 
 

@@ -11,6 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from automm.core.errors import AutommError
 from automm.search.folds import estimate, fully_scored
+from automm.store import fold_networks
 from automm.store.trial_record import TrialRecord
 
 if TYPE_CHECKING:  # the queries ask a method for its own columns; methods sit below search
@@ -144,18 +145,22 @@ def generation_report(study: optuna.Study, method: SearchMethod | None = None) -
 
 
 def training_cost(study: optuna.Study, pretraining: tuple[int, float] = (0, 0.0)) -> dict[str, float]:
-    """Total epochs and seconds spent training: individuals plus ``pretraining`` (epochs, seconds)."""
+    """Total epochs and seconds spent training: individuals, ``pretraining`` (epochs, seconds) and the
+    finishing of chosen members after the search (`automm.store.fold_networks.finishing_cost`)."""
     records = [TrialRecord.of(t) for t in study.get_trials(deepcopy=False, states=FINISHED)]
     epochs = sum(r.epochs or 0 for r in records if r.trained)
     seconds = sum(r.seconds or 0.0 for r in records)
     pre_epochs, pre_seconds = pretraining
+    fin_epochs, fin_seconds = fold_networks.finishing_cost(study)
     return {
         "individual_epochs": epochs,
         "pretrain_epochs": pre_epochs,
-        "epochs": epochs + pre_epochs,
+        "finishing_epochs": fin_epochs,
+        "epochs": epochs + pre_epochs + fin_epochs,
         "individual_seconds": seconds,
         "pretrain_seconds": pre_seconds,
-        "seconds": seconds + pre_seconds,
+        "finishing_seconds": fin_seconds,
+        "seconds": seconds + pre_seconds + fin_seconds,
     }
 
 

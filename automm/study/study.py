@@ -344,7 +344,8 @@ class Study(StudyQueries, StudyDelivery):
             )
             if self.config.ensemble_size > 1 and queries.completed(self.optuna_study):
                 with torch_threads(per_job if jobs == 1 else choose_threads(threads, 1, work)):
-                    self.final.ensemble()  # stored in the study: the note, the report and `export` show it
+                    # stored in the study: the note, the report and `export` show it
+                    self.final.ensemble(finish=self.method.finishes_members(deadline is not None))
         self.inspector.refresh()
         return self
 
@@ -359,6 +360,7 @@ class Study(StudyQueries, StudyDelivery):
             reuses_kept=folds > 1 and self.method.keeps_fold_networks,
             patience=self.config.patience,
             scratch_floor=self.method.scratch_epochs_floor(),
+            finish_patience=self.config.patience if self.method.finishes_members(True) else 0,
         )
 
     def progress_line(self, n_trials: int | None = None) -> str:

@@ -169,3 +169,15 @@ def test_one_split_reserves_a_from_scratch_delivery_for_a_warm_started_candidate
     # ... the best epoch no earlier than the method's floor (KS-NAS: its KB's pretraining epochs)
     floor = DeliveryReserve(members=1, refit=1.25, patience=10, scratch_floor=20)(alone)
     assert floor == pytest.approx(1.5 / 3 * (20 + 10 + 1.25 * 20))
+
+
+def test_the_reserve_holds_back_finishing_a_kept_warm_started_candidate():
+    """A kept bag costs no retraining, but finishing it trains each fold network on: its warm best epoch plus
+    the patience + 1 epochs, at its trial's seconds per epoch (12 epochs in 6 s: 0.5 s an epoch)."""
+    now = time.time()
+    warm = {keys.EPOCHS: 12, keys.INITIAL_SCORE: 0.8, keys.FOLD_BEST_EPOCHS: [2, 1, 3]}
+    scratch = {keys.EPOCHS: 30, keys.FOLD_BEST_EPOCHS: [5, 5, 5]}
+    study = _study_with_trials([6.0, 9.0], start=now - 60, values=[0.9, 0.8], attrs=[warm, scratch], kept=(0, 1))
+    reserve = DeliveryReserve(members=2, reuses_kept=True, finish_patience=10)
+    assert reserve(study) == pytest.approx(0.5 * ((2 + 11) + (1 + 11) + (3 + 11)))  # the from-scratch one: nothing
+    assert DeliveryReserve(members=2, reuses_kept=True)(study) == 0.0  # not finished: nothing to train

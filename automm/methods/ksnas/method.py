@@ -184,6 +184,11 @@ class KSNASMethod(FusionTreeMethod):
         (`KnowledgeSettings.confirm_best`)."""
         sampler.confirm_best = under_time_budget and self.knowledge_sharing and self.knowledge.confirm_best
 
+    def finishes_members(self, under_time_budget: bool) -> bool:
+        """As `KnowledgeSettings.finish_members` says (``budget``: under a time budget only)."""
+        mode = self.knowledge.finish_members
+        return self.knowledge_sharing and (mode == "always" or (mode == "budget" and under_time_budget))
+
     @classmethod
     def legacy_settings(cls, stored: dict[str, Any], preset: Any) -> dict[str, Any]:
         """A study stored before per-fold KBs kept one KB for fold 0, one stored before epoch racing

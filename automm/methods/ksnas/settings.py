@@ -12,6 +12,7 @@ from automm.core.errors import AutommError
 from automm.settings import TrainConfig
 
 STORED_DTYPES = ("float16", "float32")
+FINISH_MODES = ("budget", "always", "never")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,12 @@ class KnowledgeSettings:
     # fixed schedule; studies stored before resume without it. Off: on out-of-fold scores it did not pay
     # (benchmarks/RESULTS.md, knowledge-sharing-budget-best: -0.11 points on average, digits -0.56)
     confirm_best: bool = False
+    # after the search, the delivered ensemble's members whose kept fold networks were warm-started train on
+    # from those weights at the from-scratch patience, on the same fold rows, before the choice is final
+    # (`automm.delivery.finishing`): "budget", the default, under a time budget only (where time the search
+    # would spend on more warm starts buys them); "always"; "never". Decided on out-of-fold scores:
+    # benchmarks/RESULTS.md, knowledge-sharing-budget-finish
+    finish_members: str = "budget"
 
     def __post_init__(self) -> None:
         if self.stored_dtype not in STORED_DTYPES:
@@ -106,6 +113,8 @@ class KnowledgeSettings:
             raise AutommError(f"kb_patience must be at least 1, got {self.kb_patience}")
         if self.warm_patience is not None and self.warm_patience < 1:
             raise AutommError(f"warm_patience must be at least 1, got {self.warm_patience}")
+        if self.finish_members not in FINISH_MODES:
+            raise AutommError(f"finish_members must be one of {', '.join(FINISH_MODES)}, got {self.finish_members!r}")
         if self.confirm_best and not self.confirm_repeats:
             raise AutommError("confirm_best needs confirm_repeats: the elite is confirmed as a repeat")
         if not 0.0 < self.merge_rate <= 1.0:
