@@ -12,7 +12,7 @@ from rich.table import Table
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
 from automm.delivery.export import ExportedModel
-from automm.delivery.words import check_words, delivery_words, member_words
+from automm.delivery.words import check_words, delivery_words, finished_words, member_words
 from automm.inspection.tables import breakable, cells, generation_columns
 from automm.search import queries
 from automm.search.budget import format_duration
@@ -92,6 +92,9 @@ def best_lines(study: Study) -> list[str]:
         checked = check_words(choice)
         if checked:
             lines.append(f"checked: {checked}")
+    finished = finished_words(choice)
+    if finished:
+        lines.append(f"finished: {finished}")
     return [breakable(line) for line in lines]
 
 

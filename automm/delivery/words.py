@@ -12,7 +12,7 @@ from typing import Any
 
 from automm.engine.linear_net import FAMILY, is_linear
 
-__all__ = ["check_words", "choice_members", "delivery_words", "member_words"]
+__all__ = ["check_words", "choice_members", "delivery_words", "finished_words", "member_words"]
 
 
 def member_words(member: Mapping[str, Any]) -> str:
@@ -62,3 +62,16 @@ def check_words(choice: Mapping[str, Any]) -> str:
             "the ensemble was not chosen on, so it is delivered alone"
         )
     return f"on rows it was not chosen on: {nested:.4f} (the linear candidate alone: {alone:.4f})"
+
+
+def finished_words(choice: Mapping[str, Any] | None) -> str:
+    """The candidates of an ensemble choice's pool that were finished (`automm.delivery.finishing`) in
+    words; "" when none was."""
+    numbers = (choice or {}).get("finished") or []
+    if not numbers:
+        return ""
+    which = ", ".join(str(n) for n in numbers)
+    return (
+        f"trial{'s' * (len(numbers) > 1)} {which} trained on after the search at the from-scratch patience, on "
+        "the same folds; the choice used those fold networks and their out-of-fold predictions"
+    )

@@ -26,7 +26,7 @@ except ImportError:  # pragma: no cover - another optuna-dashboard: its public s
 
 from automm.core import keys
 from automm.delivery.ensemble import differs_from_best
-from automm.delivery.words import check_words, choice_members, member_words
+from automm.delivery.words import check_words, choice_members, finished_words, member_words
 from automm.inspection.figures import Figure, best_score_figure, epochs_per_generation_figure, score_vs_params_figure
 from automm.inspection.importance import architecture_features, importance_figure, importance_rows
 from automm.inspection.tables import generation_columns, markdown
@@ -66,6 +66,9 @@ def study_note(study: optuna.Study, method: SearchMethod, dataset_summary: str, 
         checked = check_words(ensemble)
         if checked:
             lines += [f"Checked: {checked}.", ""]
+        finished = finished_words(ensemble)
+        if finished:
+            lines += [f"Finished: {finished}.", ""]
         folds = TrialRecord.of(best).folds or 1
         linear = optuna_internals.study_system_attrs(study).get(keys.LINEAR) or {}
         members = choice_members(ensemble, folds, linear.get("c"))

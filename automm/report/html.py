@@ -12,7 +12,7 @@ from automm.core import keys
 from automm.core.atomic import atomic_write
 from automm.core.errors import AutommError, option
 from automm.delivery.ensemble import differs_from_best
-from automm.delivery.words import check_words, choice_members, member_words
+from automm.delivery.words import check_words, choice_members, finished_words, member_words
 from automm.inspection.dashboard import study_figures
 from automm.inspection.tables import cells, generation_columns
 from automm.search import queries
@@ -114,6 +114,9 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         checked = check_words(ensemble)
         if checked:
             parts.append(f"<p>Checked: {escape(checked)}.</p>")
+        finished = finished_words(ensemble)
+        if finished:
+            parts.append(f"<p>Finished: {escape(finished)}.</p>")
         linear = optuna_internals.study_system_attrs(study.optuna_study).get(keys.LINEAR) or {}
         members = choice_members(ensemble, len(study.fold_data), linear.get("c"))
         for member, number in zip(members, ensemble["trials"], strict=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from automm.delivery.words import delivery_words, member_words
+from automm.delivery.words import delivery_words, finished_words, member_words
 
 LINEAR = {"genotype": "linear(image/cnn,text/bow)", "weight": 1.0, "c": 0.1}
 BAG = {"genotype": "concat(image/cnn,text/bow)", "weight": 0.6, "bagged": 5}
@@ -35,3 +35,10 @@ def test_the_nested_check_is_said_when_it_ran_and_says_why_the_linear_candidate_
     assert kept == "on rows it was not chosen on: 0.9100 (the linear candidate alone: 0.8800)"
     alone = check_words({"nested_score": 0.84, "fallback_score": 0.88, "fallback_chosen": True})
     assert alone.startswith("the linear candidate alone (0.8800) scored above the greedy ensemble (0.8400)")
+
+
+def test_finished_candidates_are_named_when_there_are_some():
+    assert finished_words(None) == "" and finished_words({"finished": []}) == ""
+    assert finished_words({}) == ""  # a choice of an older automm
+    assert finished_words({"finished": [8]}).startswith("trial 8 trained on after the search")
+    assert finished_words({"finished": [8, 10]}).startswith("trials 8, 10 trained on")
