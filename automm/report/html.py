@@ -91,8 +91,8 @@ def write_report(study: Study, path: str | Path, top: int = 3, overwrite: bool =
         parts += ["<h2>Generations</h2>", _html_table(*cells(generation_columns(generations), generations))]
         cost = study.training_cost()
         parts.append(
-            f"<p>Training cost: {cost['epochs']} epochs ({cost['pretrain_epochs']} of them KB pretraining), "
-            f"{cost['seconds']:.1f} s.</p>"
+            f"<p>Training cost: {cost['epochs']} epochs ({cost['pretrain_epochs']} of them KB pretraining, "
+            f"{cost['finishing_epochs']} finishing chosen members), {cost['seconds']:.1f} s.</p>"
         )
     parts.append(f"<h2>Best {top} architectures (validation)</h2>")
     for rank, genotype in enumerate(study.top_genotypes(top), start=1):
