@@ -141,7 +141,8 @@ def run_one(job: tuple[str, str, int, int, int, float | None]) -> dict[str, Any]
     with tempfile.TemporaryDirectory() as runs:
         start = time.perf_counter()
         study = variant_study(name, variant, seed, population, generations, runs)
-        study.optimize(time_budget=budget)  # None: the whole schedule
+        # None: the whole schedule, also on data without a preset (which would get automm's default budget)
+        study.optimize(time_budget="none" if budget is None else budget)
         searched = time.perf_counter() - start
         exported = study.deliver(Path(runs) / "model")
         wall = time.perf_counter() - start
