@@ -69,7 +69,7 @@ def keep(
         fallen = ranked[limit - 1 :]  # this trial takes one of the ``limit`` places
         if fallen:  # marked first, in one transaction: a crash in between leaves files, never a dangling pointer
             set_study_system_attrs_together(study, {f"{keys.FOLD_NETWORKS_PRUNED}{t.number}": True for t in fallen})
-        finished_now = _finished_records(study)
+        finished_now = _finished_records(study) if fallen else {}  # read only when something falls out
         for t in fallen:
             remove_artifact(store, t.system_attrs[keys.FOLD_NETWORKS]["artifact_id"])
             for pointer in _pointers(finished_now.get(t.number)):  # its finished version goes with it
